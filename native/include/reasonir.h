@@ -1,0 +1,102 @@
+/*
+ * reasonir.h: the whole contract between the ReasonIR engine and its callers (the Java bindings, the CLI, tests).
+ *
+ * Plain C99, no C++ or CUDA types. Every call takes an explicit model handle; the library keeps no global state
+ * (a failed open reports through a caller-provided buffer, every other failure through the handle's last error).
+ *
+ * A batch is *packed*: the token ids of all sequences are concatenated (no padding), cu_seqlens[i]..cu_seqlens[i+1]
+ * is sequence i, and pool_start[i] says how many leading positions of sequence i (the instruction) are left out of the
+ * mean pooling. Sequences attend bidirectionally inside themselves only; positions restart at 0 for each sequence.
+ *
+ * Thread safety: one handle serves one call at a time (callers serialize); distinct handles are independent.
+ */
+#ifndef REASONIR_H
+#define REASONIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RIR_API_VERSION 1
+
+/* Status codes. Every function that can fail returns one; RIR_OK is 0. */
+typedef enum rir_status {
+    RIR_OK = 0,
+    RIR_ERR_INVALID_ARGUMENT = 1, /* wrong API use: null pointer, negative length, output buffer too small */
+    RIR_ERR_IO = 2,               /* a file is missing or cannot be read / mapped */
+    RIR_ERR_FORMAT = 3,           /* a file is corrupt: bad JSON, bad safetensors header, offsets out of range */
+    RIR_ERR_CHECKPOINT = 4,       /* the files parse but do not fit the config: missing tensor, wrong dtype/shape */
+    RIR_ERR_CONFIG = 5,           /* config.json lacks a field or holds an unsupported value */
+    RIR_ERR_INPUT = 6,            /* bad batch: empty sequence, token id out of range, pool_start >= length, too long */
+    RIR_ERR_DEVICE = 7,           /* the requested device/backend is not available */
+    RIR_ERR_OUT_OF_MEMORY = 8,    /* host or device allocation failed */
+    RIR_ERR_INTERNAL = 9          /* a bug: please report it with the message */
+} rir_status;
+
+/* Numeric mode of the forward pass. */
+typedef enum rir_precision {
+    RIR_PRECISION_DEFAULT = 0, /* FP32 on the CPU backend, BF16 on CUDA */
+    RIR_PRECISION_FP32 = 1,    /* bf16 weights widened exactly, all activations and arithmetic in fp32 */
+    RIR_PRECISION_BF16 = 2     /* activations rounded to bf16 where HF transformers rounds them (see the spec) */
+} rir_precision;
+
+typedef struct rir_model rir_model; /* opaque */
+
+typedef struct rir_open_options {
+    uint32_t struct_size;       /* sizeof(rir_open_options); set by rir_open_options_init */
+    const char *model_dir;      /* folder with config.json and model.safetensors or model.safetensors.index.json */
+    const char *device;         /* "auto" (default), "cpu", "cuda" (= cuda:0), "cuda:N" */
+    int32_t num_threads;        /* CPU backend worker threads; 0 = one per available core */
+    int32_t precision;          /* an rir_precision value */
+    int64_t max_batch_tokens;   /* largest packed batch a call may pass (workspace sizing); 0 = backend default */
+} rir_open_options;
+
+/* Fills defaults: device "auto", num_threads 0, precision DEFAULT, max_batch_tokens 0. */
+void rir_open_options_init(rir_open_options *options);
+
+/* Opens a checkpoint. On success *out is a handle to free with rir_close. On failure *out is NULL and a message
+ * naming what and where (file, tensor, byte offset) is written to error_buf (NUL-terminated, truncated to
+ * error_cap bytes; error_buf may be NULL). */
+rir_status rir_open(const rir_open_options *options, rir_model **out, char *error_buf, size_t error_cap);
+
+/* Frees the handle and unmaps the checkpoint. NULL is a no-op. */
+void rir_close(rir_model *model);
+
+/* Embeds a packed batch of n_seqs sequences.
+ *   token_ids  [cu_seqlens[n_seqs]]  all sequences back to back
+ *   cu_seqlens [n_seqs + 1]          cu_seqlens[0] = 0, strictly increasing (no empty sequence)
+ *   pool_start [n_seqs] or NULL      first pooled position of each sequence (NULL: all 0); must be < its length
+ *   out        [n_seqs * hidden]     float32 rows, L2-normalized unless RIR_EMBED_NO_NORMALIZE
+ *   out_len    number of floats available in out
+ * On failure the handle's last error names the offending sequence index. */
+#define RIR_EMBED_NO_NORMALIZE 1u /* return the masked mean of the final hidden states, before L2 normalization */
+rir_status rir_embed(rir_model *model, const int32_t *token_ids, const int32_t *cu_seqlens, const int32_t *pool_start,
+                     int32_t n_seqs, uint32_t flags, float *out, int64_t out_len);
+
+/* Model facts (all > 0 for an open model). */
+int32_t rir_hidden_size(const rir_model *model);        /* embedding dimension, 4096 for ReasonIR-8B */
+int32_t rir_vocab_size(const rir_model *model);
+int32_t rir_num_layers(const rir_model *model);
+int64_t rir_max_position(const rir_model *model);       /* max_position_embeddings: longest sequence accepted */
+int64_t rir_max_batch_tokens(const rir_model *model);   /* largest cu_seqlens[n_seqs] one rir_embed call accepts */
+
+/* "cpu" or "cuda". */
+const char *rir_backend(const rir_model *model);
+/* Human-readable device, e.g. "cpu (2 threads, avx512bf16)" or "cuda:0 (NVIDIA H100 80GB HBM3)". */
+const char *rir_device(const rir_model *model);
+/* The precision in effect (never RIR_PRECISION_DEFAULT). */
+int32_t rir_precision_of(const rir_model *model);
+
+/* Message of the last failed call on this handle ("" if none). Valid until the next call on the handle. */
+const char *rir_last_error(const rir_model *model);
+
+/* Library version string, e.g. "0.1.0". */
+const char *rir_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REASONIR_H */
