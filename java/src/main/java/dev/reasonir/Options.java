@@ -1,0 +1,62 @@
+package dev.reasonir;
+
+/**
+ * How {@link ReasonIR#open(java.nio.file.Path, Options)} sets up the engine. Immutable; build with
+ * {@code Options.defaults().withDevice("cpu").withMaxLength(2048)}.
+ *
+ * @param device      "auto" (default), "cpu", "cuda" or "cuda:N"
+ * @param maxLength   tokens per input including BOS; longer inputs are right-truncated (default 512, the official
+ *                    {@code encode} default; BRIGHT's evaluation uses 32768)
+ * @param batchTokens token budget of one packed native batch (default 8192); an input longer than the budget goes
+ *                    alone
+ * @param threads     CPU backend threads, 0 = one per core
+ * @param precision   numeric mode
+ * @param overflow    what to do with inputs longer than maxLength
+ */
+public record Options(String device, int maxLength, int batchTokens, int threads, Precision precision,
+                      Overflow overflow) {
+
+    /** Policy for inputs longer than {@code maxLength} tokens. */
+    public enum Overflow {
+        /** Keep the first maxLength tokens; the result lists every truncated input, and a warning is logged. */
+        TRUNCATE,
+        /** Throw {@link InvalidInputException} naming the input and its length. */
+        FAIL
+    }
+
+    public Options {
+        if (device == null || device.isBlank()) throw new IllegalArgumentException("device must not be empty");
+        if (maxLength < 1) throw new IllegalArgumentException("maxLength must be >= 1, got " + maxLength);
+        if (batchTokens < 1) throw new IllegalArgumentException("batchTokens must be >= 1, got " + batchTokens);
+        if (threads < 0) throw new IllegalArgumentException("threads must be >= 0, got " + threads);
+        if (precision == null || overflow == null) throw new IllegalArgumentException("precision/overflow null");
+    }
+
+    public static Options defaults() {
+        return new Options("auto", 512, 8192, 0, Precision.DEFAULT, Overflow.TRUNCATE);
+    }
+
+    public Options withDevice(String v) {
+        return new Options(v, maxLength, batchTokens, threads, precision, overflow);
+    }
+
+    public Options withMaxLength(int v) {
+        return new Options(device, v, batchTokens, threads, precision, overflow);
+    }
+
+    public Options withBatchTokens(int v) {
+        return new Options(device, maxLength, v, threads, precision, overflow);
+    }
+
+    public Options withThreads(int v) {
+        return new Options(device, maxLength, batchTokens, v, precision, overflow);
+    }
+
+    public Options withPrecision(Precision v) {
+        return new Options(device, maxLength, batchTokens, threads, v, overflow);
+    }
+
+    public Options withOverflow(Overflow v) {
+        return new Options(device, maxLength, batchTokens, threads, precision, v);
+    }
+}

@@ -1,0 +1,239 @@
+package dev.reasonir.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.reasonir.EmbeddingResult;
+import dev.reasonir.InvalidInputException;
+import dev.reasonir.Options;
+import dev.reasonir.Precision;
+import dev.reasonir.ReasonIR;
+import dev.reasonir.ReasonIRException;
+import dev.reasonir.TextTokenizer;
+import dev.reasonir.TokenizedInput;
+
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** The {@code ./reasonir} command line: embed, tokenize, demo. Run without arguments for usage. */
+public final class Main {
+    /** Input lines embedded per engine call: bounds memory for arbitrarily long files. */
+    private static final int CHUNK_LINES = 8192;
+
+    static final String USAGE = """
+            usage:
+              reasonir embed    --model DIR --input FILE.jsonl --output FILE.npy [options]
+              reasonir tokenize --model DIR --input FILE.jsonl --output FILE.jsonl [--max-length N]
+              reasonir demo     [--model DIR] [options]
+            input lines (JSON):
+              {"text": "...", "instruction": "..."}            instruction optional ("" pools every token)
+              {"text": "...", "task": "biology", "role": "query"|"document"}   BRIGHT prompts
+              {"ids": [128000, ...], "pool_start": k}           pre-tokenized (no tokenizer needed)
+            options:
+              --device auto|cpu|cuda|cuda:N   (default auto)
+              --max-length N                  tokens per input incl. BOS (default 512); longer inputs are truncated
+              --overflow truncate|fail        what to do with longer inputs (default truncate, reported on stderr)
+              --batch-tokens N                token budget of one packed batch (default 8192)
+              --threads N                     CPU threads (default: all cores)
+              --precision default|fp32|bf16   numeric mode (default: fp32 on CPU, bf16 on CUDA)
+            """;
+
+    private Main() {}
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    /** Runs a command; returns the exit status (0 ok, 1 engine error, 2 usage/input error). */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("-h") || args[0].equals("--help")) {
+            (args.length == 0 ? err : out).print(USAGE);
+            return args.length == 0 ? 2 : 0;
+        }
+        try {
+            Map<String, String> flags = parseFlags(args);
+            switch (args[0]) {
+                case "embed" -> embed(flags, err);
+                case "tokenize" -> tokenize(flags, err);
+                case "demo" -> Demo.run(flags, options(flags), out);
+                default -> throw new CliException("unknown command '" + args[0] + "'\n" + USAGE);
+            }
+            return 0;
+        } catch (CliException e) {
+            err.println("reasonir: " + e.getMessage());
+            return 2;
+        } catch (ReasonIRException e) {
+            err.println("reasonir: " + e.kind() + ": " + e.getMessage());
+            return 1;
+        } catch (IOException e) {
+            err.println("reasonir: I/O error: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    static Map<String, String> parseFlags(String[] args) {
+        Map<String, String> flags = new HashMap<>();
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--")) throw new CliException("unexpected argument '" + a + "'");
+            if (i + 1 >= args.length) throw new CliException("option " + a + " needs a value");
+            flags.put(a.substring(2), args[++i]);
+        }
+        return flags;
+    }
+
+    static String required(Map<String, String> flags, String name) {
+        String v = flags.get(name);
+        if (v == null) throw new CliException("missing --" + name + "\n" + USAGE);
+        return v;
+    }
+
+    static int intFlag(Map<String, String> flags, String name, int dflt) {
+        String v = flags.get(name);
+        if (v == null) return dflt;
+        try {
+            return Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            throw new CliException("--" + name + " expects an integer, got '" + v + "'");
+        }
+    }
+
+    static Options options(Map<String, String> flags) {
+        for (String k : flags.keySet()) {
+            if (!List.of("model", "input", "output", "device", "max-length", "overflow", "batch-tokens", "threads",
+                    "precision").contains(k)) {
+                throw new CliException("unknown option --" + k + "\n" + USAGE);
+            }
+        }
+        Options o = Options.defaults();
+        try {
+            if (flags.containsKey("device")) o = o.withDevice(flags.get("device"));
+            o = o.withMaxLength(intFlag(flags, "max-length", o.maxLength()))
+                    .withBatchTokens(intFlag(flags, "batch-tokens", o.batchTokens()))
+                    .withThreads(intFlag(flags, "threads", o.threads()));
+            if (flags.containsKey("precision")) {
+                o = o.withPrecision(Precision.valueOf(flags.get("precision").toUpperCase(Locale.ROOT)));
+            }
+            if (flags.containsKey("overflow")) {
+                o = o.withOverflow(Options.Overflow.valueOf(flags.get("overflow").toUpperCase(Locale.ROOT)));
+            }
+        } catch (IllegalArgumentException e) {
+            throw new CliException("bad option: " + e.getMessage());
+        }
+        return o;
+    }
+
+    private static void embed(Map<String, String> flags, PrintStream err) throws IOException {
+        Path model = Path.of(required(flags, "model"));
+        Path input = Path.of(required(flags, "input"));
+        Path output = Path.of(required(flags, "output"));
+        Options options = options(flags);
+        long start = System.nanoTime();
+        long tokens = 0, lines = 0;
+        List<EmbeddingResult.Truncation> truncations = new ArrayList<>();
+        try (ReasonIR m = ReasonIR.open(model, options);
+             BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8);
+             NpyWriter w = new NpyWriter(output, m.dimension())) {
+            err.println("reasonir: " + m.device() + ", precision " + m.precision() + ", max length " + m.maxLength());
+            List<TokenizedInput> chunk = new ArrayList<>();
+            List<Long> lineNumbers = new ArrayList<>();
+            String line;
+            long lineNo = 0;
+            while (true) {
+                line = r.readLine();
+                if (line != null) {
+                    lineNo++;
+                    if (line.isBlank()) continue;
+                    String where = input + " line " + lineNo;
+                    chunk.add(prepare(m, InputLine.parse(line, where), where));
+                    lineNumbers.add(lineNo);
+                }
+                if (chunk.size() == CHUNK_LINES || (line == null && !chunk.isEmpty())) {
+                    EmbeddingResult res = embedChunk(m, chunk, lineNumbers, input);
+                    for (float[] v : res.vectors()) w.append(v);
+                    tokens += res.totalTokens();
+                    for (var t : res.truncations()) {
+                        truncations.add(new EmbeddingResult.Truncation(
+                                (int) (long) lineNumbers.get(t.index()), t.originalTokens(), t.keptTokens()));
+                    }
+                    lines += chunk.size();
+                    chunk.clear();
+                    lineNumbers.clear();
+                }
+                if (line == null) break;
+            }
+            if (lines == 0) throw new CliException(input + ": no input lines");
+        }
+        double s = (System.nanoTime() - start) / 1e9;
+        err.printf(Locale.ROOT, "reasonir: embedded %d inputs, %d tokens in %.2f s (%.0f tokens/s) -> %s%n",
+                lines, tokens, s, tokens / s, output);
+        if (!truncations.isEmpty()) {
+            err.printf(Locale.ROOT, "reasonir: %d inputs truncated to --max-length %d:%n", truncations.size(),
+                    options.maxLength());
+            for (var t : truncations.subList(0, Math.min(20, truncations.size()))) {
+                err.printf(Locale.ROOT, "  line %d: %d -> %d tokens%n", t.index(), t.originalTokens(), t.keptTokens());
+            }
+            if (truncations.size() > 20) err.println("  ...");
+        }
+    }
+
+    private static TokenizedInput prepare(ReasonIR m, InputLine in, String where) {
+        if (in.pretokenized()) return TokenizedInput.of(in.ids(), in.poolStart());
+        if (in.text().isEmpty()) throw new CliException(where + ": \"text\" is empty");
+        return m.tokenize(in.instruction(), in.text());
+    }
+
+    private static EmbeddingResult embedChunk(ReasonIR m, List<TokenizedInput> chunk, List<Long> lineNumbers,
+                                              Path input) {
+        try {
+            return m.embedTokens(chunk);
+        } catch (InvalidInputException e) {
+            if (e.inputIndex() >= 0) {
+                throw new CliException(input + " line " + lineNumbers.get(e.inputIndex()) + ": "
+                        + e.getMessage().replaceFirst("^input \\d+: ", ""));
+            }
+            throw e;
+        }
+    }
+
+    private static void tokenize(Map<String, String> flags, PrintStream err) throws IOException {
+        Path model = Path.of(required(flags, "model"));
+        Path input = Path.of(required(flags, "input"));
+        Path output = Path.of(required(flags, "output"));
+        int maxLength = options(flags).maxLength();
+        ObjectMapper json = new ObjectMapper();
+        long n = 0;
+        try (TextTokenizer tok = TextTokenizer.load(model);
+             BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8);
+             BufferedWriter w = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
+            String line;
+            long lineNo = 0;
+            while ((line = r.readLine()) != null) {
+                lineNo++;
+                if (line.isBlank()) continue;
+                String where = input + " line " + lineNo;
+                InputLine in = InputLine.parse(line, where);
+                if (in.pretokenized()) throw new CliException(where + ": tokenize needs \"text\" lines");
+                TokenizedInput t = tok.prepare(in.instruction(), in.text(), maxLength);
+                ObjectNode o = json.createObjectNode();
+                o.putArray("ids").addAll(java.util.Arrays.stream(t.ids())
+                        .mapToObj(json.getNodeFactory()::numberNode).toList());
+                o.put("pool_start", t.poolStart());
+                o.put("original_length", t.originalLength());
+                w.write(json.writeValueAsString(o));
+                w.newLine();
+                n++;
+            }
+        }
+        err.println("reasonir: tokenized " + n + " inputs -> " + output);
+    }
+}

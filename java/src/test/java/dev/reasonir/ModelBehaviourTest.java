@@ -1,0 +1,116 @@
+package dev.reasonir;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Properties of the forward pass that hold for any weights, checked through the public API. */
+class ModelBehaviourTest {
+    static ReasonIR model;
+
+    @BeforeAll
+    static void open() {
+        model = ReasonIR.open(Fixtures.checkpoint("llama3_gqa"),
+                Options.defaults().withDevice("cpu").withPrecision(Precision.FP32).withMaxLength(4096));
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    static int[] randomIds(Random r, int n) {
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = r.nextInt(model.vocabSize());
+        return ids;
+    }
+
+    @Test
+    void batchInvariance() {
+        Random r = new Random(1);
+        int[] probe = randomIds(r, 37);
+        float[] alone = model.embedTokens(List.of(TokenizedInput.of(probe, 3))).vectors()[0];
+        List<TokenizedInput> mixed = new ArrayList<>();
+        for (int len : new int[] {1, 500, 2, 64, 129}) mixed.add(TokenizedInput.of(randomIds(r, len), 0));
+        mixed.add(2, TokenizedInput.of(probe, 3));
+        float[][] out = model.embedTokens(mixed).vectors();
+        assertTrue(Fixtures.maxAbsDiff(alone, out[2]) <= 1e-5, "alone vs in batch: "
+                + Fixtures.maxAbsDiff(alone, out[2]));
+        // Different packing (token budget forces several batches) must not change anything either.
+        try (ReasonIR small = ReasonIR.open(Fixtures.checkpoint("llama3_gqa"),
+                Options.defaults().withDevice("cpu").withBatchTokens(64).withMaxLength(4096))) {
+            float[][] split = small.embedTokens(mixed).vectors();
+            for (int i = 0; i < out.length; i++) {
+                assertTrue(Fixtures.maxAbsDiff(out[i], split[i]) <= 1e-5, "row " + i + " depends on packing");
+            }
+        }
+    }
+
+    /**
+     * h_0 (the final hidden state at position 0) is recovered exactly from two unnormalized pooled means:
+     * h_0 = L * mean[0, L) - (L - 1) * mean[1, L). Changing only the LAST token must change h_0: attention is
+     * bidirectional (with a causal mask h_0 could not depend on later tokens).
+     */
+    @Test
+    void bidirectionalLastTokenChangesFirstPosition() {
+        Random r = new Random(2);
+        int[] a = randomIds(r, 12);
+        int[] b = a.clone();
+        b[b.length - 1] = (a[a.length - 1] + 1) % model.vocabSize();
+        float[] h0a = firstPosition(a), h0b = firstPosition(b);
+        double change = Fixtures.maxAbsDiff(h0a, h0b);
+        assertTrue(change > 1e-3, "h_0 did not change when the last token changed (max diff " + change + ")");
+        // Control: the same ids give the same h_0 to rounding, so the change above is not noise.
+        assertTrue(Fixtures.maxAbsDiff(h0a, firstPosition(a.clone())) < 1e-5);
+    }
+
+    private static float[] firstPosition(int[] ids) {
+        int len = ids.length;
+        float[][] p = model.embedTokens(List.of(TokenizedInput.of(ids, 0), TokenizedInput.of(ids, 1)), false)
+                .vectors();
+        float[] h0 = new float[p[0].length];
+        for (int i = 0; i < h0.length; i++) h0[i] = (float) ((double) len * p[0][i] - (double) (len - 1) * p[1][i]);
+        return h0;
+    }
+
+    /** pool_start k excludes positions [0, k): mean over [k, L) equals the combination of two other pools. */
+    @Test
+    void poolStartExcludesLeadingPositions() {
+        Random r = new Random(3);
+        int[] ids = randomIds(r, 20);
+        float[][] p = model.embedTokens(List.of(TokenizedInput.of(ids, 0), TokenizedInput.of(ids, 5),
+                TokenizedInput.of(ids, 19)), false).vectors();
+        // Position 19 alone (pool_start = L - 1) is the last hidden state; it differs from the full mean.
+        assertTrue(Fixtures.maxAbsDiff(p[0], p[2]) > 1e-3);
+        assertTrue(Fixtures.maxAbsDiff(p[0], p[1]) > 1e-4);
+        // Normalizing is e / ||e||.
+        float[] n = model.embedTokens(List.of(TokenizedInput.of(ids, 5))).vectors()[0];
+        float norm = Vectors.norm(p[1]);
+        for (int i = 0; i < n.length; i++) assertEquals(p[1][i] / norm, n[i], 1e-6);
+    }
+
+    @Test
+    void deterministicAcrossCalls() {
+        int[] ids = randomIds(new Random(4), 100);
+        float[] x = model.embedTokens(List.of(TokenizedInput.of(ids, 0))).vectors()[0];
+        float[] y = model.embedTokens(List.of(TokenizedInput.of(ids, 0))).vectors()[0];
+        assertArrayEquals(x, y);
+    }
+
+    @Test
+    void modelFacts() {
+        assertEquals(128, model.dimension());
+        assertEquals(512, model.vocabSize());
+        assertEquals("cpu", model.backend());
+        assertTrue(model.device().startsWith("cpu"), model.device());
+        assertEquals(4096, model.maxLength());
+    }
+}

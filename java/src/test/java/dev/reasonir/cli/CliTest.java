@@ -1,0 +1,160 @@
+package dev.reasonir.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.reasonir.Instructions;
+import dev.reasonir.Options;
+import dev.reasonir.ReasonIR;
+import dev.reasonir.TokenizedInput;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The ./reasonir command line (dev.reasonir.cli.Main) end to end on the h256_l4 checkpoint + real tokenizer. */
+class CliTest {
+    static Path generated;
+    static Path tokenizer;
+    @TempDir
+    static Path tmp;
+    static Path modelWithTokenizer;
+
+    @BeforeAll
+    static void setUp() throws IOException {
+        generated = Path.of(System.getProperty("reasonir.generated")).resolve("h256_l4");
+        tokenizer = Path.of(System.getProperty("reasonir.tokenizer"));
+        modelWithTokenizer = tmp.resolve("model");
+        Files.createDirectories(modelWithTokenizer);
+        for (Path dir : List.of(generated, tokenizer)) {
+            try (var files = Files.list(dir)) {
+                for (Path f : files.toList()) {
+                    Files.createSymbolicLink(modelWithTokenizer.resolve(f.getFileName()), f.toAbsolutePath());
+                }
+            }
+        }
+    }
+
+    record Run(int status, String out, String err) {}
+
+    static Run run(String... args) {
+        var out = new ByteArrayOutputStream();
+        var err = new ByteArrayOutputStream();
+        int st = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Run(st, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    static Path write(String name, String... lines) throws IOException {
+        Path p = tmp.resolve(name);
+        Files.write(p, List.of(lines), StandardCharsets.UTF_8);
+        return p;
+    }
+
+    @Test
+    void embedMixedInputInOrder() throws IOException {
+        Path in = write("in.jsonl",
+                "{\"text\": \"why is the sky blue?\", \"task\": \"biology\", \"role\": \"query\"}",
+                "{\"text\": \"Rayleigh scattering of sunlight\", \"role\": \"document\"}",
+                "",
+                "{\"text\": \"no instruction at all\"}",
+                "{\"text\": \"tail\", \"instruction\": \"<|user|>\\nCustom task\\n<|embed|>\\n\"}",
+                "{\"ids\": [128000, 5, 6, 7], \"pool_start\": 1}");
+        Path out = tmp.resolve("out.npy");
+        Run r = run("embed", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
+                out.toString(), "--device", "cpu");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.err().contains("embedded 5 inputs"), r.err());
+        float[][] got = NpyWriter.read(out);
+        assertEquals(5, got.length);
+        try (ReasonIR m = ReasonIR.open(modelWithTokenizer, Options.defaults().withDevice("cpu"))) {
+            assertEquals(m.dimension(), got[0].length);
+            float[][] expected = {
+                    m.embedQueries(List.of("why is the sky blue?"), Instructions.bright("biology"))[0],
+                    m.embedDocuments(List.of("Rayleigh scattering of sunlight"))[0],
+                    m.embed(List.of("no instruction at all"), "").vectors()[0],
+                    m.embed(List.of("tail"), "<|user|>\nCustom task\n<|embed|>\n").vectors()[0],
+                    m.embedTokens(List.of(TokenizedInput.of(new int[] {128000, 5, 6, 7}, 1))).vectors()[0]};
+            for (int i = 0; i < 5; i++) assertArrayEquals(expected[i], got[i], 1e-6f, "row " + i);
+        }
+    }
+
+    @Test
+    void preTokenizedInputNeedsNoTokenizerFiles() throws IOException {
+        assertTrue(Files.notExists(generated.resolve("tokenizer.json")));
+        Path in = write("ids.jsonl", "{\"ids\": [128000, 9, 8], \"pool_start\": 0}", "{\"ids\": [1]}");
+        Path out = tmp.resolve("ids.npy");
+        Run r = run("embed", "--model", generated.toString(), "--input", in.toString(), "--output", out.toString());
+        assertEquals(0, r.status(), r.err());
+        assertEquals(2, NpyWriter.read(out).length);
+    }
+
+    @Test
+    void truncationIsReported() throws IOException {
+        Path in = write("long.jsonl", "{\"text\": \"" + "word ".repeat(100) + "\"}", "{\"text\": \"short\"}");
+        Path out = tmp.resolve("long.npy");
+        Run r = run("embed", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
+                out.toString(), "--max-length", "16");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.err().contains("1 inputs truncated") && r.err().contains("line 1: 102 -> 16 tokens"), r.err());
+        Run fail = run("embed", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
+                out.toString(), "--max-length", "16", "--overflow", "fail");
+        assertEquals(2, fail.status());
+        assertTrue(fail.err().contains("line 1") && fail.err().contains("more than maxLength 16"), fail.err());
+    }
+
+    @Test
+    void tokenizeWritesWhatTheEngineFeeds() throws IOException {
+        Path in = write("tok.jsonl",
+                "{\"text\": \"why is the sky blue?\", \"task\": \"biology\", \"role\": \"query\"}",
+                "{\"text\": \"The quick brown fox jumps over the lazy dog.\"}");
+        Path out = tmp.resolve("tok-out.jsonl");
+        Run r = run("tokenize", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
+                out.toString());
+        assertEquals(0, r.status(), r.err());
+        List<String> lines = Files.readAllLines(out);
+        assertEquals(2, lines.size());
+        JsonNode second = new ObjectMapper().readTree(lines.get(1));
+        assertEquals("[128000,791,4062,14198,39935,35308,927,279,16053,5679,13]", second.get("ids").toString());
+        assertEquals(0, second.get("pool_start").asInt());
+        JsonNode first = new ObjectMapper().readTree(lines.get(0));
+        assertTrue(first.get("pool_start").asInt() > 10 && first.get("pool_start").asInt() < first.get("ids").size());
+    }
+
+    @Test
+    void badLinesNameTheLine() throws IOException {
+        String model = modelWithTokenizer.toString();
+        Path out = tmp.resolve("bad.npy");
+        Object[][] cases = {
+                {new String[] {"{\"text\": \"ok\"}", "{\"text\": \"broken\""}, "line 2", "not valid JSON"},
+                {new String[] {"{\"text\": \"\"}"}, "line 1", "empty"},
+                {new String[] {"{\"text\": \"a\", \"task\": \"chemistry\", \"role\": \"query\"}"}, "line 1", "chemistry"},
+                {new String[] {"{\"ids\": [1, 2], \"pool_start\": 2}"}, "line 1", "nothing left to pool"},
+                {new String[] {"{\"ids\": [1, 999999999]}"}, "line 1", "outside the vocabulary"},
+                {new String[] {"{\"ids\": [1], \"text\": \"x\"}"}, "line 1", "not both"},
+                {new String[] {"{\"text\": \"<|embed|>\", \"role\": \"document\"}", "{\"text\": \"\\n\", \"role\": \"document\"}"},
+                        "line 2", "nothing left to pool"},
+        };
+        int k = 0;
+        for (Object[] c : cases) {
+            Path in = write("bad" + (k++) + ".jsonl", (String[]) c[0]);
+            Run r = run("embed", "--model", model, "--input", in.toString(), "--output", out.toString());
+            assertEquals(2, r.status(), r.err());
+            assertTrue(r.err().contains((String) c[1]) && r.err().contains((String) c[2]),
+                    "expected '" + c[1] + "' and '" + c[2] + "' in: " + r.err());
+        }
+        assertEquals(2, run("embed", "--model", model).status());
+        assertEquals(2, run("frobnicate").status());
+        assertEquals(2, run("embed", "--model", model, "--input", "x", "--output", "y", "--bogus", "1").status());
+    }
+}
