@@ -1,0 +1,150 @@
+// bench_embed.cpp: throughput of rir_embed through the public C API only (reasonir.h).
+//
+//   bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T] [--precision fp32|bf16]
+//               [--device cpu|cuda|auto] [--warmup W]
+//
+// Each batch packs floor(B / S) sequences (at least one) of S random token ids; W warm-up calls, then N timed calls.
+// Prints tokens/s and the achieved GFLOP/s, counting per token (the spec's "Size of the work"):
+//   linear layers  2 * layers * (hidden*q_dim + 2*hidden*kv_dim + q_dim*hidden + 3*hidden*intermediate)
+//   attention      4 * S * q_dim per layer (QK^T and PV over the S keys of the token's own sequence, non-causal)
+// with q_dim = heads * head_dim (= hidden for Llama-3.1-8B) and kv_dim = kv_heads * head_dim. The C API reports
+// hidden, layers and vocab; intermediate_size, num_attention_heads, num_key_value_heads and head_dim are read from
+// DIR/config.json by the small scanner below (a number after the quoted key; absent kv heads / head_dim take the
+// Llama defaults heads and hidden / heads). Embedding gather, norms, RoPE, softmax are not counted.
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "reasonir.h"
+
+namespace {
+
+[[noreturn]] void usage(const char *msg) {
+    std::fprintf(stderr,
+                 "error: %s\nusage: bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] "
+                 "[--threads T] [--precision fp32|bf16] [--device cpu|cuda|auto] [--warmup W]\n",
+                 msg);
+    std::exit(2);
+}
+
+// The number following "key": in a config.json text, or `fallback` when the key is absent or null.
+double json_number(const std::string &text, const char *key, double fallback) {
+    std::string quoted = std::string("\"") + key + "\"";
+    size_t p = text.find(quoted);
+    if (p == std::string::npos) return fallback;
+    p = text.find(':', p + quoted.size());
+    if (p == std::string::npos) return fallback;
+    const char *s = text.c_str() + p + 1;
+    char *end = nullptr;
+    double v = std::strtod(s, &end);
+    return end == s ? fallback : v;
+}
+
+int64_t parse_int(const char *flag, const char *v) {
+    char *end = nullptr;
+    long long x = std::strtoll(v, &end, 10);
+    if (!*v || *end || x < 0) usage((std::string(flag) + " needs a non-negative integer").c_str());
+    return x;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    std::string model_dir, device = "cpu", precision = "fp32";
+    int64_t seq_len = 0, batch_tokens = 0, iters = 5, threads = 0, warmup = 1;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+        const char *v = argv[++i];
+        if (a == "--model") model_dir = v;
+        else if (a == "--seq-len") seq_len = parse_int("--seq-len", v);
+        else if (a == "--batch-tokens") batch_tokens = parse_int("--batch-tokens", v);
+        else if (a == "--iters") iters = parse_int("--iters", v);
+        else if (a == "--threads") threads = parse_int("--threads", v);
+        else if (a == "--warmup") warmup = parse_int("--warmup", v);
+        else if (a == "--precision") precision = v;
+        else if (a == "--device") device = v;
+        else usage(("unknown flag " + a).c_str());
+    }
+    if (model_dir.empty() || seq_len <= 0) usage("--model and --seq-len are required");
+    if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
+    if (iters <= 0) usage("--iters must be > 0");
+
+    rir_open_options opt;
+    rir_open_options_init(&opt);
+    opt.model_dir = model_dir.c_str();
+    opt.device = device.c_str();
+    opt.num_threads = static_cast<int32_t>(threads);
+    opt.precision = precision == "bf16" ? RIR_PRECISION_BF16 : RIR_PRECISION_FP32;
+    if (batch_tokens < seq_len) batch_tokens = seq_len;
+    opt.max_batch_tokens = batch_tokens;
+    rir_model *model = nullptr;
+    char err[1024];
+    if (rir_open(&opt, &model, err, sizeof err) != RIR_OK) {
+        std::fprintf(stderr, "rir_open failed: %s\n", err);
+        return 1;
+    }
+
+    std::ifstream cf(model_dir + "/config.json");
+    std::stringstream ss;
+    ss << cf.rdbuf();
+    const std::string config = ss.str();
+    const double hidden = rir_hidden_size(model), layers = rir_num_layers(model);
+    const double heads = json_number(config, "num_attention_heads", 0);
+    const double inter = json_number(config, "intermediate_size", 0);
+    const double kv_heads = json_number(config, "num_key_value_heads", heads);
+    const double head_dim = heads > 0 ? json_number(config, "head_dim", hidden / heads) : 0;
+    if (heads <= 0 || inter <= 0) {
+        std::fprintf(stderr, "cannot read num_attention_heads / intermediate_size from %s/config.json\n",
+                     model_dir.c_str());
+        rir_close(model);
+        return 1;
+    }
+    const double qd = heads * head_dim, kvd = kv_heads * head_dim;
+    const double linear_flop = 2.0 * layers * (hidden * qd + 2 * hidden * kvd + qd * hidden + 3 * hidden * inter);
+    const double attn_flop = 4.0 * layers * static_cast<double>(seq_len) * qd;
+
+    const int64_t n_seqs = std::max<int64_t>(1, batch_tokens / seq_len);
+    const int64_t total = n_seqs * seq_len;
+    std::vector<int32_t> ids(total), cu(n_seqs + 1);
+    std::mt19937 rng(12345);
+    std::uniform_int_distribution<int32_t> dist(0, rir_vocab_size(model) - 1);
+    for (auto &t : ids) t = dist(rng);
+    for (int64_t s = 0; s <= n_seqs; ++s) cu[s] = static_cast<int32_t>(s * seq_len);
+    std::vector<float> out(n_seqs * static_cast<int64_t>(hidden));
+
+    auto call = [&] {
+        rir_status st = rir_embed(model, ids.data(), cu.data(), nullptr, static_cast<int32_t>(n_seqs), 0, out.data(),
+                                  static_cast<int64_t>(out.size()));
+        if (st != RIR_OK) {
+            std::fprintf(stderr, "rir_embed failed (%d): %s\n", st, rir_last_error(model));
+            std::exit(1);
+        }
+    };
+    for (int64_t i = 0; i < warmup; ++i) call();
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < iters; ++i) call();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    const double tokens_per_s = static_cast<double>(total) * iters / secs;
+    std::printf("device      %s (%s, precision %s)\n", rir_device(model), rir_backend(model),
+                rir_precision_of(model) == RIR_PRECISION_BF16 ? "bf16" : "fp32");
+    std::printf("model       hidden %.0f, layers %.0f, heads %.0f/%.0f kv, head_dim %.0f, intermediate %.0f\n",
+                hidden, layers, heads, kv_heads, head_dim, inter);
+    std::printf("batch       %" PRId64 " sequences x %" PRId64 " tokens = %" PRId64 " tokens, %" PRId64
+                " timed calls (%" PRId64 " warm-up)\n", n_seqs, seq_len, total, iters, warmup);
+    std::printf("time        %.3f ms per call\n", secs / iters * 1e3);
+    std::printf("throughput  %.1f tokens/s, %.1f GFLOP/s (%.3f GFLOP per token: linear %.3f + attention %.3f)\n",
+                tokens_per_s, tokens_per_s * (linear_flop + attn_flop) / 1e9, (linear_flop + attn_flop) / 1e9,
+                linear_flop / 1e9, attn_flop / 1e9);
+    rir_close(model);
+    return 0;
+}

@@ -1,0 +1,92 @@
+// cpu_backend.h: the CPU implementation of rir::Backend (backend.h), exposed beyond make_cpu_backend for tests
+// and tools that need the per-position final hidden states or the workspace size.
+//
+// Numerics: RIR_PRECISION_FP32 computes everything in fp32 from exactly widened bf16 weights. RIR_PRECISION_BF16
+// mimics Hugging Face transformers running the model in bf16: activations are rounded to bf16 (r()) exactly where
+// torch rounds them (embedding, RMSNorm output, each projection, RoPE cos/sin and products, attention output,
+// residual adds, SiLU and its product); reductions and softmax stay fp32. See the forward in cpu_backend.cpp.
+//
+// Memory: weights are used in place (bf16, mmapped); activations are fp32 buffers sized by the batch, cached and
+// grown across calls: about (2*hidden + 2*heads*head_dim + 3*kv_heads*head_dim) floats per token, plus the MLP's
+// 2*intermediate floats for at most kMlpChunkTokens tokens, plus per thread kAttnQueryTile x (longest sequence)
+// attention scores. Nothing grows with the square of a sequence length.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "cpu/gemm.h"
+#include "cpu/isa.h"
+#include "cpu/thread_pool.h"
+
+namespace rir {
+namespace cpu {
+
+// 64-byte aligned float buffer that only grows (kept across calls).
+class FloatBuffer {
+public:
+    FloatBuffer() = default;
+    ~FloatBuffer();
+    FloatBuffer(const FloatBuffer &) = delete;
+    FloatBuffer &operator=(const FloatBuffer &) = delete;
+    // Returns false when the allocation fails (the old contents are kept).
+    bool reserve(size_t n);
+    float *data() { return data_; }
+    size_t capacity() const { return capacity_; }
+
+private:
+    float *data_ = nullptr;
+    size_t capacity_ = 0;
+};
+
+class CpuBackend final : public Backend {
+public:
+    // Default token cap of one call when CpuOptions::max_batch_tokens is 0: 65536 tokens hold two sequences of the
+    // longest length the official BRIGHT evaluation uses (32768) and cost about 5 GiB of activations for the 8B model
+    // (76 KiB per token, see above).
+    static constexpr int64_t kDefaultMaxBatchTokens = 65536;
+    // Rows of the MLP computed at once: bounds the [rows, intermediate] gate/up buffers (2048 x 14336 x 2 floats =
+    // 224 MiB for the 8B model) while keeping the GEMMs large enough to run at full speed.
+    static constexpr int64_t kMlpChunkTokens = 2048;
+
+    CpuBackend(const LlamaConfig &config, const ModelWeights &weights, const CpuOptions &options);
+
+    void embed(const PackedBatch &batch, bool normalize, float *out) override;
+    const char *name() const override { return "cpu"; }
+    std::string device() const override;
+    rir_precision precision() const override { return precision_; }
+    int64_t max_batch_tokens() const override { return max_batch_tokens_; }
+
+    // Runs the forward pass and copies the final RMSNorm output, [total_tokens, hidden] (what embed() pools), to out.
+    void final_hidden(const PackedBatch &batch, float *out);
+    // Bytes currently held for activations, attention scratch, RoPE tables and GEMM panels.
+    size_t workspace_bytes() const;
+    Isa isa() const { return isa_; }
+    int num_threads() const { return pool_.size(); }
+
+private:
+    const float *forward(const PackedBatch &batch);  // returns the final hidden states [T, hidden]
+    void reserve(int64_t T, int64_t max_len);
+
+    LlamaConfig config_;
+    ModelWeights weights_;  // pointers only; the tensors belong to the caller (Checkpoint)
+    rir_precision precision_;
+    int64_t max_batch_tokens_;
+    Isa isa_;
+    ThreadPool pool_;
+    Gemm gemm_;
+    std::vector<float> inv_freq_;
+    int64_t rope_positions_ = 0;                 // rows held in the RoPE tables
+    FloatBuffer rope_cos_, rope_sin_;            // [positions, head_dim / 2]
+    std::vector<int32_t> positions_;             // [T]
+    FloatBuffer h_, x_, q_, k_, v_, kt_, attn_;  // activations, see reserve()
+    FloatBuffer gate_, up_;                      // [min(T, kMlpChunkTokens), intermediate]
+    FloatBuffer scores_;                         // attention scratch, per thread
+    size_t scores_per_thread_ = 0;
+};
+
+}  // namespace cpu
+}  // namespace rir

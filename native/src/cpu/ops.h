@@ -1,0 +1,66 @@
+// ops.h: the non-GEMM operations of the forward pass (cpu_backend.cpp), each a named function over fp32 activations
+// with the BF16 mode's rounding points (see /work/shared/spec and the backend's header comment) behind a `bf16` flag.
+// Row-wise and elementwise ops run on the thread pool; the result of every row never depends on the other rows or on
+// the thread count.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "cpu/isa.h"
+#include "cpu/thread_pool.h"
+#include "model.h"
+
+namespace rir {
+namespace cpu {
+
+// pos[t] = position of token t inside its sequence (0 .. len-1); positions restart for every sequence.
+void token_positions(const PackedBatch &batch, int32_t *pos);
+
+// out[t] = embed[ids[t]] widened to fp32 (exact; already bf16 values in both modes).
+void embed_rows(ThreadPool &pool, const int32_t *ids, int64_t T, const bf16_t *embed, int hidden, float *out);
+
+// Llama RMSNorm of each row: y = x / sqrt(mean(x^2) + eps) (mean accumulated in double, then fp32);
+// out = y * w (FP32) or r(r(y) * w) (BF16). out may equal x.
+void rmsnorm(ThreadPool &pool, const float *x, int64_t T, int hidden, const bf16_t *w, float eps, bool bf16,
+             float *out);
+
+// inv_freq[i] = 1 / theta^(2i/head_dim) in fp32 (as torch computes it), then the llama3 scaling when configured.
+std::vector<float> rope_inv_freq(const LlamaConfig &config);
+
+// cos/sin tables [n_pos][head_dim/2]: angle = float(p) * inv_freq[i] in fp32, cos and sin of it rounded to fp32;
+// rounded to bf16 as well in the BF16 mode (HF casts cos/sin to the model dtype).
+void rope_tables(const std::vector<float> &inv_freq, int64_t n_pos, bool bf16, float *cos_out, float *sin_out);
+
+// Rotate-half RoPE in place on x [T, n_heads * head_dim] at positions pos[t]:
+//   FP32: x'[i] = x[i] c - x[i+h] s, x'[i+h] = x[i+h] c + x[i] s   (h = head_dim/2, c/s indexed by i)
+//   BF16: x'[i] = r(r(x[i] c) + r(-x[i+h] s)), x'[i+h] = r(r(x[i+h] c) + r(x[i] s)).
+void rope_apply(ThreadPool &pool, float *x, int64_t T, int n_heads, int head_dim, const int32_t *pos,
+                const float *cos_table, const float *sin_table, bool bf16);
+
+// kt[h][d][t] = k[t][h * head_dim + d]: keys transposed so that the score loop runs over contiguous keys.
+void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, int head_dim, float *kt);
+
+// Bidirectional GQA attention confined to each sequence of the packed batch. Query head h reads kv head
+// h / (heads / kv_heads). scores = (q . k) / sqrt(head_dim) in fp32, softmax in fp32 (max subtracted), out = P V,
+// rounded to bf16 in the BF16 mode. Work is split over (sequence, head, tile of kAttnQueryTile queries); each thread
+// holds the scores of one tile, [kAttnQueryTile, len]: memory grows with the longest sequence, never with len^2.
+constexpr int kAttnQueryTile = 32;
+// Floats of per-thread scratch attention() needs for sequences up to max_len tokens.
+size_t attention_scratch_floats(int64_t max_len);
+void attention(ThreadPool &pool, Isa isa, const float *q, const float *kt, const float *v, const int32_t *cu_seqlens,
+               int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out, float *scratch,
+               size_t scratch_floats_per_thread);
+
+// g = silu(g) * u (FP32) or g = r(r(silu(g)) * u) (BF16); silu(x) = x / (1 + exp(-x)) in fp32.
+void swiglu(ThreadPool &pool, float *g, const float *u, int64_t n, bool bf16);
+
+// h = h + d (FP32) or h = r(h + d) (BF16).
+void residual_add(ThreadPool &pool, float *h, const float *d, int64_t n, bool bf16);
+
+// out[s] = mean of x rows [cu_seqlens[s] + pool_start[s], cu_seqlens[s+1]) (accumulated in double, stored fp32),
+// then divided by max(||.||2, 1e-12) when normalize.
+void mean_pool(ThreadPool &pool, const float *x, int hidden, const PackedBatch &batch, bool normalize, float *out);
+
+}  // namespace cpu
+}  // namespace rir

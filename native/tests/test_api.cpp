@@ -1,0 +1,154 @@
+// The C API's contract: argument checking, batch validation with messages naming the sequence, handle-scoped errors.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "reasonir.h"
+
+namespace {
+
+struct Opened {
+    rir_model *m = nullptr;
+    Opened() {
+        const std::string dir = check::env_or_die("REASONIR_GENERATED") + "/plain_mha";
+        rir_open_options o;
+        rir_open_options_init(&o);
+        o.model_dir = dir.c_str();
+        o.device = "cpu";
+        o.num_threads = 1;
+        o.max_batch_tokens = 64;
+        char err[512];
+        const rir_status st = rir_open(&o, &m, err, sizeof err);
+        CHECK_MSG(st == RIR_OK, err);
+        REQUIRE(st == RIR_OK);
+    }
+    ~Opened() { rir_close(m); }
+};
+
+bool contains(const char *s, const char *needle) { return std::strstr(s, needle) != nullptr; }
+
+}  // namespace
+
+TEST_CASE(open_options_defaults) {
+    rir_open_options o;
+    std::memset(&o, 0xff, sizeof o);
+    rir_open_options_init(&o);
+    CHECK(o.struct_size == sizeof(rir_open_options));
+    CHECK(std::strcmp(o.device, "auto") == 0);
+    CHECK(o.num_threads == 0 && o.max_batch_tokens == 0 && o.precision == RIR_PRECISION_DEFAULT);
+    CHECK(o.model_dir == nullptr);
+}
+
+TEST_CASE(open_errors_go_to_the_buffer) {
+    rir_open_options o;
+    rir_open_options_init(&o);
+    rir_model *m = reinterpret_cast<rir_model *>(&o);  // must be reset to NULL on failure
+    char err[256] = "";
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK(m == nullptr);
+    CHECK(contains(err, "model_dir"));
+    o.model_dir = "/nonexistent/dir";
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_IO);
+    CHECK_MSG(contains(err, "/nonexistent/dir"), err);
+    const std::string dir = check::env_or_die("REASONIR_GENERATED") + "/plain_mha";
+    o.model_dir = dir.c_str();
+    o.device = "cuda:0";
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_DEVICE);
+    CHECK(contains(err, "CUDA"));
+    o.device = "gpu";
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    o.device = "cpu";
+    o.precision = 7;
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    o.precision = RIR_PRECISION_DEFAULT;
+    o.struct_size = 8;
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK(contains(err, "struct_size"));
+    // A tiny buffer gets a truncated, NUL-terminated message; a NULL buffer is allowed.
+    char tiny[4] = {'x', 'x', 'x', 'x'};
+    CHECK(rir_open(&o, &m, tiny, sizeof tiny) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK(tiny[3] == '\0');
+    CHECK(rir_open(&o, &m, nullptr, 0) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK(rir_open(nullptr, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+}
+
+TEST_CASE(model_facts) {
+    Opened h;
+    CHECK(rir_hidden_size(h.m) == 96);
+    CHECK(rir_vocab_size(h.m) == 300);
+    CHECK(rir_num_layers(h.m) == 3);
+    CHECK(rir_max_batch_tokens(h.m) == 64);
+    CHECK(std::strcmp(rir_backend(h.m), "cpu") == 0);
+    CHECK(std::strncmp(rir_device(h.m), "cpu", 3) == 0);
+    CHECK(rir_precision_of(h.m) == RIR_PRECISION_FP32);
+    CHECK(std::strlen(rir_version()) > 0);
+    CHECK(std::strcmp(rir_last_error(h.m), "") == 0);
+}
+
+TEST_CASE(batch_validation_names_the_sequence) {
+    Opened h;
+    std::vector<float> out(96 * 3);
+    const int32_t ids[] = {1, 2, 3, 4, 5, 6};
+    struct Case {
+        std::vector<int32_t> cu, pool;
+        std::vector<int32_t> tokens;
+        int n;
+        rir_status want;
+        const char *needle;
+    };
+    const Case cases[] = {
+        {{0, 2, 2, 6}, {0, 0, 0}, {}, 3, RIR_ERR_INPUT, "sequence 1 is empty"},
+        {{0, 2, 4, 6}, {0, 2, 0}, {}, 3, RIR_ERR_INPUT, "sequence 1: pool_start 2"},
+        {{0, 2, 4, 6}, {0, -1, 0}, {}, 3, RIR_ERR_INPUT, "pool_start -1"},
+        {{1, 2, 4, 6}, {0, 0, 0}, {}, 3, RIR_ERR_INPUT, "cu_seqlens[0]"},
+        {{0, 2, 4, 6}, {0, 0, 0}, {1, 2, 3, 300, 5, 6}, 3, RIR_ERR_INPUT, "sequence 1, position 1: token id 300"},
+        {{0, 2, 4, 6}, {0, 0, 0}, {1, 2, 3, 4, 5, -2}, 3, RIR_ERR_INPUT, "sequence 2, position 1: token id -2"},
+        {{0}, {}, {}, 0, RIR_ERR_INVALID_ARGUMENT, "n_seqs"},
+    };
+    for (const Case &c : cases) {
+        const int32_t *tok = c.tokens.empty() ? ids : c.tokens.data();
+        rir_status st = rir_embed(h.m, tok, c.cu.data(), c.pool.data(), c.n, 0, out.data(), 96 * 3);
+        CHECK_MSG(st == c.want, "status " << st << " for '" << c.needle << "': " << rir_last_error(h.m));
+        CHECK_MSG(contains(rir_last_error(h.m), c.needle), "'" << rir_last_error(h.m) << "' lacks '" << c.needle << "'");
+    }
+    const int32_t cu[] = {0, 2, 4, 6};
+    CHECK(rir_embed(h.m, ids, cu, nullptr, 3, 0, out.data(), 96 * 3 - 1) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK(contains(rir_last_error(h.m), "output buffer"));
+    CHECK(rir_embed(h.m, ids, cu, nullptr, 3, 0x10, out.data(), 96 * 3) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK(rir_embed(h.m, nullptr, cu, nullptr, 3, 0, out.data(), 96 * 3) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK(rir_embed(nullptr, ids, cu, nullptr, 3, 0, out.data(), 96 * 3) == RIR_ERR_INVALID_ARGUMENT);
+    // Over the token budget given at open (64).
+    std::vector<int32_t> many(65, 1);
+    const int32_t cu65[] = {0, 65};
+    CHECK(rir_embed(h.m, many.data(), cu65, nullptr, 1, 0, out.data(), 96) == RIR_ERR_INPUT);
+    CHECK(contains(rir_last_error(h.m), "max_batch_tokens"));
+    // A good call clears the last error and yields unit rows.
+    CHECK(rir_embed(h.m, ids, cu, nullptr, 3, 0, out.data(), 96 * 3) == RIR_OK);
+    CHECK(std::strcmp(rir_last_error(h.m), "") == 0);
+    for (int r = 0; r < 3; ++r) {
+        double n2 = 0;
+        for (int j = 0; j < 96; ++j) n2 += static_cast<double>(out[r * 96 + j]) * out[r * 96 + j];
+        CHECK_NEAR(n2, 1.0, 1e-5);
+    }
+}
+
+TEST_CASE(sequence_longer_than_max_position) {
+    // llama3_gqa has max_position_embeddings 4096: a 4097-token sequence is refused.
+    const std::string dir = check::env_or_die("REASONIR_GENERATED") + "/llama3_gqa";
+    rir_open_options o;
+    rir_open_options_init(&o);
+    o.model_dir = dir.c_str();
+    o.device = "cpu";
+    rir_model *m = nullptr;
+    REQUIRE(rir_open(&o, &m, nullptr, 0) == RIR_OK);
+    std::vector<int32_t> ids(4097, 3);
+    const int32_t cu[] = {0, 4097};
+    std::vector<float> out(rir_hidden_size(m));
+    CHECK(rir_embed(m, ids.data(), cu, nullptr, 1, 0, out.data(), static_cast<int64_t>(out.size())) == RIR_ERR_INPUT);
+    CHECK_MSG(contains(rir_last_error(m), "max_position_embeddings 4096"), rir_last_error(m));
+    rir_close(m);
+    rir_close(nullptr);
+}
+
+RUN_TESTS()

@@ -1,0 +1,473 @@
+// test_cpu_ops.cpp: every vectorized / threaded op of the CPU backend against a plain reference written here
+// (double precision unless stated), for every ISA level this CPU supports.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "cpu/bf16.h"
+#include "cpu/gemm.h"
+#include "cpu/isa.h"
+#include "cpu/ops.h"
+#include "cpu/thread_pool.h"
+
+using namespace rir;
+using namespace rir::cpu;
+
+namespace {
+
+constexpr double kEps32 = 1.0 / (1 << 24);  // unit roundoff of fp32 (2^-24)
+
+std::vector<Isa> supported_isas() {
+    std::vector<Isa> v;
+    for (int i = 0; i <= static_cast<int>(detect_isa()); ++i) v.push_back(static_cast<Isa>(i));
+    return v;
+}
+
+std::vector<float> random_floats(size_t n, std::mt19937 &rng, float lo = -1.0f, float hi = 1.0f) {
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(n);
+    for (auto &x : v) x = d(rng);
+    return v;
+}
+
+std::vector<bf16_t> random_bf16(size_t n, std::mt19937 &rng, float lo = -1.0f, float hi = 1.0f) {
+    std::vector<bf16_t> v(n);
+    std::uniform_real_distribution<float> d(lo, hi);
+    for (auto &x : v) x = f32_to_bf16(d(rng));
+    return v;
+}
+
+float bits_to_float(uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+bool is_bf16_value(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return (u & 0xffffu) == 0;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------ bf16 rounding
+
+TEST_CASE(bf16_round_to_nearest_even_and_nan) {
+    CHECK(round_bf16(1.0f) == 1.0f);
+    // 1 + 2^-8 lies exactly between 1 and 1 + 2^-7: the tie goes to the even mantissa, 1.
+    CHECK(round_bf16(1.0f + std::ldexp(1.0f, -8)) == 1.0f);
+    // 1 + 3*2^-8 lies between 1 + 2^-7 (odd) and 1 + 2^-6 (even): goes up to the even one.
+    CHECK(round_bf16(1.0f + 3 * std::ldexp(1.0f, -8)) == 1.0f + std::ldexp(1.0f, -6));
+    // Just above a tie rounds up; just below rounds down.
+    CHECK(round_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)) == 1.0f + std::ldexp(1.0f, -7));
+    CHECK(round_bf16(1.0f + std::ldexp(1.0f, -8) - std::ldexp(1.0f, -20)) == 1.0f);
+    CHECK(round_bf16(-1.0f - 3 * std::ldexp(1.0f, -8)) == -1.0f - std::ldexp(1.0f, -6));
+    CHECK(f32_to_bf16(1.0f) == 0x3f80);
+    CHECK(f32_to_bf16(-2.0f) == 0xc000);
+    CHECK(bf16_to_f32(0x4049) == 3.140625f);
+    // NaNs stay NaN, including a signalling NaN whose payload lies only in the dropped bits (truncation alone
+    // would turn it into infinity).
+    CHECK(std::isnan(round_bf16(std::numeric_limits<float>::quiet_NaN())));
+    CHECK(std::isnan(round_bf16(bits_to_float(0x7f800001u))));
+    CHECK(std::isnan(round_bf16(bits_to_float(0xff800001u))));
+    CHECK(round_bf16(INFINITY) == INFINITY);
+    CHECK(round_bf16(-INFINITY) == -INFINITY);
+    // The largest float is above the largest bf16 by more than half an ulp: rounds to infinity (as torch does).
+    CHECK(round_bf16(std::numeric_limits<float>::max()) == INFINITY);
+    // Subnormals round like any other value (no flush to zero).
+    float sub = bits_to_float(0x00018000u);  // bf16 0x0001 + half an ulp: tie to even 0x0002
+    CHECK(f32_to_bf16(sub) == 0x0002);
+}
+
+// ------------------------------------------------------------------------------------------------ thread pool
+
+TEST_CASE(thread_pool_runs_every_task_once_and_rethrows) {
+    ThreadPool pool(3);
+    std::vector<int> hits(1000, 0);
+    pool.run(1000, [&](int64_t t, int thread) {
+        CHECK(thread >= 0 && thread < 3);
+        hits[t]++;
+    });
+    for (int h : hits) REQUIRE(h == 1);
+    bool thrown = false;
+    try {
+        pool.run(100, [&](int64_t t, int) {
+            if (t == 37) throw std::runtime_error("task 37");
+        });
+    } catch (const std::runtime_error &e) {
+        thrown = std::string(e.what()) == "task 37";
+    }
+    CHECK(thrown);
+    int64_t sum = 0;
+    std::mutex m;
+    pool.parallel_for(12345, 100, [&](int64_t a, int64_t b, int) {
+        std::lock_guard<std::mutex> lock(m);
+        for (int64_t i = a; i < b; ++i) sum += i;
+    });
+    CHECK(sum == int64_t(12345) * 12344 / 2);
+}
+
+// ------------------------------------------------------------------------------------------------ GEMM
+
+namespace {
+
+// Reference Y = X W^T in double, plus sum |x w| per element for the error bound.
+void gemm_ref(const std::vector<float> &x, const std::vector<bf16_t> &w, int64_t T, int64_t N, int64_t K,
+              std::vector<double> &y, std::vector<double> &mag) {
+    y.assign(T * N, 0.0);
+    mag.assign(T * N, 0.0);
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t n = 0; n < N; ++n) {
+            double s = 0, m = 0;
+            for (int64_t k = 0; k < K; ++k) {
+                double p = double(x[t * K + k]) * bf16_to_f32(w[n * K + k]);
+                s += p;
+                m += std::fabs(p);
+            }
+            y[t * N + n] = s;
+            mag[t * N + n] = m;
+        }
+}
+
+struct Shape { int64_t T, N, K; };
+
+}  // namespace
+
+TEST_CASE(gemm_matches_reference_for_every_isa_and_odd_shapes) {
+    // Shapes cover: single element; T, N, K below and above the microkernel sizes (MR 4..12, NR 16/32); K across
+    // several K blocks (256 fp32, 512 bf16) with odd remainders; N beyond one column block (256) with a remainder.
+    const Shape shapes[] = {{1, 1, 1}, {5, 7, 3}, {13, 33, 17}, {29, 65, 300}, {50, 100, 513}, {3, 300, 40},
+                            {37, 48, 1031}, {12, 32, 256}};
+    std::mt19937 rng(1234);
+    ThreadPool pool(3);
+    for (Isa isa : supported_isas()) {
+        Gemm gemm(pool, isa);
+        for (bool bf16_in : {false, true}) {
+            for (const Shape &s : shapes) {
+                std::vector<float> x = random_floats(s.T * s.K, rng);
+                if (bf16_in)
+                    for (auto &v : x) v = round_bf16(v);
+                std::vector<bf16_t> w = random_bf16(s.N * s.K, rng);
+                std::vector<double> ref, mag;
+                gemm_ref(x, w, s.T, s.N, s.K, ref, mag);
+                std::vector<float> y(s.T * s.N, -7.0f);
+                gemm.run(x.data(), s.T, s.K, w.data(), s.N, y.data(), bf16_in, false);
+                // Any summation order of K products in fp32 errs by at most about (K + blocks) * u * sum|x w|
+                // (Higham, recursive summation; products are exact for bf16 x bf16 and rounded once for fp32 x bf16);
+                // 2 K u bounds it for every shape here.
+                int bad = 0;
+                for (int64_t i = 0; i < s.T * s.N; ++i) {
+                    double tol = 2.0 * s.K * kEps32 * mag[i] + 1e-30;
+                    if (!(std::fabs(y[i] - ref[i]) <= tol)) ++bad;
+                }
+                CHECK_MSG(bad == 0, isa_name(isa) << " bf16_in=" << bf16_in << " T=" << s.T << " N=" << s.N
+                                                  << " K=" << s.K << ": " << bad << " elements off");
+                // Rounded output: every value is a bf16 value within half a bf16 ulp (at most 2^-8 relative) of the sum.
+                std::vector<float> yr(s.T * s.N);
+                gemm.run(x.data(), s.T, s.K, w.data(), s.N, yr.data(), bf16_in, true);
+                bad = 0;
+                for (int64_t i = 0; i < s.T * s.N; ++i) {
+                    double tol = 2.0 * s.K * kEps32 * mag[i] + std::ldexp(std::fabs(ref[i]), -8) + 1e-30;
+                    if (!is_bf16_value(yr[i]) || !(std::fabs(yr[i] - ref[i]) <= tol)) ++bad;
+                }
+                CHECK_MSG(bad == 0, isa_name(isa) << " rounded, T=" << s.T << " N=" << s.N << " K=" << s.K);
+            }
+        }
+    }
+}
+
+TEST_CASE(gemm_rows_do_not_depend_on_batch_or_threads) {
+    // Bitwise: a row computed alone, in a batch, with 1 or 3 threads must be identical (batch invariance).
+    std::mt19937 rng(99);
+    const int64_t T = 41, N = 600, K = 700;
+    std::vector<float> x = random_floats(T * K, rng);
+    std::vector<bf16_t> w = random_bf16(N * K, rng);
+    ThreadPool one(1), three(3);
+    for (Isa isa : supported_isas()) {
+        for (bool bf16_in : {false, true}) {
+            std::vector<float> xi = x;
+            if (bf16_in)
+                for (auto &v : xi) v = round_bf16(v);
+            Gemm g1(one, isa), g3(three, isa);
+            std::vector<float> y1(T * N), y3(T * N), row(N);
+            g1.run(xi.data(), T, K, w.data(), N, y1.data(), bf16_in, false);
+            g3.run(xi.data(), T, K, w.data(), N, y3.data(), bf16_in, false);
+            CHECK_MSG(y1 == y3, isa_name(isa) << " 1 vs 3 threads differ");
+            for (int64_t t : {int64_t(0), int64_t(17), T - 1}) {
+                g3.run(xi.data() + t * K, 1, K, w.data(), N, row.data(), bf16_in, false);
+                CHECK_MSG(std::equal(row.begin(), row.end(), y1.begin() + t * N),
+                          isa_name(isa) << " row " << t << " alone differs");
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ RMSNorm
+
+TEST_CASE(rmsnorm_matches_reference_in_both_modes) {
+    std::mt19937 rng(5);
+    const int64_t T = 9;
+    const int H = 77;
+    std::vector<float> x = random_floats(T * H, rng, -3.0f, 3.0f);
+    std::vector<bf16_t> w = random_bf16(H, rng, 0.5f, 1.5f);
+    const float eps = 1e-5f;
+    ThreadPool pool(3);
+    for (bool bf16 : {false, true}) {
+        std::vector<float> out(T * H);
+        rmsnorm(pool, x.data(), T, H, w.data(), eps, bf16, out.data());
+        for (int64_t t = 0; t < T; ++t) {
+            double ss = 0;
+            for (int i = 0; i < H; ++i) ss += double(x[t * H + i]) * x[t * H + i];
+            double inv = 1.0 / std::sqrt(ss / H + eps);
+            for (int i = 0; i < H; ++i) {
+                double y = x[t * H + i] * inv;
+                double expect = bf16 ? round_bf16(round_bf16(float(y)) * bf16_to_f32(w[i])) : y * bf16_to_f32(w[i]);
+                // FP32: a handful of fp32 roundings on O(1) values (mean, rsqrt, two products): 1e-6 relative.
+                // BF16: the same, but a tiny fp32 difference may flip a bf16 rounding: one bf16 ulp (2^-7 rel).
+                double tol = bf16 ? std::ldexp(std::fabs(expect), -7) + 1e-7 : 1e-6 * std::fabs(expect) + 1e-7;
+                CHECK_NEAR(out[t * H + i], expect, tol);
+                if (bf16) CHECK(is_bf16_value(out[t * H + i]));
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ RoPE
+
+TEST_CASE(rope_inv_freq_plain_and_llama3) {
+    LlamaConfig c;
+    c.head_dim = 128;
+    c.rope_theta = 500000.0;
+    std::vector<float> plain = rope_inv_freq(c);
+    REQUIRE(plain.size() == 64);
+    for (int i = 0; i < 64; ++i) CHECK_NEAR(plain[i], std::pow(500000.0, -2.0 * i / 128), 1e-6 * plain[i]);
+    c.rope_scaling.llama3 = true;  // factor 8, low 1, high 4, original 8192 (the defaults = ReasonIR-8B)
+    std::vector<float> scaled = rope_inv_freq(c);
+    int low = 0, mid = 0, high = 0;
+    for (int i = 0; i < 64; ++i) {
+        double inv = plain[i], wavelen = 2 * M_PI / inv, expect;
+        if (wavelen < 8192.0 / 4) { expect = inv; ++high; }
+        else if (wavelen > 8192.0) { expect = inv / 8; ++low; }
+        else {
+            double s = (8192.0 / wavelen - 1) / (4 - 1);
+            expect = (1 - s) * inv / 8 + s * inv;
+            ++mid;
+        }
+        CHECK_NEAR(scaled[i], expect, 1e-6 * expect);  // fp32 evaluation of the same formula
+    }
+    CHECK(low > 0 && mid > 0 && high > 0);  // the test covers all three bands
+}
+
+TEST_CASE(rope_apply_matches_reference_with_per_sequence_positions) {
+    std::mt19937 rng(11);
+    LlamaConfig c;
+    c.head_dim = 16;
+    c.rope_theta = 10000.0;
+    for (bool llama3 : {false, true}) {
+        c.rope_scaling.llama3 = llama3;
+        c.rope_scaling.original_max_position_embeddings = 64;  // small, so the test's positions span the bands
+        std::vector<float> inv = rope_inv_freq(c);
+        const int32_t cu[] = {0, 3, 4, 40};  // lengths 3, 1, 36
+        const int32_t ps[] = {0, 0, 0};
+        PackedBatch b;
+        b.cu_seqlens = cu;
+        b.pool_start = ps;
+        b.n_seqs = 3;
+        const int64_t T = 40;
+        const int heads = 3, half = 8;
+        std::vector<int32_t> pos(T);
+        token_positions(b, pos.data());
+        CHECK(pos[0] == 0 && pos[2] == 2 && pos[3] == 0 && pos[4] == 0 && pos[39] == 35);
+        ThreadPool pool(2);
+        for (bool bf16 : {false, true}) {
+            std::vector<float> cosv(36 * half), sinv(36 * half);
+            rope_tables(inv, 36, bf16, cosv.data(), sinv.data());
+            std::vector<float> x = random_floats(T * heads * 16, rng, -2.0f, 2.0f);
+            if (bf16)
+                for (auto &v : x) v = round_bf16(v);
+            std::vector<float> y = x;
+            rope_apply(pool, y.data(), T, heads, 16, pos.data(), cosv.data(), sinv.data(), bf16);
+            for (int64_t t = 0; t < T; ++t)
+                for (int h = 0; h < heads; ++h)
+                    for (int i = 0; i < half; ++i) {
+                        float angle = float(pos[t]) * inv[i];
+                        float cs = float(std::cos(double(angle))), sn = float(std::sin(double(angle)));
+                        const float *xr = &x[(t * heads + h) * 16];
+                        double e1, e2;
+                        if (bf16) {
+                            cs = round_bf16(cs);
+                            sn = round_bf16(sn);
+                            e1 = round_bf16(round_bf16(xr[i] * cs) + round_bf16(-xr[i + half] * sn));
+                            e2 = round_bf16(round_bf16(xr[i + half] * cs) + round_bf16(xr[i] * sn));
+                        } else {
+                            e1 = double(xr[i]) * cs - double(xr[i + half]) * sn;
+                            e2 = double(xr[i + half]) * cs + double(xr[i]) * sn;
+                        }
+                        const float *yr = &y[(t * heads + h) * 16];
+                        // FP32: two products and a sum of O(1) values (|x| <= 2): a few fp32 ulps, 1e-6.
+                        // BF16: same operations in the same order as the reference: exact.
+                        double tol = bf16 ? 0.0 : 1e-6;
+                        CHECK_NEAR(yr[i], e1, tol);
+                        CHECK_NEAR(yr[i + half], e2, tol);
+                    }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ attention
+
+TEST_CASE(attention_gqa_packed_sequences_match_reference) {
+    // Four sequences of lengths 1, 5, 33 (one full query tile + 1) and 70, packed; 4 query heads over 2 kv heads.
+    const int32_t cu[] = {0, 1, 6, 39, 109};
+    const int n_seqs = 4, heads = 4, kv_heads = 2, d = 32;
+    const int64_t T = cu[n_seqs];
+    const int qd = heads * d, kvd = kv_heads * d;
+    std::mt19937 rng(21);
+    std::vector<float> q = random_floats(T * qd, rng), k = random_floats(T * kvd, rng),
+                       v = random_floats(T * kvd, rng, -2.0f, 2.0f);
+    // Reference in double: per sequence, per head, per query.
+    std::vector<double> ref(T * qd);
+    for (int s = 0; s < n_seqs; ++s)
+        for (int h = 0; h < heads; ++h) {
+            int kvh = h / (heads / kv_heads);
+            for (int32_t i = cu[s]; i < cu[s + 1]; ++i) {
+                std::vector<double> sc;
+                double mx = -1e300;
+                for (int32_t j = cu[s]; j < cu[s + 1]; ++j) {
+                    double dot = 0;
+                    for (int e = 0; e < d; ++e) dot += double(q[i * qd + h * d + e]) * k[j * kvd + kvh * d + e];
+                    sc.push_back(dot / std::sqrt(double(d)));
+                    mx = std::max(mx, sc.back());
+                }
+                double sum = 0;
+                for (auto &x : sc) sum += (x = std::exp(x - mx));
+                for (int e = 0; e < d; ++e) {
+                    double o = 0;
+                    for (size_t j = 0; j < sc.size(); ++j) o += sc[j] / sum * v[(cu[s] + j) * kvd + kvh * d + e];
+                    ref[i * qd + h * d + e] = o;
+                }
+            }
+        }
+    for (Isa isa : supported_isas()) {
+        for (int threads : {1, 3}) {
+            ThreadPool pool(threads);
+            std::vector<float> kt(T * kvd), out(T * qd, NAN);
+            transpose_keys(pool, k.data(), T, kv_heads, d, kt.data());
+            CHECK(kt[(1 * d + 3) * T + 7] == k[7 * kvd + d + 3]);
+            size_t per = attention_scratch_floats(70);
+            std::vector<float> scratch(per * threads);
+            for (bool bf16 : {false, true}) {
+                attention(pool, isa, q.data(), kt.data(), v.data(), cu, n_seqs, heads, kv_heads, d, bf16, out.data(),
+                          scratch.data(), per);
+                // Scores sum d = 32 products of values in [-1, 1]: error <= d u sum|q k| <= 32 * 6e-8 * 32 = 6e-5
+                // before the 1/sqrt(d) scale; softmax weights then err by about that relative, and outputs (|v| <= 2)
+                // by at most 2 * 6e-5 / sqrt(32). 5e-5 bounds it with margin in practice; BF16 adds the final
+                // rounding, half a bf16 ulp (2^-8 relative of |out| <= 2).
+                int bad = 0;
+                for (int64_t i = 0; i < T * qd; ++i) {
+                    double tol = 5e-5 + (bf16 ? std::ldexp(std::fabs(ref[i]), -8) : 0.0);
+                    if (!(std::fabs(out[i] - ref[i]) <= tol)) ++bad;
+                    if (bf16 && !is_bf16_value(out[i])) ++bad;
+                }
+                CHECK_MSG(bad == 0, isa_name(isa) << " threads=" << threads << " bf16=" << bf16 << ": " << bad
+                                                  << " values off");
+            }
+        }
+    }
+    // A length-1 sequence attends only to itself: its output is exactly its value row (softmax of one score is 1).
+    ThreadPool pool(2);
+    std::vector<float> kt(T * kvd), out(T * qd);
+    transpose_keys(pool, k.data(), T, kv_heads, d, kt.data());
+    std::vector<float> scratch(attention_scratch_floats(70) * 2);
+    attention(pool, detect_isa(), q.data(), kt.data(), v.data(), cu, n_seqs, heads, kv_heads, d, false, out.data(),
+              scratch.data(), attention_scratch_floats(70));
+    for (int h = 0; h < heads; ++h)
+        for (int e = 0; e < d; ++e) CHECK(out[h * d + e] == v[(h / 2) * d + e]);
+}
+
+// ------------------------------------------------------------------------------------------------ pooling etc.
+
+TEST_CASE(mean_pool_respects_pool_start_and_normalizes) {
+    const int H = 5;
+    const int32_t cu[] = {0, 4, 5, 12};
+    const int32_t ps[] = {1, 0, 6};  // skip 1 of 4; pool the single token; pool only the last of 7
+    PackedBatch b;
+    b.cu_seqlens = cu;
+    b.pool_start = ps;
+    b.n_seqs = 3;
+    std::mt19937 rng(3);
+    std::vector<float> x = random_floats(12 * H, rng, -4.0f, 4.0f);
+    ThreadPool pool(2);
+    for (bool normalize : {false, true}) {
+        std::vector<float> out(3 * H);
+        mean_pool(pool, x.data(), H, b, normalize, out.data());
+        for (int s = 0; s < 3; ++s) {
+            std::vector<double> m(H, 0.0);
+            int n = 0;
+            for (int t = cu[s] + ps[s]; t < cu[s + 1]; ++t, ++n)
+                for (int i = 0; i < H; ++i) m[i] += x[t * H + i];
+            double norm = 0;
+            for (auto &v : m) {
+                v /= n;
+                norm += v * v;
+            }
+            norm = std::sqrt(norm);
+            for (int i = 0; i < H; ++i)  // a mean and a division of O(1) fp32 values: 1e-6
+                CHECK_NEAR(out[s * H + i], normalize ? m[i] / norm : m[i], 1e-6);
+        }
+    }
+    // A zero vector is not divided by zero: the 1e-12 floor keeps it 0.
+    std::vector<float> zeros(12 * H, 0.0f), out(3 * H, 1.0f);
+    mean_pool(pool, zeros.data(), H, b, true, out.data());
+    for (float v : out) CHECK(v == 0.0f);
+}
+
+TEST_CASE(swiglu_residual_embed_match_reference) {
+    std::mt19937 rng(8);
+    const int64_t n = 50000;  // above the parallel chunk size, so several threads take part
+    std::vector<float> g = random_floats(n, rng, -6.0f, 6.0f), u = random_floats(n, rng, -2.0f, 2.0f);
+    ThreadPool pool(3);
+    for (bool bf16 : {false, true}) {
+        std::vector<float> gg = g, uu = u;
+        if (bf16)
+            for (int64_t i = 0; i < n; ++i) gg[i] = round_bf16(gg[i]), uu[i] = round_bf16(uu[i]);
+        std::vector<float> out = gg;
+        swiglu(pool, out.data(), uu.data(), n, bf16);
+        int bad = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            double silu = gg[i] / (1.0 + std::exp(-double(gg[i])));
+            double expect = bf16 ? round_bf16(round_bf16(float(silu)) * uu[i]) : silu * uu[i];
+            // FP32: exp, division and product in fp32: a few ulps of |result| <= 12, so 1e-5 absolute.
+            // BF16: an ulp-level fp32 difference may flip one bf16 rounding (twice): 2 bf16 ulps (2^-6 relative).
+            double tol = bf16 ? std::ldexp(std::fabs(expect), -6) + 1e-6 : 1e-5;
+            if (!(std::fabs(out[i] - expect) <= tol)) ++bad;
+        }
+        CHECK_MSG(bad == 0, "swiglu bf16=" << bf16 << ": " << bad << " values off");
+        std::vector<float> h = gg;
+        residual_add(pool, h.data(), uu.data(), n, bf16);
+        bad = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            float sum = gg[i] + uu[i];  // one fp32 addition, exactly as specified
+            if (h[i] != (bf16 ? round_bf16(sum) : sum)) ++bad;
+        }
+        CHECK_MSG(bad == 0, "residual bf16=" << bf16 << ": " << bad << " values off");
+    }
+    const int hidden = 6;
+    std::vector<bf16_t> table = random_bf16(4 * hidden, rng);
+    const int32_t ids[] = {3, 0, 3};
+    std::vector<float> rows(3 * hidden);
+    embed_rows(pool, ids, 3, table.data(), hidden, rows.data());
+    for (int t = 0; t < 3; ++t)
+        for (int i = 0; i < hidden; ++i) CHECK(rows[t * hidden + i] == bf16_to_f32(table[ids[t] * hidden + i]));
+}
+
+RUN_TESTS()
