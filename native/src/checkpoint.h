@@ -10,7 +10,7 @@
 
 namespace rir {
 
-class MappedFile;  // defined in checkpoint.cpp (mmap of one shard)
+class MappedFile;  // safetensors.h: read-only mmap of one shard
 
 class Checkpoint {
 public:
