@@ -250,6 +250,12 @@ def shard_file_name(i: int, k: int) -> str:
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
+def stored_name(prefix: str, name: str) -> str:
+    """Name as stored: the decoder's tensors take the prefix; lm_head sits beside the decoder, never under `model.`
+    (transformers' LlamaForCausalLM layout: `model.layers...` and `lm_head.weight`)."""
+    return name if name == "lm_head.weight" else prefix + name
+
+
 def generate(cfg: Dict[str, object], out_dir: str, seed: int = 0, shards: int = 1, prefix: str = "",
              lm_head: bool = False, dtype: str = "bf16", tokenizer_dir: Optional[str] = None,
              progress: Optional[bool] = None) -> Dict[str, str]:
@@ -287,18 +293,18 @@ def generate(cfg: Dict[str, object], out_dir: str, seed: int = 0, shards: int = 
                     done += x.size * itemsize
                 if progress:
                     el = time.time() - t0
-                    print(f"  {fname}: {prefix}{spec.name} {list(spec.shape)}  {done / 1e9:.2f}/"
+                    print(f"  {fname}: {stored_name(prefix, spec.name)} {list(spec.shape)}  {done / 1e9:.2f}/"
                           f"{total_bytes / 1e9:.2f} GB, {el:.0f} s", file=sys.stderr, flush=True)
             return chunks
 
-        entries = [st.TensorEntry(prefix + s.name, st_dtype, s.shape, producer(s)) for s in shard]
+        entries = [st.TensorEntry(stored_name(prefix, s.name), st_dtype, s.shape, producer(s)) for s in shard]
         hasher = hashlib.sha256()
         tmp = os.path.join(out_dir, fname + ".partial")
         st.write_safetensors(tmp, entries, {"format": "pt"}, hasher=hasher)
         os.replace(tmp, os.path.join(out_dir, fname))
         digests[fname] = hasher.hexdigest()
         for s in shard:
-            weight_map[prefix + s.name] = fname
+            weight_map[stored_name(prefix, s.name)] = fname
     if shards > 1:
         index = {"metadata": {"total_size": total_bytes}, "weight_map": weight_map}
         text = (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8")
