@@ -1,4 +1,5 @@
-// bench_embed.cpp: throughput of rir_embed through the public C API only (reasonir.h).
+// bench_embed.cpp: throughput of rir_embed through the public C API (reasonir.h); the config is read with the
+// engine's own parser only to count FLOPs.
 //
 //   bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T] [--precision fp32|bf16]
 //               [--device cpu|cuda|auto] [--warmup W]
@@ -9,20 +10,20 @@
 //   attention      4 * S * q_dim per layer (QK^T and PV over the S keys of the token's own sequence, non-causal)
 // with q_dim = heads * head_dim (= hidden for Llama-3.1-8B) and kv_dim = kv_heads * head_dim. The C API reports
 // hidden, layers and vocab; intermediate_size, num_attention_heads, num_key_value_heads and head_dim are read from
-// DIR/config.json by the small scanner below (a number after the quoted key; absent kv heads / head_dim take the
-// Llama defaults heads and hidden / heads). Embedding gather, norms, RoPE, softmax are not counted.
+// DIR/config.json with the engine's own parser (rir::parse_config, same defaults as the loader). Embedding gather,
+// norms, RoPE, softmax are not counted.
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "checkpoint.h"
+#include "json.h"
 #include "reasonir.h"
 
 namespace {
@@ -33,19 +34,6 @@ namespace {
                  "[--threads T] [--precision fp32|bf16] [--device cpu|cuda|auto] [--warmup W]\n",
                  msg);
     std::exit(2);
-}
-
-// The number following "key": in a config.json text, or `fallback` when the key is absent or null.
-double json_number(const std::string &text, const char *key, double fallback) {
-    std::string quoted = std::string("\"") + key + "\"";
-    size_t p = text.find(quoted);
-    if (p == std::string::npos) return fallback;
-    p = text.find(':', p + quoted.size());
-    if (p == std::string::npos) return fallback;
-    const char *s = text.c_str() + p + 1;
-    char *end = nullptr;
-    double v = std::strtod(s, &end);
-    return end == s ? fallback : v;
 }
 
 int64_t parse_int(const char *flag, const char *v) {
@@ -62,6 +50,11 @@ int main(int argc, char **argv) {
     int64_t seq_len = 0, batch_tokens = 0, iters = 5, threads = 0, warmup = 1;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
+        if (a == "-h" || a == "--help") {
+            std::printf("usage: bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T] "
+                        "[--precision fp32|bf16] [--device cpu|cuda|auto] [--warmup W]\n");
+            return 0;
+        }
         if (i + 1 >= argc) usage(("missing value after " + a).c_str());
         const char *v = argv[++i];
         if (a == "--model") model_dir = v;
@@ -93,21 +86,11 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    std::ifstream cf(model_dir + "/config.json");
-    std::stringstream ss;
-    ss << cf.rdbuf();
-    const std::string config = ss.str();
-    const double hidden = rir_hidden_size(model), layers = rir_num_layers(model);
-    const double heads = json_number(config, "num_attention_heads", 0);
-    const double inter = json_number(config, "intermediate_size", 0);
-    const double kv_heads = json_number(config, "num_key_value_heads", heads);
-    const double head_dim = heads > 0 ? json_number(config, "head_dim", hidden / heads) : 0;
-    if (heads <= 0 || inter <= 0) {
-        std::fprintf(stderr, "cannot read num_attention_heads / intermediate_size from %s/config.json\n",
-                     model_dir.c_str());
-        rir_close(model);
-        return 1;
-    }
+    // The config as the engine itself reads it (rir_open has validated it already).
+    const std::string config_path = model_dir + "/config.json";
+    const rir::LlamaConfig cfg = rir::parse_config(rir::json::read_file(config_path), config_path);
+    const double hidden = cfg.hidden, layers = cfg.layers, heads = cfg.heads, inter = cfg.intermediate;
+    const double kv_heads = cfg.kv_heads, head_dim = cfg.head_dim;
     const double qd = heads * head_dim, kvd = kv_heads * head_dim;
     const double linear_flop = 2.0 * layers * (hidden * qd + 2 * hidden * kvd + qd * hidden + 3 * hidden * inter);
     const double attn_flop = 4.0 * layers * static_cast<double>(seq_len) * qd;

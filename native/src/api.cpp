@@ -1,6 +1,7 @@
 // api.cpp: the C API of reasonir.h over Checkpoint (loading) and Backend (compute). Every entry point catches
 // everything: no C++ exception crosses the C boundary. Batch validation lives here so that every backend receives
 // only well-formed packed batches (model.h, PackedBatch).
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -116,6 +117,21 @@ void validate_batch(const rir_model &m, const int32_t *ids, const int32_t *cu, c
     }
 }
 
+// A NaN/Inf embedding must not pass silently into an index: name the first bad row.
+void check_finite(const float *out, int32_t n_seqs, int hidden) {
+    for (int32_t i = 0; i < n_seqs; ++i) {
+        const float *row = out + static_cast<int64_t>(i) * hidden;
+        for (int j = 0; j < hidden; ++j) {
+            if (!std::isfinite(row[j]))
+                throw rir::Error(RIR_ERR_CHECKPOINT, "sequence " + std::to_string(i) +
+                                                         " produced a non-finite embedding (NaN or Inf at dimension " +
+                                                         std::to_string(j) +
+                                                         "): the checkpoint's weights hold NaN/Inf values or "
+                                                         "activations overflowed");
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -183,6 +199,7 @@ rir_status rir_embed(rir_model *model, const int32_t *token_ids, const int32_t *
         batch.pool_start = pool_start;
         batch.n_seqs = n_seqs;
         model->backend->embed(batch, (flags & RIR_EMBED_NO_NORMALIZE) == 0, out);
+        check_finite(out, n_seqs, model->checkpoint->config().hidden);
     });
 }
 

@@ -355,17 +355,18 @@ public final class ReasonIR implements AutoCloseable {
             case ReasonIRNative.RIR_ERR_OUT_OF_MEMORY -> ReasonIRException.Kind.OUT_OF_MEMORY;
             default -> ReasonIRException.Kind.INTERNAL;
         };
+        // Native messages name the sequence of the packed batch ("sequence 3: ..."): name the caller's input instead.
+        int inputIndex = -1;
+        Matcher m = SEQUENCE.matcher(message);
+        if (batchToInput != null && m.find() && Integer.parseInt(m.group(1)) < batchToInput.length) {
+            inputIndex = batchToInput[Integer.parseInt(m.group(1))];
+            message = message.substring(m.end()).replaceFirst("^[:,]? *", "");
+        }
         return switch (kind) {
-            case IO, FORMAT, CHECKPOINT, CONFIG -> new CheckpointException(kind, message);
-            case INPUT -> {
-                Matcher m = SEQUENCE.matcher(message);
-                if (batchToInput != null && m.find()) {
-                    int seq = Integer.parseInt(m.group(1));
-                    if (seq < batchToInput.length) yield new InvalidInputException(batchToInput[seq], message);
-                }
-                yield new InvalidInputException(-1, message);
-            }
-            default -> new ReasonIRException(kind, message);
+            case INPUT -> new InvalidInputException(inputIndex, message);
+            case IO, FORMAT, CHECKPOINT, CONFIG ->
+                    new CheckpointException(kind, inputIndex >= 0 ? "input " + inputIndex + ": " + message : message);
+            default -> new ReasonIRException(kind, inputIndex >= 0 ? "input " + inputIndex + ": " + message : message);
         };
     }
 }

@@ -254,4 +254,22 @@ class CheckpointVariantsTest {
         Fixtures.JSON.writeValue(index.toFile(), idx);
         assertMentions(openFails(dir), ReasonIRException.Kind.CHECKPOINT, "embed_tokens.weight");
     }
+
+    /** A NaN weight yields NaN activations: the engine refuses to return the embedding, naming the input. */
+    @Test
+    void nanWeightsAreReportedNotReturned(@TempDir Path tmp) throws IOException {
+        Path dir = Fixtures.copyCheckpoint("plain_mha", tmp.resolve("m"));
+        Path f = dir.resolve("model.safetensors");
+        SafetensorsEdit s = SafetensorsEdit.read(f);
+        int begin = (int) s.tensor("norm.weight").get("data_offsets").get(0).asLong();
+        s.data[begin] = (byte) 0xC0;      // bf16 0x7FC0 (little endian): quiet NaN
+        s.data[begin + 1] = (byte) 0x7F;
+        s.write(f);
+        try (ReasonIR m = ReasonIR.open(dir, Options.defaults().withDevice("cpu"))) {
+            var e = assertThrows(CheckpointException.class, () -> m.embedTokens(
+                    List.of(TokenizedInput.of(new int[] {1, 2}, 0), TokenizedInput.of(new int[] {3}, 0))));
+            assertEquals(ReasonIRException.Kind.CHECKPOINT, e.kind());
+            assertTrue(e.getMessage().startsWith("input ") && e.getMessage().contains("non-finite"), e.getMessage());
+        }
+    }
 }
