@@ -21,22 +21,6 @@ constexpr int kScalarNr = 8;
 constexpr int kScalarMr = 4;
 constexpr int kScalarKc = 256;
 
-void pack_scalar(const bf16_t *w, int64_t K, int64_t N, int64_t n0, int ncp, int64_t k0, int kcb, void *dst) {
-    float *out = static_cast<float *>(dst);
-    for (int s = 0; s < ncp / kScalarNr; ++s) {
-        float *panel = out + static_cast<int64_t>(s) * kScalarNr * kcb;
-        for (int j = 0; j < kScalarNr; ++j) {
-            int64_t n = n0 + s * kScalarNr + j;
-            if (n < N) {
-                const bf16_t *row = w + n * K + k0;
-                for (int k = 0; k < kcb; ++k) panel[k * kScalarNr + j] = bf16_to_f32(row[k]);
-            } else {
-                for (int k = 0; k < kcb; ++k) panel[k * kScalarNr + j] = 0.0f;
-            }
-        }
-    }
-}
-
 template <int M>
 void ukr_scalar(int kcb, const void *xv, int64_t ldx, const void *pv, float *y, int64_t ldy, int ncols,
                 bool accumulate) {
@@ -60,7 +44,7 @@ void ukr_scalar(int kcb, const void *xv, int64_t ldx, const void *pv, float *y, 
 
 const GemmKernels &gemm_kernels_scalar() {
     static const GemmKernels k = {
-        "scalar", kScalarMr, kScalarNr, kScalarKc, false, pack_scalar,
+        "scalar", kScalarMr, kScalarNr, kScalarKc, false, pack_widened<kScalarNr>,
         {nullptr, ukr_scalar<1>, ukr_scalar<2>, ukr_scalar<3>, ukr_scalar<4>}};
     return k;
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/bf16.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
 #include "model.h"
@@ -35,6 +36,21 @@ struct GemmKernels {
     void (*ukr[kMaxMr + 1])(int kcb, const void *x, int64_t ldx, const void *panel, float *y, int64_t ldy,
                             int ncols, bool accumulate);
 };
+
+// The plain GemmKernels::pack for fp32 panels of NR columns: W rows widened from bf16, rows n >= N zero. Shared by
+// the scalar and AVX2 kernels (AVX-512 packs with an in-register transpose instead).
+template <int NR>
+void pack_widened(const bf16_t *w, int64_t K, int64_t N, int64_t n0, int ncp, int64_t k0, int kcb, void *dst) {
+    float *out = static_cast<float *>(dst);
+    for (int s = 0; s < ncp / NR; ++s) {
+        float *panel = out + static_cast<int64_t>(s) * NR * kcb;
+        for (int j = 0; j < NR; ++j) {
+            const int64_t n = n0 + s * NR + j;
+            const bf16_t *row = w + n * K + k0;
+            for (int k = 0; k < kcb; ++k) panel[k * NR + j] = n < N ? bf16_to_f32(row[k]) : 0.0f;
+        }
+    }
+}
 
 const GemmKernels &gemm_kernels_scalar();
 const GemmKernels &gemm_kernels_avx2();

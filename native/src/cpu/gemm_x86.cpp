@@ -25,18 +25,6 @@ namespace {
 // MR = 6 rows x NR = 16 columns: 12 ymm accumulators + 2 panel registers + 1 broadcast (of 16 ymm registers).
 constexpr int kAvx2Mr = 6, kAvx2Nr = 16, kAvx2Kc = 256;
 
-void pack_avx2(const bf16_t *w, int64_t K, int64_t N, int64_t n0, int ncp, int64_t k0, int kcb, void *dst) {
-    float *out = static_cast<float *>(dst);
-    for (int s = 0; s < ncp / kAvx2Nr; ++s) {
-        float *panel = out + static_cast<int64_t>(s) * kAvx2Nr * kcb;
-        for (int j = 0; j < kAvx2Nr; ++j) {
-            int64_t n = n0 + s * kAvx2Nr + j;
-            const bf16_t *row = w + n * K + k0;
-            for (int k = 0; k < kcb; ++k) panel[k * kAvx2Nr + j] = n < N ? bf16_to_f32(row[k]) : 0.0f;
-        }
-    }
-}
-
 template <int M>
 RIR_AVX2 void ukr_avx2(int kcb, const void *xv, int64_t ldx, const void *pv, float *y, int64_t ldy, int ncols,
                        bool accumulate) {
@@ -238,7 +226,7 @@ RIR_AVX512BF16 void ukr_avx512bf16(int kcb, const void *xv, int64_t ldx, const v
 }  // namespace
 
 const GemmKernels &gemm_kernels_avx2() {
-    static const GemmKernels k = {"avx2", kAvx2Mr, kAvx2Nr, kAvx2Kc, false, pack_avx2,
+    static const GemmKernels k = {"avx2", kAvx2Mr, kAvx2Nr, kAvx2Kc, false, pack_widened<kAvx2Nr>,
                                   {nullptr, ukr_avx2<1>, ukr_avx2<2>, ukr_avx2<3>, ukr_avx2<4>, ukr_avx2<5>,
                                    ukr_avx2<6>}};
     return k;

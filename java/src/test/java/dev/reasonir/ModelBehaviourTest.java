@@ -105,6 +105,31 @@ class ModelBehaviourTest {
         assertArrayEquals(x, y);
     }
 
+    /** Concurrent callers share one model: calls are serialized natively and every result equals the serial one. */
+    @Test
+    void concurrentCallersGetTheirOwnResults() throws Exception {
+        Random r = new Random(6);
+        List<List<TokenizedInput>> work = new ArrayList<>();
+        for (int w = 0; w < 8; w++) {
+            List<TokenizedInput> in = new ArrayList<>();
+            for (int j = 0; j < 3; j++) in.add(TokenizedInput.of(randomIds(r, 1 + r.nextInt(200)), 0));
+            work.add(in);
+        }
+        List<float[][]> serial = new ArrayList<>();
+        for (var in : work) serial.add(model.embedTokens(in).vectors());
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            List<java.util.concurrent.Future<float[][]>> futures = new ArrayList<>();
+            for (var in : work) futures.add(pool.submit(() -> model.embedTokens(in).vectors()));
+            for (int w = 0; w < work.size(); w++) {
+                float[][] got = futures.get(w).get();
+                for (int j = 0; j < got.length; j++) assertArrayEquals(serial.get(w)[j], got[j], "work " + w);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void modelFacts() {
         assertEquals(128, model.dimension());
