@@ -77,7 +77,7 @@ public final class ReasonIR implements AutoCloseable {
         if (!Files.isDirectory(dir)) {
             throw new CheckpointException(ReasonIRException.Kind.IO, "model folder " + dir + " does not exist");
         }
-        ReasonIRNative.load();
+        loadNative();
         try (ReasonIRNative.OpenOptions o = new ReasonIRNative.OpenOptions();
              BytePointer dirStr = new BytePointer(dir.toAbsolutePath().toString(), "UTF-8");
              BytePointer devStr = new BytePointer(options.device(), "UTF-8");
@@ -195,7 +195,7 @@ public final class ReasonIR implements AutoCloseable {
 
     /** Library version of the native engine. */
     public static String nativeVersion() {
-        ReasonIRNative.load();
+        loadNative();
         return ReasonIRNative.rir_version().getString();
     }
 
@@ -218,6 +218,17 @@ public final class ReasonIR implements AutoCloseable {
     }
 
     // ---------------------------------------------------------------------------------------------------------------
+
+    /** Loads the JNI glue and libreasonir.so from the jar; a platform without them gets a typed error. */
+    private static void loadNative() {
+        try {
+            ReasonIRNative.load();
+        } catch (UnsatisfiedLinkError | NoClassDefFoundError | ExceptionInInitializerError e) {
+            throw new ReasonIRException(ReasonIRException.Kind.DEVICE, "the ReasonIR native engine cannot be loaded "
+                    + "on this platform (" + org.bytedeco.javacpp.Loader.getPlatform() + "; the jar carries "
+                    + "linux-x86_64): " + e, e);
+        }
+    }
 
     private TextTokenizer tokenizer() {
         checkOpen();
