@@ -258,13 +258,7 @@ public final class ReasonIR implements AutoCloseable {
             int[] ids = in.ids();
             if (ids.length == 0) throw new InvalidInputException(i, "has no tokens");
             int original = in.originalLength();
-            if (ids.length > maxLength) {
-                if (options.overflow() == Options.Overflow.FAIL) {
-                    throw new InvalidInputException(i, "has " + original + " tokens, more than maxLength "
-                            + maxLength + " (Options.overflow is FAIL)");
-                }
-                ids = java.util.Arrays.copyOf(ids, maxLength);
-            }
+            if (ids.length > maxLength) ids = java.util.Arrays.copyOf(ids, maxLength);
             if (original > ids.length) {
                 if (options.overflow() == Options.Overflow.FAIL) {
                     throw new InvalidInputException(i, "has " + original + " tokens, more than maxLength "
@@ -272,10 +266,10 @@ public final class ReasonIR implements AutoCloseable {
                 }
                 truncations.add(new EmbeddingResult.Truncation(i, original, ids.length));
             }
-            int poolStart = Math.min(in.poolStart(), ids.length);
             if (in.poolStart() < 0) throw new InvalidInputException(i, "poolStart " + in.poolStart() + " < 0");
+            int poolStart = in.poolStart();
             if (poolStart >= ids.length) {
-                throw new InvalidInputException(i, "nothing left to pool: the instruction covers " + in.poolStart()
+                throw new InvalidInputException(i, "nothing left to pool: the instruction covers " + poolStart
                         + " tokens and the input has " + ids.length + " tokens"
                         + (original > ids.length ? " after truncation to maxLength " + maxLength : "")
                         + " (the official code would divide by zero here)");
