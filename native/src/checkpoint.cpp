@@ -4,6 +4,7 @@
 // Checkpoint::converted_. Nothing but the headers is read eagerly.
 #include "checkpoint.h"
 
+#include <algorithm>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -347,7 +348,10 @@ private:
                 long long layer;
                 int slot;
                 if (parse_layer_name(canon, layer, slot)) {
-                    if (layer < c.layers) continue;
+                    if (layer < c.layers) {
+                        max_layer_ = std::max(max_layer_, layer);
+                        continue;
+                    }
                     throw Error(RIR_ERR_CHECKPOINT, s.file->path() + ": unexpected tensor " + json::quote(t.name) +
                                                         ": layer " + std::to_string(layer) + " but config.json has "
                                                         "num_hidden_layers = " + std::to_string(c.layers));
@@ -357,7 +361,18 @@ private:
                                                     "layers.N.*, norm.weight, optionally lm_head.weight)");
             }
         }
+        // Checked before any per-layer bookkeeping is allocated: a config claiming 2^31 layers must fail fast.
+        if (max_layer_ + 1 < c.layers)
+            throw Error(RIR_ERR_CHECKPOINT, "config.json has num_hidden_layers = " + std::to_string(c.layers) +
+                                                " but the checkpoint (" + files_looked_in() + ") holds " +
+                                                (max_layer_ < 0 ? std::string("no layer tensors")
+                                                                : "layers 0.." + std::to_string(max_layer_)) +
+                                                ": missing tensor 'layers." + std::to_string(max_layer_ + 1) +
+                                                ".input_layernorm.weight' and the rest of layers " +
+                                                std::to_string(max_layer_ + 1) + ".." + std::to_string(c.layers - 1));
     }
+
+    long long max_layer_ = -1;  // highest layer index seen among the checkpoint's tensors
 
     std::string files_looked_in() const {
         std::string s;

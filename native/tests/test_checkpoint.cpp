@@ -467,6 +467,16 @@ TEST_CASE(unexpected_tensor) {
                  "unexpected tensor 'layers.01.mlp.up_proj.weight'");
 }
 
+// A config claiming far more layers than the files hold fails before any per-layer allocation (2^31 - 1 layers
+// would otherwise need gigabytes of bookkeeping before the first missing tensor is noticed).
+TEST_CASE(config_with_more_layers_than_the_checkpoint) {
+    CHECK_THROWS(Checkpoint::open(single_file_checkpoint("too_many_layers", tiny_tensors(),
+                                                         with(base_config(), "num_hidden_layers", "2147483647"))
+                                      .string()),
+                 RIR_ERR_CHECKPOINT, "num_hidden_layers = 2147483647 but the checkpoint (model.safetensors) holds "
+                                     "layers 0..1: missing tensor 'layers.2.input_layernorm.weight'");
+}
+
 TEST_CASE(prefixed_and_unprefixed_duplicate) {
     auto ts = tiny_tensors();
     Tensor dup = *find(ts, "norm.weight");

@@ -9,4 +9,9 @@ public class CheckpointException extends ReasonIRException {
     public CheckpointException(Kind kind, String message) {
         super(kind, message);
     }
+
+    /** The checkpoint failed while embedding input {@code inputIndex} (e.g. NaN weights giving a NaN embedding). */
+    public CheckpointException(Kind kind, String message, int inputIndex) {
+        super(kind, message, inputIndex);
+    }
 }

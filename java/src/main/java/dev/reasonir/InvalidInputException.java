@@ -2,14 +2,7 @@ package dev.reasonir;
 
 /** One input of a call cannot be embedded; {@link #inputIndex()} is its position in the caller's list (-1: unknown). */
 public class InvalidInputException extends ReasonIRException {
-    private final int inputIndex;
-
     public InvalidInputException(int inputIndex, String message) {
-        super(Kind.INPUT, inputIndex >= 0 ? "input " + inputIndex + ": " + message : message);
-        this.inputIndex = inputIndex;
-    }
-
-    public int inputIndex() {
-        return inputIndex;
+        super(Kind.INPUT, message, inputIndex);
     }
 }

@@ -13,6 +13,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -39,6 +41,9 @@ public final class ReasonIR implements AutoCloseable {
 
     private final Path dir;
     private final Options options;
+    /** Held shared by every operation that uses native resources (engine, tokenizer), exclusively by close(). */
+    private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
+    /** Serializes native engine calls (one handle serves one call at a time) and guards the staging buffers. */
     private final ReentrantLock lock = new ReentrantLock();
     private final int hidden;
     private final int vocab;
@@ -119,8 +124,11 @@ public final class ReasonIR implements AutoCloseable {
             if (texts.get(i) == null) throw new InvalidInputException(i, "text is null");
             if (texts.get(i).isEmpty()) throw new InvalidInputException(i, "text is empty");
         }
-        TokenizedInput[] inputs = tokenizer().prepareAll(instr, texts, Integer.MAX_VALUE);
-        return embedPrepared(List.of(inputs), true);
+        return whileOpen(() -> {
+            if (texts.isEmpty()) return embedPrepared(List.of(), true);
+            TokenizedInput[] inputs = tokenizer().prepareAll(instr, texts, Integer.MAX_VALUE);
+            return embedPrepared(List.of(inputs), true);
+        });
     }
 
     /** Embeds pre-tokenized inputs (ids used as given: include BOS yourself), L2-normalized. */
@@ -137,19 +145,19 @@ public final class ReasonIR implements AutoCloseable {
         for (int i = 0; i < inputs.size(); i++) {
             if (inputs.get(i) == null) throw new InvalidInputException(i, "input is null");
         }
-        return embedPrepared(inputs, normalize);
+        return whileOpen(() -> embedPrepared(inputs, normalize));
     }
 
     /** What the engine would feed the model for {@code instruction + text}, truncated to the max length. */
     public TokenizedInput tokenize(String instruction, String text) {
-        checkOpen();
-        return tokenizer().prepare(instruction == null ? "" : instruction, text, maxLength);
+        Objects.requireNonNull(text, "text");
+        return whileOpen(() -> tokenizer().prepare(instruction == null ? "" : instruction, text, maxLength));
     }
 
     /** Number of tokens of {@code text} alone, BOS included, before truncation. */
     public int countTokens(String text) {
-        checkOpen();
-        return tokenizer().encode(Objects.requireNonNull(text, "text")).length;
+        Objects.requireNonNull(text, "text");
+        return whileOpen(() -> tokenizer().encode(text).length);
     }
 
     public int dimension() {
@@ -201,7 +209,7 @@ public final class ReasonIR implements AutoCloseable {
 
     @Override
     public void close() {
-        lock.lock();
+        lifecycle.writeLock().lock();  // waits for every in-flight operation
         try {
             if (closed) return;
             closed = true;
@@ -213,7 +221,7 @@ public final class ReasonIR implements AutoCloseable {
             TextTokenizer t = tokenizer;
             if (t != null) t.close();
         } finally {
-            lock.unlock();
+            lifecycle.writeLock().unlock();
         }
     }
 
@@ -230,8 +238,19 @@ public final class ReasonIR implements AutoCloseable {
         }
     }
 
+    /** Runs {@code op} while the model is open; close() waits for it. */
+    private <T> T whileOpen(Supplier<T> op) {
+        lifecycle.readLock().lock();
+        try {
+            checkOpen();
+            return op.get();
+        } finally {
+            lifecycle.readLock().unlock();
+        }
+    }
+
+    /** The tokenizer, loaded on first use; call only inside {@link #whileOpen}. */
     private TextTokenizer tokenizer() {
-        checkOpen();
         TextTokenizer t = tokenizer;
         if (t == null) {
             synchronized (this) {
@@ -248,7 +267,6 @@ public final class ReasonIR implements AutoCloseable {
 
     /** Applies the overflow policy, validates, packs and runs. */
     private EmbeddingResult embedPrepared(List<TokenizedInput> raw, boolean normalize) {
-        checkOpen();
         int n = raw.size();
         TokenizedInput[] inputs = new TokenizedInput[n];
         List<EmbeddingResult.Truncation> truncations = new ArrayList<>();
@@ -300,7 +318,6 @@ public final class ReasonIR implements AutoCloseable {
         int nSeq = idx.length;
         lock.lock();
         try {
-            checkOpen();
             ensureBuffers(batch.tokens(), nSeq);
             int offset = 0;
             cuBuf.put(0, 0);
@@ -369,9 +386,8 @@ public final class ReasonIR implements AutoCloseable {
         }
         return switch (kind) {
             case INPUT -> new InvalidInputException(inputIndex, message);
-            case IO, FORMAT, CHECKPOINT, CONFIG ->
-                    new CheckpointException(kind, inputIndex >= 0 ? "input " + inputIndex + ": " + message : message);
-            default -> new ReasonIRException(kind, inputIndex >= 0 ? "input " + inputIndex + ": " + message : message);
+            case IO, FORMAT, CHECKPOINT, CONFIG -> new CheckpointException(kind, message, inputIndex);
+            default -> new ReasonIRException(kind, message, inputIndex);
         };
     }
 }

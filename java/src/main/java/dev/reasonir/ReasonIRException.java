@@ -11,18 +11,31 @@ public class ReasonIRException extends RuntimeException {
     }
 
     private final Kind kind;
+    private final int inputIndex;
 
     public ReasonIRException(Kind kind, String message) {
-        super(message);
-        this.kind = kind;
+        this(kind, message, -1);
     }
 
     public ReasonIRException(Kind kind, String message, Throwable cause) {
         super(message, cause);
         this.kind = kind;
+        this.inputIndex = -1;
+    }
+
+    /** An error caused by one input of a call: the message starts with "input N: ". */
+    public ReasonIRException(Kind kind, String message, int inputIndex) {
+        super(inputIndex >= 0 ? "input " + inputIndex + ": " + message : message);
+        this.kind = kind;
+        this.inputIndex = inputIndex;
     }
 
     public Kind kind() {
         return kind;
+    }
+
+    /** Position in the caller's list of the input that caused this error, or -1 when no single input did. */
+    public int inputIndex() {
+        return inputIndex;
     }
 }

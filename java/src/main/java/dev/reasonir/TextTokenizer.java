@@ -81,12 +81,14 @@ public final class TextTokenizer implements AutoCloseable {
      * {@code poolStart = min(instructionLength, maxLength)}; the caller checks {@code poolStart < length}.
      */
     public TokenizedInput prepare(String instruction, String text, int maxLength) {
+        java.util.Objects.requireNonNull(text, "text");
         return fromIds(encode(instruction == null ? text : instruction + text), instruction, maxLength);
     }
 
     /** Same as {@link #prepare} for many texts sharing one instruction. */
     public TokenizedInput[] prepareAll(String instruction, List<String> texts, int maxLength) {
         String prefix = instruction == null ? "" : instruction;
+        for (String t : texts) java.util.Objects.requireNonNull(t, "text");
         int[][] ids = encodeAll(texts.stream().map(t -> prefix + t).toList());
         TokenizedInput[] out = new TokenizedInput[ids.length];
         for (int i = 0; i < ids.length; i++) out[i] = fromIds(ids[i], instruction, maxLength);

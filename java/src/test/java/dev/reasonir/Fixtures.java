@@ -45,6 +45,17 @@ final class Fixtures {
         return dir("reasonir.tokenizer");
     }
 
+    /** A folder in {@code dst} holding links to a fixture checkpoint's files plus the Llama-3.1 tokenizer files. */
+    static Path withTokenizer(String name, Path dst) throws IOException {
+        Files.createDirectories(dst);
+        for (Path dir : List.of(checkpoint(name), tokenizerDir())) {
+            try (var files = Files.list(dir)) {
+                for (Path f : files.toList()) Files.createSymbolicLink(dst.resolve(f.getFileName()), f.toAbsolutePath());
+            }
+        }
+        return dst;
+    }
+
     static List<TokenizedInput> inputs(String name) {
         JsonNode root = readJson(fixture(name).resolve("inputs.json"));
         List<TokenizedInput> out = new ArrayList<>();

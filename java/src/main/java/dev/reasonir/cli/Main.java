@@ -8,7 +8,6 @@ import dev.reasonir.Options;
 import dev.reasonir.Precision;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.ReasonIRException;
-import dev.reasonir.TextTokenizer;
 import dev.reasonir.TokenizedInput;
 
 import java.io.BufferedReader;
@@ -139,10 +138,16 @@ public final class Main {
         Options options = options(flags);
         long start = System.nanoTime();
         long tokens = 0, lines = 0;
+        int maxLength;
         List<EmbeddingResult.Truncation> truncations = new ArrayList<>();
+        // Written beside the output and moved into place only when every line has been embedded: a failed run
+        // leaves no partial .npy that would look valid.
+        Path partial = output.resolveSibling(output.getFileName() + ".partial");
+        boolean done = false;
         try (ReasonIR m = ReasonIR.open(model, options);
              BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8);
-             NpyWriter w = new NpyWriter(output, m.dimension())) {
+             NpyWriter w = new NpyWriter(partial, m.dimension())) {
+            maxLength = m.maxLength();
             err.println("reasonir: " + m.device() + ", precision " + m.precision() + ", max length " + m.maxLength());
             List<TokenizedInput> chunk = new ArrayList<>();
             List<Long> lineNumbers = new ArrayList<>();
@@ -172,13 +177,18 @@ public final class Main {
                 if (line == null) break;
             }
             if (lines == 0) throw new CliException(input + ": no input lines");
+            done = true;
+        } finally {
+            if (!done) Files.deleteIfExists(partial);
         }
+        Files.move(partial, output, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         double s = (System.nanoTime() - start) / 1e9;
         err.printf(Locale.ROOT, "reasonir: embedded %d inputs, %d tokens in %.2f s (%.0f tokens/s) -> %s%n",
                 lines, tokens, s, tokens / s, output);
         if (!truncations.isEmpty()) {
-            err.printf(Locale.ROOT, "reasonir: %d inputs truncated to --max-length %d:%n", truncations.size(),
-                    options.maxLength());
+            err.printf(Locale.ROOT, "reasonir: %d inputs truncated to the max length %d:%n", truncations.size(),
+                    maxLength);
             for (var t : truncations.subList(0, Math.min(20, truncations.size()))) {
                 err.printf(Locale.ROOT, "  line %d: %d -> %d tokens%n", t.index(), t.originalTokens(), t.keptTokens());
             }
@@ -196,23 +206,24 @@ public final class Main {
                                               Path input) {
         try {
             return m.embedTokens(chunk);
-        } catch (InvalidInputException e) {
-            if (e.inputIndex() >= 0) {
-                throw new CliException(input + " line " + lineNumbers.get(e.inputIndex()) + ": "
-                        + e.getMessage().replaceFirst("^input \\d+: ", ""));
-            }
-            throw e;
+        } catch (ReasonIRException e) {
+            if (e.inputIndex() < 0) throw e;
+            String where = input + " line " + lineNumbers.get(e.inputIndex()) + ": "
+                    + e.getMessage().replaceFirst("^input \\d+: ", "");
+            if (e instanceof InvalidInputException) throw new CliException(where);
+            throw new ReasonIRException(e.kind(), where, e);
         }
     }
 
+    /** Writes what {@code embed} would feed the model for each text line; refuses what embed would refuse. */
     private static void tokenize(Map<String, String> flags, PrintStream err) throws IOException {
         Path model = Path.of(required(flags, "model"));
         Path input = Path.of(required(flags, "input"));
         Path output = Path.of(required(flags, "output"));
-        int maxLength = options(flags).maxLength();
+        Options options = options(flags).withDevice("cpu");
         ObjectMapper json = new ObjectMapper();
         long n = 0;
-        try (TextTokenizer tok = TextTokenizer.load(model);
+        try (ReasonIR m = ReasonIR.open(model, options);
              BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8);
              BufferedWriter w = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
             String line;
@@ -223,7 +234,11 @@ public final class Main {
                 String where = input + " line " + lineNo;
                 InputLine in = InputLine.parse(line, where);
                 if (in.pretokenized()) throw new CliException(where + ": tokenize needs \"text\" lines");
-                TokenizedInput t = tok.prepare(in.instruction(), in.text(), maxLength);
+                TokenizedInput t = prepare(m, in, where);
+                if (t.poolStart() >= t.length()) {
+                    throw new CliException(where + ": nothing left to pool: the instruction covers " + t.poolStart()
+                            + " of the " + t.length() + " tokens (max length " + m.maxLength() + ")");
+                }
                 ObjectNode o = json.createObjectNode();
                 o.putArray("ids").addAll(java.util.Arrays.stream(t.ids())
                         .mapToObj(json.getNodeFactory()::numberNode).toList());

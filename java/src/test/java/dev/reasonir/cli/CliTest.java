@@ -25,7 +25,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The ./reasonir command line (dev.reasonir.cli.Main) end to end on the h256_l4 checkpoint + real tokenizer. */
 class CliTest {
     static Path generated;
-    static Path tokenizer;
     @TempDir
     static Path tmp;
     static Path modelWithTokenizer;
@@ -33,16 +32,7 @@ class CliTest {
     @BeforeAll
     static void setUp() throws IOException {
         generated = Path.of(System.getProperty("reasonir.generated")).resolve("h256_l4");
-        tokenizer = Path.of(System.getProperty("reasonir.tokenizer"));
-        modelWithTokenizer = tmp.resolve("model");
-        Files.createDirectories(modelWithTokenizer);
-        for (Path dir : List.of(generated, tokenizer)) {
-            try (var files = Files.list(dir)) {
-                for (Path f : files.toList()) {
-                    Files.createSymbolicLink(modelWithTokenizer.resolve(f.getFileName()), f.toAbsolutePath());
-                }
-            }
-        }
+        modelWithTokenizer = dev.reasonir.FixturesAccess.withTokenizer("h256_l4", tmp.resolve("model"));
     }
 
     record Run(int status, String out, String err) {}
@@ -111,6 +101,26 @@ class CliTest {
                 out.toString(), "--max-length", "16", "--overflow", "fail");
         assertEquals(2, fail.status());
         assertTrue(fail.err().contains("line 1") && fail.err().contains("more than maxLength 16"), fail.err());
+    }
+
+    @Test
+    void failedRunLeavesNoOutput() throws IOException {
+        Path in = write("late-bad.jsonl", "{\"text\": \"fine\"}", "{\"ids\": [1, 2], \"pool_start\": 5}");
+        Path out = tmp.resolve("late-bad.npy");
+        Run r = run("embed", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
+                out.toString());
+        assertEquals(2, r.status(), r.err());
+        assertTrue(Files.notExists(out) && Files.notExists(tmp.resolve("late-bad.npy.partial")), "partial output left");
+    }
+
+    @Test
+    void tokenizeRefusesWhatEmbedRefuses() throws IOException {
+        Path in = write("tok-bad.jsonl", "{\"text\": \"hello\", \"role\": \"document\"}",
+                "{\"text\": \"x\", \"instruction\": \"<|user|>\\nlong instruction here\\n<|embed|>\\n\"}");
+        Run r = run("tokenize", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
+                tmp.resolve("tok-bad-out.jsonl").toString(), "--max-length", "4");
+        assertEquals(2, r.status(), r.err());
+        assertTrue(r.err().contains("line 1") && r.err().contains("nothing left to pool"), r.err());
     }
 
     @Test
