@@ -60,7 +60,7 @@ class Config:
         self.kv_heads = int(raw.get("num_key_value_heads") or self.heads)
         self.head_dim = int(raw.get("head_dim") or self.hidden // self.heads)
         self.vocab = int(raw["vocab_size"])
-        self.max_position = int(raw.get("max_position_embeddings", 1 << 31))
+        self.max_position = int(raw.get("max_position_embeddings", 2048))  # transformers' LlamaConfig default
         self.eps = float(raw.get("rms_norm_eps", 1e-6))
         self.rope_theta = float(raw.get("rope_theta", 10000.0))
         self.rope_scaling = raw.get("rope_scaling")
@@ -187,7 +187,10 @@ class Model:
         got = self.ckpt.info(name).shape
         if tuple(got) != tuple(shape):
             raise ValueError(f"{self.directory}: tensor {name!r} has shape {list(got)}, config needs {list(shape)}")
-        return self.ckpt.get_f32(name)
+        w = self.ckpt.get_f32(name)
+        # The model runs on bf16 weights: transformers loads a bf16 model's F32/F16 tensors cast to bf16, and the
+        # engine converts them on load (round to nearest even). Mirror that in both modes.
+        return w if self.ckpt.dtype(name) == "BF16" else st.round_to_bf16(w)
 
     def layer(self, i: int) -> Dict[str, np.ndarray]:
         c = self.cfg
@@ -212,7 +215,8 @@ class Model:
         if tuple(got) != (c.vocab, c.hidden):
             raise ValueError(f"{self.directory}: tensor {name!r} has shape {list(got)}, "
                              f"config needs {[c.vocab, c.hidden]}")
-        return st.to_float32(self.ckpt.get(name)[ids], self.ckpt.dtype(name))
+        rows = st.to_float32(self.ckpt.get(name)[ids], self.ckpt.dtype(name))
+        return rows if self.ckpt.dtype(name) == "BF16" else st.round_to_bf16(rows)  # see tensor()
 
     def final_norm(self) -> np.ndarray:
         return self.tensor("norm.weight", (self.cfg.hidden,))

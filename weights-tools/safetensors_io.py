@@ -313,7 +313,13 @@ class Checkpoint:
         single_path = os.path.join(directory, "model.safetensors")
         files: Dict[str, SafeTensorsFile] = {}
         self._where: Dict[str, Tuple[SafeTensorsFile, str]] = {}
-        if os.path.exists(index_path):
+        # model.safetensors wins when both exist, as in transformers and the engine.
+        if os.path.exists(single_path):
+            sf = SafeTensorsFile(single_path)
+            files["model.safetensors"] = sf
+            for full in sf.keys():
+                self._add(full, sf)
+        elif os.path.exists(index_path):
             with open(index_path, "r", encoding="utf-8") as f:
                 index = json.load(f)
             weight_map = index.get("weight_map") if isinstance(index, dict) else None
@@ -325,11 +331,6 @@ class Checkpoint:
                 if full not in files[fname].tensors:
                     raise SafeTensorsError(f"{index_path}: weight_map puts {full!r} in {fname}, which lacks it")
                 self._add(full, files[fname])
-        elif os.path.exists(single_path):
-            sf = SafeTensorsFile(single_path)
-            files["model.safetensors"] = sf
-            for full in sf.keys():
-                self._add(full, sf)
         else:
             raise SafeTensorsError(f"{directory}: neither model.safetensors nor model.safetensors.index.json found")
         self.files = files
