@@ -1,8 +1,11 @@
 // bench_embed.cpp: throughput of rir_embed through the public C API (reasonir.h); the config is read with the
 // engine's own parser only to count FLOPs.
 //
-//   bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T] [--precision fp32|bf16]
-//               [--device cpu|cuda|auto] [--warmup W]
+//   bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T]
+//               [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--json]
+//
+// --json prints one JSON object last: tokens_per_s, tflops, seq_len, batch_tokens, n_seqs, mean_ms, p50_ms, p99_ms,
+// load_s (rir_open wall time), load_gbps (checkpoint bytes / load_s), device, backend, precision.
 //
 // Each batch packs floor(B / S) sequences (at least one) of S random token ids; W warm-up calls, then N timed calls.
 // Prints tokens/s and the achieved GFLOP/s, counting per token (the spec's "Size of the work"):
@@ -31,7 +34,7 @@ namespace {
 [[noreturn]] void usage(const char *msg) {
     std::fprintf(stderr,
                  "error: %s\nusage: bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] "
-                 "[--threads T] [--precision fp32|bf16] [--device cpu|cuda|auto] [--warmup W]\n",
+                 "[--threads T] [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--json]\n",
                  msg);
     std::exit(2);
 }
@@ -46,14 +49,19 @@ int64_t parse_int(const char *flag, const char *v) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    std::string model_dir, device = "cpu", precision = "fp32";
+    std::string model_dir, device = "cpu", precision = "default";
+    bool json = false;
     int64_t seq_len = 0, batch_tokens = 0, iters = 5, threads = 0, warmup = 1;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "-h" || a == "--help") {
             std::printf("usage: bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T] "
-                        "[--precision fp32|bf16] [--device cpu|cuda|auto] [--warmup W]\n");
+                        "[--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--json]\n");
             return 0;
+        }
+        if (a == "--json") {
+            json = true;
+            continue;
         }
         if (i + 1 >= argc) usage(("missing value after " + a).c_str());
         const char *v = argv[++i];
@@ -68,7 +76,8 @@ int main(int argc, char **argv) {
         else usage(("unknown flag " + a).c_str());
     }
     if (model_dir.empty() || seq_len <= 0) usage("--model and --seq-len are required");
-    if (precision != "fp32" && precision != "bf16") usage("--precision must be fp32 or bf16");
+    if (precision != "default" && precision != "fp32" && precision != "bf16")
+        usage("--precision must be default, fp32 or bf16");
     if (iters <= 0) usage("--iters must be > 0");
 
     rir_open_options opt;
@@ -76,15 +85,18 @@ int main(int argc, char **argv) {
     opt.model_dir = model_dir.c_str();
     opt.device = device.c_str();
     opt.num_threads = static_cast<int32_t>(threads);
-    opt.precision = precision == "bf16" ? RIR_PRECISION_BF16 : RIR_PRECISION_FP32;
+    opt.precision = precision == "bf16" ? RIR_PRECISION_BF16 : precision == "fp32" ? RIR_PRECISION_FP32
+                                                                                  : RIR_PRECISION_DEFAULT;
     if (batch_tokens < seq_len) batch_tokens = seq_len;
     opt.max_batch_tokens = batch_tokens;
     rir_model *model = nullptr;
     char err[1024];
+    const auto open0 = std::chrono::steady_clock::now();
     if (rir_open(&opt, &model, err, sizeof err) != RIR_OK) {
         std::fprintf(stderr, "rir_open failed: %s\n", err);
         return 1;
     }
+    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - open0).count();
 
     // The config as the engine itself reads it (rir_open has validated it already).
     const std::string config_path = model_dir + "/config.json";
@@ -113,9 +125,16 @@ int main(int argc, char **argv) {
         }
     };
     for (int64_t i = 0; i < warmup; ++i) call();
+    std::vector<double> lat_ms;
     auto t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < iters; ++i) call();
+    for (int64_t i = 0; i < iters; ++i) {
+        const auto c0 = std::chrono::steady_clock::now();
+        call();
+        lat_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c0).count());
+    }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::sort(lat_ms.begin(), lat_ms.end());
+    auto pct = [&](double q) { return lat_ms[std::min(lat_ms.size() - 1, static_cast<size_t>(q * lat_ms.size()))]; };
 
     const double tokens_per_s = static_cast<double>(total) * iters / secs;
     std::printf("device      %s (%s, precision %s)\n", rir_device(model), rir_backend(model),
@@ -128,6 +147,19 @@ int main(int argc, char **argv) {
     std::printf("throughput  %.1f tokens/s, %.1f GFLOP/s (%.3f GFLOP per token: linear %.3f + attention %.3f)\n",
                 tokens_per_s, tokens_per_s * (linear_flop + attn_flop) / 1e9, (linear_flop + attn_flop) / 1e9,
                 linear_flop / 1e9, attn_flop / 1e9);
+    std::printf("latency     mean %.3f ms, p50 %.3f ms, p99 %.3f ms; open %.2f s\n", secs / iters * 1e3, pct(0.5),
+                pct(0.99), load_s);
+    if (json) {
+        // Bytes of the checkpoint's weights: bf16 parameters of the config (what the load moved).
+        const double params = static_cast<double>(rir_vocab_size(model)) * hidden + hidden +
+                              layers * (2 * hidden + hidden * (qd + 2 * kvd) + qd * hidden + 3 * hidden * inter);
+        std::printf("{\"tokens_per_s\": %.3f, \"tflops\": %.6f, \"seq_len\": %" PRId64 ", \"batch_tokens\": %" PRId64
+                    ", \"n_seqs\": %" PRId64 ", \"mean_ms\": %.4f, \"p50_ms\": %.4f, \"p99_ms\": %.4f, \"load_s\": %.3f"
+                    ", \"load_gbps\": %.3f, \"device\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\"}\n",
+                    tokens_per_s, tokens_per_s * (linear_flop + attn_flop) / 1e12, seq_len, total, n_seqs,
+                    secs / iters * 1e3, pct(0.5), pct(0.99), load_s, params * 2 / 1e9 / load_s, rir_device(model),
+                    rir_backend(model), rir_precision_of(model) == RIR_PRECISION_BF16 ? "bf16" : "fp32");
+    }
     rir_close(model);
     return 0;
 }

@@ -8,7 +8,13 @@
  * is sequence i, and pool_start[i] says how many leading positions of sequence i (the instruction) are left out of the
  * mean pooling. Sequences attend bidirectionally inside themselves only; positions restart at 0 for each sequence.
  *
- * Thread safety: one handle serves one call at a time (callers serialize); distinct handles are independent.
+ * Thread safety: every function may be called from any thread. Calls on one handle are serialized inside the library
+ * (a per-handle lock: a second rir_embed waits for the first); distinct handles, on the same or on different devices,
+ * run concurrently. rir_close must not race with other calls on the same handle (the Java API guarantees this).
+ *
+ * Devices: the library chooses the backend once, at rir_open ("auto": the first CUDA device when a usable GPU and
+ * cuBLASLt are present, otherwise the CPU; rir_device_note says why). After an unrecoverable device error (a sticky
+ * CUDA error: the context is dead) the handle is poisoned: every later rir_embed fails with RIR_ERR_DEVICE.
  */
 #ifndef REASONIR_H
 #define REASONIR_H
@@ -52,9 +58,16 @@ typedef struct rir_open_options {
     int32_t num_threads;        /* CPU backend worker threads; 0 = one per available core */
     int32_t precision;          /* an rir_precision value */
     int64_t max_batch_tokens;   /* largest packed batch a call may pass (workspace sizing); 0 = backend default */
+    uint32_t flags;             /* RIR_OPEN_* bits */
 } rir_open_options;
 
-/* Fills defaults: device "auto", num_threads 0, precision DEFAULT, max_batch_tokens 0. */
+/* Copy the weights into private memory at open instead of using the memory-mapped shards in place (the CPU backend;
+ * like llama.cpp's --no-mmap). A mapped shard that is truncated or rewritten while the model is open makes the next
+ * read of it fault (SIGBUS: the process dies); with this flag no mapping outlives rir_open. Costs resident memory
+ * equal to the weights. The CUDA backend always drops the mapping once the weights are on the device. */
+#define RIR_OPEN_COPY_WEIGHTS 1u
+
+/* Fills defaults: device "auto", num_threads 0, precision DEFAULT, max_batch_tokens 0, flags 0. */
 void rir_open_options_init(rir_open_options *options);
 
 /* Opens a checkpoint. On success *out is a handle to free with rir_close. On failure *out is NULL and a message
@@ -92,6 +105,19 @@ int32_t rir_precision_of(const rir_model *model);
 
 /* Message of the last failed call on this handle ("" if none). Valid until the next call on the handle. */
 const char *rir_last_error(const rir_model *model);
+
+/* Index (into the batch of that call) of the sequence the last failed rir_embed concerns, or -1 when the failure is
+ * not about one sequence (device error, bad argument) or the last call succeeded. */
+int32_t rir_last_error_sequence(const rir_model *model);
+
+/* Why this backend was chosen, one line: for device "auto" the reason CUDA was or was not used (e.g. "no CUDA device:
+ * CUDA driver version is insufficient for CUDA runtime version"); "" when the device was named explicitly. */
+const char *rir_device_note(const rir_model *model);
+
+/* Number of usable CUDA devices for this library (0 when the build has no CUDA backend, there is no driver or GPU,
+ * or cuBLASLt cannot be loaded); when 0 and why_buf is not NULL, the reason is written there (NUL-terminated,
+ * truncated to why_cap bytes). Never fails otherwise. */
+int32_t rir_cuda_device_count(char *why_buf, size_t why_cap);
 
 /* Library version string, e.g. "0.1.0". */
 const char *rir_version(void);

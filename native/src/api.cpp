@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -19,10 +20,14 @@
 #endif
 
 struct rir_model {
-    std::unique_ptr<rir::Checkpoint> checkpoint;
+    std::mutex mutex;  // serializes calls on this handle (reasonir.h, "Thread safety")
+    std::unique_ptr<rir::Checkpoint> checkpoint;  // config always; weights only while the backend reads them
     std::unique_ptr<rir::Backend> backend;
+    rir::LlamaConfig config;
     std::string device;
+    std::string device_note;
     std::string last_error;
+    int32_t last_error_sequence = -1;
     std::vector<int32_t> zeros;  // pool_start substitute when the caller passes NULL
 };
 
@@ -35,15 +40,17 @@ void copy_message(const std::string &msg, char *buf, size_t cap) {
     buf[n] = '\0';
 }
 
-// Runs fn, mapping exceptions to a status and a message.
+// Runs fn, mapping exceptions to a status and a message (and the sequence an error names, when it names one).
 template <class Fn>
-rir_status guarded(std::string &message, Fn &&fn) {
+rir_status guarded(std::string &message, Fn &&fn, int32_t *sequence = nullptr) {
+    if (sequence) *sequence = -1;
     try {
         fn();
         message.clear();
         return RIR_OK;
     } catch (const rir::Error &e) {
         message = e.what();
+        if (sequence) *sequence = e.sequence();
         return e.status();
     } catch (const std::bad_alloc &) {
         message = "out of host memory";
@@ -57,28 +64,12 @@ rir_status guarded(std::string &message, Fn &&fn) {
     }
 }
 
-enum class DeviceKind { Cpu, Cuda };
-
-// "auto" | "cpu" | "cuda" | "cuda:N"
-DeviceKind parse_device(const char *device, int *ordinal) {
-    std::string d = device && *device ? device : "auto";
-    *ordinal = 0;
-    if (d == "auto" || d == "cpu") return DeviceKind::Cpu;  // no CUDA backend in this build yet: auto means cpu
-    if (d == "cuda") return DeviceKind::Cuda;
-    if (d.rfind("cuda:", 0) == 0 && d.size() > 5 && d.size() <= 8 &&
-        d.find_first_not_of("0123456789", 5) == std::string::npos) {
-        *ordinal = std::stoi(d.substr(5));
-        return DeviceKind::Cuda;
-    }
-    throw rir::Error(RIR_ERR_INVALID_ARGUMENT, "unknown device '" + d + "': expected auto, cpu, cuda or cuda:N");
-}
-
 void validate_batch(const rir_model &m, const int32_t *ids, const int32_t *cu, const int32_t *pool, int32_t n_seqs,
                     const float *out, int64_t out_len) {
     using rir::Error;
     if (n_seqs <= 0) throw Error(RIR_ERR_INVALID_ARGUMENT, "n_seqs must be > 0, got " + std::to_string(n_seqs));
     if (!ids || !cu || !out) throw Error(RIR_ERR_INVALID_ARGUMENT, "token_ids, cu_seqlens and out must not be NULL");
-    const auto &cfg = m.checkpoint->config();
+    const auto &cfg = m.config;
     const int64_t hidden = cfg.hidden;
     if (out_len < static_cast<int64_t>(n_seqs) * hidden)
         throw Error(RIR_ERR_INVALID_ARGUMENT, "output buffer holds " + std::to_string(out_len) + " floats, needs " +
@@ -90,16 +81,16 @@ void validate_batch(const rir_model &m, const int32_t *ids, const int32_t *cu, c
         if (len <= 0)
             throw Error(RIR_ERR_INPUT, "sequence " + std::to_string(i) + " is empty (cu_seqlens[" +
                                            std::to_string(i) + "]=" + std::to_string(cu[i]) + ", cu_seqlens[" +
-                                           std::to_string(i + 1) + "]=" + std::to_string(cu[i + 1]) + ")");
+                                           std::to_string(i + 1) + "]=" + std::to_string(cu[i + 1]) + ")", i);
         if (len > cfg.max_position)
             throw Error(RIR_ERR_INPUT, "sequence " + std::to_string(i) + " has " + std::to_string(len) +
                                            " tokens, more than max_position_embeddings " +
-                                           std::to_string(cfg.max_position));
+                                           std::to_string(cfg.max_position), i);
         const int32_t ps = pool ? pool[i] : 0;
         if (ps < 0 || ps >= len)
             throw Error(RIR_ERR_INPUT, "sequence " + std::to_string(i) + ": pool_start " + std::to_string(ps) +
                                            " leaves no token to pool (length " + std::to_string(len) +
-                                           "; the instruction covers the whole input)");
+                                           "; the instruction covers the whole input)", i);
     }
     const int64_t total = cu[n_seqs];
     if (total > m.backend->max_batch_tokens())
@@ -112,7 +103,7 @@ void validate_batch(const rir_model &m, const int32_t *ids, const int32_t *cu, c
             while (seq + 1 < n_seqs && cu[seq + 1] <= t) ++seq;
             throw Error(RIR_ERR_INPUT, "sequence " + std::to_string(seq) + ", position " +
                                            std::to_string(t - cu[seq]) + ": token id " + std::to_string(ids[t]) +
-                                           " is outside the vocabulary [0, " + std::to_string(cfg.vocab) + ")");
+                                           " is outside the vocabulary [0, " + std::to_string(cfg.vocab) + ")", seq);
         }
     }
 }
@@ -127,7 +118,7 @@ void check_finite(const float *out, int32_t n_seqs, int hidden) {
                                                          " produced a non-finite embedding (NaN or Inf at dimension " +
                                                          std::to_string(j) +
                                                          "): the checkpoint's weights hold NaN/Inf values or "
-                                                         "activations overflowed");
+                                                         "activations overflowed", i);
         }
     }
 }
@@ -161,18 +152,19 @@ rir_status rir_open(const rir_open_options *options, rir_model **out, char *erro
             throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: num_threads and max_batch_tokens must be >= 0");
         if (options->precision < RIR_PRECISION_DEFAULT || options->precision > RIR_PRECISION_BF16)
             throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: unknown precision " + std::to_string(options->precision));
-        int ordinal = 0;
-        DeviceKind kind = parse_device(options->device, &ordinal);
-        if (kind == DeviceKind::Cuda)
-            throw Error(RIR_ERR_DEVICE, std::string("device '") + options->device +
-                                            "' requested, but this build of libreasonir has no CUDA backend");
+        rir::BackendOptions bo;
+        rir::parse_device(options->device, bo);
+        bo.num_threads = options->num_threads;
+        bo.precision = static_cast<rir_precision>(options->precision);
+        bo.max_batch_tokens = options->max_batch_tokens;
+        if (options->flags & ~RIR_OPEN_COPY_WEIGHTS)
+            throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: unknown flags " + std::to_string(options->flags));
+        bo.copy_weights = (options->flags & RIR_OPEN_COPY_WEIGHTS) != 0;
         auto model = std::make_unique<rir_model>();
-        model->checkpoint = rir::Checkpoint::open(options->model_dir);
-        rir::CpuOptions cpu;
-        cpu.num_threads = options->num_threads;
-        cpu.precision = options->precision == RIR_PRECISION_BF16 ? RIR_PRECISION_BF16 : RIR_PRECISION_FP32;
-        cpu.max_batch_tokens = options->max_batch_tokens;
-        model->backend = rir::make_cpu_backend(model->checkpoint->config(), model->checkpoint->weights(), cpu);
+        rir::resolve_device(bo, &model->device_note);
+        model->checkpoint = rir::Checkpoint::open(options->model_dir, rir::load_options_for(bo));
+        model->config = model->checkpoint->config();
+        model->backend = rir::make_backend(bo, *model->checkpoint);
         model->device = model->backend->device();
         *out = model.release();
     });
@@ -185,6 +177,7 @@ void rir_close(rir_model *model) { delete model; }
 rir_status rir_embed(rir_model *model, const int32_t *token_ids, const int32_t *cu_seqlens, const int32_t *pool_start,
                      int32_t n_seqs, uint32_t flags, float *out, int64_t out_len) {
     if (!model) return RIR_ERR_INVALID_ARGUMENT;
+    std::lock_guard<std::mutex> lock(model->mutex);
     return guarded(model->last_error, [&] {
         if (flags & ~RIR_EMBED_NO_NORMALIZE)
             throw rir::Error(RIR_ERR_INVALID_ARGUMENT, "rir_embed: unknown flags " + std::to_string(flags));
@@ -199,19 +192,34 @@ rir_status rir_embed(rir_model *model, const int32_t *token_ids, const int32_t *
         batch.pool_start = pool_start;
         batch.n_seqs = n_seqs;
         model->backend->embed(batch, (flags & RIR_EMBED_NO_NORMALIZE) == 0, out);
-        check_finite(out, n_seqs, model->checkpoint->config().hidden);
-    });
+        check_finite(out, n_seqs, model->config.hidden);
+    }, &model->last_error_sequence);
 }
 
-int32_t rir_hidden_size(const rir_model *m) { return m ? m->checkpoint->config().hidden : 0; }
-int32_t rir_vocab_size(const rir_model *m) { return m ? m->checkpoint->config().vocab : 0; }
-int32_t rir_num_layers(const rir_model *m) { return m ? m->checkpoint->config().layers : 0; }
-int64_t rir_max_position(const rir_model *m) { return m ? m->checkpoint->config().max_position : 0; }
+int32_t rir_hidden_size(const rir_model *m) { return m ? m->config.hidden : 0; }
+int32_t rir_vocab_size(const rir_model *m) { return m ? m->config.vocab : 0; }
+int32_t rir_num_layers(const rir_model *m) { return m ? m->config.layers : 0; }
+int64_t rir_max_position(const rir_model *m) { return m ? m->config.max_position : 0; }
 int64_t rir_max_batch_tokens(const rir_model *m) { return m ? m->backend->max_batch_tokens() : 0; }
 const char *rir_backend(const rir_model *m) { return m ? m->backend->name() : ""; }
 const char *rir_device(const rir_model *m) { return m ? m->device.c_str() : ""; }
 int32_t rir_precision_of(const rir_model *m) { return m ? static_cast<int32_t>(m->backend->precision()) : 0; }
 const char *rir_last_error(const rir_model *m) { return m ? m->last_error.c_str() : "invalid (NULL) model handle"; }
+int32_t rir_last_error_sequence(const rir_model *m) { return m ? m->last_error_sequence : -1; }
+const char *rir_device_note(const rir_model *m) { return m ? m->device_note.c_str() : ""; }
+
+int32_t rir_cuda_device_count(char *why_buf, size_t why_cap) {
+    std::string why;
+    int32_t n = 0;
+    const rir_status st = guarded(why, [&] {
+        std::string reason;
+        n = rir::cuda_device_count(&reason);
+        if (n <= 0) throw rir::Error(RIR_ERR_DEVICE, reason);
+    });
+    if (st != RIR_OK) n = 0;
+    copy_message(n > 0 ? std::string() : why, why_buf, why_cap);
+    return n;
+}
 const char *rir_version(void) { return REASONIR_VERSION; }
 
 }  // extern "C"

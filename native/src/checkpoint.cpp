@@ -1,7 +1,19 @@
-// checkpoint.cpp: Checkpoint::open and parse_config (checkpoint.h). Reads config.json, maps model.safetensors or the
+// checkpoint.cpp: Checkpoint::open and parse_config (checkpoint.h). Reads config.json, opens model.safetensors or the
 // shards of model.safetensors.index.json, validates every tensor against the config and fills LlamaConfig and
-// ModelWeights. BF16 tensors are used in place from the mapping; F32/F16 (and misaligned BF16) are converted into
-// Checkpoint::converted_. Nothing but the headers is read eagerly.
+// ModelWeights.
+//
+// Two ways to hold the weights (LoadOptions::copy_weights):
+//  - mapped (default): each shard is mmap'ed read-only and aligned BF16 tensors are used in place; F32/F16 (and
+//    misaligned BF16) are converted into Checkpoint::converted_. Nothing but the headers is read eagerly.
+//    Hazard: the kernel reads mapped pages lazily, so if a shard is truncated while the model is open (an
+//    interrupted re-download, `> file`, a copy over it in place), the next access to a page past the new end raises
+//    SIGBUS and the process dies, in whatever thread happens to touch it; a shard rewritten in place at the same
+//    size silently changes the weights under the running model. Replacing files by rename (what download tools do)
+//    is safe: the mapping keeps the old inode alive.
+//  - copied (RIR_OPEN_COPY_WEIGHTS): no shard is ever mapped. Headers and tensors are read with pread into memory
+//    owned by the Checkpoint (64-byte aligned) and every file is closed before open() returns; a file that shrinks
+//    while it is being read gives RIR_ERR_IO, never a signal. Costs resident memory equal to the weights.
+// LoadOptions::scan_nonfinite checks every bound tensor (after any conversion to bf16) for NaN/Inf.
 #include "checkpoint.h"
 
 #include <algorithm>
@@ -10,8 +22,13 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <new>
+#include <system_error>
+#include <thread>
 
 #include "error.h"
 #include "json.h"
@@ -249,9 +266,68 @@ bool parse_layer_name(const std::string &name, long long &layer, int &slot) {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------------------------------
+// Non-finite scan
+
+namespace {
+
+// Index of the first element of p[0, n) whose exponent bits are all ones (bf16 Inf or NaN), or n when none is.
+// Per element t = (x & 0x7fff) + 0x0080 has bit 15 set exactly when the exponent field (bits 7..14) is all ones,
+// so a block is clean when the OR of its t values has bit 15 clear: a branch-free loop the compiler vectorizes.
+uint64_t first_nonfinite_serial(const bf16_t *p, uint64_t n) {
+    constexpr uint64_t kBlock = 4096;  // elements per OR-reduced block (8 KiB)
+    uint64_t i = 0;
+    for (; i + kBlock <= n; i += kBlock) {
+        uint16_t acc = 0;
+        for (uint64_t j = 0; j < kBlock; ++j) acc |= static_cast<uint16_t>((p[i + j] & 0x7fffu) + 0x0080u);
+        if (acc & 0x8000u) break;  // the culprit is in this block: find it below
+    }
+    for (; i < n; ++i)
+        if ((p[i] & 0x7f80u) == 0x7f80u) return i;
+    return n;
+}
+
+// first_nonfinite_serial over large tensors split across threads (memory bandwidth, or page-in of a mapped shard,
+// is the limit; one thread reaches neither). Returns the smallest bad index, or n.
+uint64_t first_nonfinite(const bf16_t *p, uint64_t n) {
+    constexpr uint64_t kParallelFrom = uint64_t(16) << 20;  // elements (32 MiB)
+    unsigned hc = std::thread::hardware_concurrency();
+    unsigned threads = std::min(hc == 0 ? 1u : hc, 16u);
+    if (n < kParallelFrom || threads < 2) return first_nonfinite_serial(p, n);
+    const uint64_t chunk = (n + threads - 1) / threads;
+    std::vector<uint64_t> found(threads, n);
+    std::vector<std::thread> pool;
+    try {
+        for (unsigned t = 1; t < threads; ++t) {
+            pool.emplace_back([&, t] {
+                uint64_t b = std::min(n, chunk * t), e = std::min(n, b + chunk);
+                uint64_t i = first_nonfinite_serial(p + b, e - b);
+                found[t] = i < e - b ? b + i : n;
+            });
+        }
+    } catch (const std::system_error &) {
+        // Could not start a thread: the ones started cover their chunks, the rest is scanned here.
+    }
+    uint64_t covered_to = chunk * (pool.size() + 1);
+    {
+        uint64_t e = std::min(n, chunk);
+        uint64_t i = first_nonfinite_serial(p, e);
+        found[0] = i < e ? i : n;
+    }
+    uint64_t tail = n;
+    if (covered_to < n) {
+        uint64_t i = first_nonfinite_serial(p + covered_to, n - covered_to);
+        tail = i < n - covered_to ? covered_to + i : n;
+    }
+    for (auto &th : pool) th.join();
+    return std::min(tail, *std::min_element(found.begin(), found.end()));
+}
+
+}  // namespace
+
 class CheckpointLoader {
 public:
-    explicit CheckpointLoader(Checkpoint &ck) : ck_(ck) {}
+    CheckpointLoader(Checkpoint &ck, const LoadOptions &options) : ck_(ck), options_(options) {}
 
     void load() {
         const std::string config_path = join_path(ck_.dir_, "config.json");
@@ -259,15 +335,20 @@ public:
         open_shards();
         collect_tensors();
         bind_weights();
+        // Copy mode: the descriptors close with this loader (shards_); nothing was mapped.
     }
 
 private:
     // config.json is about 1 kB; 16 MiB leaves any real file room while refusing to slurp something huge.
     static constexpr size_t kMaxConfigBytes = size_t(16) << 20;
+    // Alignment of tensors the Checkpoint owns: a cache line, and the widest vector load.
+    static constexpr size_t kAlign = 64;
 
     struct Shard {
         std::string name;  // as named in the index (or "model.safetensors")
-        const MappedFile *file = nullptr;
+        std::string path;  // dir + name
+        const MappedFile *map = nullptr;       // mapped mode (owned by Checkpoint::files_)
+        std::unique_ptr<ReadOnlyFile> reader;  // copy mode (closed when the loader ends)
         safetensors::Header header;
     };
     struct Found {
@@ -276,12 +357,25 @@ private:
     };
 
     Checkpoint &ck_;
+    const LoadOptions &options_;
     std::vector<Shard> shards_;
     std::map<std::string, Found> tensors_;  // canonical name (no "model." prefix) -> where it is
 
-    const MappedFile *map_file(const std::string &path) {
-        ck_.files_.push_back(std::make_unique<MappedFile>(path));
-        return ck_.files_.back().get();
+    Shard open_shard(const std::string &name) {
+        Shard s;
+        s.name = name;
+        s.path = join_path(ck_.dir_, name);
+        if (options_.copy_weights) {
+            s.reader = std::make_unique<ReadOnlyFile>(s.path);
+        } else {
+            ck_.files_.push_back(std::make_unique<MappedFile>(s.path));
+            s.map = ck_.files_.back().get();
+        }
+        return s;
+    }
+
+    static void read_header(Shard &s) {
+        s.header = s.map ? safetensors::parse_header(*s.map) : safetensors::parse_header(*s.reader);
     }
 
     void open_shards() {
@@ -289,11 +383,8 @@ private:
         const std::string index_path = join_path(ck_.dir_, "model.safetensors.index.json");
         // transformers prefers the single file when both exist.
         if (path_exists(single)) {
-            Shard s;
-            s.name = "model.safetensors";
-            s.file = map_file(single);
-            s.header = safetensors::parse_header(*s.file);
-            shards_.push_back(std::move(s));
+            shards_.push_back(open_shard("model.safetensors"));
+            read_header(shards_.back());
             return;
         }
         if (!path_exists(index_path))
@@ -304,16 +395,13 @@ private:
         safetensors::ShardIndex index = safetensors::parse_index(json::read_file(index_path, kMaxIndexBytes), index_path);
         shards_.reserve(index.shards.size());
         for (const std::string &name : index.shards) {
-            Shard s;
-            s.name = name;
             try {
-                s.file = map_file(join_path(ck_.dir_, name));
+                shards_.push_back(open_shard(name));
             } catch (const Error &e) {
                 throw Error(e.status(), index_path + ": shard " + json::quote(name) + " named in weight_map cannot be "
                                                                                        "used: " + e.what());
             }
-            s.header = safetensors::parse_header(*s.file);
-            shards_.push_back(std::move(s));
+            read_header(shards_.back());
         }
         for (const auto &entry : index.weight_map) {
             const Shard *shard = nullptr;
@@ -321,7 +409,7 @@ private:
                 if (s.name == entry.second) shard = &s;
             if (!shard->header.find(entry.first))
                 throw Error(RIR_ERR_CHECKPOINT, index_path + " assigns tensor " + json::quote(entry.first) + " to " +
-                                                    shard->file->path() + ", which has no tensor of that name");
+                                                    shard->path + ", which has no tensor of that name");
         }
     }
 
@@ -336,10 +424,10 @@ private:
                     const Found &prev = it->second;
                     if (prev.info->name == t.name)
                         throw Error(RIR_ERR_CHECKPOINT, "tensor " + json::quote(t.name) + " appears in both " +
-                                                            prev.shard->file->path() + " and " + s.file->path());
+                                                            prev.shard->path + " and " + s.path);
                     throw Error(RIR_ERR_CHECKPOINT, "tensor " + json::quote(canon) + " appears twice, as " +
-                                                        json::quote(prev.info->name) + " in " + prev.shard->file->path() +
-                                                        " and as " + json::quote(t.name) + " in " + s.file->path());
+                                                        json::quote(prev.info->name) + " in " + prev.shard->path +
+                                                        " and as " + json::quote(t.name) + " in " + s.path);
                 }
                 tensors_.emplace(canon, Found{&s, &t});
                 if (canon == "lm_head.weight" || canon == "rotary_emb.inv_freq" || ends_with(canon, ".rotary_emb.inv_freq"))
@@ -352,11 +440,11 @@ private:
                         max_layer_ = std::max(max_layer_, layer);
                         continue;
                     }
-                    throw Error(RIR_ERR_CHECKPOINT, s.file->path() + ": unexpected tensor " + json::quote(t.name) +
+                    throw Error(RIR_ERR_CHECKPOINT, s.path + ": unexpected tensor " + json::quote(t.name) +
                                                         ": layer " + std::to_string(layer) + " but config.json has "
                                                         "num_hidden_layers = " + std::to_string(c.layers));
                 }
-                throw Error(RIR_ERR_CHECKPOINT, s.file->path() + ": unexpected tensor " + json::quote(t.name) +
+                throw Error(RIR_ERR_CHECKPOINT, s.path + ": unexpected tensor " + json::quote(t.name) +
                                                     " (not part of a Llama model: expected embed_tokens.weight, "
                                                     "layers.N.*, norm.weight, optionally lm_head.weight)");
             }
@@ -383,6 +471,79 @@ private:
         return s;
     }
 
+    // numel bf16 elements of memory owned by the Checkpoint, 64-byte aligned (the vector is over-allocated by one
+    // alignment unit and the pointer rounded up inside it).
+    bf16_t *alloc_owned(uint64_t numel) {
+        constexpr size_t kSlack = kAlign / sizeof(bf16_t);
+        if (numel > (std::numeric_limits<size_t>::max() - kSlack) / sizeof(bf16_t))
+            throw Error(RIR_ERR_OUT_OF_MEMORY, "tensor of " + std::to_string(numel) + " elements does not fit in memory");
+        try {
+            ck_.converted_.emplace_back(static_cast<size_t>(numel) + kSlack);
+        } catch (const std::bad_alloc &) {
+            throw Error(RIR_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(numel * sizeof(bf16_t)) +
+                                                   " bytes for a weight tensor (RIR_OPEN_COPY_WEIGHTS or conversion)");
+        }
+        uintptr_t a = reinterpret_cast<uintptr_t>(ck_.converted_.back().data());
+        return reinterpret_cast<bf16_t *>((a + kAlign - 1) / kAlign * kAlign);
+    }
+
+    // Calls fn(bytes, first, count) over the tensor's bytes in pieces: one piece from the mapping, or pieces of at
+    // most 16 MiB read with pread (copy mode). Pieces start at multiples of 16 bytes from the tensor's start.
+    template <class Fn>
+    void for_each_piece(const Shard &s, const safetensors::TensorInfo &t, Fn fn) {
+        if (s.map) {
+            fn(s.map->data() + t.offset, uint64_t(0), t.nbytes);
+            return;
+        }
+        constexpr uint64_t kPiece = uint64_t(16) << 20;
+        std::vector<uint8_t> buf(static_cast<size_t>(std::min(kPiece, t.nbytes)));
+        for (uint64_t b = 0; b < t.nbytes; b += kPiece) {
+            uint64_t n = std::min(kPiece, t.nbytes - b);
+            s.reader->read_at(t.offset + b, buf.data(), n);
+            fn(buf.data(), b, n);
+        }
+    }
+
+    // The element of a converted (F32/F16) tensor as a float, for messages.
+    float source_element(const Shard &s, const safetensors::TensorInfo &t, uint64_t i) {
+        unsigned width = t.dtype == safetensors::DType::F32 ? 4 : 2;
+        uint8_t raw[4] = {0, 0, 0, 0};
+        if (s.map) std::memcpy(raw, s.map->data() + t.offset + width * i, width);
+        else s.reader->read_at(t.offset + width * i, raw, width);
+        if (width == 4) {
+            float f;
+            std::memcpy(&f, raw, 4);
+            return f;
+        }
+        uint16_t h;
+        std::memcpy(&h, raw, 2);
+        return f16_to_f32(h);
+    }
+
+    // Fails naming the tensor, the file and the first non-finite element of the bf16 data `p` bound for tensor t.
+    void scan(const Shard &s, const safetensors::TensorInfo &t, const bf16_t *p) {
+        uint64_t i = first_nonfinite(p, t.numel);
+        if (i == t.numel) return;
+        const bf16_t b = p[i];
+        const char *what = (b & 0x007fu) ? "NaN" : (b & 0x8000u) ? "-Inf" : "Inf";
+        std::string where = "element " + std::to_string(i);
+        if (t.shape.size() == 2)
+            where += " (row " + std::to_string(i / t.shape[1]) + ", column " + std::to_string(i % t.shape[1]) + ")";
+        std::string note;
+        if (t.dtype != safetensors::DType::BF16) {
+            float f = source_element(s, t, i);
+            if (std::isfinite(f)) {
+                char num[32];
+                std::snprintf(num, sizeof num, "%.9g", static_cast<double>(f));
+                note = std::string(" (the ") + safetensors::dtype_name(t.dtype) + " value " + num +
+                       " overflows bf16)";
+            }
+        }
+        throw Error(RIR_ERR_CHECKPOINT, "tensor " + json::quote(t.name) + " in " + s.path + " holds " + what + " at " +
+                                            where + note + "; the checkpoint is corrupt (non-finite weights make "
+                                            "every embedding NaN)");
+    }
+
     // Finds, checks and returns the bf16 data of tensor `canon` whose shape must be `shape`; `dims` explains the
     // shape in config terms for the message.
     const bf16_t *take(const std::string &canon, const std::vector<uint64_t> &shape, const char *dims) {
@@ -395,47 +556,61 @@ private:
         if (t.shape != shape) {
             safetensors::TensorInfo want;
             want.shape = shape;
-            throw Error(RIR_ERR_CHECKPOINT, "tensor " + json::quote(t.name) + " in " + s.file->path() + " has shape " +
+            throw Error(RIR_ERR_CHECKPOINT, "tensor " + json::quote(t.name) + " in " + s.path + " has shape " +
                                                 t.shape_str() + ", expected " + want.shape_str() + " (" + dims +
                                                 " from config.json)");
         }
-        const uint8_t *src = s.file->data() + t.offset;
+        const bf16_t *p = bf16_data(s, t);
+        if (options_.scan_nonfinite) scan(s, t, p);
+        return p;
+    }
+
+    const bf16_t *bf16_data(const Shard &s, const safetensors::TensorInfo &t) {
         switch (t.dtype) {
             case safetensors::DType::BF16:
-                if (t.offset % alignof(bf16_t) == 0) {  // the mapping is page aligned, so the file offset decides
-                    s.file->will_need(t.offset, t.nbytes);
-                    return reinterpret_cast<const bf16_t *>(src);
+                // Used in place when mapped and aligned (the mapping is page aligned, so the file offset decides).
+                if (s.map && t.offset % alignof(bf16_t) == 0) {
+                    s.map->will_need(t.offset, t.nbytes);
+                    return reinterpret_cast<const bf16_t *>(s.map->data() + t.offset);
                 }
-                return convert(t, [&](uint64_t i) {
+                return convert(s, t, 2, [](const uint8_t *src) {
                     bf16_t b;
-                    std::memcpy(&b, src + 2 * i, 2);
+                    std::memcpy(&b, src, 2);
                     return b;
                 });
             case safetensors::DType::F32:
-                return convert(t, [&](uint64_t i) {
+                return convert(s, t, 4, [](const uint8_t *src) {
                     float f;
-                    std::memcpy(&f, src + 4 * i, 4);
+                    std::memcpy(&f, src, 4);
                     return f32_to_bf16(f);
                 });
             case safetensors::DType::F16:
-                return convert(t, [&](uint64_t i) {
+                return convert(s, t, 2, [](const uint8_t *src) {
                     uint16_t h;
-                    std::memcpy(&h, src + 2 * i, 2);
+                    std::memcpy(&h, src, 2);
                     return f32_to_bf16(f16_to_f32(h));
                 });
             default:
-                throw Error(RIR_ERR_CHECKPOINT, "tensor " + json::quote(t.name) + " in " + s.file->path() +
+                throw Error(RIR_ERR_CHECKPOINT, "tensor " + json::quote(t.name) + " in " + s.path +
                                                     " has dtype " + safetensors::dtype_name(t.dtype) +
                                                     ", expected BF16 (F32/F16 are converted)");
         }
     }
 
+    // Copies/converts the tensor into owned memory; `element` turns the `width` source bytes of one element into bf16.
     template <class Element>
-    const bf16_t *convert(const safetensors::TensorInfo &t, Element element) {
-        std::vector<bf16_t> out(static_cast<size_t>(t.numel));
-        for (uint64_t i = 0; i < t.numel; ++i) out[i] = element(i);
-        ck_.converted_.push_back(std::move(out));
-        return ck_.converted_.back().data();
+    const bf16_t *convert(const Shard &s, const safetensors::TensorInfo &t, unsigned width, Element element) {
+        bf16_t *out = alloc_owned(t.numel);
+        if (t.dtype == safetensors::DType::BF16 && !s.map) {
+            // Copy mode, BF16: straight into place.
+            s.reader->read_at(t.offset, out, t.nbytes);
+            return out;
+        }
+        for_each_piece(s, t, [&](const uint8_t *src, uint64_t first, uint64_t count) {
+            bf16_t *dst = out + first / width;
+            for (uint64_t i = 0; i < count / width; ++i) dst[i] = element(src + width * i);
+        });
+        return out;
     }
 
     void bind_weights() {
@@ -471,13 +646,33 @@ private:
     }
 };
 
-std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &model_dir) {
+std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &model_dir, const LoadOptions &options) {
     std::unique_ptr<Checkpoint> ck(new Checkpoint());
     ck->dir_ = model_dir;
-    CheckpointLoader(*ck).load();
+    CheckpointLoader(*ck, options).load();
     return ck;
 }
 
 Checkpoint::~Checkpoint() = default;
+
+uint64_t Checkpoint::weight_bytes() const {
+    if (!weights_.embed) return 0;  // released (or never bound)
+    const LlamaConfig &c = config_;
+    const uint64_t hidden = static_cast<uint64_t>(c.hidden), inter = static_cast<uint64_t>(c.intermediate);
+    const uint64_t q_out = static_cast<uint64_t>(c.heads) * static_cast<uint64_t>(c.head_dim);
+    const uint64_t kv_out = static_cast<uint64_t>(c.kv_heads) * static_cast<uint64_t>(c.head_dim);
+    const uint64_t per_layer = 2 * hidden + 2 * q_out * hidden + 2 * kv_out * hidden + 3 * inter * hidden;
+    const uint64_t elements = static_cast<uint64_t>(c.vocab) * hidden + hidden +
+                              static_cast<uint64_t>(c.layers) * per_layer;
+    return elements * sizeof(bf16_t);
+}
+
+void Checkpoint::release_weights() {
+    weights_.embed = nullptr;
+    weights_.final_norm = nullptr;
+    for (LayerWeights &l : weights_.layers) l = LayerWeights{};  // the layer count stays; every pointer is null
+    files_.clear();  // unmaps every shard
+    std::vector<std::vector<bf16_t>>().swap(converted_);
+}
 
 }  // namespace rir

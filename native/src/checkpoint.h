@@ -12,15 +12,29 @@ namespace rir {
 
 class MappedFile;  // safetensors.h: read-only mmap of one shard
 
+struct LoadOptions {
+    // Copy every tensor into memory owned by the Checkpoint and unmap the shards before open() returns (no mapping
+    // outlives open: a shard truncated or rewritten later cannot fault the process). RIR_OPEN_COPY_WEIGHTS.
+    bool copy_weights = false;
+    // Scan every tensor on the host for NaN/Inf and fail naming the tensor and element (the CUDA backend scans on
+    // the device instead, see cuda/device_weights.cu).
+    bool scan_nonfinite = false;
+};
+
 class Checkpoint {
 public:
     // Throws rir::Error (RIR_ERR_IO / FORMAT / CHECKPOINT / CONFIG) naming file, tensor and byte offset.
-    static std::unique_ptr<Checkpoint> open(const std::string &model_dir);
+    static std::unique_ptr<Checkpoint> open(const std::string &model_dir, const LoadOptions &options = {});
     ~Checkpoint();
 
     const LlamaConfig &config() const { return config_; }
     const ModelWeights &weights() const { return weights_; }
     const std::string &dir() const { return dir_; }
+    // Bytes of all weight tensors bound in weights() (bf16).
+    uint64_t weight_bytes() const;
+    // Drops the weights: unmaps the shards, frees converted/copied tensors and nulls every pointer of weights().
+    // config() stays valid. Used once a device backend holds its own copy.
+    void release_weights();
 
 private:
     Checkpoint() = default;

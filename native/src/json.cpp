@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "error.h"
+#include "safetensors.h"
 
 namespace rir {
 namespace json {
@@ -502,16 +503,15 @@ Value parse(std::string_view text, const std::string &where, const Limits &limit
 }
 
 std::string read_file(const std::string &path, size_t max_bytes) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(RIR_ERR_IO, path + ": cannot open: " + std::strerror(errno));
+    // Opened with O_NONBLOCK and checked with fstat on the descriptor (safetensors.h, open_regular_file): a FIFO or a
+    // directory in place of config.json or the shard index is refused at once, never waited on.
+    uint64_t size = 0;
+    int fd = open_regular_file(path, size);
     struct FdGuard { int fd; ~FdGuard() { ::close(fd); } } guard{fd};
-    struct stat st;
-    if (::fstat(fd, &st) != 0) throw Error(RIR_ERR_IO, path + ": cannot stat: " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) throw Error(RIR_ERR_IO, path + ": not a regular file");
-    if (static_cast<uint64_t>(st.st_size) > max_bytes)
-        throw Error(RIR_ERR_IO, path + ": file is " + std::to_string(st.st_size) + " bytes, more than the limit of " +
+    if (size > max_bytes)
+        throw Error(RIR_ERR_IO, path + ": file is " + std::to_string(size) + " bytes, more than the limit of " +
                                     std::to_string(max_bytes));
-    std::string out(static_cast<size_t>(st.st_size), '\0');
+    std::string out(static_cast<size_t>(size), '\0');
     size_t got = 0;
     while (got < out.size()) {
         ssize_t r = ::read(fd, &out[got], out.size() - got);

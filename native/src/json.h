@@ -102,6 +102,8 @@ private:
 Value parse(std::string_view text, const std::string &where, const Limits &limits = Limits());
 
 // Reads a whole file (at most max_bytes) into a string. RIR_ERR_IO naming the path and the errno text on failure.
+// Only a regular file is read: a FIFO, directory or device is refused ("<path>: is not a regular file (it is a
+// FIFO)") without blocking (opened with O_NONBLOCK, checked with fstat on the open descriptor).
 std::string read_file(const std::string &path, size_t max_bytes = Limits().max_bytes);
 
 // read_file + parse with `path` as `where`.

@@ -20,8 +20,23 @@ namespace rir {
 // ---------------------------------------------------------------------------------------------------------------
 // MappedFile
 
-MappedFile::MappedFile(const std::string &path) : path_(path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "not a plain file";
+}
+
+}  // namespace
+
+int open_regular_file(const std::string &path, uint64_t &size) {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever. The type is checked with
+    // fstat on this very descriptor (not stat before open), so the check and the use concern the same file.
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) throw Error(RIR_ERR_IO, path + ": cannot open: " + std::strerror(errno));
     struct stat st;
     if (::fstat(fd, &st) != 0) {
@@ -31,9 +46,42 @@ MappedFile::MappedFile(const std::string &path) : path_(path) {
     }
     if (!S_ISREG(st.st_mode)) {
         ::close(fd);
-        throw Error(RIR_ERR_IO, path + ": not a regular file");
+        throw Error(RIR_ERR_IO, path + ": is not a regular file (it is " + file_kind(st.st_mode) + ")");
     }
-    uint64_t size = static_cast<uint64_t>(st.st_size);
+    size = static_cast<uint64_t>(st.st_size);
+    return fd;
+}
+
+ReadOnlyFile::ReadOnlyFile(const std::string &path) : path_(path) { fd_ = open_regular_file(path, size_); }
+
+ReadOnlyFile::~ReadOnlyFile() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void ReadOnlyFile::read_at(uint64_t offset, void *dst, uint64_t length) const {
+    uint8_t *out = static_cast<uint8_t *>(dst);
+    uint64_t done = 0;
+    while (done < length) {
+        // Large reads in pieces of at most 1 GiB (Linux returns at most ~2 GiB per call anyway).
+        size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, uint64_t(1) << 30));
+        ssize_t r = ::pread(fd_, out + done, want, static_cast<off_t>(offset + done));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            throw Error(RIR_ERR_IO, path_ + ": read of bytes " + std::to_string(offset) + ".." +
+                                        std::to_string(offset + length) + " failed at byte " +
+                                        std::to_string(offset + done) + ": " + std::strerror(errno));
+        }
+        if (r == 0)
+            throw Error(RIR_ERR_IO, path_ + ": file ends at byte " + std::to_string(offset + done) + " while reading bytes " +
+                                        std::to_string(offset) + ".." + std::to_string(offset + length) +
+                                        " (it was " + std::to_string(size_) + " bytes when opened: truncated meanwhile?)");
+        done += static_cast<uint64_t>(r);
+    }
+}
+
+MappedFile::MappedFile(const std::string &path) : path_(path) {
+    uint64_t size = 0;
+    int fd = open_regular_file(path, size);
     if (size > std::numeric_limits<size_t>::max()) {
         ::close(fd);
         throw Error(RIR_ERR_IO, path + ": file of " + std::to_string(size) + " bytes cannot be mapped on this platform");
@@ -284,6 +332,21 @@ Header parse_header(const uint8_t *bytes, uint64_t available, uint64_t file_size
 
 Header parse_header(const MappedFile &file) {
     return parse_header(file.data(), file.size(), file.size(), file.path());
+}
+
+Header parse_header(const ReadOnlyFile &file) {
+    const uint64_t size = file.size();
+    if (size < 8) return parse_header(nullptr, 0, size, file.path());  // "file is N bytes, too short"
+    std::vector<uint8_t> buf(8);
+    file.read_at(0, buf.data(), 8);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | buf[static_cast<size_t>(i)];
+    // Read the header only when it is in range; otherwise parse_header reports the bad length from the 8 bytes.
+    if (n > 0 && n <= kMaxHeaderBytes && n <= size - 8) {
+        buf.resize(static_cast<size_t>(8 + n));
+        file.read_at(8, buf.data() + 8, n);
+    }
+    return parse_header(buf.data(), buf.size(), size, file.path());
 }
 
 // ---------------------------------------------------------------------------------------------------------------

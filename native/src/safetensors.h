@@ -20,8 +20,43 @@
 
 namespace rir {
 
+// A regular file opened read-only, for reading with pread (no mapping). The file is opened with
+// O_RDONLY | O_NONBLOCK | O_CLOEXEC and checked with fstat on that descriptor, so a FIFO (or a device) in place of a
+// checkpoint file is refused at once instead of blocking open(2) forever, and nothing can swap the file between the
+// check and the use. O_NONBLOCK changes nothing for a regular file. Errors: RIR_ERR_IO naming the path
+// ("<path>: is not a regular file (it is a FIFO)", "<path>: cannot open: <errno text>").
+class ReadOnlyFile {
+public:
+    explicit ReadOnlyFile(const std::string &path);
+    ~ReadOnlyFile();
+    ReadOnlyFile(const ReadOnlyFile &) = delete;
+    ReadOnlyFile &operator=(const ReadOnlyFile &) = delete;
+
+    const std::string &path() const { return path_; }
+    int fd() const { return fd_; }
+    uint64_t size() const { return size_; }  // at open time
+    // Reads exactly `length` bytes at `offset` into dst. A file that shrank since it was opened (or a read error)
+    // gives RIR_ERR_IO naming the path and the byte range; never a signal.
+    void read_at(uint64_t offset, void *dst, uint64_t length) const;
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    uint64_t size_ = 0;
+};
+
+// Opens `path` like ReadOnlyFile and returns the descriptor (the caller closes it) and its fstat size; RIR_ERR_IO
+// for anything but a regular file. Shared by ReadOnlyFile, MappedFile and json::read_file.
+int open_regular_file(const std::string &path, uint64_t &size);
+
 // A whole file mapped read-only (PROT_READ, MAP_PRIVATE). 64-bit sizes throughout. Errors (RIR_ERR_IO) name the path
-// and the errno text. An empty file maps to data() == nullptr, size() == 0.
+// and the errno text. An empty file maps to data() == nullptr, size() == 0. Opened like ReadOnlyFile (a FIFO or a
+// directory is refused, never waited on).
+//
+// Hazard: a mapping reads the file lazily. If the file is truncated (or rewritten in place to a smaller size) while
+// it is mapped, the next access to a page past the new end raises SIGBUS and kills the process; a file rewritten in
+// place at the same size silently changes the weights under a running model. Replacing the file by rename is safe
+// (the mapping keeps the old inode). Checkpoint's LoadOptions::copy_weights (RIR_OPEN_COPY_WEIGHTS) avoids mappings.
 class MappedFile {
 public:
     explicit MappedFile(const std::string &path);
@@ -87,6 +122,9 @@ Header parse_header(const uint8_t *bytes, uint64_t available, uint64_t file_size
 
 // parse_header over a whole mapped file.
 Header parse_header(const MappedFile &file);
+
+// parse_header reading the length and the header with pread (the data section is not read).
+Header parse_header(const ReadOnlyFile &file);
 
 // model.safetensors.index.json: {"metadata": {...}, "weight_map": {"<tensor>": "<shard file>", ...}}.
 struct ShardIndex {

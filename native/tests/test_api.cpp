@@ -151,4 +151,50 @@ TEST_CASE(sequence_longer_than_max_position) {
     rir_close(nullptr);
 }
 
+// Batch composition and thread count change no bit of a vector, through the C API, on a generated checkpoint
+// (llama3_gqa: GQA, llama3 RoPE, 3 shards), in both precision modes. The CPU engine is exact here by construction
+// (see test_cpu_forward.cpp, sequence_alone_equals_sequence_in_packed_batch), so the check is memcmp, not a tolerance.
+TEST_CASE(embedding_is_bit_exact_across_batch_composition_and_threads) {
+    const std::string dir = check::env_or_die("REASONIR_GENERATED") + "/llama3_gqa";
+    auto open = [&](int threads, int32_t precision) {
+        rir_open_options o;
+        rir_open_options_init(&o);
+        o.model_dir = dir.c_str();
+        o.device = "cpu";
+        o.num_threads = threads;
+        o.precision = precision;
+        rir_model *m = nullptr;
+        char err[512] = "";
+        rir_status st = rir_open(&o, &m, err, sizeof err);
+        CHECK_MSG(st == RIR_OK, err);
+        return m;
+    };
+    std::vector<int32_t> a, x, y;
+    for (int i = 0; i < 45; ++i) a.push_back((i * 37 + 5) % 200);
+    for (int i = 0; i < 3; ++i) x.push_back((i * 11 + 1) % 200);
+    for (int i = 0; i < 130; ++i) y.push_back((i * 53 + 7) % 200);
+    for (int32_t precision : {RIR_PRECISION_FP32, RIR_PRECISION_BF16}) {
+        rir_model *m1 = open(1, precision), *m2 = open(2, precision);
+        REQUIRE(m1 && m2);
+        const int64_t H = rir_hidden_size(m1);
+        // a alone (pool_start 4), and a between x and y in one packed batch
+        std::vector<float> alone(H), packed(3 * H), alone2(H);
+        const int32_t cu1[] = {0, 45}, ps1[] = {4};
+        CHECK(rir_embed(m1, a.data(), cu1, ps1, 1, 0, alone.data(), H) == RIR_OK);
+        std::vector<int32_t> ids = x;
+        ids.insert(ids.end(), a.begin(), a.end());
+        ids.insert(ids.end(), y.begin(), y.end());
+        const int32_t cu3[] = {0, 3, 48, 178}, ps3[] = {0, 4, 1};
+        CHECK(rir_embed(m2, ids.data(), cu3, ps3, 3, 0, packed.data(), 3 * H) == RIR_OK);
+        CHECK(rir_embed(m2, a.data(), cu1, ps1, 1, 0, alone2.data(), H) == RIR_OK);
+        CHECK_MSG(std::memcmp(alone.data(), packed.data() + H, H * sizeof(float)) == 0,
+                  "precision " << precision << ": alone (1 thread) != packed (2 threads)");
+        CHECK_MSG(std::memcmp(alone.data(), alone2.data(), H * sizeof(float)) == 0,
+                  "precision " << precision << ": 1 thread != 2 threads");
+        CHECK(std::memcmp(packed.data(), packed.data() + H, H * sizeof(float)) != 0);  // neighbours differ
+        rir_close(m1);
+        rir_close(m2);
+    }
+}
+
 RUN_TESTS()

@@ -23,6 +23,17 @@
 #include "cpu/thread_pool.h"
 
 namespace rir {
+
+struct CpuOptions {
+    int num_threads = 0;                          // 0 = hardware concurrency
+    rir_precision precision = RIR_PRECISION_FP32; // DEFAULT means FP32 here
+    int64_t max_batch_tokens = 0;                 // 0 = kDefaultMaxBatchTokens
+};
+
+// The weights (and the Checkpoint owning them) must outlive the backend.
+std::unique_ptr<Backend> make_cpu_backend(const LlamaConfig &config, const ModelWeights &weights,
+                                          const CpuOptions &options);
+
 namespace cpu {
 
 // 64-byte aligned float buffer that only grows (kept across calls).

@@ -132,8 +132,11 @@ void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, i
 void swiglu(ThreadPool &pool, float *g, const float *u, int64_t n, bool bf16) {
     pool.parallel_for(n, kMinElemsPerChunk, [&](int64_t i0, int64_t i1, int) {
         if (bf16) {
+            // silu in double, rounded once to fp32: the CUDA kernel (cuda/swiglu.cu) does the same, so both agree
+            // bit for bit (an fp32 exp differs between libraries in the last bit).
             for (int64_t i = i0; i < i1; ++i) {
-                float a = round_bf16(g[i] / (1.0f + std::exp(-g[i])));
+                const double x = g[i];
+                float a = round_bf16(static_cast<float>(x / (1.0 + std::exp(-x))));
                 g[i] = round_bf16(a * u[i]);
             }
         } else {

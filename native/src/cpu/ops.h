@@ -42,17 +42,22 @@ void rope_apply(ThreadPool &pool, float *x, int64_t T, int n_heads, int head_dim
 void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, int head_dim, float *kt);
 
 // Bidirectional GQA attention confined to each sequence of the packed batch. Query head h reads kv head
-// h / (heads / kv_heads). scores = (q . k) / sqrt(head_dim) in fp32, softmax in fp32 (max subtracted), out = P V,
-// rounded to bf16 in the BF16 mode. Work is split over (sequence, head, tile of kAttnQueryTile queries); each thread
+// h / (heads / kv_heads). scores = (q . k) / sqrt(head_dim) in fp32, softmax in fp32 (max subtracted), out = P V.
+// BF16 mode: the online softmax of the CUDA kernel over blocks of kAttnKeyBlock keys, P rounded to bf16 before
+// P V, the row sum of the unrounded P, out = r(O / l) (see attention_kernel.inc). Work is split over (sequence, head, tile of kAttnQueryTile queries); each thread
 // holds the scores of one tile, [kAttnQueryTile, len]: memory grows with the longest sequence, never with len^2.
 constexpr int kAttnQueryTile = 32;
+// BF16 mode: keys per step of the online softmax, equal to the CUDA kernel's key tile (cuda/schedule.h
+// kAttnKeyTile), so that both round the probabilities P at the same points.
+constexpr int kAttnKeyBlock = 64;
 // Floats of per-thread scratch attention() needs for sequences up to max_len tokens.
 size_t attention_scratch_floats(int64_t max_len);
 void attention(ThreadPool &pool, Isa isa, const float *q, const float *kt, const float *v, const int32_t *cu_seqlens,
                int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out, float *scratch,
                size_t scratch_floats_per_thread);
 
-// g = silu(g) * u (FP32) or g = r(r(silu(g)) * u) (BF16); silu(x) = x / (1 + exp(-x)) in fp32.
+// g = silu(g) * u (FP32, silu in fp32) or g = r(r(silu(g)) * u) (BF16, silu in double rounded to fp32, as the
+// CUDA kernel); silu(x) = x / (1 + exp(-x)).
 void swiglu(ThreadPool &pool, float *g, const float *u, int64_t n, bool bf16);
 
 // h = h + d (FP32) or h = r(h + d) (BF16).

@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the one command that validates and benchmarks the CUDA engine on a GPU machine (see
+# benchmarks/gpu/README.md). Runs offline on a bare H100/H200 box with nvcc, CMake, ninja, compute-sanitizer and a
+# python3 holding torch + transformers + safetensors + numpy.
+#
+#   benchmarks/gpu-check.sh [--build-dir DIR] [--out DIR] [--quick] [--steps LIST] [--budget SECONDS]
+#
+# Steps (each prints its elapsed time, fails soft: its error is recorded and the next step runs):
+#   env        GPU / driver / toolchain / Python package versions; locates libcublasLt (exports REASONIR_CUBLASLT)
+#              and cublasLt.h (always runs: the later steps need what it finds)
+#   build      reuses DIR/libreasonir.so when it loads, else configures + builds DIR (CUDA on, sm_90a)
+#   header     compiles native/tests/cuda/cublaslt_header_check.cpp against the real cublasLt.h
+#   fixtures   weights-tools/materialize_fixtures.py --out build/generated
+#   ctest      ctest -R 'cuda|parity|api'
+#   sanitizer  compute-sanitizer memcheck + racecheck on DIR/test_cuda_forward --small        (optional)
+#   parity     benchmarks/gpu/hf_parity.py: ours vs HF transformers vs the fp32 reference
+#   bench      benchmarks/gpu/bench.py: ours vs HF on a random 32-layer 8B checkpoint          (optional)
+#   java       build/jre/bin/java ... GpuSmoke when a JRE and jars were carried                (optional)
+# then benchmarks/gpu/report.py writes OUT/report.md, OUT/report.json (and OUT/steps.log) and prints a summary.
+#
+# OUT: --out DIR, else $OUT when set, else benchmarks/results/<date>-<gpu>. Budget: about 6 minutes (--budget,
+# default 360 s); optional steps are skipped once 5.5 minutes (budget - 30 s) have passed, and the Python steps stop
+# starting new parts shortly before the budget ends.
+# Environment: PYTHON (interpreter), GPU_CHECK_BUDGET_S, GPU_CHECK_WORK (scratch, default build/gpu-check),
+# GPU_CHECK_CUBLASLT_SEARCH (folders to search for libcublasLt / cublasLt.h instead of the wheel, /usr, /opt, /).
+# Exit status: 0 all recorded steps passed (or were skipped), 1 some step failed, 2 no GPU, 64 bad arguments.
+set -u -o pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+GPU_DIR="$SCRIPT_DIR/gpu"
+ALL_STEPS="env build header fixtures ctest sanitizer parity bench java"
+OPTIONAL_STEPS="sanitizer bench java"
+
+usage() {
+    sed -n '2,/^set -u/p' "${BASH_SOURCE[0]}" | sed -e '/^set -u/d' -e 's/^# \{0,1\}//'
+}
+
+ORIG_ARGS="$*"
+BUILD_DIR="build/gpu"
+OUT_ARG=""
+QUICK=0
+STEPS_ARG=""
+BUDGET="${GPU_CHECK_BUDGET_S:-360}"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build-dir) [ $# -ge 2 ] || { echo "gpu-check: --build-dir needs a value" >&2; exit 64; }; BUILD_DIR="$2"; shift 2 ;;
+        --build-dir=*) BUILD_DIR="${1#*=}"; shift ;;
+        --out) [ $# -ge 2 ] || { echo "gpu-check: --out needs a value" >&2; exit 64; }; OUT_ARG="$2"; shift 2 ;;
+        --out=*) OUT_ARG="${1#*=}"; shift ;;
+        --quick) QUICK=1; shift ;;
+        --steps) [ $# -ge 2 ] || { echo "gpu-check: --steps needs a value" >&2; exit 64; }; STEPS_ARG="$2"; shift 2 ;;
+        --steps=*) STEPS_ARG="${1#*=}"; shift ;;
+        --budget) [ $# -ge 2 ] || { echo "gpu-check: --budget needs a value" >&2; exit 64; }; BUDGET="$2"; shift 2 ;;
+        --budget=*) BUDGET="${1#*=}"; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "gpu-check: unknown argument '$1' (see --help)" >&2; exit 64 ;;
+    esac
+done
+case "$BUDGET" in ''|*[!0-9]*) echo "gpu-check: --budget must be a whole number of seconds" >&2; exit 64 ;; esac
+[ -n "$BUILD_DIR" ] || { echo "gpu-check: --build-dir is empty" >&2; exit 64; }
+SELECTED="$ALL_STEPS"
+if [ -n "$STEPS_ARG" ]; then
+    SELECTED="env"
+    for s in ${STEPS_ARG//,/ }; do
+        case " $ALL_STEPS " in *" $s "*) ;; *) echo "gpu-check: unknown step '$s' (steps: $ALL_STEPS)" >&2; exit 64 ;; esac
+        [ "$s" = env ] || SELECTED="$SELECTED $s"
+    done
+fi
+
+# ---- no GPU: fail fast and clearly ---------------------------------------------------------------------------------
+no_gpu() {
+    echo "gpu-check: no NVIDIA GPU visible: nvidia-smi $1; this script needs one" >&2
+    exit 2
+}
+command -v nvidia-smi >/dev/null 2>&1 || no_gpu "not found on PATH"
+GPU_LIST="$(timeout 5 nvidia-smi -L 2>&1)"
+rc=$?
+if [ $rc -ne 0 ]; then
+    no_gpu "-L failed (exit $rc): $(printf '%s' "$GPU_LIST" | head -n 2 | tr '\n' ' ')"
+fi
+printf '%s\n' "$GPU_LIST" | grep -q '^GPU [0-9]' || no_gpu "-L lists no GPU: $(printf '%s' "$GPU_LIST" | head -n 2 | tr '\n' ' ')"
+
+# ---- setup ---------------------------------------------------------------------------------------------------------
+cd "$ROOT"
+START=$(date +%s)
+SKIP_AT=$((BUDGET - 30))
+export GPU_CHECK_DEADLINE=$((START + BUDGET - 15))
+elapsed() { echo $(( $(date +%s) - START )); }
+left_before_skip() { echo $(( SKIP_AT - $(elapsed) )); }
+
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import numpy' >/dev/null 2>&1 && [ -x /opt/torch/.venv/bin/python3 ]; then
+    PY=/opt/torch/.venv/bin/python3
+fi
+GPU_NAME="$(timeout 5 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
+GPU_SLUG="$(printf '%s' "${GPU_NAME:-gpu}" | tr 'A-Z' 'a-z' | sed -e 's/[^a-z0-9]\{1,\}/-/g' -e 's/^-//' -e 's/-$//')"
+if [ -n "$OUT_ARG" ]; then
+    OUT_DIR="$OUT_ARG"
+elif [ -n "${OUT:-}" ]; then
+    OUT_DIR="$OUT"
+else
+    OUT_DIR="benchmarks/results/$(date +%Y%m%d-%H%M)-${GPU_SLUG:-gpu}"
+fi
+WORK="${GPU_CHECK_WORK:-build/gpu-check}"
+STEPS="$WORK/steps"
+LOGS="$WORK/logs"
+mkdir -p "$OUT_DIR" "$LOGS" "$WORK/scratch" || { echo "gpu-check: cannot create $OUT_DIR / $WORK" >&2; exit 1; }
+rm -rf "$STEPS"
+mkdir -p "$STEPS"
+rm -f "$LOGS"/*.log
+STEPS_LOG="$OUT_DIR/steps.log"
+: > "$STEPS_LOG"
+LIB="$BUILD_DIR/libreasonir.so"
+export REASONIR_FIXTURES="$ROOT/weights-tools/fixtures"
+export REASONIR_GENERATED="$ROOT/build/generated"
+export REASONIR_SCRATCH="$WORK/scratch"
+export PYTHONDONTWRITEBYTECODE=1
+MODE=full
+[ "$QUICK" = 1 ] && MODE=quick
+
+echo "gpu-check: $GPU_NAME; build dir $BUILD_DIR; out $OUT_DIR; mode $MODE; budget ${BUDGET}s; python $PY"
+
+# record STEP STATUS SUMMARY [common.py record args...]: the step's JSON record (shell steps)
+record() {
+    local step="$1" status="$2" summary="$3"
+    shift 3
+    "$PY" "$GPU_DIR/common.py" record --steps-dir "$STEPS" --step "$step" --status "$status" \
+        --elapsed "$(( $(date +%s) - STEP_T0 ))" --summary "$summary" "$@" \
+        || echo "{\"step\": \"$step\", \"status\": \"error\", \"summary\": \"could not record (python failed)\", \"data\": {}}" \
+            > "$STEPS/$step.json"
+}
+
+selected() { case " $SELECTED " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+optional() { case " $OPTIONAL_STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# run_step NAME: runs step_NAME with its output in $LOGS/NAME.log; the function records its own JSON (or the
+# wrapper records an error when it did not), appends the log's tail to steps.log and prints status + elapsed.
+run_step() {
+    local name="$1" log="$LOGS/$1.log" t0 st summ
+    selected "$name" || return 0
+    STEP_ELAPSED=0
+    STEP_T0=$(date +%s)
+    if optional "$name" && [ "$(elapsed)" -gt "$SKIP_AT" ]; then
+        record "$name" skip "skipped: time budget (${SKIP_AT}s) used up at $(elapsed)s"
+        printf '[%4ss] %-10s SKIP (time budget)\n' "$(elapsed)" "$name"
+        return 0
+    fi
+    printf '[%4ss] %-10s ...\n' "$(elapsed)" "$name"
+    t0=$(date +%s)
+    "step_$name" > "$log" 2>&1
+    STEP_ELAPSED=$(( $(date +%s) - t0 ))
+    if [ ! -s "$STEPS/$name.json" ]; then
+        record "$name" error "the step ended without a record" --error-file "$log"
+    fi
+    {
+        echo "===== $name ($(date -u +%H:%M:%S), ${STEP_ELAPSED}s) ====="
+        tail -c 1500000 "$log"
+        echo
+    } >> "$STEPS_LOG"
+    read -r st summ < <("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("status","?"), d.get("summary","").replace("\n"," ")[:150])' "$STEPS/$name.json" 2>/dev/null || echo "? unreadable")
+    printf '[%4ss] %-10s %s in %ss: %s\n' "$(elapsed)" "$name" "$(printf '%s' "$st" | tr a-z A-Z)" "$STEP_ELAPSED" "$summ"
+}
+
+# ---- steps ---------------------------------------------------------------------------------------------------------
+CUBLASLT_SO=""
+CUBLASLT_INC=""
+
+pick_cublaslt() {  # stdin: candidate paths; prints the preferred libcublasLt (.so.13, then .so.13.*, .so.12*, any)
+    awk '{ p=$0; n=p; sub(/.*\//, "", n);
+           r = (n == "libcublasLt.so.13") ? 0 : (n ~ /^libcublasLt\.so\.13\./) ? 1 : (n ~ /^libcublasLt\.so\.12/) ? 2 : (n == "libcublasLt.so") ? 3 : 4;
+           print r "\t" p }' | sort -k1,1n -s | head -n 1 | cut -f2
+}
+
+step_env() {
+    local t0 smi wheel cands py_json status=pass problems=""
+    smi="$(timeout 10 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | head -n 1)"
+    echo "nvidia-smi: $smi"
+    timeout 10 nvidia-smi 2>&1 | head -n 20
+    # cuBLASLt: the pip wheel first (python3's nvidia.cublas), then the file system.
+    wheel="$(timeout 20 "$PY" -c 'import nvidia.cublas as m, os; print(list(m.__path__)[0])' 2>/dev/null)"
+    echo "nvidia-cublas wheel dir: ${wheel:-none}"
+    if [ -n "${GPU_CHECK_CUBLASLT_SEARCH:-}" ]; then  # explicit folders only (no find /)
+        # shellcheck disable=SC2086
+        cands="$(find $GPU_CHECK_CUBLASLT_SEARCH \( -name 'libcublasLt.so*' -o -name cublasLt.h \) -print 2>/dev/null | sort -u)"
+    else
+        cands="$( { [ -n "$wheel" ] && find "$wheel" \( -name 'libcublasLt.so*' -o -name cublasLt.h \) 2>/dev/null;
+                    timeout 20 find /usr/local /usr/lib /usr/lib64 /usr/include /opt \
+                        \( -name 'libcublasLt.so*' -o -name cublasLt.h \) -print 2>/dev/null; } | sort -u)"
+        if ! printf '%s\n' "$cands" | grep -q '/libcublasLt\.so' || ! printf '%s\n' "$cands" | grep -q '/cublasLt\.h$'; then
+            echo "searching the whole file system (find /)"
+            cands="$( { printf '%s\n' "$cands";
+                        timeout 40 find / \( -path /proc -o -path /sys -o -path /dev -o -path "$ROOT" \) -prune -o \
+                            \( -name 'libcublasLt.so*' -o -name cublasLt.h \) -print 2>/dev/null; } | grep . | sort -u)"
+        fi
+    fi
+    echo "candidates:"; printf '%s\n' "$cands"
+    CUBLASLT_SO="$(printf '%s\n' "$cands" | grep '/libcublasLt\.so' | pick_cublaslt)"
+    local hdr
+    hdr="$(printf '%s\n' "$cands" | grep '/cublasLt\.h$' | head -n 1)"
+    [ -n "$hdr" ] && CUBLASLT_INC="$(dirname "$hdr")"
+    if [ -n "$CUBLASLT_SO" ]; then
+        export REASONIR_CUBLASLT="$CUBLASLT_SO"
+        # the engine dlopens the path itself; make its directory visible too (cuBLASLt's own dependencies)
+        export LD_LIBRARY_PATH="$(dirname "$CUBLASLT_SO")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    else
+        status=fail; problems="no libcublasLt.so found; "
+    fi
+    [ -n "$CUBLASLT_INC" ] || problems="${problems}no cublasLt.h found; "
+    py_json="$WORK/env_python.json"
+    timeout 60 "$PY" - > "$py_json" 2>"$WORK/env_python.err" <<'EOF'
+import json, sys
+out = {"python": sys.version.split()[0], "python_exe": sys.executable}
+for mod in ("numpy", "torch", "transformers", "safetensors", "accelerate"):
+    try:
+        m = __import__(mod)
+        out[mod] = getattr(m, "__version__", "?")
+    except Exception as exc:  # noqa: BLE001
+        out[mod] = f"missing ({type(exc).__name__})"
+try:
+    import torch
+    out["torch_cuda"] = torch.version.cuda
+    out["torch_cuda_available"] = torch.cuda.is_available()
+    if torch.cuda.is_available():
+        out["torch_device"] = torch.cuda.get_device_name(0)
+except Exception:  # noqa: BLE001
+    pass
+print(json.dumps(out))
+EOF
+    cat "$py_json" "$WORK/env_python.err"
+    grep -q '"torch_cuda_available": true' "$py_json" || { status=fail; problems="${problems}torch cannot use the GPU; "; }
+    grep -q '"transformers": "missing' "$py_json" && { status=fail; problems="${problems}no transformers; "; }
+    record env "$status" "${smi}; cublasLt ${CUBLASLT_SO:-none}${problems:+; $problems}" \
+        --data "$py_json" \
+        --set "gpu=$smi" \
+        --set "gpu_list=$(printf '%s' "$GPU_LIST" | head -n 4 | tr '\n' ';')" \
+        --set "nvcc=$( (nvcc --version 2>/dev/null || /usr/local/cuda/bin/nvcc --version 2>/dev/null) | grep -i release | head -n 1)" \
+        --set "cmake=$(cmake --version 2>/dev/null | head -n 1)" \
+        --set "ninja=$(ninja --version 2>/dev/null)" \
+        --set "gxx=$(g++ --version 2>/dev/null | head -n 1)" \
+        --set "compute_sanitizer=$(compute-sanitizer --version 2>/dev/null | grep -i version | head -n 1)" \
+        --set "cublaslt_so=${CUBLASLT_SO:-none}" --set "cublaslt_h_dir=${CUBLASLT_INC:-none}" \
+        --set "cpu_cores=$(nproc)" --set "git_head=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)" \
+        --set "git_dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l)"
+}
+
+lib_loads() { [ -f "$LIB" ] && "$PY" -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$LIB" >/dev/null 2>&1; }
+
+step_build() {
+    local t0 mode rc=0 home gen
+    t0=$(date +%s)
+    if lib_loads; then
+        mode="reused $LIB"
+        home="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+        if [ -f "$BUILD_DIR/build.ninja" ] && [ "$home" = "$ROOT" ]; then
+            mode="$mode (incremental build)"
+            timeout 420 cmake --build "$BUILD_DIR" -j16; rc=$?
+        fi
+    else
+        mode="configured and built"
+        home="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+        gen="$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+        if [ -f "$BUILD_DIR/CMakeCache.txt" ] && { [ "$home" != "$ROOT" ] || [ "$gen" != "Ninja" ]; }; then
+            echo "removing a stale CMake cache (source '$home', generator '$gen')"
+            rm -rf "$BUILD_DIR/CMakeCache.txt" "$BUILD_DIR/CMakeFiles"
+        fi
+        timeout 120 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DREASONIR_CUDA=ON \
+            -DCMAKE_CUDA_ARCHITECTURES=90a-real -DREASONIR_GPU_CHECK=ON \
+            && timeout 480 cmake --build "$BUILD_DIR" -j16
+        rc=$?
+    fi
+    local secs=$(( $(date +%s) - t0 )) bins="" b
+    for b in test_cuda_forward bench_embed bench_cuda_ops; do
+        [ -x "$BUILD_DIR/$b" ] && bins="$bins $b" || bins="$bins !$b"
+    done
+    local cuda_count lib_abs="$LIB"
+    case "$LIB" in /*) ;; *) lib_abs="$ROOT/$LIB" ;; esac
+    cuda_count="$(cd "$GPU_DIR" && "$PY" -c 'import engine, sys; n, why = engine.cuda_device_count(engine.load_library(sys.argv[1])); print(f"{n} device(s)" + (f" ({why})" if why else ""))' "$lib_abs" 2>&1 | tail -n 1)"
+    echo "rir_cuda_device_count: $cuda_count"
+    if [ $rc -eq 0 ] && lib_loads; then
+        record build pass "$mode in ${secs}s; binaries:$bins; CUDA: $cuda_count" --set "build_s=$secs" \
+            --set "mode=$mode" --set "binaries=$bins" --set "cuda_devices=$cuda_count"
+    else
+        record build fail "$mode failed (exit $rc) after ${secs}s" --set "build_s=$secs" --set "mode=$mode" \
+            --error-file "$LOGS/build.log"
+    fi
+}
+
+step_header() {
+    local src="native/tests/cuda/cublaslt_header_check.cpp" rc
+    if [ ! -f "$src" ]; then record header fail "$src is missing"; return; fi
+    if [ -z "$CUBLASLT_INC" ]; then record header fail "no cublasLt.h found on this machine"; return; fi
+    echo "g++ -std=c++17 -fsyntax-only -I$CUBLASLT_INC -I/usr/local/cuda/include -Inative/src -Inative/include $src"
+    timeout 120 g++ -std=c++17 -fsyntax-only -I"$CUBLASLT_INC" -I/usr/local/cuda/include -Inative/src \
+        -Inative/include "$src"
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        record header pass "cublaslt_api.h agrees with $CUBLASLT_INC/cublasLt.h" --set "header=$CUBLASLT_INC/cublasLt.h"
+    else
+        record header fail "g++ -fsyntax-only failed (exit $rc): declarations differ from cublasLt.h" \
+            --set "header=$CUBLASLT_INC/cublasLt.h" --error-file "$LOGS/header.log"
+    fi
+}
+
+step_fixtures() {
+    local rc
+    timeout 180 "$PY" weights-tools/materialize_fixtures.py --out build/generated
+    rc=$?
+    # ctest materializes into BUILD/generated: point it at the same checkpoints instead of generating them again
+    if [ $rc -eq 0 ] && [ ! -e "$BUILD_DIR/generated" ] && [ -d "$BUILD_DIR" ]; then
+        ln -s "$ROOT/build/generated" "$BUILD_DIR/generated" && echo "linked $BUILD_DIR/generated -> build/generated"
+    fi
+    if [ $rc -eq 0 ]; then
+        record fixtures pass "$(grep -c 'materialize_fixtures: ' "$LOGS/fixtures.log") checkpoints in build/generated"
+    else
+        record fixtures fail "materialize_fixtures.py exit $rc" --error-file "$LOGS/fixtures.log"
+    fi
+}
+
+step_ctest() {
+    local rc regex='cuda|parity|api' sum="$WORK/ctest_summary.json" t
+    t=150; [ "$QUICK" = 1 ] && t=100
+    timeout -k 5 "$t" ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -R "$regex" --timeout 120 \
+        -j4 > "$WORK/ctest.out" 2>&1
+    rc=$?
+    cat "$WORK/ctest.out"
+    "$PY" "$GPU_DIR/common.py" ctest-summary "$WORK/ctest.out" > "$sum" 2>/dev/null || echo '{}' > "$sum"
+    local line
+    line="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("line", ""))' "$sum" 2>/dev/null)"
+    if [ $rc -eq 0 ]; then
+        record ctest pass "$line" --data "$sum" --set "regex=$regex" --set "rc=$rc"
+    else
+        [ $rc -eq 124 ] && line="$line; timed out after ${t}s"
+        record ctest fail "ctest exit $rc: ${line:-no output}" --data "$sum" --set "regex=$regex" --set "rc=$rc" \
+            --error-file "$WORK/ctest.out"
+    fi
+}
+
+step_sanitizer() {
+    local bin="$BUILD_DIR/test_cuda_forward" tools="memcheck racecheck" tool rc t lim t0 st json="{" sep="" fails=0 summ=""
+    [ "$QUICK" = 1 ] && tools="memcheck"
+    if [ ! -x "$bin" ]; then record sanitizer fail "$bin is missing (no --small forward to check)"; return; fi
+    if ! command -v compute-sanitizer >/dev/null 2>&1; then record sanitizer fail "compute-sanitizer not on PATH"; return; fi
+    for tool in $tools; do
+        lim=60; [ "$QUICK" = 1 ] && lim=45
+        # leave at least ~3 minutes of the budget to parity and bench
+        t=$(( $(left_before_skip) - 180 )); [ $t -gt $lim ] && t=$lim; [ $t -lt 15 ] && t=15
+        t0=$(date +%s)
+        echo "\$ compute-sanitizer --tool $tool --error-exitcode 1 $bin --small   (limit ${t}s)"
+        timeout -k 5 "$t" compute-sanitizer --tool "$tool" --error-exitcode 1 "$bin" --small > "$WORK/san_$tool.out" 2>&1
+        rc=$?
+        tail -c 200000 "$WORK/san_$tool.out"
+        local p
+        p="$("$PY" "$GPU_DIR/common.py" sanitizer-summary "$WORK/san_$tool.out" 2>/dev/null)"
+        [ -n "$p" ] || p='{}'
+        if [ $rc -eq 0 ]; then st=pass; elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then st="timeout ${t}s"; fails=$((fails+1)); else st=fail; fails=$((fails+1)); fi
+        json="$json$sep\"$tool\": {\"status\": \"$st\", \"rc\": $rc, \"elapsed_s\": $(( $(date +%s) - t0 )), \"parsed\": $p}"
+        sep=", "
+        summ="$summ$tool $st; "
+    done
+    json="$json}"
+    printf '{"tools": %s}\n' "$json" > "$WORK/sanitizer.json"
+    # flatten parsed.summary_line for the report
+    "$PY" - "$WORK/sanitizer.json" <<'EOF' || true
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+for t, v in d["tools"].items():
+    v["summary_line"] = (v.get("parsed") or {}).get("summary_line") or ""
+json.dump(d, open(p, "w"))
+EOF
+    if [ $fails -eq 0 ]; then
+        record sanitizer pass "${summ% }" --data "$WORK/sanitizer.json"
+    else
+        record sanitizer fail "${summ% }" --data "$WORK/sanitizer.json" --error-file "$LOGS/sanitizer.log"
+    fi
+}
+
+step_parity() {
+    local t=300
+    [ "$QUICK" = 1 ] && t=200
+    timeout -k 10 "$t" "$PY" "$GPU_DIR/hf_parity.py" --lib "$LIB" --generated build/generated \
+        --fixtures weights-tools/fixtures --big "$WORK/ckpt-8b-l2" --make-big --steps-dir "$STEPS"
+    local rc=$?
+    echo "hf_parity.py exit $rc"
+    if [ ! -s "$STEPS/parity.json" ]; then
+        record parity error "hf_parity.py ended (exit $rc) without a record (crash or timeout)" --error-file "$LOGS/parity.log"
+    fi
+}
+
+step_bench() {
+    local args=(--build-dir "$BUILD_DIR" --model "$WORK/ckpt-8b-l32" --make-checkpoint --layers 32 --shards 4
+                --steps-dir "$STEPS" --work-dir "$WORK" --log "$LOGS/bench_commands.txt" --python "$PY")
+    if [ "$QUICK" = 1 ]; then
+        args+=(--seq-lens 512,8192 --iters 3 --latency-iters 30)
+    fi
+    timeout -k 10 400 "$PY" "$GPU_DIR/bench.py" "${args[@]}"
+    local rc=$?
+    echo "bench.py exit $rc"
+    [ -f "$LOGS/bench_commands.txt" ] && tail -c 400000 "$LOGS/bench_commands.txt"
+    if [ ! -s "$STEPS/bench.json" ]; then
+        record bench error "bench.py ended (exit $rc) without a record (crash or timeout)" --error-file "$LOGS/bench.log"
+    fi
+}
+
+step_java() {
+    local jars
+    jars="$(ls build/gpu-java/*.jar 2>/dev/null | head -n 1)"
+    if [ ! -x build/jre/bin/java ] || [ -z "$jars" ]; then
+        record java skip "skipped: no carried JRE"
+        return
+    fi
+    timeout -k 5 90 build/jre/bin/java -cp 'build/gpu-java/*' dev.reasonir.tools.GpuSmoke build/generated/llama3_gqa \
+        > "$WORK/java.out" 2>&1
+    local rc=$?
+    cat "$WORK/java.out"
+    if [ $rc -eq 0 ]; then
+        record java pass "GpuSmoke ok: $(tail -n 1 "$WORK/java.out" | cut -c1-120)" --set-file "output=$WORK/java.out"
+    else
+        record java fail "GpuSmoke exit $rc" --set-file "output=$WORK/java.out"
+    fi
+}
+
+# ---- run -----------------------------------------------------------------------------------------------------------
+STEP_ELAPSED=0
+STEP_T0=$(date +%s)
+for s in $ALL_STEPS; do
+    run_step "$s"
+done
+
+TOTAL=$(elapsed)
+EXPECT="$(printf '%s' "$SELECTED" | tr ' ' ',')"
+echo
+"$PY" "$GPU_DIR/report.py" --steps-dir "$STEPS" --out-dir "$OUT_DIR" --expect "$EXPECT" \
+    --meta "gpu=$GPU_NAME" --meta "total_elapsed_s=$TOTAL" --meta "budget_s=$BUDGET" --meta "mode=$MODE" \
+    --meta "build_dir=$BUILD_DIR" --meta "command=benchmarks/gpu-check.sh $ORIG_ARGS" --meta "out_dir=$OUT_DIR"
+RC=$?
+if [ $RC -gt 1 ]; then
+    echo "gpu-check: report.py failed (exit $RC); step records are in $STEPS" >&2
+    RC=1
+fi
+echo "gpu-check: total ${TOTAL}s; report: $OUT_DIR/report.md, $OUT_DIR/report.json, $OUT_DIR/steps.log"
+exit $RC

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Step 7 of the GPU check: our engine (CUDA, through the C API) vs Hugging Face transformers' LlamaModel itself.
+
+    python3 benchmarks/gpu/hf_parity.py --lib build/gpu/libreasonir.so --generated build/generated \
+        [--configs llama3_gqa,plain_mha,h256_l4] [--big DIR [--make-big]] [--steps-dir D] [--min-cosine 0.9995]
+
+Per config, on the same inputs:
+  HF    LlamaModel.from_pretrained(dtype=bf16, attn_implementation=sdpa), one right-padded batch with a 4-D mask
+        (bidirectional, padding keys masked; see hf_common.py), final hidden states -> mean over [pool_start, len)
+        in fp32 (no L2 normalization).
+  ours  rir_open(device "cuda", precision default = bf16 on CUDA) and one packed rir_embed with
+        RIR_EMBED_NO_NORMALIZE (the same pooled means).
+  ref   the committed fp32 (and bf16) outputs of weights-tools/reference.py, where the config is a fixture.
+Reported: min per-vector cosine and max abs diff of ours vs HF, HF vs ref fp32, ours vs ref fp32 (and vs ref bf16).
+Pass: cosine >= --min-cosine per vector for ours vs ref fp32 (where it exists) and ours vs HF. HF vs ref fp32 is
+reported with its own flag (a failure there points at HF's reading of the config or at the reference).
+Also per config: HF's RoPE inverse frequencies vs the reference's, and the bidirectionality proof (changing the last
+token changes position 0's final state; under a causal control mask it does not).
+
+"big": a full-width ReasonIR-8B-shaped random checkpoint with 2 layers (make_checkpoint.py, generated on the GPU
+with --make-big), inputs: random ids of lengths 1, 7, 128, 1000 with pool_start 0, 3, 25, 999 (BOS first).
+Every part fails soft: errors are recorded per config and the next part runs. Writes STEPS_DIR/parity.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+import engine  # noqa: E402
+
+FIXTURE_CONFIGS = ("llama3_gqa", "plain_mha", "h256_l4")
+BIG_LENGTHS = ((1, 0), (7, 3), (128, 25), (1000, 999))
+BOS = 128000
+
+
+def fixture_inputs(fixtures_dir: str, name: str) -> List[Tuple[List[int], int]]:
+    with open(os.path.join(fixtures_dir, name, "inputs.json"), "r", encoding="utf-8") as f:
+        obj = json.load(f)
+    return [([int(t) for t in s["ids"]], int(s.get("pool_start", 0))) for s in obj["sequences"]]
+
+
+def fixture_expected(fixtures_dir: str, name: str) -> Dict[str, np.ndarray]:
+    out = {}
+    for mode in ("fp32", "bf16"):
+        p = os.path.join(fixtures_dir, name, f"expected_{mode}.npy")
+        if os.path.exists(p):
+            out[mode] = np.load(p).astype(np.float32)
+    return out
+
+
+def big_inputs(vocab: int = 128256, seed: int = 7) -> List[Tuple[List[int], int]]:
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for n, ps in BIG_LENGTHS:
+        ids = [int(t) for t in rng.integers(0, vocab, size=n)]
+        ids[0] = BOS if vocab > BOS else ids[0]
+        seqs.append((ids, ps))
+    return seqs
+
+
+def evaluate(row: Dict[str, object], results: Dict[str, np.ndarray], min_cos: float, need_hf: bool = True) -> None:
+    """Fills row["compare"] and row["pass"] from whichever outputs exist (keys: ours, hf, ref_fp32, ref_bf16)."""
+    cmp: Dict[str, object] = {}
+    pairs = [("ours_vs_hf", "ours", "hf"), ("hf_vs_ref_fp32", "hf", "ref_fp32"),
+             ("ours_vs_ref_fp32", "ours", "ref_fp32"), ("ours_vs_ref_bf16", "ours", "ref_bf16"),
+             ("hf_vs_ref_bf16", "hf", "ref_bf16")]
+    for key, a, b in pairs:
+        if a in results and b in results:
+            c = engine.compare(results[a], results[b])
+            if "min_cosine" in c and c["min_cosine"] is not None:
+                c["ok"] = bool(c["finite"] and c["min_cosine"] >= min_cos)
+            cmp[key] = c
+    row["compare"] = cmp
+    required = ((["ours_vs_hf"] if need_hf else []) + (["ours_vs_ref_fp32"] if "ref_fp32" in results else []))
+    if not required:
+        required = ["ours_vs_hf"]
+    missing = [k for k in required if k not in cmp or "ok" not in cmp[k]]
+    row["pass"] = bool(not missing and all(cmp[k]["ok"] for k in required))
+    if missing:
+        row.setdefault("notes", []).append(f"not compared: {', '.join(missing)}")
+
+
+def run_config(name: str, model_dir: str, seqs, expected: Dict[str, np.ndarray], args, deadline) -> Dict[str, object]:
+    row: Dict[str, object] = {"config": name, "model_dir": model_dir, "sequences": len(seqs),
+                              "tokens": int(sum(len(s[0]) for s in seqs)),
+                              "lengths": [len(s[0]) for s in seqs], "errors": []}
+    results: Dict[str, np.ndarray] = {}
+    for mode, arr in expected.items():
+        results[f"ref_{mode}"] = arr
+    t0 = time.perf_counter()
+    # --- HF -----------------------------------------------------------------------------------------------------
+    if not args.skip_hf:
+        model = None
+        try:
+            import hf_common
+
+            model, info = hf_common.load_llama(model_dir, args.device, "bf16", args.attn)
+            row["hf"] = info
+            try:
+                row["hf_rope"] = hf_common.rope_check(model, model_dir)
+            except Exception as exc:  # noqa: BLE001
+                row["hf_rope"] = {"error": f"{type(exc).__name__}: {exc}"}
+            t1 = time.perf_counter()
+            results["hf"] = hf_common.hf_pooled(model, seqs, args.device)
+            row["hf"]["run_s"] = round(time.perf_counter() - t1, 3)
+            probe = max((s for s in seqs if len(s[0]) > 1), key=lambda s: len(s[0]), default=None)
+            if probe is not None:
+                vocab = int(model.config.vocab_size)
+                row["bidirectional"] = hf_common.prove_bidirectional(model, probe[0], vocab, args.device)
+        except Exception as exc:  # noqa: BLE001
+            row["errors"].append(f"hf: {type(exc).__name__}: {exc}\n{common.tail_text(traceback.format_exc(), 1500)}")
+        finally:
+            del model
+            try:
+                import hf_common
+
+                hf_common.free_cuda()
+            except Exception:  # noqa: BLE001
+                pass
+    # --- ours ---------------------------------------------------------------------------------------------------
+    if not args.skip_ours:
+        try:
+            with engine.Engine(args.lib, model_dir, device=args.engine_device, precision=args.precision,
+                               max_batch_tokens=max(args.max_batch_tokens, max(len(s[0]) for s in seqs))) as e:
+                row["ours"] = e.info()
+                t1 = time.perf_counter()
+                results["ours"] = e.embed(seqs, normalize=False)
+                row["ours"]["run_s"] = round(time.perf_counter() - t1, 3)
+        except Exception as exc:  # noqa: BLE001
+            row["errors"].append(f"ours: {type(exc).__name__}: {exc}")
+    evaluate(row, results, args.min_cosine, need_hf=not args.skip_hf)
+    if row["errors"]:
+        row["pass"] = False
+    bid = row.get("bidirectional")
+    if isinstance(bid, dict) and not bid.get("ok", False):
+        row["pass"] = False
+        row["errors"].append("HF bidirectionality proof failed")
+    rope = row.get("hf_rope")
+    if isinstance(rope, dict) and rope.get("ok") is False:
+        row.setdefault("notes", []).append("HF RoPE differs from the reference's: " + json.dumps(rope))
+    row["elapsed_s"] = round(time.perf_counter() - t0, 2)
+    return row
+
+
+def summarize(rows: List[Dict[str, object]]) -> str:
+    parts = []
+    for r in rows:
+        if r.get("skipped"):
+            parts.append(f"{r['config']}: skipped")
+            continue
+        c = r.get("compare", {})
+
+        def mc(k):
+            v = c.get(k, {}).get("min_cosine")
+            return "n/a" if v is None else f"{v:.6f}"
+        parts.append(f"{r['config']}: {'PASS' if r.get('pass') else 'FAIL'} (ours~hf {mc('ours_vs_hf')}, "
+                     f"ours~fp32 {mc('ours_vs_ref_fp32')})")
+    return "; ".join(parts)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="engine vs HF transformers parity (GPU)")
+    ap.add_argument("--lib", default=os.path.join(ROOT, "build", "gpu", "libreasonir.so"))
+    ap.add_argument("--generated", default=os.path.join(ROOT, "build", "generated"))
+    ap.add_argument("--fixtures", default=os.path.join(ROOT, "weights-tools", "fixtures"))
+    ap.add_argument("--configs", default=",".join(FIXTURE_CONFIGS), help="fixture names ('' for none)")
+    ap.add_argument("--big", help="folder of the 8B-shaped 2-layer checkpoint (config 'reasonir8b_l2')")
+    ap.add_argument("--make-big", action="store_true", help="generate --big with make_checkpoint.py if absent")
+    ap.add_argument("--big-layers", type=int, default=2)
+    ap.add_argument("--device", default="cuda", help="torch device for HF")
+    ap.add_argument("--engine-device", default="cuda", help="rir_open device for ours")
+    ap.add_argument("--precision", default="default", choices=sorted(engine.PRECISION))
+    ap.add_argument("--max-batch-tokens", type=int, default=16384)
+    ap.add_argument("--attn", default="sdpa")
+    ap.add_argument("--min-cosine", type=float, default=0.9995)
+    ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument("--skip-ours", action="store_true")
+    ap.add_argument("--steps-dir", help="write <steps-dir>/<step>.json")
+    ap.add_argument("--step", default="parity")
+    args = ap.parse_args(argv)
+
+    deadline = common.Deadline()
+    t0 = time.perf_counter()
+    rows: List[Dict[str, object]] = []
+    data: Dict[str, object] = {"min_cosine_required": args.min_cosine, "attn": args.attn}
+    fatal: Optional[str] = None
+    try:
+        names = [n for n in args.configs.split(",") if n]
+        for name in names:
+            if deadline.expired(20):
+                rows.append({"config": name, "skipped": "time budget", "pass": False})
+                continue
+            try:
+                seqs = fixture_inputs(args.fixtures, name)
+                expected = fixture_expected(args.fixtures, name)
+                rows.append(run_config(name, os.path.join(args.generated, name), seqs, expected, args, deadline))
+            except Exception as exc:  # noqa: BLE001
+                rows.append({"config": name, "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
+            print(f"hf_parity: {summarize(rows[-1:])}", flush=True)
+        if args.big:
+            name = f"reasonir8b_l{args.big_layers}"
+            if deadline.expired(30):
+                rows.append({"config": name, "skipped": "time budget", "pass": False})
+            else:
+                row_pre: Dict[str, object] = {}
+                try:
+                    if args.make_big:
+                        import make_checkpoint
+
+                        row_pre["checkpoint"] = make_checkpoint.generate(args.big, layers=args.big_layers, shards=2,
+                                                                         seed=1, device=args.device)
+                    rows.append(run_config(name, args.big, big_inputs(), {}, args, deadline))
+                    rows[-1].update(row_pre)
+                except Exception as exc:  # noqa: BLE001
+                    rows.append({"config": name, "pass": False, **row_pre,
+                                 "errors": [f"{type(exc).__name__}: {exc}"]})
+                print(f"hf_parity: {summarize(rows[-1:])}", flush=True)
+    except Exception as exc:  # noqa: BLE001
+        fatal = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+    data["configs"] = rows
+    ran = [r for r in rows if not r.get("skipped")]
+    ok = bool(ran) and all(r.get("pass") for r in rows) and fatal is None
+    status = "pass" if ok else "fail"
+    summary = summarize(rows) or "nothing ran"
+    if args.steps_dir:
+        common.write_step(args.steps_dir, args.step, status, time.perf_counter() - t0, summary, data, fatal)
+    print(json.dumps(common.sanitize({"status": status, "summary": summary})))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

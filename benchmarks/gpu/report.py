@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Merges the GPU check's per-step JSON records (STEPS_DIR/<step>.json, see common.py) into OUT/report.json and
+OUT/report.md, and prints a short summary table.
+
+    python3 benchmarks/gpu/report.py --steps-dir DIR --out-dir OUT [--meta key=value ...] [--total-elapsed S]
+
+A step that never wrote its record shows as "missing". Overall: "pass" when every recorded step passed or was
+skipped, "fail" otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+
+STEP_ORDER = ["env", "build", "header", "fixtures", "ctest", "sanitizer", "parity", "bench", "java"]
+STEP_TITLES = {
+    "env": "Environment", "build": "Build", "header": "cuBLASLt header check", "fixtures": "Fixtures",
+    "ctest": "Native tests (ctest)", "sanitizer": "compute-sanitizer", "parity": "Parity vs HF transformers",
+    "bench": "Benchmark vs HF transformers", "java": "Java smoke (optional)",
+}
+
+
+def load_steps(steps_dir: str) -> List[Dict[str, Any]]:
+    recs: Dict[str, Dict[str, Any]] = {}
+    if os.path.isdir(steps_dir):
+        for fn in sorted(os.listdir(steps_dir)):
+            if not fn.endswith(".json"):
+                continue
+            path = os.path.join(steps_dir, fn)
+            try:
+                rec = common.read_json_file(path)
+                if not isinstance(rec, dict) or "status" not in rec:
+                    raise ValueError("not a step record")
+            except (OSError, ValueError) as exc:
+                rec = {"step": fn[:-5], "status": "error", "summary": "unreadable record",
+                       "error": f"{type(exc).__name__}: {exc}", "data": {}}
+            recs[rec.get("step") or fn[:-5]] = rec
+    ordered = [n for n in STEP_ORDER if n in recs] + sorted(n for n in recs if n not in STEP_ORDER)
+    return [recs[n] for n in ordered]
+
+
+def build_report(steps: List[Dict[str, Any]], meta: Optional[Dict[str, Any]] = None,
+                 expected: Optional[List[str]] = None) -> Dict[str, Any]:
+    present = {s["step"] for s in steps}
+    missing = [n for n in (expected or []) if n not in present]
+    bad = [s["step"] for s in steps if s.get("status") in ("fail", "error")]
+    overall = "pass" if not bad and not missing else "fail"
+    return common.sanitize({
+        "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "overall": overall, "failed_steps": bad, "missing_steps": missing,
+        "meta": meta or {}, "steps": steps,
+    })
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------------------------
+def f(v, spec: str = ".3g", na: str = "n/a") -> str:
+    if v is None:
+        return na
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        return format(v, spec)
+    return str(v)
+
+
+def cell(v) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def table(headers: List[str], rows: List[List[Any]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for r in rows:
+        out.append("| " + " | ".join(cell(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+def step_by_name(report: Dict[str, Any], name: str) -> Optional[Dict[str, Any]]:
+    for s in report.get("steps", []):
+        if s.get("step") == name:
+            return s
+    return None
+
+
+def code_block(text: str, limit: int = 3000) -> str:
+    return "```\n" + common.tail_text(text, limit).replace("```", "'''") + "\n```"
+
+
+def render_md(report: Dict[str, Any]) -> str:
+    meta = report.get("meta", {})
+    L: List[str] = []
+    L.append(f"# ReasonIR GPU check: {report['overall'].upper()}")
+    L.append("")
+    L.append(f"Generated {report['generated_at']}; GPU {meta.get('gpu', 'n/a')}; total {f(meta.get('total_elapsed_s'), '.1f')} s"
+             f" (budget {f(meta.get('budget_s'), '.0f')} s); mode {meta.get('mode', 'full')}; command "
+             f"`{meta.get('command', 'benchmarks/gpu-check.sh')}`.")
+    L.append("")
+    L.append("## Steps")
+    rows = [[STEP_TITLES.get(s["step"], s["step"]), s.get("status", "?").upper(), f(s.get("elapsed_s"), ".1f"),
+             s.get("summary", "")] for s in report["steps"]]
+    for m in report.get("missing_steps", []):
+        rows.append([STEP_TITLES.get(m, m), "MISSING", "n/a", "no record written"])
+    L.append(table(["step", "status", "elapsed (s)", "summary"], rows))
+
+    env = step_by_name(report, "env")
+    if env:
+        d = env.get("data", {})
+        L += ["", "## Environment", ""]
+        L.append(table(["item", "value"], [[k, d[k]] for k in sorted(d) if not isinstance(d[k], (dict, list))]))
+
+    b = step_by_name(report, "build")
+    if b:
+        d = b.get("data", {})
+        L += ["", "## Build", "", f"Status {b['status']}: {b.get('summary', '')}; build time "
+              f"{f(d.get('build_s'), '.1f')} s."]
+
+    h = step_by_name(report, "header")
+    if h:
+        L += ["", "## cuBLASLt header check", "", f"{h['status'].upper()}: {h.get('summary', '')}"]
+
+    c = step_by_name(report, "ctest")
+    if c:
+        d = c.get("data", {})
+        L += ["", "## Native tests", "", f"{f(d.get('passed'), 'd')} passed, {f(d.get('failed'), 'd')} failed of "
+              f"{f(d.get('total'), 'd')} (`ctest -R '{d.get('regex', '')}'`)."]
+        if d.get("failed_tests"):
+            L.append("Failed: " + ", ".join(d["failed_tests"]))
+
+    sn = step_by_name(report, "sanitizer")
+    if sn:
+        d = sn.get("data", {})
+        L += ["", "## compute-sanitizer", ""]
+        tools = d.get("tools", {})
+        L.append(table(["tool", "status", "rc", "elapsed (s)", "summary line"],
+                       [[t, v.get("status"), v.get("rc"), f(v.get("elapsed_s"), ".1f"), v.get("summary_line", "")]
+                        for t, v in tools.items()]) if tools else "(no tool ran)")
+
+    p = step_by_name(report, "parity")
+    if p:
+        L += ["", "## Parity (pooled means before L2 normalization; per-vector cosine)", ""]
+        cfgs = p.get("data", {}).get("configs", [])
+        rows = []
+        for r in cfgs:
+            cmp = r.get("compare", {})
+
+            def pair(k):
+                x = cmp.get(k)
+                if not x or x.get("min_cosine") is None:
+                    return "n/a"
+                return f"{x['min_cosine']:.6f} / {x['max_abs_diff']:.3g}"
+            bid = r.get("bidirectional") or {}
+            rope = r.get("hf_rope") or {}
+            rows.append([r.get("config"), f"{r.get('sequences', 'n/a')} / {r.get('tokens', 'n/a')}",
+                         pair("ours_vs_hf"), pair("hf_vs_ref_fp32"), pair("ours_vs_ref_fp32"),
+                         pair("ours_vs_ref_bf16"),
+                         f"{f(bid.get('bidirectional_max_abs_change_pos0'))} (causal {f(bid.get('causal_control_max_abs_change_pos0'))})",
+                         f(rope.get("ok")),
+                         "skipped" if r.get("skipped") else ("PASS" if r.get("pass") else "FAIL")])
+        L.append(table(["config", "seqs / tokens", "ours vs HF: min cos / max abs", "HF vs fp32 ref",
+                        "ours vs fp32 ref", "ours vs bf16 ref", "HF pos-0 change (last token changed)",
+                        "HF RoPE = ref", "result"], rows))
+        L.append("")
+        L.append(f"Pass: min cosine >= {p.get('data', {}).get('min_cosine_required', 0.9995)} for ours vs HF and ours "
+                 "vs the fp32 reference. The pos-0 change proves HF ran bidirectionally (the causal control must be 0).")
+        for r in cfgs:
+            for e in r.get("errors", []) or []:
+                L.append(f"- {r.get('config')}: {cell(e[:400])}")
+            for n in r.get("notes", []) or []:
+                L.append(f"- {r.get('config')} note: {cell(n)}")
+
+    bn = step_by_name(report, "bench")
+    if bn:
+        d = bn.get("data", {})
+        L += ["", "## Benchmark (bf16, same GPU, sequential)", ""]
+        ceil = (d.get("gemm_ceiling") or {})
+        L.append(f"Model: {json.dumps(d.get('model', {}))}. GEMM ceiling {f(ceil.get('gemm_tflops'), '.0f')} TFLOP/s "
+                 f"({ceil.get('source', 'n/a')}); bf16 dense peak {common.BF16_PEAK_TFLOPS:.0f} TFLOP/s.")
+        L.append("")
+        rows = [[r["seq_len"], f(r.get("ours_tokens_per_s"), ".0f"), f(r.get("ours_tflops"), ".1f"),
+                 f(r.get("ours_pct_peak"), ".1f"), f(r.get("ours_pct_ceiling"), ".1f"),
+                 f(r.get("hf_tokens_per_s"), ".0f"), f(r.get("hf_tflops"), ".1f"), f(r.get("hf_pct_peak"), ".1f"),
+                 f(r.get("ours_over_hf"), ".2f"), r.get("ours_error") or r.get("hf_error") or ""]
+                for r in d.get("table", [])]
+        L.append(table(["S", "ours tok/s", "ours TFLOP/s", "ours % peak", "ours % GEMM ceiling", "HF tok/s",
+                        "HF TFLOP/s", "HF % peak", "ours / HF", "note"], rows))
+        ol = d.get("ours_latency") or {}
+        hl = (d.get("hf") or {}).get("latency") or {}
+        L += ["", f"Batch-1 latency ({ol.get('seq_len', hl.get('tokens', 32))}-token query, "
+                  f"{ol.get('iters', hl.get('calls', 50))} calls):", ""]
+        L.append(table(["engine", "mean ms", "p99 ms"],
+                       [["ours", f(ol.get("mean_ms"), ".2f"), f(ol.get("p99_ms"), ".2f")],
+                        ["HF", f(hl.get("mean_ms"), ".2f"), f(hl.get("p99_ms"), ".2f")]]))
+        ck = d.get("checkpoint") or {}
+        ours_rows = d.get("ours") or []
+        ours_load = next((r.get("load_s") for r in ours_rows if r.get("load_s") is not None), None)
+        L += ["", "Load times:", ""]
+        L.append(table(["what", "seconds"],
+                       [["ours rir_open (bench_embed load_s)", f(ours_load, ".2f")],
+                        ["HF from_pretrained to GPU", f((d.get("hf") or {}).get("load_s"), ".2f")],
+                        [f"checkpoint generation ({f(ck.get('bytes', 0) / 1e9 if ck.get('bytes') else None, '.1f')} GB"
+                         f"{', reused' if ck.get('reused') else ''})", f(ck.get("seconds"), ".1f")]]))
+        ops = d.get("per_op_ms")
+        if isinstance(ops, dict) and ops:
+            L += ["", f"Per-op time of one layer at {d.get('per_op_tokens', 8192)} tokens (ms):", ""]
+            flat = [(k, v) for k, v in ops.items() if isinstance(v, (int, float))]
+            flat.sort(key=lambda kv: -kv[1])
+            L.append(table(["op", "ms"], [[k, f(v, ".3f")] for k, v in flat]))
+            other = {k: v for k, v in ops.items() if not isinstance(v, (int, float))}
+            if other:
+                L.append("")
+                L.append("Other fields: " + cell(json.dumps(other)[:1500]))
+        if d.get("errors"):
+            L += ["", "Benchmark errors:", ""] + [f"- {cell(common.tail_text(e, 500))}" for e in d["errors"]]
+
+    j = step_by_name(report, "java")
+    if j:
+        L += ["", "## Java smoke", "", f"{j['status'].upper()}: {j.get('summary', '')}"]
+        out = j.get("data", {}).get("output")
+        if out:
+            L.append(code_block(out, 2000))
+
+    errs = [s for s in report["steps"] if s.get("error")]
+    if errs:
+        L += ["", "## Errors (tails)", ""]
+        for s in errs:
+            L.append(f"### {STEP_TITLES.get(s['step'], s['step'])}")
+            L.append(code_block(s["error"], 2500))
+    L.append("")
+    return "\n".join(L)
+
+
+def summary_text(report: Dict[str, Any]) -> str:
+    w = max([len(STEP_TITLES.get(s["step"], s["step"])) for s in report["steps"]] + [10])
+    lines = [f"{'step'.ljust(w)}  {'status':7} {'time':>7}  summary"]
+    for s in report["steps"]:
+        name = STEP_TITLES.get(s["step"], s["step"])
+        summ = s.get("summary", "")
+        if len(summ) > 110:
+            summ = summ[:107] + "..."
+        lines.append(f"{name.ljust(w)}  {s.get('status', '?').upper():7} {f(s.get('elapsed_s'), '.1f'):>6}s  {summ}")
+    for m in report.get("missing_steps", []):
+        lines.append(f"{STEP_TITLES.get(m, m).ljust(w)}  MISSING")
+    lines.append(f"overall: {report['overall'].upper()}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="merge GPU check step records into report.md / report.json")
+    ap.add_argument("--steps-dir", required=True)
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--expect", default="", help="comma-separated steps that must have a record")
+    args = ap.parse_args(argv)
+    meta: Dict[str, Any] = {}
+    for kv in args.meta:
+        if "=" in kv:
+            k, v = kv.split("=", 1)
+            meta[k] = common.parse_value(v)
+    steps = load_steps(args.steps_dir)
+    report = build_report(steps, meta, [s for s in args.expect.split(",") if s])
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(os.path.join(args.out_dir, "report.json"), "w", encoding="utf-8") as fh:
+        json.dump(report, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    with open(os.path.join(args.out_dir, "report.md"), "w", encoding="utf-8") as fh:
+        fh.write(render_md(report))
+    print(summary_text(report))
+    return 0 if report["overall"] == "pass" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

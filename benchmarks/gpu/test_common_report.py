@@ -1,0 +1,186 @@
+"""Unit tests of common.py (records, parsers, FLOPs) and report.py (merging, rendering). No GPU, numpy-free."""
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+import report  # noqa: E402
+
+REASONIR_8B = {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+               "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256}
+
+
+class CommonTest(unittest.TestCase):
+    def test_flops_match_spec(self):
+        # spec: linear layers 13.96 GFLOP per token; attention 0.524 MFLOP x S over 32 layers
+        lin = common.flops_per_token(REASONIR_8B, 0)
+        self.assertAlmostEqual(lin / 1e9, 13.96, places=2)
+        att = common.flops_per_token(REASONIR_8B, 512) - lin
+        self.assertAlmostEqual(att, 4 * 512 * 4096 * 32)
+        self.assertAlmostEqual(att / 512 / 1e6, 0.524, places=3)
+        self.assertAlmostEqual(common.tflops(1e4, REASONIR_8B, 0), lin * 1e4 / 1e12)
+        self.assertIsNone(common.tflops(None, REASONIR_8B, 0))
+        # head_dim / kv heads default like HF
+        cfg = {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
+        self.assertEqual(common.flops_per_token(cfg, 0), 2 * (64 + 2 * 64 + 64 + 3 * 8 * 16))
+
+    def test_percentile_mean_ratio(self):
+        self.assertEqual(common.percentile([3, 1, 2], 50), 2)
+        self.assertAlmostEqual(common.percentile(list(range(1, 101)), 99), 99.01)
+        self.assertIsNone(common.percentile([], 99))
+        self.assertEqual(common.percentile([5], 99), 5)
+        self.assertEqual(common.mean([1, 2, 3]), 2)
+        self.assertIsNone(common.ratio(1, 0))
+        self.assertEqual(common.ratio(3, 2), 1.5)
+
+    def test_record_roundtrip_and_sanitize(self):
+        with tempfile.TemporaryDirectory() as d:
+            common.write_step(d, "parity", "pass", 1.234, "ok", {"x": float("nan"), "t": (1, 2)})
+            rec = common.read_step(d, "parity")
+            self.assertEqual(rec["status"], "pass")
+            self.assertEqual(rec["elapsed_s"], 1.23)
+            self.assertIsNone(rec["data"]["x"])
+            self.assertEqual(rec["data"]["t"], [1, 2])
+            common.write_step(d, "odd", "weird")
+            self.assertEqual(common.read_step(d, "odd")["status"], "error")
+            self.assertIsNone(common.read_step(d, "absent"))
+            with self.assertRaises(ValueError):
+                common.step_path(d, "../x")
+
+    def test_record_cli(self):
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "in.json")
+            with open(data, "w") as f:
+                json.dump({"a": 1}, f)
+            log = os.path.join(d, "log.txt")
+            with open(log, "w") as f:
+                f.write("x" * 5000 + "END")
+            rc = common.main(["record", "--steps-dir", d, "--step", "build", "--status", "fail", "--elapsed", "2",
+                              "--summary", "s", "--data", data, "--set", "n=3", "--set", "f=1.5", "--set", "b=true",
+                              "--set", "s=hello world", "--error-file", log, "--set-file", "out=" + log])
+            self.assertEqual(rc, 0)
+            rec = common.read_step(d, "build")
+            self.assertEqual(rec["data"], {"a": 1, "n": 3, "f": 1.5, "b": True, "s": "hello world",
+                                           "out": rec["data"]["out"]})
+            self.assertTrue(rec["data"]["out"].endswith("END") and len(rec["data"]["out"]) < 4100)
+            self.assertTrue(rec["error"].endswith("END") and len(rec["error"]) < 3100)
+
+    def test_last_json_object(self):
+        self.assertEqual(common.last_json_object('noise\n{"a": 1}\n{"b": 2}\ntrailer'), {"b": 2})
+        self.assertEqual(common.last_json_object('x\n{\n "a": [1,\n 2]\n}\n'), {"a": [1, 2]})
+        self.assertIsNone(common.last_json_object("nothing here"))
+        self.assertIsNone(common.last_json_object(""))
+
+    def test_parse_ctest(self):
+        out = common.parse_ctest("blah\n83% tests passed, 1 tests failed out of 6\n\nTotal Test time (real) = 1 sec\n\n"
+                                 "The following tests FAILED:\n\t  4 - test_cuda_ops (Failed)\n\t  5 - x (Timeout)\n"
+                                 "Errors while running CTest\n")
+        self.assertEqual((out["passed"], out["failed"], out["total"]), (5, 1, 6))
+        self.assertEqual(out["failed_tests"], ["test_cuda_ops (Failed)", "x (Timeout)"])
+        self.assertEqual(common.parse_ctest("100% tests passed, 0 tests failed out of 3")["line"],
+                         "3 passed, 0 failed of 3")
+        self.assertEqual(common.parse_ctest("No tests were found!!!")["line"], "no tests matched")
+
+    def test_parse_sanitizer(self):
+        p = common.parse_sanitizer("========= COMPUTE-SANITIZER\nstuff\n========= ERROR SUMMARY: 0 errors\n")
+        self.assertEqual(p, {"summary_line": "ERROR SUMMARY: 0 errors", "errors": 0})
+        p = common.parse_sanitizer("========= RACECHECK SUMMARY: 2 hazards displayed (1 error, 1 warning)")
+        self.assertEqual(p["errors"], 1)
+        self.assertEqual(common.parse_sanitizer("crash")["summary_line"], None)
+
+    def test_deadline(self):
+        self.assertFalse(common.Deadline(None).expired())
+        self.assertTrue(common.Deadline(0).expired())
+        os.environ["GPU_CHECK_DEADLINE"] = "1"
+        try:
+            self.assertTrue(common.Deadline().expired())
+        finally:
+            del os.environ["GPU_CHECK_DEADLINE"]
+
+
+def sample_steps(d):
+    common.write_step(d, "env", "pass", 3, "H100", {"gpu": "NVIDIA H100 80GB HBM3, 580.65, 81559 MiB, 9.0",
+                                                     "torch": "2.11.0", "transformers": "5.17.0"})
+    common.write_step(d, "build", "pass", 90, "built", {"build_s": 88, "mode": "configured and built"})
+    common.write_step(d, "header", "fail", 1, "differs", {}, "static_assert failed: CUBLASLT_MATMUL_DESC_EPILOGUE")
+    common.write_step(d, "fixtures", "pass", 1, "3 checkpoints")
+    common.write_step(d, "ctest", "pass", 20, "5 passed", {"passed": 5, "failed": 0, "total": 5, "regex": "cuda"})
+    common.write_step(d, "sanitizer", "pass", 50, "ok", {"tools": {"memcheck": {"status": "pass", "rc": 0,
+                      "elapsed_s": 20, "summary_line": "ERROR SUMMARY: 0 errors"}}})
+    cmp = {"min_cosine": 0.99991, "max_abs_diff": 0.01, "ok": True, "finite": True, "per_row_cosine": [0.99991]}
+    common.write_step(d, "parity", "pass", 40, "all pass", {"min_cosine_required": 0.9995, "configs": [
+        {"config": "llama3_gqa", "sequences": 8, "tokens": 3359, "pass": True,
+         "compare": {"ours_vs_hf": cmp, "hf_vs_ref_fp32": cmp, "ours_vs_ref_fp32": cmp},
+         "bidirectional": {"bidirectional_max_abs_change_pos0": 0.3, "causal_control_max_abs_change_pos0": 0.0,
+                           "ok": True}, "hf_rope": {"ok": True}, "errors": []},
+        {"config": "reasonir8b_l2", "skipped": "time budget", "pass": False}]})
+    common.write_step(d, "bench", "pass", 120, "fast", {
+        "model": {"hidden_size": 4096}, "gemm_ceiling": {"gemm_tflops": 780.0, "source": "torch.matmul bf16"},
+        "table": [{"seq_len": 512, "ours_tokens_per_s": 40000.0, "ours_tflops": 569.0, "ours_pct_peak": 57.5,
+                   "ours_pct_ceiling": 72.9, "hf_tokens_per_s": 20000.0, "hf_tflops": 284.0, "hf_pct_peak": 28.7,
+                   "ours_over_hf": 2.0}],
+        "ours": [{"seq_len": 512, "tokens_per_s": 40000.0, "load_s": 4.2}],
+        "ours_latency": {"mean_ms": 6.1, "p99_ms": 6.5, "seq_len": 32},
+        "hf": {"load_s": 9.5, "latency": {"mean_ms": 25.0, "p99_ms": 30.0}},
+        "checkpoint": {"bytes": 16e9, "seconds": 20.0, "reused": False},
+        "per_op_ms": {"gemm_qkv": 0.5, "attention": 1.25, "note": "x"}, "errors": []})
+    common.write_step(d, "java", "skip", 0, "skipped: no carried JRE")
+
+
+class ReportTest(unittest.TestCase):
+    def test_merge_and_render(self):
+        with tempfile.TemporaryDirectory() as d:
+            sample_steps(d)
+            with open(os.path.join(d, "broken.json"), "w") as f:
+                f.write("{not json")
+            steps = report.load_steps(d)
+            names = [s["step"] for s in steps]
+            self.assertEqual(names[:9], report.STEP_ORDER)
+            self.assertEqual(names[9], "broken")
+            self.assertEqual(steps[9]["status"], "error")
+            rep = report.build_report(steps, {"gpu": "H100", "total_elapsed_s": 330}, report.STEP_ORDER)
+            self.assertEqual(rep["overall"], "fail")
+            self.assertEqual(rep["failed_steps"], ["header", "broken"])
+            md = report.render_md(rep)
+            for needle in ["# ReasonIR GPU check: FAIL", "| cuBLASLt header check | FAIL |", "0.999910 / 0.01",
+                           "| 512 | 40000 | 569.0 | 57.5 | 72.9 | 20000 | 284.0 | 28.7 | 2.00 |",
+                           "| ours | 6.10 | 6.50 |", "| HF | 25.00 | 30.00 |", "| attention | 1.250 |",
+                           "ours rir_open (bench_embed load_s) | 4.20", "static_assert failed", "skipped",
+                           "5 passed, 0 failed of 5", "ERROR SUMMARY: 0 errors", "0.3 (causal 0)"]:
+                self.assertIn(needle, md)
+            text = report.summary_text(rep)
+            self.assertIn("overall: FAIL", text)
+
+    def test_missing_steps_and_pass(self):
+        with tempfile.TemporaryDirectory() as d:
+            common.write_step(d, "env", "pass", 1, "ok")
+            common.write_step(d, "java", "skip", 0, "no JRE")
+            rep = report.build_report(report.load_steps(d), {}, ["env", "java"])
+            self.assertEqual(rep["overall"], "pass")
+            rep = report.build_report(report.load_steps(d), {}, ["env", "parity"])
+            self.assertEqual((rep["overall"], rep["missing_steps"]), ("fail", ["parity"]))
+            self.assertIn("MISSING", report.render_md(rep))
+
+    def test_main_writes_files(self):
+        with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as out:
+            sample_steps(d)
+            p = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--steps-dir", d, "--out-dir", out,
+                                "--meta", "gpu=NVIDIA H100", "--meta", "total_elapsed_s=300"],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("overall: FAIL", p.stdout)
+            self.assertEqual(sorted(os.listdir(out)), ["report.json", "report.md"])
+            with open(os.path.join(out, "report.json")) as f:
+                rep = json.load(f)
+            self.assertEqual(rep["meta"]["gpu"], "NVIDIA H100")
+            self.assertEqual(len(rep["steps"]), 9)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,121 @@
+"""benchmarks/gpu-check.sh without a GPU: argument handling, the fast no-GPU failure (exit 2, < 5 s), and an end-to-end
+run with a fake nvidia-smi over cheap steps (report files, $OUT, fail-soft recording)."""
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SCRIPT = os.path.join(ROOT, "benchmarks", "gpu-check.sh")
+
+FAKE_SMI_OK = """#!/bin/sh
+case "$*" in
+  -L) echo "GPU 0: Fake H100 80GB HBM3 (UUID: GPU-0)";;
+  *query-gpu=name,driver*) echo "Fake H100 80GB HBM3, 580.00, 81559 MiB, 9.0";;
+  *query-gpu=name*) echo "Fake H100 80GB HBM3";;
+  *) echo "fake";;
+esac
+"""
+FAKE_SMI_FAIL = """#!/bin/sh
+echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." >&2
+exit 9
+"""
+
+
+def fake_bin(d, body):
+    os.makedirs(d, exist_ok=True)
+    p = os.path.join(d, "nvidia-smi")
+    with open(p, "w") as f:
+        f.write(body)
+    os.chmod(p, os.stat(p).st_mode | stat.S_IEXEC | stat.S_IXGRP | stat.S_IXOTH)
+    return d
+
+
+def run(args, env_extra=None, path_prefix=None, timeout=120):
+    env = dict(os.environ)
+    env.pop("OUT", None)
+    if path_prefix:
+        env["PATH"] = path_prefix + os.pathsep + env["PATH"]
+    env.update(env_extra or {})
+    t0 = time.time()
+    p = subprocess.run(["bash", SCRIPT] + args, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    return p, time.time() - t0
+
+
+class GpuCheckShTest(unittest.TestCase):
+    def test_help_and_bad_args(self):
+        p, _ = run(["--help"])
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--build-dir", p.stdout)
+        for bad in (["--bogus"], ["--steps", "env,nope"], ["--budget", "abc"], ["--out"]):
+            p, _ = run(bad)
+            self.assertEqual(p.returncode, 64, (bad, p.stderr))
+
+    @unittest.skipIf(shutil.which("nvidia-smi") is not None, "this machine has nvidia-smi")
+    def test_no_nvidia_smi(self):
+        p, dt = run([])
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("no NVIDIA GPU visible: nvidia-smi", p.stderr)
+        self.assertIn("this script needs one", p.stderr)
+        self.assertLess(dt, 5.0)
+
+    def test_nvidia_smi_fails(self):
+        with tempfile.TemporaryDirectory() as d:
+            p, dt = run(["--quick"], path_prefix=fake_bin(d, FAKE_SMI_FAIL))
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("no NVIDIA GPU visible: nvidia-smi -L failed (exit 9)", p.stderr)
+            self.assertLess(dt, 5.0)
+
+    def test_fake_gpu_end_to_end(self):
+        with tempfile.TemporaryDirectory() as d:
+            binp = fake_bin(os.path.join(d, "bin"), FAKE_SMI_OK)
+            cub = os.path.join(d, "cublas")
+            os.makedirs(os.path.join(cub, "lib"))
+            os.makedirs(os.path.join(cub, "include"))
+            for name in ("lib/libcublasLt.so.12", "lib/libcublasLt.so.13", "include/cublasLt.h"):
+                open(os.path.join(cub, name), "w").close()
+            out = os.path.join(d, "out-from-env")
+            env = {"GPU_CHECK_WORK": os.path.join(d, "work"), "GPU_CHECK_CUBLASLT_SEARCH": cub, "OUT": out}
+            # java (skips: no JRE) and sanitizer (fails: no test binary in the empty build dir): cheap steps
+            p, _ = run(["--build-dir", os.path.join(d, "nobuild"), "--steps", "sanitizer,java"], env, binp)
+            self.assertIn(p.returncode, (0, 1), p.stderr)
+            self.assertIn("overall:", p.stdout)
+            self.assertEqual(sorted(os.listdir(out)), ["report.json", "report.md", "steps.log"])
+            with open(os.path.join(out, "report.json")) as f:
+                rep = json.load(f)
+            steps = {s["step"]: s for s in rep["steps"]}
+            self.assertEqual(sorted(steps), ["env", "java", "sanitizer"])
+            self.assertEqual(steps["env"]["data"]["cublaslt_so"], os.path.join(cub, "lib", "libcublasLt.so.13"))
+            self.assertEqual(steps["env"]["data"]["cublaslt_h_dir"], os.path.join(cub, "include"))
+            self.assertEqual(steps["java"]["status"], "skip")
+            self.assertEqual(steps["sanitizer"]["status"], "fail")
+            self.assertIn("missing", steps["sanitizer"]["summary"])
+            self.assertEqual(rep["overall"], "fail")
+            self.assertEqual(p.returncode, 1)
+            # --out wins over $OUT
+            out2 = os.path.join(d, "explicit")
+            p, _ = run(["--build-dir", os.path.join(d, "nobuild"), "--steps", "java", "--out", out2], env, binp)
+            self.assertTrue(os.path.exists(os.path.join(out2, "report.md")))
+
+    def test_budget_skips_optional_steps(self):
+        with tempfile.TemporaryDirectory() as d:
+            binp = fake_bin(os.path.join(d, "bin"), FAKE_SMI_OK)
+            env = {"GPU_CHECK_WORK": os.path.join(d, "work"), "GPU_CHECK_CUBLASLT_SEARCH": d}
+            out = os.path.join(d, "out")
+            # budget 0: optional steps (java) are skipped for time
+            p, _ = run(["--budget", "0", "--steps", "java", "--out", out, "--build-dir", d], env, binp)
+            with open(os.path.join(out, "report.json")) as f:
+                rep = json.load(f)
+            java = [s for s in rep["steps"] if s["step"] == "java"][0]
+            self.assertEqual(java["status"], "skip")
+            self.assertIn("time budget", java["summary"])
+
+
+if __name__ == "__main__":
+    unittest.main()

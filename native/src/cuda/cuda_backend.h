@@ -1,0 +1,41 @@
+// cuda_backend.h: the CUDA implementation of rir::Backend (backend.h). Only backends.cpp and tests include it.
+//
+// One backend = one device, one stream, one cuBLASLt handle, the weights on the device (device_weights.h) and a
+// workspace sized once for max_batch_tokens, so that embed() never allocates. Calls are serialized by api.cpp's
+// per-handle lock; several backends (models, devices) in one process are independent. After a sticky CUDA error the
+// backend is poisoned: every later embed() fails with RIR_ERR_DEVICE and never touches the dead context.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend.h"
+
+namespace rir {
+namespace cuda {
+
+struct CudaOptions {
+    int ordinal = 0;
+    rir_precision precision = RIR_PRECISION_DEFAULT;  // DEFAULT and BF16: bf16; FP32 is refused
+    int64_t max_batch_tokens = 0;                     // 0 = kDefaultMaxBatchTokens
+};
+
+// Tokens of one call when the caller gives no budget: a few large GEMMs keep the GPU busy; 16384 tokens of the 8B
+// model take about 2.3 GiB of activations.
+constexpr int64_t kDefaultMaxBatchTokens = 16384;
+// Rows of the MLP per GEMM: bounds the [rows, 2 * intermediate] buffer (8192 x 28672 bf16 = 448 MiB for the 8B).
+constexpr int64_t kMlpChunkTokens = 8192;
+// Free device memory left untouched at open (the CUDA context, cuBLASLt's own allocations, fragmentation).
+constexpr uint64_t kHeadroomBytes = uint64_t(512) << 20;
+
+// Devices this build can run on (compute capability >= 8.0) when the driver and cuBLASLt are present; else 0 and why.
+int usable_device_count(std::string *why);
+
+// Bytes of device memory the workspace takes for a config and token budget (for the open-time check and tests).
+uint64_t workspace_bytes(const LlamaConfig &c, int64_t max_batch_tokens);
+
+std::unique_ptr<Backend> make_cuda_backend(const LlamaConfig &config, const ModelWeights &weights,
+                                           const CudaOptions &options);
+
+}  // namespace cuda
+}  // namespace rir

@@ -1,0 +1,237 @@
+// test_cuda_forward.cpp: the whole CUDA backend on the generated fixture checkpoints: against the CPU backend in BF16
+// mode (its op-by-op reference) and the committed float32 reference outputs (cosine >= 0.9995 per vector), batch
+// invariance, determinism, the handle's error paths. `--small` runs one small forward only (for compute-sanitizer).
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checkpoint.h"
+#include "cpu/cpu_backend.h"
+#include "cuda_test.h"
+#include "json.h"
+#include "npy.h"
+#include "reasonir.h"
+
+using namespace cudatest;
+
+namespace {
+
+struct Sequences {
+    std::vector<int32_t> ids, cu{0}, pool;
+    int n() const { return static_cast<int>(pool.size()); }
+};
+
+Sequences load_inputs(const std::string &path) {
+    rir::json::Value root = rir::json::parse_file(path);
+    const rir::json::Value *seqs = root.find("sequences");
+    REQUIRE(seqs && seqs->is_array());
+    Sequences s;
+    for (size_t i = 0; i < seqs->size(); ++i) {
+        const rir::json::Value &q = seqs->at(i);
+        const rir::json::Value *ids = q.find("ids");
+        for (size_t t = 0; t < ids->size(); ++t) {
+            int64_t v = 0;
+            REQUIRE(ids->at(t).get_int64(v));
+            s.ids.push_back(static_cast<int32_t>(v));
+        }
+        int64_t ps = 0;
+        REQUIRE(q.find("pool_start")->get_int64(ps));
+        s.cu.push_back(static_cast<int32_t>(s.ids.size()));
+        s.pool.push_back(static_cast<int32_t>(ps));
+    }
+    return s;
+}
+
+rir::PackedBatch batch_of(const Sequences &s) {
+    rir::PackedBatch b;
+    b.token_ids = s.ids.data();
+    b.cu_seqlens = s.cu.data();
+    b.pool_start = s.pool.data();
+    b.n_seqs = s.n();
+    return b;
+}
+
+double cosine(const float *a, const float *b, int n) {
+    double dot = 0, na = 0, nb = 0;
+    for (int i = 0; i < n; ++i) {
+        dot += static_cast<double>(a[i]) * b[i];
+        na += static_cast<double>(a[i]) * a[i];
+        nb += static_cast<double>(b[i]) * b[i];
+    }
+    return dot / std::sqrt(na * nb);
+}
+
+std::string fixture_dir(const std::string &name) { return check::env_or_die("REASONIR_GENERATED") + "/" + name; }
+
+struct Models {
+    std::unique_ptr<rir::Checkpoint> ck;
+    std::unique_ptr<rir::Backend> gpu, cpu;
+};
+
+Models open_models(const std::string &name, int64_t max_tokens) {
+    Models m;
+    m.ck = rir::Checkpoint::open(fixture_dir(name));
+    rir::cuda::CudaOptions o;
+    o.max_batch_tokens = max_tokens;
+    m.gpu = rir::cuda::make_cuda_backend(m.ck->config(), m.ck->weights(), o);
+    rir::CpuOptions c;
+    c.precision = RIR_PRECISION_BF16;
+    c.max_batch_tokens = max_tokens;
+    m.cpu = rir::make_cpu_backend(m.ck->config(), m.ck->weights(), c);
+    return m;
+}
+
+void check_fixture(const std::string &name) {
+    const std::string fixtures = check::env_or_die("REASONIR_FIXTURES");
+    const Sequences s = load_inputs(fixtures + "/" + name + "/inputs.json");
+    const NpyMatrix fp32 = read_npy(fixtures + "/" + name + "/expected_fp32.npy");
+    Models m = open_models(name, static_cast<int64_t>(s.ids.size()));
+    const int H = m.ck->config().hidden, n = s.n();
+    CHECK(std::string(m.gpu->name()) == "cuda");
+    CHECK(m.gpu->precision() == RIR_PRECISION_BF16);
+    std::vector<float> g(static_cast<size_t>(n) * H), c(g.size()), g2(g.size());
+    m.gpu->embed(batch_of(s), true, g.data());
+    m.cpu->embed(batch_of(s), true, c.data());
+    double worst_cpu = 1, worst_ref = 1;
+    for (int i = 0; i < n; ++i) {
+        // expected_fp32 rows are the pooled means before normalization; cosine does not care.
+        const double vs_cpu = cosine(&g[static_cast<size_t>(i) * H], &c[static_cast<size_t>(i) * H], H);
+        const double vs_ref = cosine(&g[static_cast<size_t>(i) * H], fp32.row(i), H);
+        CHECK_MSG(vs_ref >= 0.9995, name << " sequence " << i << ": cosine vs the fp32 reference " << vs_ref);
+        CHECK_MSG(vs_cpu >= 0.9995, name << " sequence " << i << ": cosine vs the CPU BF16 backend " << vs_cpu);
+        worst_cpu = std::fmin(worst_cpu, vs_cpu);
+        worst_ref = std::fmin(worst_ref, vs_ref);
+    }
+    std::printf("cuda %-10s: min cosine vs cpu bf16 %.7f, vs fp32 reference %.7f (%d sequences, %zu tokens, %s)\n",
+                name.c_str(), worst_cpu, worst_ref, n, s.ids.size(), m.gpu->device().c_str());
+    // Determinism: the same batch again gives the same bits.
+    m.gpu->embed(batch_of(s), true, g2.data());
+    CHECK_MSG(std::memcmp(g.data(), g2.data(), g.size() * sizeof(float)) == 0, name << ": second run differs");
+    // Batch invariance: each sequence alone equals its row of the packed batch. Only the GEMMs may depend on the
+    // batch (cuBLASLt picks kernels by shape); every handwritten kernel computes a row from its own sequence only.
+    double worst_inv = 1;
+    for (int i = 0; i < n; ++i) {
+        Sequences one;
+        one.ids.assign(s.ids.begin() + s.cu[i], s.ids.begin() + s.cu[i + 1]);
+        one.cu = {0, s.cu[i + 1] - s.cu[i]};
+        one.pool = {s.pool[i]};
+        std::vector<float> alone(H);
+        m.gpu->embed(batch_of(one), true, alone.data());
+        const float *row = &g[static_cast<size_t>(i) * H];
+        if (kEmulated) {  // the emulator's GEMM does not depend on the batch: bit for bit
+            CHECK_MSG(std::memcmp(alone.data(), row, H * sizeof(float)) == 0, name << " sequence " << i << " alone differs");
+        }
+        worst_inv = std::fmin(worst_inv, cosine(alone.data(), row, H));
+    }
+    CHECK_MSG(worst_inv >= 0.9999, name << ": batch invariance cosine " << worst_inv);
+}
+
+TEST_CASE(forward_plain_mha) { check_fixture("plain_mha"); }
+TEST_CASE(forward_h256_l4) { check_fixture("h256_l4"); }
+TEST_CASE(forward_llama3_gqa) { check_fixture("llama3_gqa"); }
+
+TEST_CASE(fp32_precision_is_refused) {
+    auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
+    rir::cuda::CudaOptions o;
+    o.precision = RIR_PRECISION_FP32;
+    CHECK_THROWS(rir::cuda::make_cuda_backend(ck->config(), ck->weights(), o), RIR_ERR_INVALID_ARGUMENT,
+                 "bf16 only");
+}
+
+TEST_CASE(nan_weight_is_named_at_open) {
+    auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
+    const rir::LlamaConfig &c = ck->config();
+    rir::ModelWeights w = ck->weights();
+    std::vector<rir::bf16_t> up(w.layers[1].w_up, w.layers[1].w_up + static_cast<size_t>(c.intermediate) * c.hidden);
+    up[static_cast<size_t>(3) * c.hidden + 5] = 0x7fc0;  // NaN at row 3, column 5
+    w.layers[1].w_up = up.data();
+    CHECK_THROWS(rir::cuda::make_cuda_backend(c, w, rir::cuda::CudaOptions{}), RIR_ERR_CHECKPOINT,
+                 "tensor layers.1.mlp.up_proj.weight holds NaN at element " +
+                     std::to_string(3 * c.hidden + 5) + " (row 3, column 5)");
+}
+
+TEST_CASE(oversized_budget_is_refused_before_allocating) {
+    auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
+    rir::cuda::CudaOptions o;
+    o.max_batch_tokens = int64_t(1) << 29;  // far more activations than any GPU holds
+    CHECK_THROWS(rir::cuda::make_cuda_backend(ck->config(), ck->weights(), o), RIR_ERR_OUT_OF_MEMORY,
+                 "use a smaller token budget");
+}
+
+// Through the C API: device selection, and the weights' mapping is dropped once they are on the device.
+TEST_CASE(c_api_on_cuda) {
+    const std::string dir = fixture_dir("h256_l4");
+    rir_open_options o;
+    rir_open_options_init(&o);
+    o.model_dir = dir.c_str();
+    o.device = "cuda";
+    rir_model *m = nullptr;
+    char err[512];
+    REQUIRE(rir_open(&o, &m, err, sizeof err) == RIR_OK);
+    CHECK(std::string(rir_backend(m)) == "cuda");
+    CHECK(rir_precision_of(m) == RIR_PRECISION_BF16);
+    CHECK(std::string(rir_device_note(m)).empty());
+    const int32_t ids[] = {128000, 5, 6, 7}, cu[] = {0, 4}, pool[] = {1};
+    std::vector<float> out(static_cast<size_t>(rir_hidden_size(m)));
+    CHECK(rir_embed(m, ids, cu, pool, 1, 0, out.data(), static_cast<int64_t>(out.size())) == RIR_OK);
+    double norm = 0;
+    for (float x : out) norm += static_cast<double>(x) * x;
+    CHECK_NEAR(std::sqrt(norm), 1.0, 1e-5);
+    rir_close(m);
+    o.precision = RIR_PRECISION_FP32;
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK(std::string(err).find("bf16 only") != std::string::npos);
+}
+
+#if defined(REASONIR_CUDA_EMU)
+// A sticky CUDA error (here injected by the emulator) poisons the backend: every later call fails clearly and never
+// runs on the dead context.
+TEST_CASE(sticky_error_poisons_the_backend) {
+    auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
+    auto gpu = rir::cuda::make_cuda_backend(ck->config(), ck->weights(), rir::cuda::CudaOptions{});
+    const int32_t ids[] = {1, 2, 3}, cu[] = {0, 3}, pool[] = {0};
+    rir::PackedBatch b;
+    b.token_ids = ids;
+    b.cu_seqlens = cu;
+    b.pool_start = pool;
+    b.n_seqs = 1;
+    std::vector<float> out(static_cast<size_t>(ck->config().hidden));
+    gpu->embed(b, true, out.data());
+    emu::inject_error(cudaErrorIllegalAddress);
+    CHECK_THROWS(gpu->embed(b, true, out.data()), RIR_ERR_DEVICE, "cudaErrorIllegalAddress");
+    CHECK_THROWS(gpu->embed(b, true, out.data()), RIR_ERR_DEVICE, "unusable after an earlier CUDA error");
+    gpu.reset();  // must not touch the dead context, nor crash
+    emu::reset();
+}
+
+TEST_CASE(out_of_device_memory_at_open_is_typed) {
+    auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
+    emu::set_memory_limit(size_t(1) << 20);
+    CHECK_THROWS(rir::cuda::make_cuda_backend(ck->config(), ck->weights(), rir::cuda::CudaOptions{}),
+                 RIR_ERR_OUT_OF_MEMORY, "free of");
+    emu::reset();
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    require_gpu();
+    if (argc > 1 && std::strcmp(argv[1], "--small") == 0) {  // one small forward, for compute-sanitizer
+        auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
+        auto gpu = rir::cuda::make_cuda_backend(ck->config(), ck->weights(), rir::cuda::CudaOptions{});
+        const int32_t ids[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, cu[] = {0, 3, 11}, pool[] = {0, 2};
+        rir::PackedBatch b;
+        b.token_ids = ids;
+        b.cu_seqlens = cu;
+        b.pool_start = pool;
+        b.n_seqs = 2;
+        std::vector<float> out(static_cast<size_t>(2 * ck->config().hidden));
+        gpu->embed(b, true, out.data());
+        std::printf("small forward ok\n");
+        return 0;
+    }
+    return check::run_all();
+}
