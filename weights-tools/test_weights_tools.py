@@ -398,8 +398,17 @@ class FixturesTest(TempDirCase):
                 want = np.load(os.path.join(fixtures, name, f"expected_{mode}.npy"))
                 got = ref.embed_packed(model, seqs, mode=mode, normalize=False)
                 self.assertEqual(got.shape, want.shape)
-                # same code, possibly another BLAS: float32 accumulation-order noise only
-                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{name} {mode}")
+                if mode == "fp32":
+                    # same code, possibly another BLAS: float32 accumulation-order noise only
+                    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{name} {mode}")
+                else:
+                    # bf16 mode rounds every activation to 8 significant bits: a BLAS that sums in another order
+                    # (another numpy build, thread count or CPU) flips individual roundings by one bf16 step (2^-8
+                    # relative), and a flip propagates through the layers. Seen on this project's build machine:
+                    # max abs 0.002 on llama3_gqa. Hold the vectors to what such flips allow.
+                    self.assertLessEqual(float(np.max(np.abs(got - want))), 0.02, f"{name} {mode}")
+                    cos = np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+                    self.assertGreaterEqual(float(np.min(cos)), 0.9999, f"{name} {mode}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 // ops.h: the non-GEMM operations of the forward pass (cpu_backend.cpp), each a named function over fp32 activations
-// with the BF16 mode's rounding points (see /work/shared/spec and the backend's header comment) behind a `bf16` flag.
+// with the BF16 mode's rounding points (docs/numerics.md and the backend's header comment) behind a `bf16` flag.
 // Row-wise and elementwise ops run on the thread pool; the result of every row never depends on the other rows or on
 // the thread count.
 #pragma once

@@ -10,6 +10,7 @@
 #include "checkpoint.h"
 #include "cpu/cpu_backend.h"
 #include "cuda_test.h"
+#include "fixture_inputs.h"
 #include "json.h"
 #include "npy.h"
 #include "reasonir.h"
@@ -18,31 +19,8 @@ using namespace cudatest;
 
 namespace {
 
-struct Sequences {
-    std::vector<int32_t> ids, cu{0}, pool;
-    int n() const { return static_cast<int>(pool.size()); }
-};
-
-Sequences load_inputs(const std::string &path) {
-    rir::json::Value root = rir::json::parse_file(path);
-    const rir::json::Value *seqs = root.find("sequences");
-    REQUIRE(seqs && seqs->is_array());
-    Sequences s;
-    for (size_t i = 0; i < seqs->size(); ++i) {
-        const rir::json::Value &q = seqs->at(i);
-        const rir::json::Value *ids = q.find("ids");
-        for (size_t t = 0; t < ids->size(); ++t) {
-            int64_t v = 0;
-            REQUIRE(ids->at(t).get_int64(v));
-            s.ids.push_back(static_cast<int32_t>(v));
-        }
-        int64_t ps = 0;
-        REQUIRE(q.find("pool_start")->get_int64(ps));
-        s.cu.push_back(static_cast<int32_t>(s.ids.size()));
-        s.pool.push_back(static_cast<int32_t>(ps));
-    }
-    return s;
-}
+using Sequences = FixtureSequences;
+inline Sequences load_inputs(const std::string &path) { return load_fixture_inputs(path); }
 
 rir::PackedBatch batch_of(const Sequences &s) {
     rir::PackedBatch b;

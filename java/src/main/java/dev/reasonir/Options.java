@@ -12,9 +12,12 @@ package dev.reasonir;
  * @param threads     CPU backend threads, 0 = one per core
  * @param precision   numeric mode
  * @param overflow    what to do with inputs longer than maxLength
+ * @param copyWeights copy the weights into memory at open instead of memory-mapping the checkpoint files (default
+ *                    false): a shard truncated or rewritten while the model is open can otherwise crash the process
+ *                    (SIGBUS on the next read of the mapping); costs resident memory equal to the weights
  */
 public record Options(String device, int maxLength, int batchTokens, int threads, Precision precision,
-                      Overflow overflow) {
+                      Overflow overflow, boolean copyWeights) {
 
     /** Policy for inputs longer than {@code maxLength} tokens. */
     public enum Overflow {
@@ -33,30 +36,34 @@ public record Options(String device, int maxLength, int batchTokens, int threads
     }
 
     public static Options defaults() {
-        return new Options("auto", 512, 8192, 0, Precision.DEFAULT, Overflow.TRUNCATE);
+        return new Options("auto", 512, 8192, 0, Precision.DEFAULT, Overflow.TRUNCATE, false);
     }
 
     public Options withDevice(String v) {
-        return new Options(v, maxLength, batchTokens, threads, precision, overflow);
+        return new Options(v, maxLength, batchTokens, threads, precision, overflow, copyWeights);
     }
 
     public Options withMaxLength(int v) {
-        return new Options(device, v, batchTokens, threads, precision, overflow);
+        return new Options(device, v, batchTokens, threads, precision, overflow, copyWeights);
     }
 
     public Options withBatchTokens(int v) {
-        return new Options(device, maxLength, v, threads, precision, overflow);
+        return new Options(device, maxLength, v, threads, precision, overflow, copyWeights);
     }
 
     public Options withThreads(int v) {
-        return new Options(device, maxLength, batchTokens, v, precision, overflow);
+        return new Options(device, maxLength, batchTokens, v, precision, overflow, copyWeights);
     }
 
     public Options withPrecision(Precision v) {
-        return new Options(device, maxLength, batchTokens, threads, v, overflow);
+        return new Options(device, maxLength, batchTokens, threads, v, overflow, copyWeights);
     }
 
     public Options withOverflow(Overflow v) {
-        return new Options(device, maxLength, batchTokens, threads, precision, v);
+        return new Options(device, maxLength, batchTokens, threads, precision, v, copyWeights);
+    }
+
+    public Options withCopyWeights(boolean v) {
+        return new Options(device, maxLength, batchTokens, threads, precision, overflow, v);
     }
 }

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -51,9 +52,10 @@ class BadInputTest {
             var res = m.embedTokens(List.of(TokenizedInput.of(new int[] {1, 2}, 0), TokenizedInput.of(ids, 0)));
             assertEquals(List.of(new EmbeddingResult.Truncation(1, 25, 10)), res.truncations());
             assertEquals(10, res.tokenCounts()[1]);
-            // Truncated result == embedding the first 10 tokens.
+            // Truncated result == embedding the first 10 tokens, exactly (the CPU engine is batch invariant bit for
+            // bit, see ModelBehaviourTest.batchInvariance).
             float[] first10 = m.embedTokens(List.of(TokenizedInput.of(Arrays.copyOf(ids, 10), 0))).vectors()[0];
-            assertTrue(Fixtures.maxAbsDiff(first10, res.vectors()[1]) < 1e-6);
+            assertArrayEquals(first10, res.vectors()[1]);
         }
     }
 
@@ -85,11 +87,12 @@ class BadInputTest {
                 () -> ReasonIR.open(Fixtures.checkpoint("plain_mha"), Options.defaults().withDevice("tpu")));
         assertEquals(ReasonIRException.Kind.INVALID_ARGUMENT, unknown.kind());
         assertTrue(unknown.getMessage().contains("tpu"));
+        if (ReasonIR.cudaDeviceCount().count() > 0) return;  // the GPU side is CudaBackendTest's
         var cuda = assertThrows(ReasonIRException.class,
                 () -> ReasonIR.open(Fixtures.checkpoint("plain_mha"), Options.defaults().withDevice("cuda:0")));
         assertEquals(ReasonIRException.Kind.DEVICE, cuda.kind());
         try (ReasonIR auto = ReasonIR.open(Fixtures.checkpoint("plain_mha"))) {
-            assertEquals("cpu", auto.backend());  // no CUDA backend in this build: auto falls back to the CPU
+            assertEquals("cpu", auto.backend());  // no usable GPU: auto falls back to the CPU
         }
     }
 

@@ -2,6 +2,7 @@ package dev.reasonir;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.reasonir.internal.ReasonIRNative;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -12,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -255,9 +257,91 @@ class CheckpointVariantsTest {
         assertMentions(openFails(dir), ReasonIRException.Kind.CHECKPOINT, "embed_tokens.weight");
     }
 
-    /** A NaN weight yields NaN activations: the engine refuses to return the embedding, naming the input. */
+    /** Sets element {@code i} of a bf16 tensor. */
+    static void setBf16(SafetensorsEdit s, String tensor, long i, float value) {
+        int at = (int) (s.tensor(tensor).get("data_offsets").get(0).asLong() + 2 * i);
+        int bits = Float.floatToIntBits(value) >>> 16;  // the values used here are exact in bf16
+        s.data[at] = (byte) bits;
+        s.data[at + 1] = (byte) (bits >>> 8);
+    }
+
+    /**
+     * plain_mha edited so that one token, {@code poison}, overflows the activations of exactly the sequences that
+     * hold it (all weights stay finite, so the checkpoint opens): only that token's embedding has a column 0 (no
+     * attention output writes column 0 either), and column 0 feeds layer 0's gate and up projections with weights
+     * 2^66, so silu(gate) * up overflows to Inf at that position and NaN spreads through its sequence only.
+     */
+    static Path withOverflowToken(Path dir, int poison) throws IOException {
+        Path f = dir.resolve("model.safetensors");
+        SafetensorsEdit s = SafetensorsEdit.read(f);
+        var cfg = Fixtures.readJson(dir.resolve("config.json"));
+        int hidden = cfg.get("hidden_size").asInt(), inter = cfg.get("intermediate_size").asInt();
+        int vocab = cfg.get("vocab_size").asInt();
+        int qDim = cfg.get("num_attention_heads").asInt() * cfg.get("head_dim").asInt();
+        for (int t = 0; t < vocab; t++) setBf16(s, "embed_tokens.weight", (long) t * hidden, 0f);
+        for (int c = 0; c < hidden; c++) {
+            setBf16(s, "embed_tokens.weight", (long) poison * hidden + c, c == 0 ? 0x1p30f : 0f);
+        }
+        for (int k = 0; k < qDim; k++) setBf16(s, "layers.0.self_attn.o_proj.weight", k, 0f);  // output row 0
+        setBf16(s, "layers.0.post_attention_layernorm.weight", 0, 1f);
+        for (int j = 0; j < inter; j++) {
+            setBf16(s, "layers.0.mlp.gate_proj.weight", (long) j * hidden, 0x1p66f);
+            setBf16(s, "layers.0.mlp.up_proj.weight", (long) j * hidden, 0x1p66f);
+        }
+        s.write(f);
+        return dir;
+    }
+
+    /**
+     * The native engine names the failing sequence of the packed batch (rir_last_error_sequence); the exception must
+     * name the caller's input. Reached through a check Java cannot make in advance: a non-finite embedding, caused
+     * by one token (see {@link #withOverflowToken}). Packing sorts by length, so batch order differs from input
+     * order.
+     */
     @Test
-    void nanWeightsAreReportedNotReturned(@TempDir Path tmp) throws IOException {
+    void nativeFailureNamesTheCallersInput(@TempDir Path tmp) throws IOException {
+        int poison = 77;
+        Path dir = withOverflowToken(Fixtures.copyCheckpoint("plain_mha", tmp.resolve("m")), poison);
+        try (ReasonIR m = ReasonIR.open(dir, Options.defaults().withDevice("cpu"))) {
+            // Control: inputs without the token embed fine.
+            m.embedTokens(List.of(TokenizedInput.of(new int[] {1, 2, 3}, 0), TokenizedInput.of(new int[] {5}, 0)));
+            // Lengths 2, 3, 5, 4: packed longest first as inputs 2, 3, 1, 0, so input 1 is sequence 2 of the batch.
+            var e = assertThrows(CheckpointException.class, () -> m.embedTokens(List.of(
+                    TokenizedInput.of(new int[] {1, 2}, 0), TokenizedInput.of(new int[] {3, poison, 4}, 0),
+                    TokenizedInput.of(new int[] {5, 6, 7, 8, 9}, 0), TokenizedInput.of(new int[] {10, 11, 12, 13}, 0))));
+            assertEquals(1, e.inputIndex(), e.getMessage());
+            // The native text is kept as written (it names the batch's sequence); the prefix names the caller's input.
+            assertTrue(e.getMessage().startsWith("input 1: sequence 2 produced a non-finite embedding"),
+                    e.getMessage());
+            // Second packing window: batch indices are window-relative, input indices are not.
+            List<TokenizedInput> many = new ArrayList<>();
+            for (int i = 0; i < ReasonIR.PACKING_WINDOW + 10; i++) {
+                many.add(TokenizedInput.of(new int[] {1, 2 + i % 50}, 0));
+            }
+            int bad = ReasonIR.PACKING_WINDOW + 7;
+            many.set(bad, TokenizedInput.of(new int[] {1, poison}, 0));
+            var e2 = assertThrows(CheckpointException.class, () -> m.embedTokens(many));
+            assertEquals(bad, e2.inputIndex(), e2.getMessage());
+        }
+    }
+
+    /** The mapping itself, for a message that does not start with "sequence N" (the index is structured data). */
+    @Test
+    void failingSequenceMapsThroughTheBatchIndex() {
+        var e = ReasonIR.fromStatus(ReasonIRNative.RIR_ERR_INPUT, "token id 9 at position 3 is out of range", 1,
+                new int[] {7, 4, 9});
+        assertEquals(4, e.inputIndex());
+        assertEquals("input 4: token id 9 at position 3 is out of range", e.getMessage());
+        var device = ReasonIR.fromStatus(ReasonIRNative.RIR_ERR_DEVICE, "sequence 0 is fine, the GPU is not", -1,
+                new int[] {3});
+        assertEquals(-1, device.inputIndex());
+        assertEquals("sequence 0 is fine, the GPU is not", device.getMessage());
+        assertEquals(-1, ReasonIR.fromStatus(ReasonIRNative.RIR_ERR_INPUT, "x", 5, new int[] {1}).inputIndex());
+    }
+
+    /** A NaN weight is refused when the checkpoint is opened, naming the tensor and the element. */
+    @Test
+    void nanWeightsAreRefusedAtOpen(@TempDir Path tmp) throws IOException {
         Path dir = Fixtures.copyCheckpoint("plain_mha", tmp.resolve("m"));
         Path f = dir.resolve("model.safetensors");
         SafetensorsEdit s = SafetensorsEdit.read(f);
@@ -265,11 +349,6 @@ class CheckpointVariantsTest {
         s.data[begin] = (byte) 0xC0;      // bf16 0x7FC0 (little endian): quiet NaN
         s.data[begin + 1] = (byte) 0x7F;
         s.write(f);
-        try (ReasonIR m = ReasonIR.open(dir, Options.defaults().withDevice("cpu"))) {
-            var e = assertThrows(CheckpointException.class, () -> m.embedTokens(
-                    List.of(TokenizedInput.of(new int[] {1, 2}, 0), TokenizedInput.of(new int[] {3}, 0))));
-            assertEquals(ReasonIRException.Kind.CHECKPOINT, e.kind());
-            assertTrue(e.getMessage().startsWith("input ") && e.getMessage().contains("non-finite"), e.getMessage());
-        }
+        assertMentions(openFails(dir), ReasonIRException.Kind.CHECKPOINT, "norm.weight", "NaN");
     }
 }

@@ -61,6 +61,85 @@ class LifecycleTest {
         }
     }
 
+    /** A failure after rir_open succeeded (here injected, before the model object exists) frees the handle. */
+    @Test
+    void failureAfterNativeOpenClosesTheHandle() {
+        int before = ReasonIR.liveHandles();
+        ReasonIR.afterNativeOpen = () -> {
+            throw new IllegalStateException("injected failure after rir_open");
+        };
+        try {
+            var e = assertThrows(IllegalStateException.class,
+                    () -> ReasonIR.open(Fixtures.checkpoint("plain_mha"), Options.defaults().withDevice("cpu")));
+            assertEquals("injected failure after rir_open", e.getMessage());
+        } finally {
+            ReasonIR.afterNativeOpen = null;
+        }
+        assertEquals(before, ReasonIR.liveHandles(), "the native handle leaked");
+        // The counter does count: an open model holds one handle until close().
+        ReasonIR m = ReasonIR.open(Fixtures.checkpoint("plain_mha"), Options.defaults().withDevice("cpu"));
+        assertEquals(before + 1, ReasonIR.liveHandles());
+        m.close();
+        m.close();
+        assertEquals(before, ReasonIR.liveHandles());
+    }
+
+    static List<Thread> tokenizerThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith(ReasonIR.TOKENIZER_THREAD_PREFIX) && t.isAlive()).toList();
+    }
+
+    /** More texts than one packing window: the next window is tokenized ahead on the model's own daemon thread. */
+    static List<String> manyTexts(int n) {
+        List<String> texts = new ArrayList<>();
+        for (int i = 0; i < n; i++) texts.add("document number " + i + (i % 3 == 0 ? " with a few more words" : ""));
+        return texts;
+    }
+
+    @Test
+    void tokenizeAheadThreadEndsWithClose() throws Exception {
+        Path dir = Fixtures.withTokenizer("h256_l4", tmp.resolve("threads"));
+        int n = ReasonIR.PACKING_WINDOW + 50;
+        List<Thread> others = tokenizerThreads();  // of models other tests left open, if any
+        ReasonIR m = ReasonIR.open(dir, Options.defaults().withDevice("cpu").withMaxLength(32));
+        var res = m.embed(manyTexts(n), Instructions.DOCUMENT);
+        assertEquals(n, res.size());
+        assertTrue(res.timings().tokenizeNanos() > 0 && res.timings().engineNanos() > 0, res.timings().toString());
+        List<Thread> mine = new ArrayList<>(tokenizerThreads());
+        mine.removeAll(others);
+        assertEquals(1, mine.size(), "one tokenize-ahead thread per model: " + mine);
+        for (Thread t : mine) assertTrue(t.isDaemon(), t.getName() + " is not a daemon thread");
+        m.close();
+        for (Thread t : mine) {
+            t.join(10_000);
+            assertTrue(!t.isAlive(), t.getName() + " outlived close()");
+        }
+    }
+
+    /** close() racing with a multi-window text call: the call completes (or never starts), nothing crashes. */
+    @Test
+    void closeWaitsForTokenizeAhead() throws Exception {
+        Path dir = Fixtures.withTokenizer("h256_l4", tmp.resolve("race"));
+        List<String> texts = manyTexts(2 * ReasonIR.PACKING_WINDOW + 10);
+        for (int round = 0; round < 3; round++) {
+            ReasonIR m = ReasonIR.open(dir, Options.defaults().withDevice("cpu").withMaxLength(16));
+            m.countTokens("warm-up");
+            ExecutorService pool = Executors.newSingleThreadExecutor();
+            Future<Object> f = pool.submit(() -> {
+                try {
+                    return m.embedDocuments(texts).length;
+                } catch (IllegalStateException e) {
+                    return "closed";
+                }
+            });
+            Thread.sleep(50L + 200L * round);
+            m.close();
+            Object r = f.get(120, TimeUnit.SECONDS);
+            assertTrue(r.equals(texts.size()) || r.equals("closed"), String.valueOf(r));
+            pool.shutdown();
+        }
+    }
+
     @Test
     void emptyCallsNeedNoTokenizer() {
         try (ReasonIR m = ReasonIR.open(Fixtures.checkpoint("plain_mha"), Options.defaults().withDevice("cpu"))) {

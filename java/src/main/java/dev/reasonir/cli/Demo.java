@@ -29,11 +29,12 @@ final class Demo {
                     + "metabolizers.",
             "The Treaty of Westphalia (1648) ended the Thirty Years' War.");
 
-    static void run(Map<String, String> flags, Options options, PrintStream out) {
+    static void run(Map<String, String> flags, Options options, PrintStream out, PrintStream err) {
         Path model = Path.of(Main.required(flags, "model"));
         long t0 = System.nanoTime();
         try (ReasonIR m = ReasonIR.open(model, options)) {
             double openS = (System.nanoTime() - t0) / 1e9;
+            Main.printDevice(m, err);
             out.printf(Locale.ROOT, "model   %s%ndevice  %s, precision %s, dimension %d (opened in %.2f s)%n",
                     model, m.device(), m.precision(), m.dimension(), openS);
             String instruction = Instructions.bright("biology");

@@ -44,11 +44,23 @@ public final class Main {
               --batch-tokens N                token budget of one packed batch (default 8192)
               --threads N                     CPU threads (default: all cores)
               --precision default|fp32|bf16   numeric mode (default: fp32 on CPU, bf16 on CUDA)
+              --copy-weights                  copy the weights into memory instead of mapping the files; a
+                                              checkpoint file modified while the model is open can otherwise
+                                              crash the process
             """;
+
+    /** Options that take no value. */
+    private static final List<String> SWITCHES = List.of("copy-weights");
+    /** Held so that the level set in main() is not lost when java.util.logging drops an unreferenced logger. */
+    private static java.util.logging.Logger engineLog;
 
     private Main() {}
 
     public static void main(String[] args) {
+        // The CLI prints the device (and why "auto" chose it) itself, in one line: keep the library's INFO line of
+        // the same fact out of stderr. Warnings still show.
+        engineLog = java.util.logging.Logger.getLogger(ReasonIR.class.getName());
+        engineLog.setLevel(java.util.logging.Level.WARNING);
         System.exit(run(args, System.out, System.err));
     }
 
@@ -63,7 +75,7 @@ public final class Main {
             switch (args[0]) {
                 case "embed" -> embed(flags, err);
                 case "tokenize" -> tokenize(flags, err);
-                case "demo" -> Demo.run(flags, options(flags), out);
+                case "demo" -> Demo.run(flags, options(flags), out, err);
                 default -> throw new CliException("unknown command '" + args[0] + "'\n" + USAGE);
             }
             return 0;
@@ -84,6 +96,10 @@ public final class Main {
         for (int i = 1; i < args.length; i++) {
             String a = args[i];
             if (!a.startsWith("--")) throw new CliException("unexpected argument '" + a + "'");
+            if (SWITCHES.contains(a.substring(2))) {
+                flags.put(a.substring(2), "true");
+                continue;
+            }
             if (i + 1 >= args.length) throw new CliException("option " + a + " needs a value");
             flags.put(a.substring(2), args[++i]);
         }
@@ -109,7 +125,7 @@ public final class Main {
     static Options options(Map<String, String> flags) {
         for (String k : flags.keySet()) {
             if (!List.of("model", "input", "output", "device", "max-length", "overflow", "batch-tokens", "threads",
-                    "precision").contains(k)) {
+                    "precision", "copy-weights").contains(k)) {
                 throw new CliException("unknown option --" + k + "\n" + USAGE);
             }
         }
@@ -118,17 +134,28 @@ public final class Main {
             if (flags.containsKey("device")) o = o.withDevice(flags.get("device"));
             o = o.withMaxLength(intFlag(flags, "max-length", o.maxLength()))
                     .withBatchTokens(intFlag(flags, "batch-tokens", o.batchTokens()))
-                    .withThreads(intFlag(flags, "threads", o.threads()));
+                    .withThreads(intFlag(flags, "threads", o.threads()))
+                    .withCopyWeights(flags.containsKey("copy-weights"));
             if (flags.containsKey("precision")) {
-                o = o.withPrecision(Precision.valueOf(flags.get("precision").toUpperCase(Locale.ROOT)));
+                o = o.withPrecision(enumFlag(flags, "precision", Precision.class));
             }
             if (flags.containsKey("overflow")) {
-                o = o.withOverflow(Options.Overflow.valueOf(flags.get("overflow").toUpperCase(Locale.ROOT)));
+                o = o.withOverflow(enumFlag(flags, "overflow", Options.Overflow.class));
             }
         } catch (IllegalArgumentException e) {
             throw new CliException("bad option: " + e.getMessage());
         }
         return o;
+    }
+
+    /** The value of an enum option, case-insensitive; an unknown value names the accepted ones. */
+    static <E extends Enum<E>> E enumFlag(Map<String, String> flags, String name, Class<E> type) {
+        String v = flags.get(name);
+        for (E e : type.getEnumConstants()) {
+            if (e.name().equalsIgnoreCase(v)) return e;
+        }
+        throw new CliException("--" + name + " expects one of " + java.util.Arrays.stream(type.getEnumConstants())
+                .map(e -> e.name().toLowerCase(Locale.ROOT)).toList() + ", got '" + v + "'");
     }
 
     private static void embed(Map<String, String> flags, PrintStream err) throws IOException {
@@ -148,7 +175,7 @@ public final class Main {
              BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8);
              NpyWriter w = new NpyWriter(partial, m.dimension())) {
             maxLength = m.maxLength();
-            err.println("reasonir: " + m.device() + ", precision " + m.precision() + ", max length " + m.maxLength());
+            printDevice(m, err);
             List<TokenizedInput> chunk = new ArrayList<>();
             List<Long> lineNumbers = new ArrayList<>();
             String line;
@@ -194,6 +221,18 @@ public final class Main {
             }
             if (truncations.size() > 20) err.println("  ...");
         }
+    }
+
+    /**
+     * One line on stderr saying where the model runs, e.g. "reasonir: device cuda:0 (NVIDIA H100 80GB HBM3), bf16,
+     * max length 512", plus why when the device was "auto" (e.g. why the GPU was not used): quiet as the CLI is
+     * otherwise, whether a run uses the GPU must be visible.
+     */
+    static void printDevice(ReasonIR m, PrintStream err) {
+        String note = m.deviceNote();
+        err.println("reasonir: device " + m.device() + ", " + m.precision().name().toLowerCase(Locale.ROOT)
+                + ", max length " + m.maxLength()
+                + (note.isEmpty() ? "" : " (" + m.options().device() + ": " + note + ")"));
     }
 
     private static TokenizedInput prepare(ReasonIR m, InputLine in, String where) {

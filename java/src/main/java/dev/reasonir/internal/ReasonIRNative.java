@@ -48,6 +48,9 @@ public final class ReasonIRNative {
 
     public static final int RIR_EMBED_NO_NORMALIZE = 1;
 
+    /** {@code rir_open_options.flags}: copy the weights into private memory instead of mapping the shards. */
+    public static final int RIR_OPEN_COPY_WEIGHTS = 1;
+
     /** The opaque {@code rir_model} handle. */
     @Opaque
     @Name("rir_model")
@@ -94,6 +97,10 @@ public final class ReasonIRNative {
         public native @Cast("int64_t") long max_batch_tokens();
 
         public native OpenOptions max_batch_tokens(long value);
+
+        public native @Cast("uint32_t") int flags();
+
+        public native OpenOptions flags(@Cast("uint32_t") int value);
     }
 
     public static native void rir_open_options_init(OpenOptions options);
@@ -125,6 +132,15 @@ public final class ReasonIRNative {
     public static native int rir_precision_of(Model model);
 
     public static native @Cast("const char*") BytePointer rir_last_error(Model model);
+
+    /** Batch index of the sequence the last failed {@link #rir_embed} concerns, or -1. */
+    public static native int rir_last_error_sequence(Model model);
+
+    /** Why the backend was chosen (device "auto"), "" when the device was named explicitly. */
+    public static native @Cast("const char*") BytePointer rir_device_note(Model model);
+
+    /** Usable CUDA devices; when 0 the reason is written to {@code whyBuf} (NUL-terminated). */
+    public static native int rir_cuda_device_count(@Cast("char*") BytePointer whyBuf, @Cast("size_t") long whyCap);
 
     public static native @Cast("const char*") BytePointer rir_version();
 }

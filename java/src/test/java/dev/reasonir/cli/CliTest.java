@@ -75,7 +75,8 @@ class CliTest {
                     m.embed(List.of("no instruction at all"), "").vectors()[0],
                     m.embed(List.of("tail"), "<|user|>\nCustom task\n<|embed|>\n").vectors()[0],
                     m.embedTokens(List.of(TokenizedInput.of(new int[] {128000, 5, 6, 7}, 1))).vectors()[0]};
-            for (int i = 0; i < 5; i++) assertArrayEquals(expected[i], got[i], 1e-6f, "row " + i);
+            // Exact: the same ids through the same CPU engine, which is bit-for-bit batch invariant.
+            for (int i = 0; i < 5; i++) assertArrayEquals(expected[i], got[i], "row " + i);
         }
     }
 
@@ -141,6 +142,56 @@ class CliTest {
         assertTrue(first.get("pool_start").asInt() > 10 && first.get("pool_start").asInt() < first.get("ids").size());
     }
 
+    /** An open failure reaches stderr as one clean line: no NUL padding or stray memory from the native buffer. */
+    @Test
+    void openErrorsOnStderrAreClean() throws IOException {
+        Path in = write("one.jsonl", "{\"ids\": [1, 2]}");
+        Path out = tmp.resolve("one.npy");
+        Path noConfig = Files.createDirectories(tmp.resolve("empty-model"));
+        Path badJson = Files.createDirectories(tmp.resolve("bad-json-model"));
+        Files.writeString(badJson.resolve("config.json"), "{\"hidden_size\": 96,,");
+        Object[][] cases = {
+                {noConfig.toString(), "cpu", "config.json"},
+                {badJson.toString(), "cpu", "config.json"},
+                {generated.toString(), "tpu", "tpu"},
+                {generated.toString(), "cuda:99", "cuda:99"},
+        };
+        for (Object[] c : cases) {
+            Run r = run("embed", "--model", (String) c[0], "--input", in.toString(), "--output", out.toString(),
+                    "--device", (String) c[1]);
+            if (c[1].equals("cuda:99") && r.status() == 0) continue;  // cannot happen without 100 GPUs
+            assertEquals(1, r.status(), r.err());
+            assertTrue(r.err().contains((String) c[2]), r.err());
+            assertTrue(r.err().length() < 1000, "stderr of " + r.err().length() + " chars");
+            for (char ch : r.err().toCharArray()) {
+                assertTrue(ch == '\n' || !Character.isISOControl(ch),
+                        "control character " + (int) ch + " on stderr: " + r.err().replace("\0", "\\0"));
+            }
+        }
+    }
+
+    /** The device line: one line on stderr naming the device and precision, plus why when "auto" chose it. */
+    @Test
+    void embedPrintsTheDeviceOnce() throws IOException {
+        Path in = write("dev.jsonl", "{\"ids\": [1, 2]}");
+        Path out = tmp.resolve("dev.npy");
+        Run cpu = run("embed", "--model", generated.toString(), "--input", in.toString(), "--output", out.toString(),
+                "--device", "cpu", "--copy-weights");
+        assertEquals(0, cpu.status(), cpu.err());
+        List<String> lines = cpu.err().lines().filter(l -> l.startsWith("reasonir: device ")).toList();
+        assertEquals(1, lines.size(), cpu.err());
+        assertTrue(lines.get(0).startsWith("reasonir: device cpu") && lines.get(0).contains("fp32"), lines.get(0));
+        Run auto = run("embed", "--model", generated.toString(), "--input", in.toString(), "--output", out.toString());
+        assertEquals(0, auto.status(), auto.err());
+        lines = auto.err().lines().filter(l -> l.startsWith("reasonir: device ")).toList();
+        assertEquals(1, lines.size(), auto.err());
+        try (ReasonIR m = ReasonIR.open(generated)) {
+            if (!m.deviceNote().isEmpty()) {
+                assertTrue(lines.get(0).contains("(auto: " + m.deviceNote() + ")"), lines.get(0));
+            }
+        }
+    }
+
     @Test
     void badLinesNameTheLine() throws IOException {
         String model = modelWithTokenizer.toString();
@@ -166,5 +217,8 @@ class CliTest {
         assertEquals(2, run("embed", "--model", model).status());
         assertEquals(2, run("frobnicate").status());
         assertEquals(2, run("embed", "--model", model, "--input", "x", "--output", "y", "--bogus", "1").status());
+        Run badPrecision = run("embed", "--model", model, "--input", "x", "--output", "y", "--precision", "fp16");
+        assertEquals(2, badPrecision.status());
+        assertTrue(badPrecision.err().contains("fp16") || badPrecision.err().contains("FP16"), badPrecision.err());
     }
 }
