@@ -334,8 +334,10 @@ TEST_CASE(attention_gqa_packed_sequences_match_reference) {
     std::mt19937 rng(21);
     std::vector<float> q = random_floats(T * qd, rng), k = random_floats(T * kvd, rng),
                        v = random_floats(T * kvd, rng, -2.0f, 2.0f);
-    // Reference in double: per sequence, per head, per query.
-    std::vector<double> ref(T * qd);
+    // Reference in double: per sequence, per head, per query. ref16 mimics the BF16 mode's rounding points (online
+    // softmax over blocks of kAttnKeyBlock keys, P rounded to bf16 before P.V, row sum of the unrounded P); flip
+    // bounds what one P rounding that lands the other way (double vs float exp near a bf16 tie) can move an output.
+    std::vector<double> ref(T * qd), ref16(T * qd), flip(T * qd);
     for (int s = 0; s < n_seqs; ++s)
         for (int h = 0; h < heads; ++h) {
             int kvh = h / (heads / kv_heads);
@@ -348,12 +350,29 @@ TEST_CASE(attention_gqa_packed_sequences_match_reference) {
                     sc.push_back(dot / std::sqrt(double(d)));
                     mx = std::max(mx, sc.back());
                 }
+                std::vector<double> p16(sc.size());
+                double l16 = 0, mb = -1e300, pmax = 0;
+                for (size_t b0 = 0; b0 < sc.size(); b0 += kAttnKeyBlock) {
+                    const size_t b1 = std::min(sc.size(), b0 + kAttnKeyBlock);
+                    for (size_t j = b0; j < b1; ++j) mb = std::max(mb, sc[j]);
+                    for (size_t j = b0; j < b1; ++j) {
+                        const double pj = std::exp(sc[j] - mb);
+                        l16 += pj * std::exp(mb - mx);
+                        p16[j] = round_bf16(static_cast<float>(pj)) * std::exp(mb - mx);
+                        pmax = std::max(pmax, p16[j]);
+                    }
+                }
                 double sum = 0;
                 for (auto &x : sc) sum += (x = std::exp(x - mx));
                 for (int e = 0; e < d; ++e) {
-                    double o = 0;
-                    for (size_t j = 0; j < sc.size(); ++j) o += sc[j] / sum * v[(cu[s] + j) * kvd + kvh * d + e];
+                    double o = 0, o16 = 0;
+                    for (size_t j = 0; j < sc.size(); ++j) {
+                        o += sc[j] / sum * v[(cu[s] + j) * kvd + kvh * d + e];
+                        o16 += p16[j] / l16 * v[(cu[s] + j) * kvd + kvh * d + e];
+                    }
                     ref[i * qd + h * d + e] = o;
+                    ref16[i * qd + h * d + e] = o16;
+                    flip[i * qd + h * d + e] = 2.0 * std::ldexp(pmax / l16, -8);
                 }
             }
         }
@@ -374,8 +393,9 @@ TEST_CASE(attention_gqa_packed_sequences_match_reference) {
                 // rounding, half a bf16 ulp (2^-8 relative of |out| <= 2).
                 int bad = 0;
                 for (int64_t i = 0; i < T * qd; ++i) {
-                    double tol = 5e-5 + (bf16 ? std::ldexp(std::fabs(ref[i]), -8) : 0.0);
-                    if (!(std::fabs(out[i] - ref[i]) <= tol)) ++bad;
+                    const double want = bf16 ? ref16[i] : ref[i];
+                    const double tol = 5e-5 + (bf16 ? std::ldexp(std::fabs(want), -8) + flip[i] : 0.0);
+                    if (!(std::fabs(out[i] - want) <= tol)) ++bad;
                     if (bf16 && !is_bf16_value(out[i])) ++bad;
                 }
                 CHECK_MSG(bad == 0, isa_name(isa) << " threads=" << threads << " bf16=" << bf16 << ": " << bad
