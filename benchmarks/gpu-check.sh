@@ -410,8 +410,10 @@ step_java() {
         record java skip "skipped: no carried JRE"
         return
     fi
-    timeout -k 5 90 build/jre/bin/java -cp 'build/gpu-java/*' dev.reasonir.tools.GpuSmoke build/generated/llama3_gqa \
-        > "$WORK/java.out" 2>&1
+    # JavaCPP extracts the native libraries to a cache folder; keep it inside the scratch folder.
+    timeout -k 5 120 build/jre/bin/java -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
+        -cp 'build/gpu-java/*' dev.reasonir.tools.GpuSmoke build/generated/llama3_gqa \
+        weights-tools/fixtures/llama3_gqa/inputs.json cuda > "$WORK/java.out" 2>&1
     local rc=$?
     cat "$WORK/java.out"
     if [ $rc -eq 0 ]; then
