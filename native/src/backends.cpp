@@ -57,10 +57,10 @@ void resolve_device(BackendOptions &o, std::string *note) {
     if (n > 0) {
         o.kind = DeviceKind::Cuda;
         o.ordinal = 0;
-        if (note) *note = "device auto -> cuda:0 (" + std::to_string(n) + " usable CUDA device" + (n > 1 ? "s" : "") + ")";
+        if (note) *note = std::to_string(n) + " usable CUDA device" + (n > 1 ? "s" : "") + ", cuBLASLt loaded";
     } else {
         o.kind = DeviceKind::Cpu;
-        if (note) *note = "device auto -> cpu: " + why;
+        if (note) *note = why;
     }
 }
 

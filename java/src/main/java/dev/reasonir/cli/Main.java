@@ -173,35 +173,21 @@ public final class Main {
         boolean done = false;
         try (ReasonIR m = ReasonIR.open(model, options);
              BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8);
-             NpyWriter w = new NpyWriter(partial, m.dimension())) {
+             NpyWriter w = new NpyWriter(partial, m.dimension());
+             ChunkReader chunks = new ChunkReader(r, m, input, CHUNK_LINES)) {
             maxLength = m.maxLength();
             printDevice(m, err);
-            List<TokenizedInput> chunk = new ArrayList<>();
-            List<Long> lineNumbers = new ArrayList<>();
-            String line;
-            long lineNo = 0;
-            while (true) {
-                line = r.readLine();
-                if (line != null) {
-                    lineNo++;
-                    if (line.isBlank()) continue;
-                    String where = input + " line " + lineNo;
-                    chunk.add(prepare(m, InputLine.parse(line, where), where));
-                    lineNumbers.add(lineNo);
+            // The next chunk is read and tokenized while the engine embeds this one (ChunkReader).
+            for (ChunkReader.Chunk c = chunks.next(); !c.inputs().isEmpty(); c = chunks.next()) {
+                List<Long> lineNumbers = c.lineNumbers();
+                EmbeddingResult res = embedChunk(m, c.inputs(), lineNumbers, input);
+                for (float[] v : res.vectors()) w.append(v);
+                tokens += res.totalTokens();
+                for (var t : res.truncations()) {
+                    truncations.add(new EmbeddingResult.Truncation(
+                            (int) (long) lineNumbers.get(t.index()), t.originalTokens(), t.keptTokens()));
                 }
-                if (chunk.size() == CHUNK_LINES || (line == null && !chunk.isEmpty())) {
-                    EmbeddingResult res = embedChunk(m, chunk, lineNumbers, input);
-                    for (float[] v : res.vectors()) w.append(v);
-                    tokens += res.totalTokens();
-                    for (var t : res.truncations()) {
-                        truncations.add(new EmbeddingResult.Truncation(
-                                (int) (long) lineNumbers.get(t.index()), t.originalTokens(), t.keptTokens()));
-                    }
-                    lines += chunk.size();
-                    chunk.clear();
-                    lineNumbers.clear();
-                }
-                if (line == null) break;
+                lines += c.inputs().size();
             }
             if (lines == 0) throw new CliException(input + ": no input lines");
             done = true;
@@ -235,7 +221,7 @@ public final class Main {
                 + (note.isEmpty() ? "" : " (" + m.options().device() + ": " + note + ")"));
     }
 
-    private static TokenizedInput prepare(ReasonIR m, InputLine in, String where) {
+    static TokenizedInput prepare(ReasonIR m, InputLine in, String where) {
         if (in.pretokenized()) return TokenizedInput.of(in.ids(), in.poolStart());
         if (in.text().isEmpty()) throw new CliException(where + ": \"text\" is empty");
         return m.tokenize(in.instruction(), in.text());
