@@ -263,9 +263,9 @@ TEST_CASE(model_prefix_and_lm_head) {
     check_tiny_values(*Checkpoint::open(single_file_checkpoint("mixed_prefix", mixed).string()));
 }
 
-TEST_CASE(f32_checkpoint_is_converted_round_to_nearest_even) {
-    auto ts = tiny_tensors();
-    // Every tensor becomes F32 holding the bf16 value exactly (bits << 16) ...
+// Rewrites every tensor as F32 holding its bf16 value exactly (bits << 16).
+template <class Tensors>
+void widen_to_f32(Tensors &ts) {
     for (auto &t : ts) {
         std::vector<uint8_t> f32;
         for (size_t i = 0; i < t.data.size(); i += 2) {
@@ -275,6 +275,12 @@ TEST_CASE(f32_checkpoint_is_converted_round_to_nearest_even) {
         t.data = f32;
         t.dtype = "F32";
     }
+}
+
+TEST_CASE(f32_checkpoint_is_converted_round_to_nearest_even) {
+    auto ts = tiny_tensors();
+    // Every tensor becomes F32 holding the bf16 value exactly (bits << 16) ...
+    widen_to_f32(ts);
     // ... except norm.weight, which probes the rounding: ties to even both ways, above half, NaNs, overflow.
     const uint32_t in[8] = {0x3F808000, 0x3F818000, 0x3F808001, 0x7FC00001, 0x7F800001, 0x7F800000, 0x7F7FFFFF, 0xBF80FFFF};
     const uint16_t want[8] = {0x3F80, 0x3F82, 0x3F81, 0x7FC0, 0x7FC0, 0x7F80, 0x7F80, 0xBF81};
@@ -886,15 +892,7 @@ TEST_CASE(copy_weights_tiny_checkpoints_hold_the_same_values) {
     write_safetensors(dir / "model.safetensors", tiny_tensors(), 1);
     check_tiny_values(*Checkpoint::open(dir.string(), o));
     auto ts = tiny_tensors();
-    for (auto &t : ts) {
-        std::vector<uint8_t> f32;
-        for (size_t i = 0; i < t.data.size(); i += 2) {
-            uint32_t u = static_cast<uint32_t>(t.data[i] | (t.data[i + 1] << 8)) << 16;
-            for (int b = 0; b < 4; ++b) f32.push_back(static_cast<uint8_t>(u >> (8 * b)));
-        }
-        t.data = f32;
-        t.dtype = "F32";
-    }
+    widen_to_f32(ts);
     check_tiny_values(*Checkpoint::open(single_file_checkpoint("copy_f32", ts).string(), o));
     // A shard that is cut short is reported as an I/O or format error, never a signal.
     dir = single_file_checkpoint("copy_truncated", tiny_tensors());

@@ -53,6 +53,7 @@ public final class Main {
     private static final List<String> SWITCHES = List.of("copy-weights");
     /** Held so that the level set in main() is not lost when java.util.logging drops an unreferenced logger. */
     private static java.util.logging.Logger engineLog;
+    private static java.util.logging.Logger djlLog;
 
     private Main() {}
 
@@ -61,6 +62,11 @@ public final class Main {
         // the same fact out of stderr. Warnings still show.
         engineLog = java.util.logging.Logger.getLogger(ReasonIR.class.getName());
         engineLog.setLevel(java.util.logging.Level.WARNING);
+        // DJL is used only for tokenization here, but probes for a CUDA runtime and platform on first use and logs
+        // what it finds ("Failed to detect GPU count", "Found matching platform"): noise for a CLI user. Its errors
+        // still surface as exceptions.
+        djlLog = java.util.logging.Logger.getLogger("ai.djl");
+        djlLog.setLevel(java.util.logging.Level.SEVERE);
         System.exit(run(args, System.out, System.err));
     }
 
