@@ -1,9 +1,13 @@
 // device_weights.cu: see device_weights.h.
 #include "cuda/device_weights.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include "cuda/check.h"
 #include "cuda/kernels.h"
@@ -73,6 +77,31 @@ struct Layout {
     }
 };
 
+// memcpy split over threads: reading the mapping (page faults, page cache) is the slow side of the upload, and one
+// core copies a few GB/s at most. Pieces below 8 MiB stay on the calling thread.
+void parallel_copy(void *dst, const void *src, uint64_t bytes) {
+    constexpr uint64_t kPiece = uint64_t(8) << 20;
+    const unsigned hc = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+    const uint64_t n = std::min<uint64_t>(hc, std::max<uint64_t>(1, bytes / kPiece));
+    if (n <= 1) {
+        std::memcpy(dst, src, bytes);
+        return;
+    }
+    const uint64_t per = (bytes + n - 1) / n;
+    std::vector<std::thread> threads;
+    for (uint64_t i = 1; i < n; ++i) {
+        const uint64_t at = i * per, len = std::min(per, bytes - std::min(bytes, at));
+        if (len == 0) break;
+        try {
+            threads.emplace_back([=] { std::memcpy(static_cast<char *>(dst) + at, static_cast<const char *>(src) + at, len); });
+        } catch (const std::system_error &) {  // no thread to be had: copy on this one
+            std::memcpy(static_cast<char *>(dst) + at, static_cast<const char *>(src) + at, len);
+        }
+    }
+    std::memcpy(dst, src, std::min(per, bytes));
+    for (std::thread &t : threads) t.join();
+}
+
 // Two pinned buffers used alternately; an event per buffer says when its last transfer finished.
 class Staging {
 public:
@@ -95,7 +124,7 @@ public:
         for (uint64_t done = 0; done < bytes;) {
             const uint64_t n = std::min<uint64_t>(DeviceWeights::kStagingBytes, bytes - done);
             check(cudaEventSynchronize(done_[next_]), "waiting for a staging buffer");
-            std::memcpy(buf_[next_], s + done, n);  // reads the mapping (page cache or disk) while the other copies
+            parallel_copy(buf_[next_], s + done, n);  // reads the mapping (page cache or disk) while the other copies
             check(cudaMemcpyAsync(d + done, buf_[next_], n, cudaMemcpyHostToDevice, stream_), "weight upload");
             check(cudaEventRecord(done_[next_], stream_), "cudaEventRecord");
             next_ ^= 1;
