@@ -1,7 +1,8 @@
 // bench_cuda_ops.cpp: where the time of one layer goes on the GPU, and the GEMM ceiling of this machine.
 //
-//   bench_cuda_ops --gemm-ceiling [--json]
-//       bf16 8192 x 8192 x 8192 through the engine's cuBLASLt path: the achievable rate the forward is measured against.
+//   bench_cuda_ops --gemm-ceiling [--gemm-size N] [--json]
+//       bf16 N x N x N (default 8192) through the engine's cuBLASLt path: the achievable rate the forward is measured
+//       against.
 //   bench_cuda_ops --layer --model DIR [--tokens T] [--seq-len S] [--iters N] [--json]
 //       every op of one decoder layer of DIR's config (random weights), at T tokens in sequences of S, timed with CUDA
 //       events: milliseconds per op and its achieved TFLOP/s (GEMMs, attention) or GB/s (the memory-bound ops).
@@ -30,7 +31,7 @@ using namespace rir::cuda;
 namespace {
 
 [[noreturn]] void usage(const char *msg) {
-    std::fprintf(stderr, "error: %s\nusage: bench_cuda_ops --gemm-ceiling [--json]\n"
+    std::fprintf(stderr, "error: %s\nusage: bench_cuda_ops --gemm-ceiling [--gemm-size N] [--json]\n"
                          "       bench_cuda_ops --layer --model DIR [--tokens T] [--seq-len S] [--iters N] [--json]\n", msg);
     std::exit(2);
 }
@@ -88,7 +89,7 @@ int main(int argc, char **argv) {
     bool ceiling = false, layer = false, json = false;
     std::string model;
     int64_t T = 8192, S = 512;
-    int iters = 10;
+    int iters = 10, gemm_n = 8192;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto val = [&]() -> const char * { if (i + 1 >= argc) usage(("missing value after " + a).c_str()); return argv[++i]; };
@@ -99,10 +100,12 @@ int main(int argc, char **argv) {
         else if (a == "--tokens") T = std::atoll(val());
         else if (a == "--seq-len") S = std::atoll(val());
         else if (a == "--iters") iters = std::atoi(val());
+        else if (a == "--gemm-size") gemm_n = std::atoi(val());
         else if (a == "-h" || a == "--help") usage("help");
         else usage(("unknown flag " + a).c_str());
     }
     if (!ceiling && !layer) usage("give --gemm-ceiling or --layer");
+    if (iters < 1 || gemm_n < 16 || T < 1 || S < 1) usage("--iters, --gemm-size, --tokens and --seq-len must be positive");
     try {
         std::string why;
         if (usable_device_count(&why) == 0) {
@@ -114,7 +117,7 @@ int main(int argc, char **argv) {
         check(cudaStreamCreate(&s), "stream");
         Gemm gemm(*lib);
         if (ceiling) {
-            const int n = 8192;
+            const int n = gemm_n;
             bf16 *A = dev<bf16>(size_t(n) * n), *B = dev<bf16>(size_t(n) * n), *C = dev<bf16>(size_t(n) * n);
             fill(A, size_t(n) * n, 1.0f, 1);
             fill(B, size_t(n) * n, 1.0f, 2);
