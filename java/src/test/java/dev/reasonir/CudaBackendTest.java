@@ -26,10 +26,13 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 class CudaBackendTest {
     static ReasonIR.CudaDeviceCount cuda;
+    /** True in the Surefire execution that runs these tests against the CUDA emulator (EmulatedGpu). */
+    static final boolean EMULATED = EmulatedGpu.loadIfRequested();
 
     @BeforeAll
     static void probe() {
         cuda = ReasonIR.cudaDeviceCount();
+        if (EMULATED) assertEquals(1, cuda.count(), "the emulator offers one device: " + cuda.reason());
     }
 
     static void assumeGpu() {
@@ -114,6 +117,7 @@ class CudaBackendTest {
         try (ReasonIR m = ReasonIR.open(Fixtures.checkpoint("plain_mha"))) {
             assertEquals("cuda", m.backend(), m.deviceNote());
             assertTrue(m.device().startsWith("cuda:0"), m.device());
+            if (EMULATED) assertTrue(m.device().contains("emulator"), m.device());
         }
     }
 
