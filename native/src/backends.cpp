@@ -82,7 +82,7 @@ std::unique_ptr<Backend> make_backend(const BackendOptions &o, Checkpoint &check
         case DeviceKind::Cpu: {
             CpuOptions c;
             c.num_threads = o.num_threads;
-            c.precision = o.precision == RIR_PRECISION_BF16 ? RIR_PRECISION_BF16 : RIR_PRECISION_FP32;
+            c.precision = o.precision;  // the backend resolves DEFAULT (FP32 on the CPU)
             c.max_batch_tokens = o.max_batch_tokens;
             backend = make_cpu_backend(checkpoint.config(), checkpoint.weights(), c);
             break;

@@ -110,6 +110,24 @@ TEST_CASE(forward_plain_mha) { check_fixture("plain_mha"); }
 TEST_CASE(forward_h256_l4) { check_fixture("h256_l4"); }
 TEST_CASE(forward_llama3_gqa) { check_fixture("llama3_gqa"); }
 
+// Two models in one process (as a server holding a query and a document model, or two GPUs): independent state.
+TEST_CASE(two_models_in_one_process) {
+    const std::string fixtures = check::env_or_die("REASONIR_FIXTURES");
+    Models a = open_models("plain_mha", 512), b = open_models("h256_l4", 512);
+    const Sequences sa = load_inputs(fixtures + "/plain_mha/inputs.json");
+    const Sequences sb = load_inputs(fixtures + "/h256_l4/inputs.json");
+    const int ha = a.ck->config().hidden, hb = b.ck->config().hidden;
+    std::vector<float> a1(static_cast<size_t>(sa.n()) * ha), a2(a1.size()), b1(static_cast<size_t>(sb.n()) * hb);
+    a.gpu->embed(batch_of(sa), true, a1.data());
+    b.gpu->embed(batch_of(sb), true, b1.data());  // interleaved with the other model's calls
+    a.gpu->embed(batch_of(sa), true, a2.data());
+    CHECK_MSG(std::memcmp(a1.data(), a2.data(), a1.size() * sizeof(float)) == 0, "model A changed after model B ran");
+    std::vector<float> bc(b1.size());
+    b.cpu->embed(batch_of(sb), true, bc.data());
+    for (int i = 0; i < sb.n(); ++i)
+        CHECK(cosine(&b1[static_cast<size_t>(i) * hb], &bc[static_cast<size_t>(i) * hb], hb) >= 0.9995);
+}
+
 TEST_CASE(fp32_precision_is_refused) {
     auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
     rir::cuda::CudaOptions o;
