@@ -14,6 +14,7 @@ find_package(Threads REQUIRED)
 
 add_library(reasonir_emu_runtime STATIC
   ${REASONIR_EMU_DIR}/emu_runtime.cpp
+  ${REASONIR_EMU_DIR}/emu_scheduler.cpp
   ${REASONIR_EMU_DIR}/ptx_emu.cpp)
 target_compile_definitions(reasonir_emu_runtime PUBLIC REASONIR_CUDA_EMU)
 target_include_directories(reasonir_emu_runtime PUBLIC

@@ -209,14 +209,12 @@ int32_t rir_last_error_sequence(const rir_model *m) { return m ? m->last_error_s
 const char *rir_device_note(const rir_model *m) { return m ? m->device_note.c_str() : ""; }
 
 int32_t rir_cuda_device_count(char *why_buf, size_t why_cap) {
-    std::string why;
+    std::string why, failure;
     int32_t n = 0;
-    const rir_status st = guarded(why, [&] {
-        std::string reason;
-        n = rir::cuda_device_count(&reason);
-        if (n <= 0) throw rir::Error(RIR_ERR_DEVICE, reason);
-    });
-    if (st != RIR_OK) n = 0;
+    if (guarded(failure, [&] { n = rir::cuda_device_count(&why); }) != RIR_OK) {  // never throws in practice
+        n = 0;
+        why = failure;
+    }
     copy_message(n > 0 ? std::string() : why, why_buf, why_cap);
     return n;
 }
