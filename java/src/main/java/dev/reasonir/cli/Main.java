@@ -9,6 +9,8 @@ import dev.reasonir.Precision;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.ReasonIRException;
 import dev.reasonir.TokenizedInput;
+import dev.reasonir.retrieval.BrightFormatException;
+import dev.reasonir.retrieval.RetrievalException;
 
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
@@ -23,20 +25,36 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
-/** The {@code ./reasonir} command line: embed, tokenize, demo. Run without arguments for usage. */
+/** The {@code ./reasonir} command line: embed, tokenize, index, search, eval, demo. Run without arguments for usage. */
 public final class Main {
-    /** Input lines embedded per engine call: bounds memory for arbitrarily long files. */
-    private static final int CHUNK_LINES = 8192;
+    /** Input lines embedded per engine call: bounds memory for arbitrarily long files, and is the step of the progress display. */
+    private static final int CHUNK_LINES = 1024;
 
     static final String USAGE = """
             usage:
               reasonir embed    --model DIR --input FILE.jsonl --output FILE.npy [options]
               reasonir tokenize --model DIR --input FILE.jsonl --output FILE.jsonl [--max-length N]
+              reasonir index    --model DIR --corpus DOCS.jsonl --out INDEX_DIR [index options] [options]
+              reasonir search   --model DIR --index INDEX_DIR --queries Q.jsonl --out RUN.trec
+                                (--task NAME | --instruction TEXT) [--top-k 100] [--jsonl FILE] [options]
+              reasonir eval     --model DIR --bright BRIGHT_DIR [--task all|NAME,...] [--queries original|FIELD]
+                                [--long-documents] [--cache DIR] [--out DIR] [--dtype f16|f32] [options]
               reasonir demo     [--model DIR] [options]
             input lines (JSON):
               {"text": "...", "instruction": "..."}            instruction optional ("" pools every token)
               {"text": "...", "task": "biology", "role": "query"|"document"}   BRIGHT prompts
               {"ids": [128000, ...], "pool_start": k}           pre-tokenized (no tokenizer needed)
+            index (corpus lines {"id": "...", "content": "..."}; rerun the same command to resume after a crash):
+              --instruction TEXT              document prefix (default "<|embed|>\\n")
+              --dtype f16|f32                 stored vectors (default f16)
+              --on-empty skip|fail            empty documents are skipped and listed (default), or fail the run
+              --commit-tokens N, --commit-docs N   commit a chunk every N tokens / documents (default 262144 / 4096)
+            search (query lines {"id": "...", "query": "...", "excluded_ids": [...]}):
+              writes a TREC run file (--out) and JSON lines (--jsonl, default RUN.jsonl)
+            eval (BRIGHT_DIR/TASK/{documents,long_documents,examples}.jsonl; tools/bright/export_bright.py makes it):
+              prints nDCG@10 per task like the paper's table; per-query JSON and run files in --out (default
+              ./reasonir-eval); task indexes cached in --cache (default ~/.cache/reasonir/bright-indexes);
+              --max-length defaults to 32768 as in BRIGHT's official evaluation
             options:
               --device auto|cpu|cuda|cuda:N   (default auto)
               --max-length N                  tokens per input incl. BOS (default 512); longer inputs are truncated
@@ -50,7 +68,10 @@ public final class Main {
             """;
 
     /** Options that take no value. */
-    private static final List<String> SWITCHES = List.of("copy-weights");
+    private static final List<String> SWITCHES = List.of("copy-weights", "long-documents");
+    /** Options every engine command takes. */
+    static final java.util.Set<String> ENGINE_FLAGS = java.util.Set.of("model", "device", "max-length", "overflow",
+            "batch-tokens", "threads", "precision", "copy-weights");
     /** Held so that the level set in main() is not lost when java.util.logging drops an unreferenced logger. */
     private static java.util.logging.Logger engineLog;
     private static java.util.logging.Logger djlLog;
@@ -81,7 +102,10 @@ public final class Main {
             switch (args[0]) {
                 case "embed" -> embed(flags, err);
                 case "tokenize" -> tokenize(flags, err);
-                case "demo" -> Demo.run(flags, options(flags), out, err);
+                case "index" -> RetrievalCommands.index(flags, out, err);
+                case "search" -> RetrievalCommands.search(flags, out, err);
+                case "eval" -> RetrievalCommands.eval(flags, out, err);
+                case "demo" -> Demo.run(flags, options(flags, java.util.Set.of()), out, err);
                 default -> throw new CliException("unknown command '" + args[0] + "'\n" + USAGE);
             }
             return 0;
@@ -91,6 +115,12 @@ public final class Main {
         } catch (ReasonIRException e) {
             err.println("reasonir: " + e.kind() + ": " + e.getMessage());
             return 1;
+        } catch (RetrievalException e) {
+            err.println("reasonir: " + e.getMessage());
+            return e.kind() == RetrievalException.Kind.INPUT ? 2 : 1;
+        } catch (BrightFormatException e) {
+            err.println("reasonir: " + e.getMessage());
+            return 2;
         } catch (IOException e) {
             err.println("reasonir: I/O error: " + e.getMessage());
             return 1;
@@ -128,11 +158,14 @@ public final class Main {
         }
     }
 
-    static Options options(Map<String, String> flags) {
+    /** Options of embed, tokenize and demo besides the engine's. */
+    static final java.util.Set<String> IO_FLAGS = java.util.Set.of("input", "output");
+
+    /** The engine options; refuses any flag that is neither an engine option nor one of the command's own. */
+    static Options options(Map<String, String> flags, java.util.Set<String> commandFlags) {
         for (String k : flags.keySet()) {
-            if (!List.of("model", "input", "output", "device", "max-length", "overflow", "batch-tokens", "threads",
-                    "precision", "copy-weights").contains(k)) {
-                throw new CliException("unknown option --" + k + "\n" + USAGE);
+            if (!ENGINE_FLAGS.contains(k) && !commandFlags.contains(k)) {
+                throw new CliException("unknown option --" + k + " for this command\n" + USAGE);
             }
         }
         Options o = Options.defaults();
@@ -168,7 +201,7 @@ public final class Main {
         Path model = Path.of(required(flags, "model"));
         Path input = Path.of(required(flags, "input"));
         Path output = Path.of(required(flags, "output"));
-        Options options = options(flags);
+        Options options = options(flags, IO_FLAGS);
         long start = System.nanoTime();
         long tokens = 0, lines = 0;
         int maxLength;
@@ -180,7 +213,8 @@ public final class Main {
         try (ReasonIR m = ReasonIR.open(model, options);
              BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8);
              NpyWriter w = new NpyWriter(partial, m.dimension());
-             ChunkReader chunks = new ChunkReader(r, m, input, CHUNK_LINES)) {
+             ChunkReader chunks = new ChunkReader(r, m, input, CHUNK_LINES);
+             ProgressDisplay progress = ProgressDisplay.start(err, "embed", "inputs", countInputLines(input), 0)) {
             maxLength = m.maxLength();
             printDevice(m, err);
             // The next chunk is read and tokenized while the engine embeds this one (ChunkReader).
@@ -194,6 +228,7 @@ public final class Main {
                             (int) (long) lineNumbers.get(t.index()), t.originalTokens(), t.keptTokens()));
                 }
                 lines += c.inputs().size();
+                progress.update(lines, tokens, tokens);
             }
             if (lines == 0) throw new CliException(input + ": no input lines");
             done = true;
@@ -212,6 +247,15 @@ public final class Main {
                 err.printf(Locale.ROOT, "  line %d: %d -> %d tokens%n", t.index(), t.originalTokens(), t.keptTokens());
             }
             if (truncations.size() > 20) err.println("  ...");
+        }
+    }
+
+    /** Non-blank lines of an input file: the total of the progress display (reading a file is fast next to embedding it). */
+    static long countInputLines(Path input) throws IOException {
+        try (var lines = Files.lines(input, StandardCharsets.UTF_8)) {
+            return lines.filter(l -> !l.isBlank()).count();
+        } catch (java.io.UncheckedIOException e) {
+            throw new IOException(input + ": " + e.getCause().getMessage(), e.getCause());
         }
     }
 
@@ -251,7 +295,7 @@ public final class Main {
         Path model = Path.of(required(flags, "model"));
         Path input = Path.of(required(flags, "input"));
         Path output = Path.of(required(flags, "output"));
-        Options options = options(flags).withDevice("cpu");
+        Options options = options(flags, IO_FLAGS).withDevice("cpu");
         ObjectMapper json = new ObjectMapper();
         long n = 0;
         try (ReasonIR m = ReasonIR.open(model, options);
