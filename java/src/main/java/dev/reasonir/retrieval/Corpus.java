@@ -80,6 +80,10 @@ public final class Corpus {
         if (docs == 0) {
             throw new RetrievalException(RetrievalException.Kind.INPUT, "corpus " + file + " holds no documents");
         }
+        if (empty == docs) {
+            throw new RetrievalException(RetrievalException.Kind.INPUT, "corpus " + file + ": all " + docs
+                    + " documents are empty");
+        }
         return new Scan(file, HexFormat.of().formatHex(md.digest()), Files.size(file), lines, docs, empty, chars);
     }
 

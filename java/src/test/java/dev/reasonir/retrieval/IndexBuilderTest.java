@@ -201,6 +201,7 @@ class IndexBuilderTest {
         assertMessage(write("nocontent.jsonl", "{\"id\": \"a\", \"text\": \"x\"}"), "line 1: missing \"content\"");
         assertMessage(write("type.jsonl", "{\"id\": \"a\", \"content\": 3}"), "\"content\" must be a string");
         assertMessage(write("empty.jsonl", "", "  "), "holds no documents");
+        assertMessage(write("allempty.jsonl", "{\"id\": \"a\", \"content\": \" \"}"), "all 1 documents are empty");
         Path withEmpty = write("withempty.jsonl", "{\"id\": \"a\", \"content\": \"x\"}", "{\"id\": \"b\", \"content\": \"\"}");
         RetrievalException e = assertThrows(RetrievalException.class, () -> IndexBuilder.build(model, withEmpty,
                 tmp.resolve("x-fail"), IndexBuilder.Config.defaults().withFailOnEmpty(true),
