@@ -97,6 +97,11 @@ public final class Main {
             (args.length == 0 ? err : out).print(USAGE);
             return args.length == 0 ? 2 : 0;
         }
+        if (java.util.Arrays.asList(args).subList(1, args.length).stream()
+                .anyMatch(a -> a.equals("--help") || a.equals("-h"))) {
+            out.print(USAGE);  // "reasonir index --help": the usage covers every command
+            return 0;
+        }
         try {
             Map<String, String> flags = parseFlags(args);
             switch (args[0]) {

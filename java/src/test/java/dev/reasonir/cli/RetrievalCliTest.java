@@ -69,6 +69,15 @@ class RetrievalCliTest {
     }
 
     @Test
+    void helpAfterACommand() {
+        for (String cmd : List.of("index", "search", "eval", "embed")) {
+            CliTest.Run r = run(cmd, "--help");
+            assertEquals(0, r.status(), cmd);
+            assertTrue(r.out().contains("reasonir " + cmd), r.out());
+        }
+    }
+
+    @Test
     void searchAndIndexRefuseWhatTheyCannotUse() throws IOException {
         String docs = bright.resolve("leetcode/documents.jsonl").toString();
         CliTest.Run r = run("index", "--model", model.toString(), "--corpus", docs, "--out",

@@ -31,7 +31,7 @@ class ResumeAfterKillTest {
     @Test
     void killedBuildsResumeToTheSameBytes() throws Exception {
         Path model = TestCorpus.model(tmp);
-        Path corpus = TestCorpus.write(tmp.resolve("docs.jsonl"), 300, 3);
+        Path corpus = TestCorpus.write(tmp.resolve("docs.jsonl"), 400, 3);
 
         Path reference = tmp.resolve("reference");
         Process p = index(model, corpus, reference);
@@ -41,7 +41,7 @@ class ResumeAfterKillTest {
 
         Path dir = tmp.resolve("killed");
         // Kill as soon as the build has started (before or inside its first chunk), then after 60 and 200 of the
-        // 300 documents are committed: each later run resumes the folder the previous one left.
+        // 400 documents are committed: each later run resumes the folder the previous one left.
         long[] killAt = {0, 60, 200};
         List<Long> committedAtKill = new ArrayList<>();
         for (long threshold : killAt) {
