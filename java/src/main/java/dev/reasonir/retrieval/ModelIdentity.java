@@ -74,7 +74,7 @@ public record ModelIdentity(String name, String configSha256, String tokenizerSh
         if (!configSha256.equals(o.configSha256)) b.append("config.json, ");
         if (!tokenizerSha256.equals(o.tokenizerSha256)) b.append("tokenizer.json, ");
         if (!weightsFingerprint.equals(o.weightsFingerprint)) b.append("weights, ");
-        if (dimension != o.dimension) b.append("dimension ").append(o.dimension).append(" vs ").append(dimension)
+        if (dimension != o.dimension) b.append("dimension ").append(dimension).append(" vs ").append(o.dimension)
                 .append(", ");
         return b.isEmpty() ? "" : b.substring(0, b.length() - 2);
     }
