@@ -41,6 +41,8 @@ import java.util.stream.Stream;
  */
 public final class IndexBuilder {
     static final String LOCK = ".lock";
+    /** Test hook: runs between the two final renames (a crash there must be recoverable); null in production. */
+    static volatile Runnable betweenFinalRenames;
 
     /**
      * How to build.
@@ -299,6 +301,8 @@ public final class IndexBuilder {
                 List.copyOf(truncated), sha256(dir.resolve(PartialIndex.EMBEDDINGS)),
                 sha256(dir.resolve(PartialIndex.IDS)), s.created());
         PartialIndex.moveDurably(dir.resolve(PartialIndex.IDS), dir.resolve(Index.IDS));
+        Runnable hook = betweenFinalRenames;
+        if (hook != null) hook.run();
         PartialIndex.moveDurably(dir.resolve(PartialIndex.EMBEDDINGS), dir.resolve(Index.EMBEDDINGS));
         PartialIndex.replaceDurably(dir.resolve(Index.MANIFEST), m.toJson());
         cleanLeftovers(dir);

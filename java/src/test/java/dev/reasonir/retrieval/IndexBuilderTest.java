@@ -116,6 +116,28 @@ class IndexBuilderTest {
     }
 
     @Test
+    void aCrashBetweenTheFinalRenamesIsFinishedByTheNextRun() throws IOException {
+        Path reference = tmp.resolve("fin-ref"), dir = tmp.resolve("fin-crash");
+        build(reference, IndexBuilder.Config.defaults());
+        IndexBuilder.betweenFinalRenames = () -> {
+            throw new IllegalStateException("simulated crash");
+        };
+        try {
+            assertThrows(IllegalStateException.class, () -> build(dir, IndexBuilder.Config.defaults()));
+        } finally {
+            IndexBuilder.betweenFinalRenames = null;
+        }
+        assertTrue(Files.exists(dir.resolve(Index.IDS)) && !Files.exists(dir.resolve(Index.MANIFEST)));
+        assertEquals(RetrievalException.Kind.CORRUPT,
+                assertThrows(RetrievalException.class, () -> Index.open(dir)).kind());  // "unfinished"
+        assertEquals(IndexBuilder.Status.RESUMED, build(dir, IndexBuilder.Config.defaults()).status());
+        Map<String, String> a = TestCorpus.folderHashes(reference), b = TestCorpus.folderHashes(dir);
+        assertEquals(a.keySet(), b.keySet());
+        assertEquals(a.get(Index.EMBEDDINGS), b.get(Index.EMBEDDINGS));
+        assertEquals(a.get(Index.IDS), b.get(Index.IDS));
+    }
+
+    @Test
     void rerunIsUpToDateAndOtherSettingsAreRefused() throws IOException {
         Path dir = tmp.resolve("rerun");
         build(dir, IndexBuilder.Config.defaults());
