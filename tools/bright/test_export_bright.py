@@ -177,7 +177,7 @@ class ExportTest(unittest.TestCase):
         self.assertNotIn("gpt4_reason", ex[0])
 
     def test_default_tasks_match_java(self):
-        java = (HERE.parent.parent / "java" / "src" / "main" / "java" / "dev" / "reasonir" / "Instructions.java")
+        java = (HERE.parent.parent / "core" / "src" / "main" / "java" / "dev" / "reasonir" / "Instructions.java")
         if not java.exists():
             self.skipTest(f"{java} not found")
         block = re.search(r"BRIGHT_TASKS = List\.of\((.*?)\);", java.read_text(encoding="utf-8"), re.S).group(1)

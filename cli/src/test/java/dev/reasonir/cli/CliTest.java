@@ -3,6 +3,7 @@ package dev.reasonir.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.reasonir.Instructions;
+import dev.reasonir.NpyWriter;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.TokenizedInput;

@@ -28,7 +28,7 @@ class RetrievalCliTest {
     @BeforeAll
     static void setUp() throws Exception {
         model = dev.reasonir.FixturesAccess.withTokenizer("h256_l4", tmp.resolve("model"));
-        bright = Path.of(RetrievalCliTest.class.getResource("/bright-mini").toURI());
+        bright = Path.of(System.getProperty("reasonir.brightMini"));
     }
 
     static CliTest.Run run(String... args) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.InvalidInputException;
+import dev.reasonir.NpyWriter;
 import dev.reasonir.Options;
 import dev.reasonir.Precision;
 import dev.reasonir.ReasonIR;

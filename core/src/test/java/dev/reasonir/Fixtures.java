@@ -2,7 +2,6 @@ package dev.reasonir;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.reasonir.cli.NpyWriter;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,4 +1,4 @@
-package dev.reasonir.cli;
+package dev.reasonir;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
