@@ -21,7 +21,7 @@ public record Options(String device, int maxLength, int batchTokens, int threads
 
     /** Policy for inputs longer than {@code maxLength} tokens. */
     public enum Overflow {
-        /** Keep the first maxLength tokens; the result lists every truncated input, and a warning is logged. */
+        /** Keep the first maxLength tokens; the result lists every truncated input (logged at DEBUG only). */
         TRUNCATE,
         /** Throw {@link InvalidInputException} naming the input and its length. */
         FAIL

@@ -549,7 +549,7 @@ public final class ReasonIR implements AutoCloseable {
 
         EmbeddingResult result() {
             if (!truncations.isEmpty()) {
-                LOG.log(System.Logger.Level.WARNING, "{0} of {1} inputs truncated to {2} tokens (first: input {3}, "
+                LOG.log(System.Logger.Level.DEBUG, "{0} of {1} inputs truncated to {2} tokens (first: input {3}, "
                         + "{4} tokens)", truncations.size(), inputs.length, maxLength, truncations.get(0).index(),
                         truncations.get(0).originalTokens());
             }

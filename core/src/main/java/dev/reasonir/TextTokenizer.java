@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Text to token ids as the official ReasonIR {@code encode} does it (spec, "From text to vector"): the string
@@ -18,14 +17,24 @@ import java.util.concurrent.ConcurrentHashMap;
  * Thread-safe.
  */
 public final class TextTokenizer implements AutoCloseable {
+    /** Instructions whose token count is remembered; a server taking user instructions must not grow it forever. */
+    static final int INSTRUCTION_CACHE = 1024;
+
     static {
         // DJL may otherwise try to download a GPU build of its native library where CUDA is visible.
         if (System.getProperty("ai.djl.offline") == null) System.setProperty("ai.djl.offline", "true");
+        Logging.quietSlf4jWithoutProvider();
     }
 
     private final HuggingFaceTokenizer tokenizer;
     private final Path file;
-    private final Map<String, Integer> instructionLengths = new ConcurrentHashMap<>();
+    /** Least recently used instructions first; guarded by itself. */
+    private final Map<String, Integer> instructionLengths = new java.util.LinkedHashMap<>(64, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Integer> eldest) {
+            return size() > INSTRUCTION_CACHE;
+        }
+    };
 
     private TextTokenizer(HuggingFaceTokenizer tokenizer, Path file) {
         this.tokenizer = tokenizer;
@@ -73,7 +82,22 @@ public final class TextTokenizer implements AutoCloseable {
      */
     public int instructionLength(String instruction) {
         if (instruction == null || instruction.isEmpty()) return 0;
-        return instructionLengths.computeIfAbsent(instruction, s -> encode(s).length);
+        synchronized (instructionLengths) {
+            Integer n = instructionLengths.get(instruction);
+            if (n != null) return n;
+        }
+        int n = encode(instruction).length;  // outside the lock: tokenizing may take a while
+        synchronized (instructionLengths) {
+            instructionLengths.put(instruction, n);
+        }
+        return n;
+    }
+
+    /** Instructions currently remembered (for tests). */
+    int cachedInstructions() {
+        synchronized (instructionLengths) {
+            return instructionLengths.size();
+        }
     }
 
     /**

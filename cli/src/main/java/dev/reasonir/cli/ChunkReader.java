@@ -3,7 +3,6 @@ package dev.reasonir.cli;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.TokenizedInput;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -24,23 +23,24 @@ final class ChunkReader implements AutoCloseable {
     /** One chunk: the inputs and the file line number of each. An empty chunk means the end of the input. */
     record Chunk(List<TokenizedInput> inputs, List<Long> lineNumbers) {}
 
-    private final BufferedReader reader;
+    private final InputFile reader;
     private final ReasonIR model;
     private final Path input;
     private final int chunkLines;
+    private final EngineOptions.Overflow overflow;
     private final ExecutorService ahead = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "reasonir-cli-reader");
         t.setDaemon(true);
         return t;
     });
-    private long lineNo;  // touched only by the reader thread, one chunk at a time
     private Future<Chunk> next;
 
-    ChunkReader(BufferedReader reader, ReasonIR model, Path input, int chunkLines) {
+    ChunkReader(InputFile reader, ReasonIR model, int chunkLines, EngineOptions.Overflow overflow) {
         this.reader = reader;
         this.model = model;
-        this.input = input;
+        this.input = reader.path();
         this.chunkLines = chunkLines;
+        this.overflow = overflow;
         this.next = ahead.submit(this::read);
     }
 
@@ -68,11 +68,10 @@ final class ChunkReader implements AutoCloseable {
         List<Long> numbers = new ArrayList<>();
         try {
             String line;
-            while (parsed.size() < chunkLines && (line = reader.readLine()) != null) {
-                lineNo++;
+            while (parsed.size() < chunkLines && (line = reader.next()) != null) {
                 if (line.isBlank()) continue;
-                parsed.add(InputLine.parse(line, where(lineNo)));
-                numbers.add(lineNo);
+                parsed.add(InputLine.parse(line, where(reader.lineNo())));
+                numbers.add(reader.lineNo());
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -82,7 +81,7 @@ final class ChunkReader implements AutoCloseable {
         RuntimeException[] errors = new RuntimeException[parsed.size()];
         IntStream.range(0, parsed.size()).parallel().forEach(i -> {
             try {
-                out[i] = Main.prepare(model, parsed.get(i), where(numbers.get(i)));
+                out[i] = Main.prepare(model, parsed.get(i), where(numbers.get(i)), overflow);
             } catch (RuntimeException e) {
                 errors[i] = e;
             }

@@ -2,19 +2,26 @@ package dev.reasonir.cli;
 
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
-import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.Vectors;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
+import java.util.concurrent.Callable;
 
 /** {@code reasonir demo}: embeds a few BRIGHT-style queries and documents and prints their similarities. */
-final class Demo {
-    private Demo() {}
+@Command(name = "demo", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+        description = {"Embeds three BRIGHT-style queries and four documents and prints their cosine similarities.",
+                "./reasonir demo without --model generates (once) a small random-weight checkpoint with the real "
+                        + "Llama-3.1 tokenizer and uses it."})
+final class Demo implements Callable<Integer> {
+    @Mixin
+    EngineOptions engine;
 
     static final List<String> QUERIES = List.of(
             "Why is the sky blue during the day but red at sunset?",
@@ -29,10 +36,12 @@ final class Demo {
                     + "metabolizers.",
             "The Treaty of Westphalia (1648) ended the Thirty Years' War.");
 
-    static void run(Map<String, String> flags, Options options, PrintStream out, PrintStream err) {
-        Path model = Path.of(Main.required(flags, "model"));
+    @Override
+    public Integer call() {
+        PrintStream out = Streams.out(), err = Streams.err();
+        Path model = engine.model;
         long t0 = System.nanoTime();
-        try (ReasonIR m = ReasonIR.open(model, options)) {
+        try (ReasonIR m = ReasonIR.open(model, engine.options())) {
             double openS = (System.nanoTime() - t0) / 1e9;
             Main.printDevice(m, err);
             out.printf(Locale.ROOT, "model   %s%ndevice  %s, precision %s, dimension %d (opened in %.2f s)%n",
@@ -72,5 +81,6 @@ final class Demo {
                 out.println("  ./reasonir demo --model /path/to/ReasonIR-8B");
             }
         }
+        return 0;
     }
 }

@@ -12,6 +12,10 @@ import dev.reasonir.retrieval.Index;
 import dev.reasonir.retrieval.IndexBuilder;
 import dev.reasonir.retrieval.IndexManifest;
 import dev.reasonir.retrieval.Search;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -20,60 +24,76 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import java.util.Set;
+import java.util.concurrent.Callable;
 
 /**
  * {@code index}, {@code search} and {@code eval}: thin layers over {@link IndexBuilder}, {@link Search} and
  * {@link BrightEval} that parse flags, draw progress and print summaries.
  */
 final class RetrievalCommands {
-    static final Set<String> INDEX_FLAGS = Set.of("corpus", "out", "instruction", "dtype", "on-empty",
-            "commit-tokens", "commit-docs");
-    static final Set<String> SEARCH_FLAGS = Set.of("index", "queries", "out", "jsonl", "task", "instruction", "top-k");
-    static final Set<String> EVAL_FLAGS = Set.of("bright", "task", "queries", "long-documents", "cache", "out",
-            "dtype");
     /** BRIGHT's official evaluation embeds with this max length (documents and queries). */
     static final int EVAL_MAX_LENGTH = 32768;
 
     private RetrievalCommands() {}
 
-    static void index(Map<String, String> flags, PrintStream out, PrintStream err) throws IOException {
-        Path corpus = Path.of(Main.required(flags, "corpus"));
-        Path dir = Path.of(Main.required(flags, "out"));
-        Options options = Main.options(flags, INDEX_FLAGS);
-        IndexBuilder.Config cfg = indexConfig(flags);
-        try (ReasonIR m = ReasonIR.open(Path.of(Main.required(flags, "model")), options)) {
-            Main.printDevice(m, err);
-            IndexBuilder.Result r;
-            try (IndexProgress p = new IndexProgress(err, "index")) {
-                r = IndexBuilder.build(m, corpus, dir, cfg, p);
+    @Command(name = "index", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+            description = {"Embeds a corpus of JSON lines {\"id\": \"...\", \"content\": \"...\"} into an index "
+                    + "folder (manifest.json, embeddings.npy, ids.jsonl). Resumable: after any interruption, run the "
+                    + "same command again. A finished index with the same settings is left as is."})
+    static final class IndexCmd implements Callable<Integer> {
+        @Mixin
+        EngineOptions engine;
+        @Option(names = "--corpus", required = true, paramLabel = "DOCS.jsonl", description = "the documents")
+        Path corpus;
+        @Option(names = "--out", required = true, paramLabel = "INDEX_DIR", description = "the index folder")
+        Path out;
+        @Option(names = "--instruction", paramLabel = "TEXT",
+                description = "document prefix (default \"<|embed|>\\n\")")
+        String instruction;
+        @Option(names = "--dtype", paramLabel = "T", defaultValue = "f16",
+                description = "stored vectors: f16 or f32 (default: ${DEFAULT-VALUE})")
+        String dtype;
+        @Option(names = "--on-empty", paramLabel = "MODE", defaultValue = "skip",
+                description = "empty documents are skipped and listed in the manifest (skip), or fail the run "
+                        + "(default: ${DEFAULT-VALUE})")
+        OnEmpty onEmpty;
+        @Option(names = "--commit-tokens", paramLabel = "N", defaultValue = "262144",
+                description = "commit a chunk every N tokens ... (default: ${DEFAULT-VALUE})")
+        long commitTokens;
+        @Option(names = "--commit-docs", paramLabel = "N", defaultValue = "4096",
+                description = "... or every N documents (default: ${DEFAULT-VALUE})")
+        int commitDocs;
+
+        enum OnEmpty { skip, fail }
+
+        @Override
+        public Integer call() throws IOException {
+            PrintStream err = Streams.err();
+            IndexBuilder.Config cfg = indexConfig(instruction, dtype, onEmpty == OnEmpty.fail, commitTokens,
+                    commitDocs);
+            try (ReasonIR m = ReasonIR.open(engine.model, engine.options())) {
+                Main.printDevice(m, err);
+                IndexBuilder.Result r;
+                try (IndexProgress p = new IndexProgress(err, "index")) {
+                    r = IndexBuilder.build(m, corpus, out, cfg, p);
+                }
+                printIndexSummary(r, err);
             }
-            printIndexSummary(r, err);
+            return 0;
         }
     }
 
-    static IndexBuilder.Config indexConfig(Map<String, String> flags) {
+    static IndexBuilder.Config indexConfig(String instruction, String dtype, boolean failOnEmpty, long commitTokens,
+                                           int commitDocs) {
         IndexBuilder.Config cfg = IndexBuilder.Config.defaults();
-        if (flags.containsKey("instruction")) cfg = cfg.withInstruction(flags.get("instruction"));
-        if (flags.containsKey("dtype")) {
-            try {
-                cfg = cfg.withDtype(Dtype.parse(flags.get("dtype")));
-            } catch (IllegalArgumentException e) {
-                throw new CliException("--dtype: " + e.getMessage());
-            }
+        if (instruction != null) cfg = cfg.withInstruction(instruction);
+        try {
+            cfg = cfg.withDtype(Dtype.parse(dtype));
+        } catch (IllegalArgumentException e) {
+            throw new CliException("--dtype: " + e.getMessage());
         }
-        if (flags.containsKey("on-empty")) {
-            String v = flags.get("on-empty");
-            if (!v.equals("skip") && !v.equals("fail")) {
-                throw new CliException("--on-empty expects skip or fail, got '" + v + "'");
-            }
-            cfg = cfg.withFailOnEmpty(v.equals("fail"));
-        }
-        long tokens = Main.intFlag(flags, "commit-tokens", (int) cfg.commitTokens());
-        int docs = Main.intFlag(flags, "commit-docs", cfg.commitDocuments());
-        if (tokens < 1 || docs < 1) throw new CliException("--commit-tokens and --commit-docs must be >= 1");
-        return cfg.withCommit(tokens, docs);
+        if (commitTokens < 1 || commitDocs < 1) throw new CliException("--commit-tokens and --commit-docs must be >= 1");
+        return cfg.withFailOnEmpty(failOnEmpty).withCommit(commitTokens, commitDocs);
     }
 
     static void printIndexSummary(IndexBuilder.Result r, PrintStream err) {
@@ -102,118 +122,174 @@ final class RetrievalCommands {
         }
     }
 
-    static void search(Map<String, String> flags, PrintStream out, PrintStream err) throws IOException {
-        Path indexDir = Path.of(Main.required(flags, "index"));
-        Path queriesFile = Path.of(Main.required(flags, "queries"));
-        Path trec = Path.of(Main.required(flags, "out"));
-        Path jsonl = flags.containsKey("jsonl") ? Path.of(flags.get("jsonl"))
-                : trec.resolveSibling(trec.getFileName().toString().replaceFirst("\\.trec$", "") + ".jsonl");
+    /** The queries' instruction: exactly one of --task and --instruction. */
+    static final class QueryInstruction {
+        @Option(names = "--task", required = true, paramLabel = "NAME",
+                description = "a BRIGHT task: its official query prompt")
+        String task;
+        @Option(names = "--instruction", required = true, paramLabel = "TEXT",
+                description = "your own query instruction (\"\" for none)")
         String instruction;
-        if (flags.containsKey("task") == flags.containsKey("instruction")) {
-            throw new CliException("give the queries' instruction: --task NAME (a BRIGHT task's official prompt) or "
-                    + "--instruction TEXT (\"\" for none), not both");
-        }
-        if (flags.containsKey("task")) {
+
+        String resolve() {
+            if (task == null) return instruction;
             try {
-                instruction = Instructions.bright(flags.get("task"));
+                return Instructions.bright(task);
             } catch (IllegalArgumentException e) {
                 throw new CliException(e.getMessage());
             }
-        } else {
-            instruction = flags.get("instruction");
-        }
-        int k = Main.intFlag(flags, "top-k", 100);
-        if (k < 1) throw new CliException("--top-k must be >= 1");
-        Options options = Main.options(flags, SEARCH_FLAGS);
-        List<Search.Query> queries = Search.readQueries(queriesFile);
-        try (ReasonIR m = ReasonIR.open(Path.of(Main.required(flags, "model")), options);
-             Index index = Index.open(indexDir)) {
-            Main.printDevice(m, err);
-            long t0 = System.nanoTime();
-            List<List<Hit>> hits = Search.run(m, index, queries, instruction, k, options.threads());
-            double s = (System.nanoTime() - t0) / 1e9;
-            Search.writeTrec(trec, queries, hits);
-            Search.writeJsonl(jsonl, queries, hits);
-            err.printf(Locale.ROOT, "reasonir: %d queries against %d documents in %.2f s (%.1f queries/s) -> %s, %s%n",
-                    queries.size(), index.size(), s, queries.size() / s, trec, jsonl);
         }
     }
 
-    static void eval(Map<String, String> flags, PrintStream out, PrintStream err) throws IOException {
-        BrightDataset data = BrightDataset.open(Path.of(Main.required(flags, "bright")));
-        String taskFlag = flags.getOrDefault("task", "all");
-        String queries = flags.getOrDefault("queries", "original");
-        boolean longDocs = flags.containsKey("long-documents");
-        List<String> tasks = new ArrayList<>();
-        if (taskFlag.equals("all")) {
-            for (String t : data.tasks()) {
-                if (longDocs && !data.hasLongDocuments(t)) {
-                    err.println("reasonir: skipping " + t + ": no long documents in BRIGHT for this task");
-                } else {
+    @Command(name = "search", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+            description = {"Embeds query lines {\"id\": \"...\", \"query\": \"...\", \"excluded_ids\": [...]} and "
+                    + "ranks the whole index for each (exact cosine). Writes a TREC run file and JSON lines."})
+    static final class SearchCmd implements Callable<Integer> {
+        @Mixin
+        EngineOptions engine;
+        @Option(names = "--index", required = true, paramLabel = "INDEX_DIR", description = "an index folder")
+        Path indexDir;
+        @Option(names = "--queries", required = true, paramLabel = "Q.jsonl", description = "the queries")
+        Path queriesFile;
+        @Option(names = "--out", required = true, paramLabel = "RUN.trec", description = "the TREC run file")
+        Path trec;
+        @Option(names = "--jsonl", paramLabel = "FILE", description = "JSON lines results (default: RUN.jsonl)")
+        Path jsonl;
+        @ArgGroup(exclusive = true, multiplicity = "1")
+        QueryInstruction instruction;
+        @Option(names = "--top-k", paramLabel = "K", defaultValue = "100",
+                description = "hits per query (default: ${DEFAULT-VALUE})")
+        int k;
+
+        @Override
+        public Integer call() throws IOException {
+            PrintStream err = Streams.err();
+            if (k < 1) throw new CliException("--top-k must be >= 1");
+            Path jsonlOut = jsonl != null ? jsonl
+                    : trec.resolveSibling(trec.getFileName().toString().replaceFirst("\\.trec$", "") + ".jsonl");
+            String instr = instruction.resolve();
+            List<Search.Query> queries = Search.readQueries(queriesFile);
+            try (Index index = Index.open(indexDir);
+                 ReasonIR m = ReasonIR.open(engine.model, engine.options())) {
+                Main.printDevice(m, err);
+                long t0 = System.nanoTime();
+                List<List<Hit>> hits = Search.run(m, index, queries, instr, k, engine.threads);
+                double s = (System.nanoTime() - t0) / 1e9;
+                Search.writeTrec(trec, queries, hits);
+                Search.writeJsonl(jsonlOut, queries, hits);
+                err.printf(Locale.ROOT, "reasonir: %d queries against %d documents in %.2f s (%.1f queries/s) -> %s, "
+                        + "%s%n", queries.size(), index.size(), s, queries.size() / s, trec, jsonlOut);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "eval", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+            description = {"Scores the model on a local BRIGHT-format folder (BRIGHT_DIR/TASK/{documents,"
+                    + "long_documents,examples}.jsonl; tools/bright/export_bright.py makes it) as the ReasonIR paper "
+                    + "does: nDCG@10 (trec_eval's ndcg_cut_10), Recall@100, MRR@10. Prints the paper-style table; "
+                    + "per-query JSON and run files go to --out. --max-length defaults to 32768, BRIGHT's setting."})
+    static final class EvalCmd implements Callable<Integer> {
+        @Mixin
+        EngineOptions engine;
+        @Option(names = "--bright", required = true, paramLabel = "BRIGHT_DIR", description = "the BRIGHT folder")
+        Path bright;
+        @Option(names = "--task", paramLabel = "all|NAME,...", defaultValue = "all",
+                description = "tasks to run (default: ${DEFAULT-VALUE})")
+        String taskFlag;
+        @Option(names = "--queries", paramLabel = "original|FIELD", defaultValue = "original",
+                description = "original queries, or a reasoning-query field such as gpt4_reason "
+                        + "(default: ${DEFAULT-VALUE})")
+        String queries;
+        @Option(names = "--long-documents", description = "long_documents.jsonl and gold_ids_long")
+        boolean longDocs;
+        @Option(names = "--cache", paramLabel = "DIR",
+                description = "task indexes (default: ~/.cache/reasonir/bright-indexes)")
+        Path cache;
+        @Option(names = "--out", paramLabel = "DIR", defaultValue = "reasonir-eval",
+                description = "results.json, TASK.trec, TASK.jsonl, table.txt (default: ./${DEFAULT-VALUE})")
+        Path outDir;
+        @Option(names = "--dtype", paramLabel = "T", defaultValue = "f16",
+                description = "stored vectors of the task indexes: f16 or f32 (default: ${DEFAULT-VALUE})")
+        String dtype;
+
+        @Override
+        public Integer call() throws IOException {
+            PrintStream out = Streams.out(), err = Streams.err();
+            BrightDataset data = BrightDataset.open(bright);
+            List<String> tasks = new ArrayList<>();
+            if (taskFlag.equals("all")) {
+                for (String t : data.tasks()) {
+                    if (longDocs && !data.hasLongDocuments(t)) {
+                        err.println("reasonir: skipping " + t + ": no long documents in BRIGHT for this task");
+                    } else {
+                        tasks.add(t);
+                    }
+                }
+            } else {
+                for (String t : taskFlag.split(",")) {
+                    if (!data.tasks().contains(t)) {
+                        throw new CliException("unknown task '" + t + "'; tasks in " + bright + ": "
+                                + String.join(", ", data.tasks()));
+                    }
                     tasks.add(t);
                 }
             }
-        } else {
-            for (String t : taskFlag.split(",")) {
-                if (!data.tasks().contains(t)) {
-                    throw new CliException("unknown task '" + t + "'; tasks in " + Main.required(flags, "bright")
-                            + ": " + String.join(", ", data.tasks()));
+            for (String t : tasks) {
+                try {
+                    Instructions.bright(t);
+                } catch (IllegalArgumentException e) {
+                    throw new CliException("task folder '" + t + "' has no official BRIGHT query instruction; known "
+                            + "tasks: " + String.join(", ", Instructions.BRIGHT_TASKS));
                 }
-                tasks.add(t);
             }
-        }
-        for (String t : tasks) {
-            try {
-                Instructions.bright(t);
-            } catch (IllegalArgumentException e) {
-                throw new CliException("task folder '" + t + "' has no official BRIGHT query instruction; known "
-                        + "tasks: " + String.join(", ", Instructions.BRIGHT_TASKS));
+            Path cacheDir = cache != null ? cache : defaultCache();
+            IndexBuilder.Config indexCfg = indexConfig(null, dtype, false, IndexBuilder.Config.defaults()
+                    .commitTokens(), IndexBuilder.Config.defaults().commitDocuments());
+            BrightEval.Config cfg = new BrightEval.Config(queries, longDocs, cacheDir, indexCfg, engine.threads);
+            try (ReasonIR m = ReasonIR.open(engine.model, engine.options(EVAL_MAX_LENGTH))) {
+                Main.printDevice(m, err);
+                err.println("reasonir: " + tasks.size() + " tasks, queries " + queries + (longDocs
+                        ? ", long documents" : "") + "; indexes cached in " + cacheDir);
+                List<BrightEval.TaskResult> results = BrightEval.run(m, data, tasks, cfg, listener(err));
+                Files.createDirectories(outDir);
+                for (BrightEval.TaskResult r : results) {
+                    Search.writeTrec(outDir.resolve(r.task() + ".trec"), r.queries(), r.hits());
+                    Search.writeJsonl(outDir.resolve(r.task() + ".jsonl"), r.queries(), r.hits());
+                }
+                Files.write(outDir.resolve("results.json"), BrightEval.jsonBytes(results, queries, longDocs));
+                String table = BrightEval.table(results, queries, longDocs);
+                Files.writeString(outDir.resolve("table.txt"), table);
+                out.print(table);
+                err.println("reasonir: per-query results and run files in " + outDir);
             }
+            return 0;
         }
-        Map<String, String> withLength = new java.util.HashMap<>(flags);
-        withLength.putIfAbsent("max-length", Integer.toString(EVAL_MAX_LENGTH));
-        Options options = Main.options(withLength, EVAL_FLAGS);
-        Path outDir = Path.of(flags.getOrDefault("out", "reasonir-eval"));
-        Path cache = flags.containsKey("cache") ? Path.of(flags.get("cache")) : defaultCache();
-        IndexBuilder.Config indexCfg = IndexBuilder.Config.defaults();
-        if (flags.containsKey("dtype")) indexCfg = indexConfig(Map.of("dtype", flags.get("dtype")));
-        BrightEval.Config cfg = new BrightEval.Config(queries, longDocs, cache, indexCfg, options.threads());
-        try (ReasonIR m = ReasonIR.open(Path.of(Main.required(flags, "model")), options)) {
-            Main.printDevice(m, err);
-            err.println("reasonir: " + tasks.size() + " tasks, queries " + queries + (longDocs ? ", long documents"
-                    : "") + "; indexes cached in " + cache);
-            List<BrightEval.TaskResult> results = BrightEval.run(m, data, tasks, cfg, new BrightEval.Listener() {
-                IndexProgress current;
+    }
 
-                @Override
-                public IndexBuilder.Progress indexProgress(String task) {
-                    current = new IndexProgress(err, task);
-                    return current;
-                }
+    /** Per-task progress and one summary line per task. */
+    private static BrightEval.Listener listener(PrintStream err) {
+        return new BrightEval.Listener() {
+            IndexProgress current;
 
-                @Override
-                public void done(BrightEval.TaskResult r) {
-                    if (current != null) current.close();
-                    int skipped = r.summary().skippedNoRelevant();
-                    err.printf(Locale.ROOT, "reasonir: %-20s nDCG@10 %5.1f  Recall@100 %5.1f  MRR@10 %5.1f  (%d "
-                                    + "queries%s, %d documents%s)%n", r.task(), 100 * r.summary().ndcg10(),
-                            100 * r.summary().recall100(), 100 * r.summary().mrr10(), r.summary().queries(),
-                            skipped == 0 ? "" : " + " + skipped + " without relevant documents, not averaged",
-                            r.index().manifest().documents(),
-                            r.index().status() == IndexBuilder.Status.UP_TO_DATE ? ", cached index" : "");
-                }
-            });
-            Files.createDirectories(outDir);
-            for (BrightEval.TaskResult r : results) {
-                Search.writeTrec(outDir.resolve(r.task() + ".trec"), r.queries(), r.hits());
-                Search.writeJsonl(outDir.resolve(r.task() + ".jsonl"), r.queries(), r.hits());
+            @Override
+            public IndexBuilder.Progress indexProgress(String task) {
+                current = new IndexProgress(err, task);
+                return current;
             }
-            Files.write(outDir.resolve("results.json"), BrightEval.jsonBytes(results, queries, longDocs));
-            String table = BrightEval.table(results, queries, longDocs);
-            Files.writeString(outDir.resolve("table.txt"), table);
-            out.print(table);
-            err.println("reasonir: per-query results and run files in " + outDir);
-        }
+
+            @Override
+            public void done(BrightEval.TaskResult r) {
+                if (current != null) current.close();
+                int skipped = r.summary().skippedNoRelevant();
+                err.printf(Locale.ROOT, "reasonir: %-20s nDCG@10 %5.1f  Recall@100 %5.1f  MRR@10 %5.1f  (%d "
+                                + "queries%s, %d documents%s)%n", r.task(), 100 * r.summary().ndcg10(),
+                        100 * r.summary().recall100(), 100 * r.summary().mrr10(), r.summary().queries(),
+                        skipped == 0 ? "" : " + " + skipped + " without relevant documents, not averaged",
+                        r.index().manifest().documents(),
+                        r.index().status() == IndexBuilder.Status.UP_TO_DATE ? ", cached index" : "");
+            }
+        };
     }
 
     static Path defaultCache() {

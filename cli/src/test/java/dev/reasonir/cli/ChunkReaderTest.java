@@ -3,8 +3,9 @@ package dev.reasonir.cli;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
-import java.io.StringReader;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,6 +26,12 @@ class ChunkReaderTest {
         return sb.append("], \"pool_start\": 0}").toString();
     }
 
+    /** A reader over {@code text} written to in.jsonl; pre-tokenized lines need no model. */
+    private ChunkReader reader(String text, int chunkLines) throws IOException {
+        Path f = Files.writeString(tmp.resolve("in.jsonl"), text, StandardCharsets.UTF_8);
+        return new ChunkReader(new InputFile(f), null, chunkLines, EngineOptions.Overflow.truncate);
+    }
+
     @Test
     void chunksKeepOrderAndLineNumbers() throws Exception {
         String text = String.join("\n", ids(1), "", ids(2, 3), ids(4), "   ", ids(5), ids(6), ids(7)) + "\n";
@@ -32,7 +39,7 @@ class ChunkReaderTest {
         List<Integer> first = new ArrayList<>();
         List<Integer> sizes = new ArrayList<>();
         // Pre-tokenized lines need no model: Main.prepare never touches it for them.
-        try (ChunkReader r = new ChunkReader(new BufferedReader(new StringReader(text)), null, tmp.resolve("in.jsonl"), 2)) {
+        try (ChunkReader r = reader(text, 2)) {
             for (ChunkReader.Chunk c = r.next(); !c.inputs().isEmpty(); c = r.next()) {
                 sizes.add(c.inputs().size());
                 lines.addAll(c.lineNumbers());
@@ -45,25 +52,24 @@ class ChunkReaderTest {
     }
 
     @Test
-    void theFirstBadLineInFileOrderIsReported() {
+    void theFirstBadLineInFileOrderIsReported() throws IOException {
         // Two bad lines in one chunk, tokenized in parallel: the earlier one must be the one reported.
         String text = String.join("\n", ids(1), "{\"text\": \"\"}", ids(2), "{\"text\": \"\", \"instruction\": \"x\"}");
         CliException e = assertThrows(CliException.class, () -> {
-            try (ChunkReader r = new ChunkReader(new BufferedReader(new StringReader(text)), null,
-                    Path.of("in.jsonl"), 10)) {
+            try (ChunkReader r = reader(text, 10)) {
                 r.next();
             }
         });
-        assertTrue(e.getMessage().startsWith("in.jsonl line 2: "), e.getMessage());
+        assertTrue(e.getMessage().startsWith(tmp.resolve("in.jsonl") + " line 2: "), e.getMessage());
     }
 
     @Test
     void aMalformedLineInALaterChunkKeepsItsNumber() throws Exception {
         String text = String.join("\n", ids(1), ids(2), ids(3), "{not json");
-        try (ChunkReader r = new ChunkReader(new BufferedReader(new StringReader(text)), null, Path.of("in.jsonl"), 3)) {
+        try (ChunkReader r = reader(text, 3)) {
             assertArrayEquals(new int[] {1}, r.next().inputs().get(0).ids());
             CliException e = assertThrows(CliException.class, r::next);
-            assertTrue(e.getMessage().startsWith("in.jsonl line 4"), e.getMessage());
+            assertTrue(e.getMessage().startsWith(tmp.resolve("in.jsonl") + " line 4"), e.getMessage());
         }
     }
 }

@@ -73,7 +73,7 @@ class RetrievalCliTest {
         for (String cmd : List.of("index", "search", "eval", "embed")) {
             CliTest.Run r = run(cmd, "--help");
             assertEquals(0, r.status(), cmd);
-            assertTrue(r.out().contains("reasonir " + cmd), r.out());
+            assertTrue(r.out().contains("Usage: reasonir " + cmd), r.out());
         }
     }
 
@@ -83,12 +83,12 @@ class RetrievalCliTest {
         CliTest.Run r = run("index", "--model", model.toString(), "--corpus", docs, "--out",
                 tmp.resolve("x").toString(), "--top-k", "3");
         assertEquals(2, r.status());
-        assertTrue(r.err().contains("unknown option --top-k for this command"), r.err());
+        assertTrue(r.err().contains("Unknown option") && r.err().contains("'--top-k'"), r.err());
 
         r = run("search", "--model", model.toString(), "--index", tmp.resolve("x").toString(), "--queries", docs,
                 "--out", tmp.resolve("y.trec").toString());
         assertEquals(2, r.status());
-        assertTrue(r.err().contains("--task NAME") && r.err().contains("--instruction TEXT"), r.err());
+        assertTrue(r.err().contains("--task=NAME") && r.err().contains("--instruction=TEXT"), r.err());
 
         r = run("search", "--model", model.toString(), "--index", tmp.resolve("nope").toString(), "--queries",
                 bright.resolve("leetcode/examples.jsonl").toString(), "--task", "leetcode", "--out",

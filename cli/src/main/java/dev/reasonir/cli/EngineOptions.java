@@ -1,0 +1,79 @@
+package dev.reasonir.cli;
+
+import dev.reasonir.Options;
+import dev.reasonir.Precision;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+
+/** The options of every command that opens a model (a picocli mixin). */
+final class EngineOptions {
+    /** What the CLI does with an input longer than --max-length. */
+    enum Overflow { truncate, fail }
+
+    /** The CLI's names of the engine's numeric modes. */
+    enum PrecisionFlag {
+        DEFAULT(Precision.DEFAULT), FP32(Precision.FP32), BF16(Precision.BF16);
+
+        final Precision value;
+
+        PrecisionFlag(Precision value) {
+            this.value = value;
+        }
+    }
+
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "model folder: config.json, safetensors shards, tokenizer.json")
+    Path model;
+
+    @Option(names = "--device", paramLabel = "DEV", defaultValue = "auto",
+            description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
+    String device;
+
+    @Option(names = "--max-length", paramLabel = "N",
+            description = "tokens per input including BOS; longer inputs are truncated (default 512)")
+    Integer maxLength;
+
+    @Option(names = "--overflow", paramLabel = "MODE", defaultValue = "truncate",
+            description = "truncate (reported on stderr) or fail, for inputs longer than --max-length "
+                    + "(default: ${DEFAULT-VALUE})")
+    Overflow overflow;
+
+    @Option(names = "--batch-tokens", paramLabel = "N", defaultValue = "8192",
+            description = "token budget of one packed batch (default: ${DEFAULT-VALUE})")
+    int batchTokens;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+            description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE})")
+    int threads;
+
+    @Option(names = "--precision", paramLabel = "P", defaultValue = "default",
+            description = "default, fp32 or bf16 (default: fp32 on CPU, bf16 on CUDA)")
+    PrecisionFlag precision;
+
+    @Option(names = "--copy-weights",
+            description = "copy the weights into memory instead of mapping the files (a checkpoint file modified "
+                    + "while the model is open can otherwise crash the process)")
+    boolean copyWeights;
+
+    /**
+     * The engine options. The CLI applies --overflow itself (see {@link Main#prepare}) so that its messages speak of
+     * flags and file lines; the engine always truncates.
+     */
+    Options options(int defaultMaxLength) {
+        int max = maxLength != null ? maxLength : defaultMaxLength;
+        if (max < 1) throw new CliException("--max-length must be >= 1, got " + max);
+        if (batchTokens < 1) throw new CliException("--batch-tokens must be >= 1, got " + batchTokens);
+        if (threads < 0) throw new CliException("--threads must be >= 0, got " + threads);
+        try {
+            return Options.defaults().withDevice(device).withMaxLength(max).withBatchTokens(batchTokens)
+                    .withThreads(threads).withPrecision(precision.value).withCopyWeights(copyWeights);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(e.getMessage());
+        }
+    }
+
+    Options options() {
+        return options(Options.defaults().maxLength());
+    }
+}
