@@ -1,0 +1,230 @@
+package dev.reasonir.server;
+
+import dev.reasonir.Options;
+import dev.reasonir.ReasonIR;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A bounded loopback load test: starts an {@link EmbeddingServer} on a model, then for each concurrency level runs
+ * that many clients, each sending {@code --requests} {@code POST /v1/embeddings} requests back to back, and prints
+ * requests/s, inputs/s and p50/p99 latency as a table and as one JSON line (for scripts). Every response must be a
+ * 200; the first failure is printed and counted. A last line gives the same requests sent serially through the
+ * Java API (no HTTP, no batching) as the baseline.
+ *
+ * <pre>
+ * java -cp ... dev.reasonir.server.LoadTest --model DIR [--tokenizer DIR] [--device cpu] [--clients 1,8,64]
+ *      [--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens 16384] [--max-seconds 120]
+ * </pre>
+ *
+ * {@code --tokenizer DIR} combines a checkpoint folder without tokenizer files with a tokenizer folder (symlinks in a
+ * temporary folder), as the tests do with the random-weight checkpoints. {@code --max-seconds} bounds each level: the
+ * clients stop starting requests after it (the numbers then cover the requests done).
+ */
+public final class LoadTest {
+    private LoadTest() {}
+
+    /** One concurrency level's outcome. */
+    record Level(int clients, long requests, long failures, double seconds, double p50Ms, double p99Ms, int inputs) {
+        double requestsPerSecond() {
+            return requests / seconds;
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> a = parse(args);
+        Path model = Path.of(required(a, "model"));
+        int[] levels = Arrays.stream(a.getOrDefault("clients", "1,8,64").split(",")).map(String::trim)
+                .mapToInt(Integer::parseInt).toArray();
+        int requests = Integer.parseInt(a.getOrDefault("requests", "50"));
+        int inputs = Integer.parseInt(a.getOrDefault("inputs", "1"));
+        int words = Integer.parseInt(a.getOrDefault("words", "12"));
+        double maxSeconds = Double.parseDouble(a.getOrDefault("max-seconds", "120"));
+        Path dir = a.containsKey("tokenizer") ? combine(model, Path.of(a.get("tokenizer"))) : model;
+        Options options = Options.defaults().withDevice(a.getOrDefault("device", "auto"));
+        ServerConfig config = ServerConfig.builder().port(0).modelName(model.toAbsolutePath().normalize()
+                        .getFileName().toString())
+                .maxBatchTokens(Integer.parseInt(a.getOrDefault("max-batch-tokens",
+                        String.valueOf(ServerConfig.DEFAULT_MAX_BATCH_TOKENS)))).build();
+        try (ReasonIR m = ReasonIR.open(dir, options); EmbeddingServer server = EmbeddingServer.start(m, config)) {
+            System.out.printf(Locale.ROOT, "model %s on %s, %d cores; %d requests per client, %d input(s) of ~%d "
+                            + "words per request%n", server.config().modelName(), m.device(),
+                    Runtime.getRuntime().availableProcessors(), requests, inputs, words);
+            URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/embeddings");
+            run(uri, 1, Math.min(requests, 20), inputs, words, maxSeconds);  // warm-up: JIT, connections
+            List<Level> results = new ArrayList<>();
+            System.out.println("clients  requests  failures   req/s  inputs/s  p50 ms  p99 ms");
+            for (int c : levels) {
+                Level l = run(uri, c, requests, inputs, words, maxSeconds);
+                results.add(l);
+                System.out.printf(Locale.ROOT, "%7d  %8d  %8d  %6.1f  %8.1f  %6.2f  %6.2f%n", l.clients(),
+                        l.requests(), l.failures(), l.requestsPerSecond(), l.requestsPerSecond() * inputs,
+                        l.p50Ms(), l.p99Ms());
+            }
+            // Baseline: the same requests through the Java API, one after another, no HTTP and no batching.
+            long[] direct = new long[requests];
+            String instruction = server.config().prompts().get(server.config().defaultPromptName());
+            long d0 = System.nanoTime();
+            for (int r = 0; r < requests; r++) {
+                long s = System.nanoTime();
+                m.embed(texts(0, r, inputs, words), instruction);
+                direct[r] = System.nanoTime() - s;
+            }
+            double directSeconds = (System.nanoTime() - d0) / 1e9;
+            Arrays.sort(direct);
+            Level api = new Level(0, requests, 0, directSeconds, percentile(direct, 0.5) / 1e6,
+                    percentile(direct, 0.99) / 1e6, inputs);
+            System.out.printf(Locale.ROOT, "java API, serial, no HTTP: %.1f req/s, p50 %.2f ms, p99 %.2f ms%n",
+                    api.requestsPerSecond(), api.p50Ms(), api.p99Ms());
+            System.out.println(json(server.config().modelName(), m.device(), inputs, words, results, api));
+        }
+    }
+
+    /** {@code clients} threads, each sending {@code requests} requests back to back. */
+    static Level run(URI uri, int clients, int requests, int inputs, int words, double maxSeconds)
+            throws Exception {
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(10)).build();
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        long[][] latencies = new long[clients][];
+        AtomicLong failures = new AtomicLong();
+        long deadline = System.nanoTime() + (long) (maxSeconds * 1e9);
+        long t0 = System.nanoTime();
+        try {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int c = 0; c < clients; c++) {
+                int client = c;
+                futures.add(pool.submit(() -> {
+                    long[] lat = new long[requests];
+                    int done = 0;
+                    for (int r = 0; r < requests && System.nanoTime() < deadline; r++) {
+                        HttpRequest req = HttpRequest.newBuilder(uri).timeout(Duration.ofMinutes(5))
+                                .header("Content-Type", "application/json")
+                                .POST(HttpRequest.BodyPublishers.ofString(body(client, r, inputs, words))).build();
+                        long s = System.nanoTime();
+                        try {
+                            HttpResponse<String> resp = http.send(req, HttpResponse.BodyHandlers.ofString());
+                            if (resp.statusCode() != 200 && failures.getAndIncrement() == 0) {
+                                System.err.println("first failure: " + resp.statusCode() + " " + resp.body());
+                            }
+                        } catch (IOException e) {
+                            if (failures.getAndIncrement() == 0) System.err.println("first failure: " + e);
+                        }
+                        lat[done++] = System.nanoTime() - s;
+                    }
+                    latencies[client] = Arrays.copyOf(lat, done);
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) f.get();
+        } finally {
+            pool.shutdown();
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        long[] all = Arrays.stream(latencies).flatMapToLong(Arrays::stream).sorted().toArray();
+        return new Level(clients, all.length, failures.get(), seconds, percentile(all, 0.50) / 1e6,
+                percentile(all, 0.99) / 1e6, inputs);
+    }
+
+    private static String body(int client, int request, int inputs, int words) {
+        StringBuilder sb = new StringBuilder("{\"model\":\"reasonir\",\"input\":[");
+        List<String> texts = texts(client, request, inputs, words);
+        for (int i = 0; i < texts.size(); i++) sb.append(i > 0 ? ",\"" : "\"").append(texts.get(i)).append('"');
+        return sb.append("]}").toString();
+    }
+
+    /** Distinct short texts per client and request (plain words: no JSON escaping needed). */
+    private static List<String> texts(int client, int request, int inputs, int words) {
+        List<String> out = new ArrayList<>(inputs);
+        for (int i = 0; i < inputs; i++) {
+            StringBuilder sb = new StringBuilder();
+            for (int w = 0; w < words; w++) {
+                sb.append(WORDS[(client * 31 + request * 7 + i * 3 + w) % WORDS.length]).append(' ');
+            }
+            out.add(sb.append("client ").append(client).append(" request ").append(request).toString());
+        }
+        return out;
+    }
+
+    private static final String[] WORDS = ("the quick brown fox jumps over a lazy dog while scattered light makes "
+            + "the sky blue because shorter wavelengths scatter more strongly than longer ones in the atmosphere")
+            .split(" ");
+
+    static double percentile(long[] sorted, double p) {
+        if (sorted.length == 0) return Double.NaN;
+        int i = (int) Math.ceil(p * sorted.length) - 1;
+        return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
+    }
+
+    private static String json(String model, String device, int inputs, int words, List<Level> levels,
+                               Level javaApi) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("{\"model\":\"").append(model.replace("\"", "'")).append("\",\"device\":\"")
+                .append(device.replace("\"", "'")).append("\",\"cores\":")
+                .append(Runtime.getRuntime().availableProcessors()).append(",\"inputs_per_request\":").append(inputs)
+                .append(",\"words_per_input\":").append(words).append(",\"levels\":[");
+        for (int i = 0; i < levels.size(); i++) {
+            Level l = levels.get(i);
+            if (i > 0) sb.append(',');
+            sb.append(String.format(Locale.ROOT, "{\"clients\":%d,\"requests\":%d,\"failures\":%d,\"seconds\":%.3f,"
+                            + "\"requests_per_s\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f}", l.clients(), l.requests(),
+                    l.failures(), l.seconds(), l.requestsPerSecond(), l.p50Ms(), l.p99Ms()));
+        }
+        sb.append(String.format(Locale.ROOT, "],\"java_api_serial\":{\"requests\":%d,\"requests_per_s\":%.1f,"
+                        + "\"p50_ms\":%.2f,\"p99_ms\":%.2f}", javaApi.requests(), javaApi.requestsPerSecond(),
+                javaApi.p50Ms(), javaApi.p99Ms()));
+        return sb.append("}").toString();
+    }
+
+    /** A temporary folder with links to every file of the checkpoint and of the tokenizer folder. */
+    private static Path combine(Path checkpoint, Path tokenizer) throws IOException {
+        Path dst = Files.createTempDirectory("reasonir-loadtest-");
+        dst.toFile().deleteOnExit();
+        for (Path d : List.of(checkpoint, tokenizer)) {
+            try (var files = Files.list(d)) {
+                for (Path f : files.toList()) {
+                    Path link = dst.resolve(f.getFileName());
+                    Files.createSymbolicLink(link, f.toAbsolutePath());
+                    link.toFile().deleteOnExit();
+                }
+            }
+        }
+        return dst;
+    }
+
+    private static Map<String, String> parse(String[] args) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            if (!args[i].startsWith("--") || i + 1 >= args.length) {
+                throw new IllegalArgumentException("usage: LoadTest --model DIR [--tokenizer DIR] [--device cpu] "
+                        + "[--clients 1,8,64] [--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens N] "
+                        + "[--max-seconds 120]; got '" + args[i] + "'");
+            }
+            m.put(args[i].substring(2), args[++i]);
+        }
+        return m;
+    }
+
+    private static String required(Map<String, String> a, String key) {
+        String v = a.get(key);
+        if (v == null) throw new IllegalArgumentException("--" + key + " is required");
+        return v;
+    }
+}

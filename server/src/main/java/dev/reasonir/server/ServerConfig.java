@@ -1,0 +1,226 @@
+package dev.reasonir.server;
+
+import dev.reasonir.Instructions;
+import dev.reasonir.ReasonIR;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * How an {@link EmbeddingServer} listens, names its model and limits its clients. Immutable; build with
+ * {@code ServerConfig.builder().port(0).maxBatchTokens(8192).build()} or start from {@link #defaults()}.
+ *
+ * <p>Two fields depend on the model and may be left unset here: {@code modelName} ({@code null}: the model folder's
+ * name) and {@code maxInputLength} ({@code 0}: {@link ReasonIR#maxLength()}). {@link EmbeddingServer#start} fills
+ * them in ({@link #resolve(ReasonIR)}).
+ *
+ * @param host                  interface to bind (default {@code 127.0.0.1}: loopback only, so that exposing the
+ *                              server is a deliberate choice)
+ * @param port                  TCP port (default 8080); 0 binds any free port, see {@link EmbeddingServer#port()}
+ * @param modelName             the name reported as {@code model} / {@code model_id}; clients may send any model name
+ *                              and always get this one back
+ * @param prompts               named instructions selectable with {@code prompt_name}; built in: {@code "document"}
+ *                              ({@link Instructions#DOCUMENT}) and {@code "query:<task>"} for every BRIGHT task
+ *                              ({@link Instructions#bright(String)})
+ * @param defaultPromptName     prompt used for text input when a request names none (default {@code "document"})
+ * @param maxConcurrentRequests requests being handled at once (queued or computing) before new ones get 429
+ *                              (default 512)
+ * @param maxClientBatchSize    inputs one request may carry (default 128); more is a 422
+ * @param maxBatchTokens        token budget of one engine batch the dynamic batcher packs across requests (default
+ *                              16384); an input longer than the budget is embedded alone
+ * @param maxInputLength        tokens per input (BOS and instruction included); 0: the model's max length. Longer
+ *                              inputs are a 422 unless the request asks to truncate
+ * @param payloadLimitBytes     largest request body accepted (default 2 MiB); larger is a 413
+ * @param queueTimeout          longest a request may wait in the batch queue before its first input is computed; a
+ *                              request that waited longer gets 429 (the server is behind). {@link Duration#ZERO}: no
+ *                              limit. Default 60 s
+ */
+public record ServerConfig(String host, int port, String modelName, Map<String, String> prompts,
+                           String defaultPromptName, int maxConcurrentRequests, int maxClientBatchSize,
+                           int maxBatchTokens, int maxInputLength, int payloadLimitBytes, Duration queueTimeout) {
+
+    public static final String DEFAULT_HOST = "127.0.0.1";
+    public static final int DEFAULT_PORT = 8080;
+    public static final String DOCUMENT_PROMPT = "document";
+    /** Prefix of the built-in BRIGHT query prompts: {@code "query:biology"} and so on. */
+    public static final String QUERY_PROMPT_PREFIX = "query:";
+    public static final int DEFAULT_MAX_CONCURRENT_REQUESTS = 512;
+    public static final int DEFAULT_MAX_CLIENT_BATCH_SIZE = 128;
+    public static final int DEFAULT_MAX_BATCH_TOKENS = 16384;
+    public static final int DEFAULT_PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024;
+    public static final Duration DEFAULT_QUEUE_TIMEOUT = Duration.ofSeconds(60);
+
+    public ServerConfig {
+        Objects.requireNonNull(host, "host");
+        if (host.isBlank()) throw new IllegalArgumentException("host must not be blank");
+        if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in [0, 65535], got " + port);
+        if (modelName != null && modelName.isBlank()) {
+            throw new IllegalArgumentException("modelName must not be blank (null: the model folder's name)");
+        }
+        Objects.requireNonNull(prompts, "prompts");
+        for (Map.Entry<String, String> e : prompts.entrySet()) {
+            if (e.getKey() == null || e.getKey().isEmpty()) throw new IllegalArgumentException("empty prompt name");
+            if (e.getValue() == null) throw new IllegalArgumentException("prompt '" + e.getKey() + "' is null");
+        }
+        prompts = Collections.unmodifiableMap(new LinkedHashMap<>(prompts));
+        Objects.requireNonNull(defaultPromptName, "defaultPromptName");
+        if (!prompts.containsKey(defaultPromptName)) {
+            throw new IllegalArgumentException("defaultPromptName '" + defaultPromptName + "' is not one of the "
+                    + "prompts " + prompts.keySet());
+        }
+        positive("maxConcurrentRequests", maxConcurrentRequests);
+        positive("maxClientBatchSize", maxClientBatchSize);
+        positive("maxBatchTokens", maxBatchTokens);
+        positive("payloadLimitBytes", payloadLimitBytes);
+        if (maxInputLength < 0) {
+            throw new IllegalArgumentException("maxInputLength must be >= 0 (0: the model's), got " + maxInputLength);
+        }
+        Objects.requireNonNull(queueTimeout, "queueTimeout");
+        if (queueTimeout.isNegative()) {
+            throw new IllegalArgumentException("queueTimeout must not be negative (0: no limit), got " + queueTimeout);
+        }
+    }
+
+    private static void positive(String name, int v) {
+        if (v < 1) throw new IllegalArgumentException(name + " must be >= 1, got " + v);
+    }
+
+    /** Every default: 127.0.0.1:8080, built-in prompts, "document" by default, the limits listed above. */
+    public static ServerConfig defaults() {
+        return builder().build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        return new Builder().host(host).port(port).modelName(modelName).prompts(prompts)
+                .defaultPromptName(defaultPromptName).maxConcurrentRequests(maxConcurrentRequests)
+                .maxClientBatchSize(maxClientBatchSize).maxBatchTokens(maxBatchTokens).maxInputLength(maxInputLength)
+                .payloadLimitBytes(payloadLimitBytes).queueTimeout(queueTimeout);
+    }
+
+    /**
+     * The prompts every server knows: {@code "document"} and {@code "query:<task>"} for each of
+     * {@link Instructions#BRIGHT_TASKS}, in that order.
+     */
+    public static Map<String, String> builtInPrompts() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put(DOCUMENT_PROMPT, Instructions.DOCUMENT);
+        for (String task : Instructions.BRIGHT_TASKS) m.put(QUERY_PROMPT_PREFIX + task, Instructions.bright(task));
+        return Collections.unmodifiableMap(m);
+    }
+
+    /**
+     * This config with the model-dependent fields filled in: {@code modelName} from the model folder's name,
+     * {@code maxInputLength} from {@link ReasonIR#maxLength()}. A {@code maxInputLength} above the model's is refused:
+     * the engine would silently truncate where the server promised a 422.
+     */
+    public ServerConfig resolve(ReasonIR model) {
+        Objects.requireNonNull(model, "model");
+        int modelMax = model.maxLength();
+        if (maxInputLength > modelMax) {
+            throw new IllegalArgumentException("maxInputLength " + maxInputLength + " exceeds the model's max length "
+                    + modelMax + " (Options.maxLength, capped by max_position_embeddings)");
+        }
+        String name = modelName;
+        if (name == null) {
+            Path fileName = model.modelDir().toAbsolutePath().normalize().getFileName();
+            name = fileName == null ? "reasonir" : fileName.toString();
+        }
+        return toBuilder().modelName(name).maxInputLength(maxInputLength == 0 ? modelMax : maxInputLength).build();
+    }
+
+    /** Mutable builder; starts from the defaults with the built-in prompts. */
+    public static final class Builder {
+        private String host = DEFAULT_HOST;
+        private int port = DEFAULT_PORT;
+        private String modelName;
+        private final Map<String, String> prompts = new LinkedHashMap<>(builtInPrompts());
+        private String defaultPromptName = DOCUMENT_PROMPT;
+        private int maxConcurrentRequests = DEFAULT_MAX_CONCURRENT_REQUESTS;
+        private int maxClientBatchSize = DEFAULT_MAX_CLIENT_BATCH_SIZE;
+        private int maxBatchTokens = DEFAULT_MAX_BATCH_TOKENS;
+        private int maxInputLength;
+        private int payloadLimitBytes = DEFAULT_PAYLOAD_LIMIT_BYTES;
+        private Duration queueTimeout = DEFAULT_QUEUE_TIMEOUT;
+
+        private Builder() {}
+
+        public Builder host(String v) {
+            host = v;
+            return this;
+        }
+
+        public Builder port(int v) {
+            port = v;
+            return this;
+        }
+
+        /** {@code null}: the model folder's name. */
+        public Builder modelName(String v) {
+            modelName = v;
+            return this;
+        }
+
+        /** Adds (or replaces) one named prompt; the built-in ones stay. */
+        public Builder prompt(String name, String instruction) {
+            prompts.put(name, instruction);
+            return this;
+        }
+
+        /** Replaces every prompt, the built-in ones included. */
+        public Builder prompts(Map<String, String> v) {
+            prompts.clear();
+            prompts.putAll(v);
+            return this;
+        }
+
+        public Builder defaultPromptName(String v) {
+            defaultPromptName = v;
+            return this;
+        }
+
+        public Builder maxConcurrentRequests(int v) {
+            maxConcurrentRequests = v;
+            return this;
+        }
+
+        public Builder maxClientBatchSize(int v) {
+            maxClientBatchSize = v;
+            return this;
+        }
+
+        public Builder maxBatchTokens(int v) {
+            maxBatchTokens = v;
+            return this;
+        }
+
+        /** 0: the model's max length. */
+        public Builder maxInputLength(int v) {
+            maxInputLength = v;
+            return this;
+        }
+
+        public Builder payloadLimitBytes(int v) {
+            payloadLimitBytes = v;
+            return this;
+        }
+
+        /** {@link Duration#ZERO}: no limit. */
+        public Builder queueTimeout(Duration v) {
+            queueTimeout = v;
+            return this;
+        }
+
+        public ServerConfig build() {
+            return new ServerConfig(host, port, modelName, prompts, defaultPromptName, maxConcurrentRequests,
+                    maxClientBatchSize, maxBatchTokens, maxInputLength, payloadLimitBytes, queueTimeout);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+// Independent check of the ReasonIR server's OpenAI wire format with the official `openai` npm client.
+// Usage: node openai_check.mjs BASE_URL OUT.json   (BASE_URL like http://127.0.0.1:8080/v1)
+// Writes {"cases": [{name, model, usage, vectors}], "errors": [{name, status, type, code, param, message}]};
+// OpenAiNodeClientTest compares the vectors with the Java API. Exits non-zero on anything unexpected.
+import OpenAI from 'openai';
+import { writeFileSync } from 'node:fs';
+
+const [baseURL, out] = process.argv.slice(2);
+if (!baseURL || !out) {
+  console.error('usage: node openai_check.mjs BASE_URL OUT.json');
+  process.exit(2);
+}
+const client = new OpenAI({ baseURL, apiKey: 'not-needed', maxRetries: 0, timeout: 60_000 });
+
+const SKY = 'Why is the sky blue?';
+const RAYLEIGH = 'Rayleigh scattering: shorter wavelengths scatter more strongly.';
+
+/** OpenAI's base64: little-endian float32 bytes. */
+function decodeBase64(s) {
+  const bytes = Buffer.from(s, 'base64');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const v = new Array(bytes.byteLength / 4);
+  for (let i = 0; i < v.length; i++) v[i] = view.getFloat32(i * 4, true);
+  return v;
+}
+
+function rows(response) {
+  return response.data.map((d, i) => {
+    if (d.index !== i || d.object !== 'embedding') throw new Error(`bad data[${i}]: ${JSON.stringify(d).slice(0, 200)}`);
+    return typeof d.embedding === 'string' ? decodeBase64(d.embedding) : Array.from(d.embedding);
+  });
+}
+
+const requests = [
+  // Explicit float: the JSON numbers as sent.
+  ['float_string', { model: 'text-embedding-3-small', input: SKY, encoding_format: 'float' }],
+  // No encoding_format: the client asks for base64 and decodes it to floats itself.
+  ['default_array', { model: 'text-embedding-3-small', input: [SKY, RAYLEIGH] }],
+  // Explicit base64: the client returns the strings as sent; decoded here.
+  ['base64_array', { model: 'text-embedding-3-small', input: [SKY, RAYLEIGH], encoding_format: 'base64' }],
+  // ReasonIR extensions ride along as extra body fields.
+  ['instruction', { model: 'reasonir', input: [SKY, RAYLEIGH], instruction: 'Represent this: ', encoding_format: 'float' }],
+  ['task_query', { model: 'reasonir', input: [SKY], task: 'biology', role: 'query' }],
+];
+
+const result = { cases: [], errors: [] };
+for (const [name, body] of requests) {
+  const r = await client.embeddings.create(body);
+  if (r.object !== 'list') throw new Error(`${name}: object is ${r.object}`);
+  result.cases.push({ name, model: r.model, usage: r.usage, vectors: rows(r) });
+}
+
+// Errors must come back as the client's typed errors, with OpenAI's fields.
+for (const [name, body] of [
+  ['dimensions', { model: 'reasonir', input: SKY, dimensions: 64 }],
+  ['empty', { model: 'reasonir', input: [] }],
+]) {
+  try {
+    await client.embeddings.create(body);
+    throw new Error(`${name}: expected an error`);
+  } catch (e) {
+    if (!(e instanceof OpenAI.APIError)) throw e;
+    result.errors.push({ name, status: e.status, type: e.type, code: e.code, param: e.param, message: e.message });
+  }
+}
+
+writeFileSync(out, JSON.stringify(result));
+console.log(`openai npm client: ${result.cases.length} cases, ${result.errors.length} errors checked`);
