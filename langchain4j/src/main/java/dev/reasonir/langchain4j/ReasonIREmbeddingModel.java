@@ -1,0 +1,374 @@
+package dev.reasonir.langchain4j;
+
+import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.model.embedding.DimensionAwareEmbeddingModel;
+import dev.langchain4j.model.embedding.listener.EmbeddingModelListener;
+import dev.langchain4j.model.embedding.request.EmbeddingInput;
+import dev.langchain4j.model.embedding.request.EmbeddingInputType;
+import dev.langchain4j.model.embedding.request.EmbeddingParameter;
+import dev.langchain4j.model.embedding.request.EmbeddingRequest;
+import dev.langchain4j.model.embedding.request.EmbeddingRequestParameters;
+import dev.langchain4j.model.embedding.response.EmbeddingResponse;
+import dev.langchain4j.model.embedding.response.EmbeddingResponseMetadata;
+import dev.langchain4j.model.output.TokenUsage;
+import dev.reasonir.Instructions;
+import dev.reasonir.Options;
+import dev.reasonir.ReasonIR;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * ReasonIR-8B as a LangChain4j {@link dev.langchain4j.model.embedding.EmbeddingModel}.
+ *
+ * <h2>Queries and documents</h2>
+ * ReasonIR embeds {@code instruction + text}: documents take the fixed prefix {@link Instructions#DOCUMENT}, queries
+ * take a task prompt such as {@link Instructions#bright(String)} or {@link Instructions#query(String)}. A vector
+ * embedded with the wrong prefix is still a unit vector, only a worse one: nothing fails, retrieval just gets worse.
+ * LangChain4j components ({@code EmbeddingStoreIngestor}, {@code EmbeddingStoreContentRetriever}, ...) call one
+ * {@code EmbeddingModel} without saying which side they embed, so the convention is <b>one instance per side</b>,
+ * sharing one loaded model:
+ * <pre>{@code
+ * ReasonIREmbeddingModel documents = ReasonIREmbeddingModel.forDocuments(reasonir);           // "<|embed|>\n"
+ * ReasonIREmbeddingModel queries = ReasonIREmbeddingModel.forBrightTask(reasonir, "biology"); // BRIGHT prompt
+ * EmbeddingStoreIngestor.builder().embeddingModel(documents)...;                              // index with documents
+ * EmbeddingStoreContentRetriever.builder().embeddingModel(queries)...;                        // search with queries
+ * }</pre>
+ * An instance's {@link #instruction()} applies to every call that does not say otherwise. A call that does say, via
+ * the LangChain4j 1.18+ request parameter {@link EmbeddingRequestParameters#INPUT_TYPE} (for example
+ * {@code EmbeddingStoreIngestor.Builder.embeddingInputType(DOCUMENT)}), gets {@link Instructions#DOCUMENT} for
+ * {@code DOCUMENT} and the instance's {@link #queryInstruction()} for {@code QUERY}; so a single instance built with a
+ * query instruction can serve both sides for components that pass the input type. A {@code QUERY} call on an
+ * instance without a query instruction fails rather than guess a task.
+ *
+ * <h2>Backends</h2>
+ * In process, around a {@link ReasonIR} the caller owns ({@link #forDocuments(ReasonIR)}, {@link Builder#model}) or
+ * one this instance opens from a folder and closes in {@link #close()} ({@link Builder#modelDir}); or as a client of a
+ * ReasonIR server ({@link Builder#baseUrl}), which sends the instruction along with the texts. Both give the same
+ * vectors for the same call, bit for bit. {@link #withInstruction(String)} derives an instance for the other side
+ * that shares the backend but never closes it.
+ *
+ * <p>Instances are immutable and thread-safe. Errors of the engine ({@code InvalidInputException} naming the input,
+ * {@link IllegalStateException} once the model is closed) pass through unchanged; errors of the server backend are
+ * LangChain4j exceptions (see {@link Builder#baseUrl(URI)}).
+ */
+public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(ReasonIREmbeddingModel.class.getName());
+    /** Every ReasonIR prompt ends with this marker (see {@link Instructions}); a bare task description does not. */
+    private static final String EMBED_MARKER = "<|embed|>\n";
+
+    private final EmbeddingBackend backend;
+    private final boolean ownsBackend;
+    private final String instruction;
+    private final String queryInstruction;   // null: QUERY-typed requests are refused
+    private final String modelName;
+    private final List<EmbeddingModelListener> listeners;
+
+    private ReasonIREmbeddingModel(EmbeddingBackend backend, boolean ownsBackend, String instruction,
+                                   String queryInstruction, String modelName, List<EmbeddingModelListener> listeners,
+                                   Integer dimension) {
+        this.backend = backend;
+        this.ownsBackend = ownsBackend;
+        this.instruction = checkInstruction(instruction, "instruction");
+        this.queryInstruction = queryInstruction == null ? null : checkInstruction(queryInstruction,
+                "queryInstruction");
+        this.modelName = modelName;
+        this.listeners = List.copyOf(listeners);
+        this.dimension = dimension;
+    }
+
+    /** Embeds documents (prefix {@link Instructions#DOCUMENT}) with a model the caller keeps owning and closes. */
+    public static ReasonIREmbeddingModel forDocuments(ReasonIR model) {
+        return builder().model(model).build();
+    }
+
+    /**
+     * Embeds queries with {@code instruction}, a full prompt as made by {@link Instructions#query(String)} or
+     * {@link Instructions#bright(String)}, with a model the caller keeps owning and closes.
+     */
+    public static ReasonIREmbeddingModel forQueries(ReasonIR model, String instruction) {
+        return builder().model(model).instruction(instruction).build();
+    }
+
+    /** Embeds queries with the official BRIGHT prompt of {@code task} (e.g. "biology", "leetcode"). */
+    public static ReasonIREmbeddingModel forBrightTask(ReasonIR model, String task) {
+        return forQueries(model, Instructions.bright(task));
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * An instance that embeds with {@code instruction} over the same backend and model name. It never closes the
+     * backend: close the instance it was derived from (or the caller-owned {@link ReasonIR}). Its query instruction
+     * is {@code instruction} unless that is {@link Instructions#DOCUMENT}, in which case this instance's is kept.
+     */
+    public ReasonIREmbeddingModel withInstruction(String instruction) {
+        Objects.requireNonNull(instruction, "instruction");
+        String query = Instructions.DOCUMENT.equals(instruction) ? queryInstruction : instruction;
+        return new ReasonIREmbeddingModel(backend, false, instruction, query, modelName, listeners, dimension);
+    }
+
+    /** The prefix of every text of a call that does not name an input type. */
+    public String instruction() {
+        return instruction;
+    }
+
+    /** The prefix of {@link EmbeddingInputType#QUERY} calls, or {@code null} when this instance refuses them. */
+    public String queryInstruction() {
+        return queryInstruction;
+    }
+
+    @Override
+    public String modelName() {
+        return modelName;
+    }
+
+    @Override
+    public List<EmbeddingModelListener> listeners() {
+        return listeners;
+    }
+
+    /** {@link EmbeddingRequestParameters#INPUT_TYPE} only: ReasonIR's dimension and model are fixed. */
+    @Override
+    public Set<EmbeddingParameter<?>> supportedParameters() {
+        return Set.of(EmbeddingRequestParameters.INPUT_TYPE);
+    }
+
+    /**
+     * Embeds the request's texts in one backend call with the instruction its input type selects (see the class
+     * comment). The token usage counts every token the model read, instruction tokens included.
+     */
+    @Override
+    public EmbeddingResponse doEmbed(EmbeddingRequest request) {
+        String prefix = instructionFor(request.inputType());
+        List<String> texts = new ArrayList<>(request.inputs().size());
+        for (EmbeddingInput input : request.inputs()) texts.add(input.text());
+        EmbeddingBackend.Embedded out = backend.embed(texts, prefix);
+        List<Embedding> embeddings = new ArrayList<>(out.vectors().length);
+        for (float[] v : out.vectors()) embeddings.add(Embedding.from(v));
+        if (dimension == null && out.vectors().length > 0) dimension = out.vectors()[0].length;
+        return EmbeddingResponse.builder()
+                .embeddings(embeddings)
+                .metadata(EmbeddingResponseMetadata.builder()
+                        .modelName(modelName)
+                        .tokenUsage(out.inputTokens() == null ? null : new TokenUsage(out.inputTokens()))
+                        .build())
+                .build();
+    }
+
+    /** In process: the model's hidden size. Server: unknown until the first answer (then cached). */
+    @Override
+    protected Integer knownDimension() {
+        return backend.knownDimension();
+    }
+
+    /**
+     * Closes the backend when this instance opened it ({@link Builder#modelDir}, {@link Builder#baseUrl}); does
+     * nothing for a caller-owned {@link ReasonIR} or an instance made by {@link #withInstruction(String)}.
+     */
+    @Override
+    public void close() {
+        if (ownsBackend) backend.close();
+    }
+
+    @Override
+    public String toString() {
+        return "ReasonIREmbeddingModel[" + backend + ", model " + modelName + ", instruction "
+                + quote(instruction) + (queryInstruction == null || queryInstruction.equals(instruction) ? ""
+                : ", queryInstruction " + quote(queryInstruction)) + "]";
+    }
+
+    private String instructionFor(EmbeddingInputType inputType) {
+        if (inputType == null) return instruction;
+        return switch (inputType) {
+            case DOCUMENT -> Instructions.DOCUMENT;
+            case QUERY -> {
+                if (queryInstruction == null) {
+                    throw new IllegalStateException("this ReasonIREmbeddingModel has no query instruction, so it "
+                            + "cannot embed a QUERY request: use forQueries(...) / forBrightTask(...) or "
+                            + "builder().queryInstruction(Instructions.query(\"<task>\"))");
+                }
+                yield queryInstruction;
+            }
+        };
+    }
+
+    private static String checkInstruction(String instruction, String what) {
+        Objects.requireNonNull(instruction, what);
+        if (!instruction.isEmpty() && !instruction.endsWith(EMBED_MARKER)) {
+            // Legal (the engine embeds any prefix) but almost always a bare task description passed by mistake.
+            LOG.log(System.Logger.Level.WARNING, "{0} {1} does not end with the <|embed|> marker: pass a prompt made "
+                    + "by Instructions.query(task) or Instructions.bright(task), not a bare task description",
+                    what, quote(instruction));
+        }
+        return instruction;
+    }
+
+    private static String quote(String s) {
+        return '"' + s.replace("\n", "\\n") + '"';
+    }
+
+    /**
+     * Builds an instance: choose exactly one backend ({@link #model}, {@link #modelDir} or {@link #baseUrl}) and,
+     * for queries, an {@link #instruction}.
+     */
+    public static final class Builder {
+        private ReasonIR model;
+        private Path modelDir;
+        private Options options = Options.defaults();
+        private URI baseUrl;
+        private Duration timeout = Duration.ofMinutes(5);
+        private int maxInputsPerRequest = 256;
+        private HttpClient httpClient;
+        private Integer dimension;
+        private String instruction = Instructions.DOCUMENT;
+        private String queryInstruction;
+        private String modelName;
+        private List<EmbeddingModelListener> listeners = List.of();
+
+        private Builder() {}
+
+        /** In process, with a model the caller opened and will close ({@link #close()} leaves it open). */
+        public Builder model(ReasonIR model) {
+            this.model = Objects.requireNonNull(model, "model");
+            return this;
+        }
+
+        /** In process, opening the checkpoint folder at {@link #build()}; {@link #close()} closes it. */
+        public Builder modelDir(Path modelDir) {
+            this.modelDir = Objects.requireNonNull(modelDir, "modelDir");
+            return this;
+        }
+
+        /** Engine options for {@link #modelDir} (default {@link Options#defaults()}: device "auto"). */
+        public Builder options(Options options) {
+            this.options = Objects.requireNonNull(options, "options");
+            return this;
+        }
+
+        /** Shorthand for {@code options(options.withDevice(device))}: "auto", "cpu", "cuda" or "cuda:N". */
+        public Builder device(String device) {
+            this.options = options.withDevice(device);
+            return this;
+        }
+
+        /** Shorthand for {@code options(options.withMaxLength(maxLength))}: tokens per input, BOS included. */
+        public Builder maxLength(int maxLength) {
+            this.options = options.withMaxLength(maxLength);
+            return this;
+        }
+
+        /**
+         * As a client of the ReasonIR server at {@code baseUrl} (e.g. {@code http://localhost:8080}), which must
+         * serve {@code POST /v1/embeddings}. HTTP error statuses throw {@link dev.langchain4j.exception.HttpException}
+         * with the server's message, a timeout {@link dev.langchain4j.exception.TimeoutException}, an unreachable
+         * server or a malformed answer {@link dev.langchain4j.exception.LangChain4jException}.
+         */
+        public Builder baseUrl(URI baseUrl) {
+            this.baseUrl = Objects.requireNonNull(baseUrl, "baseUrl");
+            return this;
+        }
+
+        public Builder baseUrl(String baseUrl) {
+            Objects.requireNonNull(baseUrl, "baseUrl");
+            try {
+                return baseUrl(URI.create(baseUrl.strip()));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("baseUrl '" + baseUrl + "' is not a URL: " + e.getMessage(), e);
+            }
+        }
+
+        /** Server backend: how long one request may take (default 5 minutes: a large batch on a CPU server). */
+        public Builder timeout(Duration timeout) {
+            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /** Server backend: texts per HTTP request (default 256); longer lists are split and sent in order. */
+        public Builder maxInputsPerRequest(int maxInputsPerRequest) {
+            this.maxInputsPerRequest = maxInputsPerRequest;
+            return this;
+        }
+
+        /** Server backend: the JDK client to use (proxy, TLS, executor); default a new one with HTTP/1.1. */
+        public Builder httpClient(HttpClient httpClient) {
+            this.httpClient = Objects.requireNonNull(httpClient, "httpClient");
+            return this;
+        }
+
+        /** Server backend: the dimension, when known, so that {@link #dimension()} needs no request. */
+        public Builder dimension(int dimension) {
+            if (dimension < 1) throw new IllegalArgumentException("dimension must be >= 1, got " + dimension);
+            this.dimension = dimension;
+            return this;
+        }
+
+        /**
+         * The prefix of calls without an input type (default {@link Instructions#DOCUMENT}). Anything else makes
+         * this a query model: it also becomes the query instruction unless {@link #queryInstruction} is set.
+         */
+        public Builder instruction(String instruction) {
+            this.instruction = Objects.requireNonNull(instruction, "instruction");
+            return this;
+        }
+
+        /** The official BRIGHT prompt of {@code task} as the instruction ({@link Instructions#bright(String)}). */
+        public Builder brightTask(String task) {
+            return instruction(Instructions.bright(task));
+        }
+
+        /** The prefix of {@code INPUT_TYPE = QUERY} calls (default: the instruction when it is not the document's). */
+        public Builder queryInstruction(String queryInstruction) {
+            this.queryInstruction = Objects.requireNonNull(queryInstruction, "queryInstruction");
+            return this;
+        }
+
+        /** The name reported in responses and sent to a server (default: the folder name / "ReasonIR-8B"). */
+        public Builder modelName(String modelName) {
+            this.modelName = Objects.requireNonNull(modelName, "modelName");
+            return this;
+        }
+
+        public Builder listeners(List<EmbeddingModelListener> listeners) {
+            this.listeners = List.copyOf(listeners);
+            return this;
+        }
+
+        /** Opens the model for {@link #modelDir}: the engine's errors (missing folder, bad checkpoint) surface here. */
+        public ReasonIREmbeddingModel build() {
+            int backends = (model != null ? 1 : 0) + (modelDir != null ? 1 : 0) + (baseUrl != null ? 1 : 0);
+            if (backends != 1) {
+                throw new IllegalStateException("set exactly one backend: model(ReasonIR), modelDir(Path) or "
+                        + "baseUrl(...); got " + backends);
+            }
+            String query = queryInstruction != null ? queryInstruction
+                    : Instructions.DOCUMENT.equals(instruction) ? null : instruction;
+            EmbeddingBackend backend;
+            if (baseUrl != null) {
+                HttpClient http = httpClient != null ? httpClient
+                        : HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                                .connectTimeout(Duration.ofSeconds(30)).build();
+                backend = new ReasonIRHttpClient(baseUrl, modelName != null ? modelName : "ReasonIR-8B", timeout,
+                        maxInputsPerRequest, http);
+            } else {
+                backend = model != null ? new InProcessBackend(model, false)
+                        : new InProcessBackend(ReasonIR.open(modelDir, options), true);
+            }
+            try {
+                return new ReasonIREmbeddingModel(backend, true, instruction, query,
+                        modelName != null ? modelName : backend.defaultModelName(), listeners, dimension);
+            } catch (RuntimeException | Error e) {
+                backend.close();  // a model opened above must not leak
+                throw e;
+            }
+        }
+    }
+}

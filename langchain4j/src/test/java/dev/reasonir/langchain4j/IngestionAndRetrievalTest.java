@@ -1,0 +1,128 @@
+package dev.reasonir.langchain4j;
+
+import dev.langchain4j.data.document.Document;
+import dev.langchain4j.data.document.Metadata;
+import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.model.embedding.request.EmbeddingInputType;
+import dev.langchain4j.rag.content.Content;
+import dev.langchain4j.rag.content.retriever.EmbeddingStoreContentRetriever;
+import dev.langchain4j.rag.query.Query;
+import dev.langchain4j.store.embedding.EmbeddingMatch;
+import dev.langchain4j.store.embedding.EmbeddingSearchRequest;
+import dev.langchain4j.store.embedding.EmbeddingStoreIngestor;
+import dev.langchain4j.store.embedding.IngestionResult;
+import dev.langchain4j.store.embedding.inmemory.InMemoryEmbeddingStore;
+import dev.reasonir.EmbeddingResult;
+import dev.reasonir.Instructions;
+import dev.reasonir.ReasonIR;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.IntStream;
+
+import static dev.reasonir.langchain4j.TestSupport.CPU;
+import static dev.reasonir.langchain4j.TestSupport.DOCUMENTS;
+import static dev.reasonir.langchain4j.TestSupport.QUERIES;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * A real LangChain4j pipeline (EmbeddingStoreIngestor into an InMemoryEmbeddingStore, then search) ranks the
+ * documents exactly as a brute-force search over vectors from the Java API does: documents embedded with the
+ * document prefix, queries with the query instruction.
+ */
+class IngestionAndRetrievalTest {
+    @TempDir
+    static Path tmp;
+    static ReasonIR model;
+    static final String TASK = "biology";
+
+    @BeforeAll
+    static void open() throws Exception {
+        model = ReasonIR.open(TestSupport.modelDir(tmp, "model"), CPU);
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    static List<Document> documents() {
+        return IntStream.range(0, DOCUMENTS.size())
+                .mapToObj(i -> Document.from(DOCUMENTS.get(i), new Metadata().put("id", i))).toList();
+    }
+
+    /**
+     * The document texts in decreasing cosine similarity to {@code query}, from the Java API's vectors. Cosine is
+     * computed with the same arithmetic as LangChain4j's CosineSimilarity (float products summed in double): the
+     * random-weight test model gives close scores, and a ranking comparison must not depend on rounding.
+     */
+    static List<String> bruteForceRanking(String query) {
+        float[][] docs = model.embedDocuments(DOCUMENTS);
+        float[] q = model.embedQueries(List.of(query), Instructions.bright(TASK))[0];
+        List<Integer> order = new ArrayList<>(IntStream.range(0, docs.length).boxed().toList());
+        double[] score = new double[docs.length];
+        for (int d = 0; d < docs.length; d++) score[d] = cosine(q, docs[d]);
+        order.sort(Comparator.comparingDouble((Integer d) -> score[d]).reversed());
+        return order.stream().map(DOCUMENTS::get).toList();
+    }
+
+    static double cosine(float[] a, float[] b) {
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += a[i] * b[i];
+            na += a[i] * a[i];
+            nb += b[i] * b[i];
+        }
+        return dot / Math.max(Math.sqrt(na) * Math.sqrt(nb), 1e-10);
+    }
+
+    @Test
+    void ingestWithTheDocumentInstanceSearchWithTheQueryInstance() {
+        ReasonIREmbeddingModel documents = ReasonIREmbeddingModel.forDocuments(model);
+        ReasonIREmbeddingModel queries = ReasonIREmbeddingModel.forBrightTask(model, TASK);
+        InMemoryEmbeddingStore<TextSegment> store = new InMemoryEmbeddingStore<>();
+        IngestionResult ingested = EmbeddingStoreIngestor.builder()
+                .embeddingModel(documents).embeddingStore(store).build()
+                .ingest(documents());
+        EmbeddingResult javaApi = model.embed(DOCUMENTS, Instructions.DOCUMENT);
+        assertEquals(Math.toIntExact(javaApi.totalTokens()), ingested.tokenUsage().inputTokenCount());
+
+        for (String query : QUERIES) {
+            Embedding q = queries.embed(query).content();
+            List<EmbeddingMatch<TextSegment>> matches = store.search(EmbeddingSearchRequest.builder()
+                    .queryEmbedding(q).maxResults(DOCUMENTS.size()).minScore(0.0).build()).matches();
+            assertEquals(bruteForceRanking(query), matches.stream().map(m -> m.embedded().text()).toList(),
+                    "ranking for '" + query + "'");
+            // The stored vectors are the Java API's document vectors, so the scores match too.
+            EmbeddingMatch<TextSegment> top = matches.get(0);
+            int id = top.embedded().metadata().getInteger("id");
+            float[] qv = model.embedQueries(List.of(query), Instructions.bright(TASK))[0];
+            assertEquals((cosine(qv, javaApi.vectors()[id]) + 1) / 2, top.score(), 0.0);
+        }
+    }
+
+    @Test
+    void oneInstanceServesBothSidesForComponentsThatPassTheInputType() {
+        ReasonIREmbeddingModel both = ReasonIREmbeddingModel.builder().model(model)
+                .queryInstruction(Instructions.bright(TASK)).build();
+        InMemoryEmbeddingStore<TextSegment> store = new InMemoryEmbeddingStore<>();
+        EmbeddingStoreIngestor.builder().embeddingModel(both).embeddingStore(store)
+                .embeddingInputType(EmbeddingInputType.DOCUMENT).build()
+                .ingest(documents());
+        EmbeddingStoreContentRetriever retriever = EmbeddingStoreContentRetriever.builder()
+                .embeddingModel(both).embeddingStore(store).maxResults(DOCUMENTS.size()).minScore(0.0)
+                .embeddingInputType(EmbeddingInputType.QUERY).build();
+        for (String query : QUERIES) {
+            List<Content> found = retriever.retrieve(Query.from(query));
+            assertEquals(bruteForceRanking(query), found.stream().map(c -> c.textSegment().text()).toList(),
+                    "ranking for '" + query + "'");
+        }
+    }
+}

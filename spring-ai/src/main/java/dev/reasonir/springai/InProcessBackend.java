@@ -1,0 +1,51 @@
+package dev.reasonir.springai;
+
+import dev.reasonir.EmbeddingResult;
+import dev.reasonir.ReasonIR;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The native engine in this process. {@code owned} says whether {@link #close()} closes the model: true when the
+ * adapter opened it from a folder, false when the caller passed a {@link ReasonIR} it keeps managing.
+ */
+final class InProcessBackend implements EmbeddingBackend {
+    private final ReasonIR model;
+    private final boolean owned;
+
+    InProcessBackend(ReasonIR model, boolean owned) {
+        this.model = Objects.requireNonNull(model, "model");
+        this.owned = owned;
+    }
+
+    @Override
+    public Embedded embed(List<String> texts, String instruction) {
+        // One call for the whole list: the engine packs it into token-budget batches itself.
+        EmbeddingResult r = model.embed(texts, instruction);
+        return new Embedded(r.vectors(), Math.toIntExact(r.totalTokens()));
+    }
+
+    @Override
+    public Integer knownDimension() {
+        return model.dimension();
+    }
+
+    /** The checkpoint folder's name, e.g. "ReasonIR-8B" for /models/ReasonIR-8B. */
+    @Override
+    public String defaultModelName() {
+        Path name = model.modelDir().toAbsolutePath().normalize().getFileName();
+        return name == null ? "ReasonIR" : name.toString();
+    }
+
+    @Override
+    public void close() {
+        if (owned) model.close();
+    }
+
+    @Override
+    public String toString() {
+        return "in-process " + model.modelDir();
+    }
+}

@@ -1,0 +1,141 @@
+package dev.reasonir.springai;
+
+import dev.reasonir.EmbeddingResult;
+import dev.reasonir.Instructions;
+import dev.reasonir.ReasonIR;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.springframework.ai.document.Document;
+import org.springframework.ai.embedding.Embedding;
+import org.springframework.ai.embedding.EmbeddingRequest;
+import org.springframework.ai.embedding.EmbeddingResponse;
+import org.springframework.ai.embedding.TokenCountBatchingStrategy;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import static dev.reasonir.springai.TestSupport.CPU;
+import static dev.reasonir.springai.TestSupport.DOCUMENTS;
+import static dev.reasonir.springai.TestSupport.QUERIES;
+import static dev.reasonir.springai.TestSupport.assertSameVectors;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The server backend against {@link StubReasonIRServer}, which answers with vectors from the Java API: the client
+ * must send exactly the documented request and hand back the server's floats unchanged.
+ *
+ * <p>The end-to-end test against the real server goes here once the {@code server} module (artifact
+ * dev.reasonir:reasonir-server) is released: start {@code EmbeddingServer.start(model, config)} with port 0 on the
+ * same model, point {@code baseUrl} at {@code http://127.0.0.1:<server.port()>}, and repeat these tests.
+ */
+class ServerClientTest {
+    static final String DEFAULT_QUERY = Instructions.query(ReasonIRSpringEmbeddingModel.DEFAULT_QUERY_TASK);
+    @TempDir
+    static Path tmp;
+    static ReasonIR model;
+    static StubReasonIRServer stub;
+
+    @BeforeAll
+    static void start() throws Exception {
+        model = ReasonIR.open(TestSupport.modelDir(tmp, "model"), CPU);
+        stub = StubReasonIRServer.start(model);
+    }
+
+    @AfterAll
+    static void stop() {
+        stub.close();
+        model.close();
+    }
+
+    static ReasonIRSpringEmbeddingModel.Builder client() {
+        stub.failWith(0, null);
+        stub.bodies.clear();
+        return ReasonIRSpringEmbeddingModel.builder().baseUrl(stub.baseUrl());
+    }
+
+    @Test
+    void queriesAndDocumentsEqualTheJavaApiAndTheRequestIsExactlyTheDocumentedOne() {
+        ReasonIRSpringEmbeddingModel remote = client().build();
+        EmbeddingResponse r = remote.call(new EmbeddingRequest(List.of("a leaf"), null));
+        EmbeddingResult expected = model.embed(List.of("a leaf"), DEFAULT_QUERY);
+        assertSameVectors(expected.vectors(), r.getResults().stream().map(Embedding::getOutput).toList());
+        assertEquals(Math.toIntExact(expected.totalTokens()), r.getMetadata().getUsage().getPromptTokens());
+        assertEquals("{\"model\":\"ReasonIR-8B\",\"input\":[\"a leaf\"],\"encoding_format\":\"float\","
+                + "\"instruction\":\"<|user|>\\nGiven a query, retrieve relevant passages that help answer the query"
+                + "\\n<|embed|>\\n\"}", stub.bodies.get(0));
+
+        List<Document> docs = DOCUMENTS.stream().map(Document::new).toList();
+        assertSameVectors(model.embed(DOCUMENTS, Instructions.DOCUMENT).vectors(),
+                remote.embed(docs, null, new TokenCountBatchingStrategy()));
+        ObjectNode body = JsonMapper.builder().build().createObjectNode().put("model", "ReasonIR-8B");
+        DOCUMENTS.forEach(body.putArray("input")::add);
+        body.put("encoding_format", "float").put("instruction", Instructions.DOCUMENT);
+        assertEquals(body, stub.request(1));
+        assertEquals(model.dimension(), remote.dimensions());  // learnt from the answers
+        assertEquals(2, stub.bodies.size());
+    }
+
+    @Test
+    void longListsAreSplitIntoOrderedRequests() {
+        ReasonIRSpringEmbeddingModel remote = client().maxInputsPerRequest(4).brightTask("biology").build();
+        EmbeddingResponse r = remote.call(new EmbeddingRequest(DOCUMENTS, null));
+        EmbeddingResult expected = model.embed(DOCUMENTS, Instructions.bright("biology"));
+        assertSameVectors(expected.vectors(), r.getResults().stream().map(Embedding::getOutput).toList());
+        assertEquals(2, stub.bodies.size());
+        assertEquals(Math.toIntExact(expected.totalTokens()), r.getMetadata().getUsage().getPromptTokens());
+    }
+
+    @Test
+    void dimensionsAreProbedOnceWhenNotConfigured() {
+        ReasonIRSpringEmbeddingModel remote = client().build();
+        assertEquals(model.dimension(), remote.dimensions());
+        assertEquals(model.dimension(), remote.dimensions());
+        assertEquals(1, stub.bodies.size());
+        assertEquals(4096, client().dimensions(4096).build().dimensions());
+        assertEquals(0, stub.bodies.size());
+    }
+
+    @Test
+    void errorsNameTheEndpointTheStatusAndTheServersMessage() throws Exception {
+        ReasonIRSpringEmbeddingModel remote = client().build();
+        stub.failWith(422, "{\"error\":{\"message\":\"input 0: text is empty\"}}");
+        ReasonIRServerException e = assertThrows(ReasonIRServerException.class, () -> remote.embed("x"));
+        assertEquals(422, e.statusCode());
+        assertEquals("the ReasonIR server at " + stub.baseUrl() + "/v1/embeddings answered HTTP 422: input 0: text "
+                + "is empty", e.getMessage());
+        stub.failWith(200, "{\"data\":[]}");
+        e = assertThrows(ReasonIRServerException.class, () -> remote.embed("x"));
+        assertEquals(0, e.statusCode());
+        assertTrue(e.getMessage().endsWith("0 embeddings for 1 inputs"), e.getMessage());
+
+        int freePort;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            freePort = s.getLocalPort();
+        }
+        ReasonIRSpringEmbeddingModel nobody = ReasonIRSpringEmbeddingModel.builder()
+                .baseUrl("http://127.0.0.1:" + freePort).timeout(Duration.ofSeconds(10)).build();
+        e = assertThrows(ReasonIRServerException.class, () -> nobody.embed("x"));
+        assertEquals(0, e.statusCode());
+        assertTrue(e.getMessage().startsWith("cannot reach the ReasonIR server at http://127.0.0.1:" + freePort),
+                e.getMessage());
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                () -> ReasonIRSpringEmbeddingModel.builder().baseUrl("file:///models").build());
+        assertTrue(bad.getMessage().contains("http(s) URL"), bad.getMessage());
+    }
+
+    @Test
+    void aClosedClientRefusesCalls() {
+        ReasonIRSpringEmbeddingModel remote = client().build();
+        remote.close();
+        assertThrows(IllegalStateException.class, () -> remote.embed("x"));
+    }
+}
