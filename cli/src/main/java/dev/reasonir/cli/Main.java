@@ -24,14 +24,14 @@ import java.util.Properties;
 import java.util.concurrent.Callable;
 
 /**
- * The {@code ./reasonir} command line (picocli): embed, tokenize, index, search, eval, demo. {@code reasonir --help}
+ * The {@code ./reasonir} command line (picocli): embed, tokenize, index, search, eval, serve, demo. {@code reasonir --help}
  * and {@code reasonir COMMAND --help} list the options. Exit status: 0 ok, 1 engine or index error, 2 usage or input
  * error.
  */
 @Command(name = "reasonir", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "ReasonIR-8B embeddings, retrieval and BRIGHT evaluation with a native engine.",
         subcommands = {EmbedCommands.Embed.class, EmbedCommands.Tokenize.class, RetrievalCommands.IndexCmd.class,
-                RetrievalCommands.SearchCmd.class, RetrievalCommands.EvalCmd.class, Demo.class},
+                RetrievalCommands.SearchCmd.class, RetrievalCommands.EvalCmd.class, ServeCommand.class, Demo.class},
         usageHelpAutoWidth = true)
 public final class Main implements Callable<Integer> {
     /** Held so that the levels set in main() are not lost when java.util.logging drops an unreferenced logger. */
