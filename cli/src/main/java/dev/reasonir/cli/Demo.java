@@ -22,6 +22,8 @@ import java.util.concurrent.Callable;
 final class Demo implements Callable<Integer> {
     @Mixin
     EngineOptions engine;
+    @Mixin
+    EngineOptions.BatchTokens batch;
 
     static final List<String> QUERIES = List.of(
             "Why is the sky blue during the day but red at sunset?",
@@ -41,7 +43,7 @@ final class Demo implements Callable<Integer> {
         PrintStream out = Streams.out(), err = Streams.err();
         Path model = engine.model;
         long t0 = System.nanoTime();
-        try (ReasonIR m = ReasonIR.open(model, engine.options())) {
+        try (ReasonIR m = ReasonIR.open(model, engine.options(batch))) {
             double openS = (System.nanoTime() - t0) / 1e9;
             Main.printDevice(m, err);
             out.printf(Locale.ROOT, "model   %s%ndevice  %s, precision %s, dimension %d (opened in %.2f s)%n",

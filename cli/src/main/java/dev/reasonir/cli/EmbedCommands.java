@@ -40,6 +40,10 @@ final class EmbedCommands {
     static final class Embed implements Callable<Integer> {
         @Mixin
         EngineOptions engine;
+        @Mixin
+        EngineOptions.BatchTokens batch;
+        @Mixin
+        EngineOptions.OverflowOption overflow;
         @Option(names = "--input", required = true, paramLabel = "FILE.jsonl", description = "input lines")
         Path input;
         @Option(names = "--output", required = true, paramLabel = "FILE.npy", description = "where the vectors go")
@@ -54,9 +58,9 @@ final class EmbedCommands {
             List<EmbeddingResult.Truncation> truncations = new ArrayList<>();
             int maxLength;
             try (Output out = new Output(output);
-                 ReasonIR m = ReasonIR.open(engine.model, engine.options());
+                 ReasonIR m = ReasonIR.open(engine.model, engine.options(batch));
                  InputFile in = new InputFile(input);
-                 ChunkReader chunks = new ChunkReader(in, m, CHUNK_LINES, engine.overflow);
+                 ChunkReader chunks = new ChunkReader(in, m, CHUNK_LINES, overflow.value);
                  ProgressDisplay progress = ProgressDisplay.start(err, "embed", "inputs", total, 0)) {
                 maxLength = m.maxLength();
                 Main.printDevice(m, err);

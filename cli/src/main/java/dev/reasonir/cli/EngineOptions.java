@@ -6,7 +6,10 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 
-/** The options of every command that opens a model (a picocli mixin). */
+/**
+ * The options of every command that opens a model (a picocli mixin). {@code --batch-tokens} and {@code --overflow}
+ * are separate mixins, for the commands that use them (serve has its own batching; only embed can fail on overflow).
+ */
 final class EngineOptions {
     /** What the CLI does with an input longer than --max-length. */
     enum Overflow { truncate, fail }
@@ -34,15 +37,6 @@ final class EngineOptions {
             description = "tokens per input including BOS; longer inputs are truncated (default 512)")
     Integer maxLength;
 
-    @Option(names = "--overflow", paramLabel = "MODE", defaultValue = "truncate",
-            description = "truncate (reported on stderr) or fail, for inputs longer than --max-length "
-                    + "(default: ${DEFAULT-VALUE})")
-    Overflow overflow;
-
-    @Option(names = "--batch-tokens", paramLabel = "N", defaultValue = "8192",
-            description = "token budget of one packed batch (default: ${DEFAULT-VALUE})")
-    int batchTokens;
-
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
             description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE})")
     int threads;
@@ -56,14 +50,29 @@ final class EngineOptions {
                     + "while the model is open can otherwise crash the process)")
     boolean copyWeights;
 
+    /** {@code --batch-tokens}, for the commands whose engine calls it sizes. */
+    static final class BatchTokens {
+        @Option(names = "--batch-tokens", paramLabel = "N", defaultValue = "8192",
+                description = "token budget of one packed batch (default: ${DEFAULT-VALUE})")
+        int value;
+    }
+
+    /** {@code --overflow}, for the commands that can refuse a long input instead of truncating it. */
+    static final class OverflowOption {
+        @Option(names = "--overflow", paramLabel = "MODE", defaultValue = "truncate",
+                description = "truncate (reported on stderr) or fail, for inputs longer than --max-length "
+                        + "(default: ${DEFAULT-VALUE})")
+        Overflow value;
+    }
+
     /**
      * The engine options. The CLI applies --overflow itself (see {@link Main#prepare}) so that its messages speak of
      * flags and file lines; the engine always truncates.
      */
-    Options options(int defaultMaxLength) {
+    Options options(int defaultMaxLength, int batchTokens) {
         int max = maxLength != null ? maxLength : defaultMaxLength;
         if (max < 1) throw new CliException("--max-length must be >= 1, got " + max);
-        if (batchTokens < 1) throw new CliException("--batch-tokens must be >= 1, got " + batchTokens);
+        if (batchTokens < 1) throw new CliException("batch tokens must be >= 1, got " + batchTokens);
         if (threads < 0) throw new CliException("--threads must be >= 0, got " + threads);
         try {
             return Options.defaults().withDevice(device).withMaxLength(max).withBatchTokens(batchTokens)
@@ -73,7 +82,7 @@ final class EngineOptions {
         }
     }
 
-    Options options() {
-        return options(Options.defaults().maxLength());
+    Options options(BatchTokens batch) {
+        return options(Options.defaults().maxLength(), batch.value);
     }
 }

@@ -43,6 +43,8 @@ final class RetrievalCommands {
     static final class IndexCmd implements Callable<Integer> {
         @Mixin
         EngineOptions engine;
+        @Mixin
+        EngineOptions.BatchTokens batch;
         @Option(names = "--corpus", required = true, paramLabel = "DOCS.jsonl", description = "the documents")
         Path corpus;
         @Option(names = "--out", required = true, paramLabel = "INDEX_DIR", description = "the index folder")
@@ -71,7 +73,7 @@ final class RetrievalCommands {
             PrintStream err = Streams.err();
             IndexBuilder.Config cfg = indexConfig(instruction, dtype, onEmpty == OnEmpty.fail, commitTokens,
                     commitDocs);
-            try (ReasonIR m = ReasonIR.open(engine.model, engine.options())) {
+            try (ReasonIR m = ReasonIR.open(engine.model, engine.options(batch))) {
                 Main.printDevice(m, err);
                 IndexBuilder.Result r;
                 try (IndexProgress p = new IndexProgress(err, "index")) {
@@ -147,6 +149,8 @@ final class RetrievalCommands {
     static final class SearchCmd implements Callable<Integer> {
         @Mixin
         EngineOptions engine;
+        @Mixin
+        EngineOptions.BatchTokens batch;
         @Option(names = "--index", required = true, paramLabel = "INDEX_DIR", description = "an index folder")
         Path indexDir;
         @Option(names = "--queries", required = true, paramLabel = "Q.jsonl", description = "the queries")
@@ -170,7 +174,7 @@ final class RetrievalCommands {
             String instr = instruction.resolve();
             List<Search.Query> queries = Search.readQueries(queriesFile);
             try (Index index = Index.open(indexDir);
-                 ReasonIR m = ReasonIR.open(engine.model, engine.options())) {
+                 ReasonIR m = ReasonIR.open(engine.model, engine.options(batch))) {
                 Main.printDevice(m, err);
                 long t0 = System.nanoTime();
                 List<List<Hit>> hits = Search.run(m, index, queries, instr, k, engine.threads);
@@ -192,6 +196,8 @@ final class RetrievalCommands {
     static final class EvalCmd implements Callable<Integer> {
         @Mixin
         EngineOptions engine;
+        @Mixin
+        EngineOptions.BatchTokens batch;
         @Option(names = "--bright", required = true, paramLabel = "BRIGHT_DIR", description = "the BRIGHT folder")
         Path bright;
         @Option(names = "--task", paramLabel = "all|NAME,...", defaultValue = "all",
@@ -247,7 +253,7 @@ final class RetrievalCommands {
             IndexBuilder.Config indexCfg = indexConfig(null, dtype, false, IndexBuilder.Config.defaults()
                     .commitTokens(), IndexBuilder.Config.defaults().commitDocuments());
             BrightEval.Config cfg = new BrightEval.Config(queries, longDocs, cacheDir, indexCfg, engine.threads);
-            try (ReasonIR m = ReasonIR.open(engine.model, engine.options(EVAL_MAX_LENGTH))) {
+            try (ReasonIR m = ReasonIR.open(engine.model, engine.options(EVAL_MAX_LENGTH, batch.value))) {
                 Main.printDevice(m, err);
                 err.println("reasonir: " + tasks.size() + " tasks, queries " + queries + (longDocs
                         ? ", long documents" : "") + "; indexes cached in " + cacheDir);

@@ -68,7 +68,9 @@ final class ServeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CliException(e.getMessage());
         }
-        ReasonIR model = ReasonIR.open(engine.model, engine.options());
+        // The server forms the engine batches (--max-batch-tokens); the engine packs each as one.
+        ReasonIR model = ReasonIR.open(engine.model, engine.options(dev.reasonir.Options.defaults().maxLength(),
+                maxBatchTokens));
         EmbeddingServer server;
         try {
             Main.printDevice(model, err);

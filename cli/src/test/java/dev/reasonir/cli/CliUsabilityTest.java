@@ -75,6 +75,14 @@ class CliUsabilityTest {
         assertTrue(twice.err().contains("--output") && twice.err().contains("should be specified only once"),
                 twice.err());
 
+        // options a command would ignore are refused
+        for (String[] ignored : new String[][] {{"serve", "--batch-tokens", "5"}, {"index", "--overflow", "fail"},
+                {"search", "--overflow", "fail"}}) {
+            CliTest.Run r = run(ignored[0], "--model", model, ignored[1], ignored[2]);
+            assertEquals(2, r.status(), String.join(" ", ignored));
+            assertTrue(r.err().contains("'" + ignored[1] + "'"), r.err());
+        }
+
         CliTest.Run missing = run("embed", "--model", model, "--input", tmp.resolve("nofile.jsonl").toString(),
                 "--output", tmp.resolve("x.npy").toString());
         assertEquals(2, missing.status());
