@@ -37,6 +37,7 @@ public final class Main implements Callable<Integer> {
     /** Held so that the levels set in main() are not lost when java.util.logging drops an unreferenced logger. */
     private static java.util.logging.Logger engineLog;
     private static java.util.logging.Logger djlLog;
+    private static java.util.logging.Logger serverLog;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -51,6 +52,9 @@ public final class Main implements Callable<Integer> {
         // still surface as exceptions.
         djlLog = java.util.logging.Logger.getLogger("ai.djl");
         djlLog.setLevel(java.util.logging.Level.SEVERE);
+        // `serve` prints its own "serving ..." line; the server's INFO lines would repeat it.
+        serverLog = java.util.logging.Logger.getLogger("dev.reasonir.server");
+        serverLog.setLevel(java.util.logging.Level.WARNING);
         System.exit(run(args, System.out, System.err));
     }
 

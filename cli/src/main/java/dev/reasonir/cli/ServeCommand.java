@@ -80,6 +80,7 @@ final class ServeCommand implements Callable<Integer> {
             throw e;
         }
         Thread hook = new Thread(() -> {
+            err.println("reasonir: stopping: requests in flight finish, new ones get 503");
             server.close();
             model.close();
         }, "reasonir-serve-shutdown");
