@@ -1,6 +1,9 @@
 package dev.reasonir.langchain4j;
 
 import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.exception.HttpException;
+import dev.langchain4j.exception.LangChain4jException;
+import dev.langchain4j.exception.TimeoutException;
 import dev.langchain4j.model.embedding.DimensionAwareEmbeddingModel;
 import dev.langchain4j.model.embedding.listener.EmbeddingModelListener;
 import dev.langchain4j.model.embedding.request.EmbeddingInput;
@@ -14,6 +17,8 @@ import dev.langchain4j.model.output.TokenUsage;
 import dev.reasonir.Instructions;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.client.EmbeddingBackend;
+import dev.reasonir.client.ReasonIRClientException;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -51,7 +56,8 @@ import java.util.Set;
  * In process, around a {@link ReasonIR} the caller owns ({@link #forDocuments(ReasonIR)}, {@link Builder#model}) or
  * one this instance opens from a folder and closes in {@link #close()} ({@link Builder#modelDir}); or as a client of a
  * ReasonIR server ({@link Builder#baseUrl}), which sends the instruction along with the texts. Both give the same
- * vectors for the same call, bit for bit. {@link #withInstruction(String)} derives an instance for the other side
+ * vectors for the same call, bit for bit; both are the {@code EmbeddingBackend}s of dev.reasonir:reasonir-client,
+ * which this adapter wraps. {@link #withInstruction(String)} derives an instance for the other side
  * that shares the backend but never closes it.
  *
  * <p>Instances are immutable and thread-safe. Errors of the engine ({@code InvalidInputException} naming the input,
@@ -151,10 +157,14 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
         String prefix = instructionFor(request.inputType());
         List<String> texts = new ArrayList<>(request.inputs().size());
         for (EmbeddingInput input : request.inputs()) texts.add(input.text());
-        EmbeddingBackend.Embedded out = backend.embed(texts, prefix);
+        EmbeddingBackend.Embedded out;
+        try {
+            out = backend.embed(texts, prefix);
+        } catch (ReasonIRClientException e) {
+            throw langChain4jException(e);
+        }
         List<Embedding> embeddings = new ArrayList<>(out.vectors().length);
         for (float[] v : out.vectors()) embeddings.add(Embedding.from(v));
-        if (dimension == null && out.vectors().length > 0) dimension = out.vectors()[0].length;
         return EmbeddingResponse.builder()
                 .embeddings(embeddings)
                 .metadata(EmbeddingResponseMetadata.builder()
@@ -164,7 +174,7 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
                 .build();
     }
 
-    /** In process: the model's hidden size. Server: unknown until the first answer (then cached). */
+    /** In process: the model's hidden size. Server: unknown until the backend's first answer shows it. */
     @Override
     protected Integer knownDimension() {
         return backend.knownDimension();
@@ -184,6 +194,23 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
         return "ReasonIREmbeddingModel[" + backend + ", model " + modelName + ", instruction "
                 + quote(instruction) + (queryInstruction == null || queryInstruction.equals(instruction) ? ""
                 : ", queryInstruction " + quote(queryInstruction)) + "]";
+    }
+
+    /**
+     * A failed server call as LangChain4j's exception types, with the same message and the client's exception as the
+     * cause: an HTTP error status is an {@link HttpException}, a timeout a {@link TimeoutException}, anything else
+     * (unreachable, interrupted, malformed answer) a {@link LangChain4jException}.
+     */
+    private static LangChain4jException langChain4jException(ReasonIRClientException e) {
+        return switch (e.reason()) {
+            case HTTP_STATUS -> {
+                HttpException http = new HttpException(e.statusCode(), e.getMessage());
+                http.initCause(e);
+                yield http;
+            }
+            case TIMEOUT -> new TimeoutException(e.getMessage(), e);
+            case UNREACHABLE, INTERRUPTED, MALFORMED_ANSWER -> new LangChain4jException(e.getMessage(), e);
+        };
     }
 
     private String instructionFor(EmbeddingInputType inputType) {
@@ -221,48 +248,41 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
      * for queries, an {@link #instruction}.
      */
     public static final class Builder {
-        private ReasonIR model;
-        private Path modelDir;
-        private Options options = Options.defaults();
-        private URI baseUrl;
-        private Duration timeout = Duration.ofMinutes(5);
-        private int maxInputsPerRequest = 256;
-        private HttpClient httpClient;
+        private final EmbeddingBackend.Builder backend = EmbeddingBackend.builder();
         private Integer dimension;
         private String instruction = Instructions.DOCUMENT;
         private String queryInstruction;
-        private String modelName;
         private List<EmbeddingModelListener> listeners = List.of();
 
         private Builder() {}
 
         /** In process, with a model the caller opened and will close ({@link #close()} leaves it open). */
         public Builder model(ReasonIR model) {
-            this.model = Objects.requireNonNull(model, "model");
+            backend.model(model);
             return this;
         }
 
         /** In process, opening the checkpoint folder at {@link #build()}; {@link #close()} closes it. */
         public Builder modelDir(Path modelDir) {
-            this.modelDir = Objects.requireNonNull(modelDir, "modelDir");
+            backend.modelDir(modelDir);
             return this;
         }
 
         /** Engine options for {@link #modelDir} (default {@link Options#defaults()}: device "auto"). */
         public Builder options(Options options) {
-            this.options = Objects.requireNonNull(options, "options");
+            backend.options(options);
             return this;
         }
 
         /** Shorthand for {@code options(options.withDevice(device))}: "auto", "cpu", "cuda" or "cuda:N". */
         public Builder device(String device) {
-            this.options = options.withDevice(device);
+            backend.device(device);
             return this;
         }
 
         /** Shorthand for {@code options(options.withMaxLength(maxLength))}: tokens per input, BOS included. */
         public Builder maxLength(int maxLength) {
-            this.options = options.withMaxLength(maxLength);
+            backend.maxLength(maxLength);
             return this;
         }
 
@@ -273,34 +293,30 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
          * server or a malformed answer {@link dev.langchain4j.exception.LangChain4jException}.
          */
         public Builder baseUrl(URI baseUrl) {
-            this.baseUrl = Objects.requireNonNull(baseUrl, "baseUrl");
+            backend.baseUrl(baseUrl);
             return this;
         }
 
         public Builder baseUrl(String baseUrl) {
-            Objects.requireNonNull(baseUrl, "baseUrl");
-            try {
-                return baseUrl(URI.create(baseUrl.strip()));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("baseUrl '" + baseUrl + "' is not a URL: " + e.getMessage(), e);
-            }
+            backend.baseUrl(baseUrl);
+            return this;
         }
 
         /** Server backend: how long one request may take (default 5 minutes: a large batch on a CPU server). */
         public Builder timeout(Duration timeout) {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            backend.timeout(timeout);
             return this;
         }
 
         /** Server backend: texts per HTTP request (default 256); longer lists are split and sent in order. */
         public Builder maxInputsPerRequest(int maxInputsPerRequest) {
-            this.maxInputsPerRequest = maxInputsPerRequest;
+            backend.maxInputsPerRequest(maxInputsPerRequest);
             return this;
         }
 
         /** Server backend: the JDK client to use (proxy, TLS, executor); default a new one with HTTP/1.1. */
         public Builder httpClient(HttpClient httpClient) {
-            this.httpClient = Objects.requireNonNull(httpClient, "httpClient");
+            backend.httpClient(httpClient);
             return this;
         }
 
@@ -333,7 +349,7 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
 
         /** The name reported in responses and sent to a server (default: the folder name / "ReasonIR-8B"). */
         public Builder modelName(String modelName) {
-            this.modelName = Objects.requireNonNull(modelName, "modelName");
+            backend.modelName(modelName);
             return this;
         }
 
@@ -344,29 +360,14 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
 
         /** Opens the model for {@link #modelDir}: the engine's errors (missing folder, bad checkpoint) surface here. */
         public ReasonIREmbeddingModel build() {
-            int backends = (model != null ? 1 : 0) + (modelDir != null ? 1 : 0) + (baseUrl != null ? 1 : 0);
-            if (backends != 1) {
-                throw new IllegalStateException("set exactly one backend: model(ReasonIR), modelDir(Path) or "
-                        + "baseUrl(...); got " + backends);
-            }
             String query = queryInstruction != null ? queryInstruction
                     : Instructions.DOCUMENT.equals(instruction) ? null : instruction;
-            EmbeddingBackend backend;
-            if (baseUrl != null) {
-                HttpClient http = httpClient != null ? httpClient
-                        : HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                                .connectTimeout(Duration.ofSeconds(30)).build();
-                backend = new ReasonIRHttpClient(baseUrl, modelName != null ? modelName : "ReasonIR-8B", timeout,
-                        maxInputsPerRequest, http);
-            } else {
-                backend = model != null ? new InProcessBackend(model, false)
-                        : new InProcessBackend(ReasonIR.open(modelDir, options), true);
-            }
+            EmbeddingBackend built = backend.build();
             try {
-                return new ReasonIREmbeddingModel(backend, true, instruction, query,
-                        modelName != null ? modelName : backend.defaultModelName(), listeners, dimension);
+                return new ReasonIREmbeddingModel(built, true, instruction, query, built.modelName(), listeners,
+                        dimension);
             } catch (RuntimeException | Error e) {
-                backend.close();  // a model opened above must not leak
+                built.close();  // a model opened above must not leak
                 throw e;
             }
         }

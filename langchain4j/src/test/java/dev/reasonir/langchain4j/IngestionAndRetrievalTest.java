@@ -16,6 +16,7 @@ import dev.langchain4j.store.embedding.inmemory.InMemoryEmbeddingStore;
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.client.TestSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -27,9 +28,9 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.stream.IntStream;
 
-import static dev.reasonir.langchain4j.TestSupport.CPU;
-import static dev.reasonir.langchain4j.TestSupport.DOCUMENTS;
-import static dev.reasonir.langchain4j.TestSupport.QUERIES;
+import static dev.reasonir.client.TestSupport.CPU;
+import static dev.reasonir.client.TestSupport.DOCUMENTS;
+import static dev.reasonir.client.TestSupport.QUERIES;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**

@@ -5,7 +5,8 @@ import java.net.URI;
 /**
  * A call to a ReasonIR server failed: an HTTP error status ({@link #statusCode()} &gt; 0, the message ends with the
  * server's {@code error.message}), or no usable answer at all ({@link #statusCode()} == 0: unreachable, timed out,
- * malformed body; the cause says which).
+ * malformed body). The adapter's form of reasonir-client's {@code dev.reasonir.client.ReasonIRClientException}, which
+ * is the cause and whose {@code reason()} says which.
  */
 public class ReasonIRServerException extends RuntimeException {
     private final URI endpoint;

@@ -3,6 +3,8 @@ package dev.reasonir.springai;
 import dev.reasonir.Instructions;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.client.EmbeddingBackend;
+import dev.reasonir.client.ReasonIRClientException;
 import org.springframework.ai.chat.metadata.DefaultUsage;
 import org.springframework.ai.chat.metadata.EmptyUsage;
 import org.springframework.ai.document.Document;
@@ -22,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * ReasonIR-8B as a Spring AI {@link EmbeddingModel}.
@@ -44,7 +47,8 @@ import java.util.Objects;
  * <h2>Backends</h2>
  * In process, around a {@link ReasonIR} the caller owns ({@link Builder#model}) or one opened from a folder and
  * closed in {@link #close()} ({@link Builder#modelDir}); or as a client of a ReasonIR server ({@link Builder#baseUrl}),
- * which sends the instruction with the texts. Both give the same vectors for the same call, bit for bit. Under
+ * which sends the instruction with the texts. Both give the same vectors for the same call, bit for bit (both are
+ * the {@code EmbeddingBackend}s of dev.reasonir:reasonir-client, which this adapter wraps). Under
  * Spring Boot, {@code ReasonIRAutoConfiguration} builds one from the {@code reasonir.*} properties.
  *
  * <p>Thread-safe. Engine errors ({@code InvalidInputException} naming the input; {@link IllegalStateException} once
@@ -66,7 +70,7 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
     private final EmbeddingBackend backend;
     private final String queryInstruction;
     private final String modelName;
-    private volatile Integer dimensions;
+    private final Integer dimensions;   // configured; null: the backend's
 
     private ReasonIRSpringEmbeddingModel(EmbeddingBackend backend, String queryInstruction, String modelName,
                                          Integer dimensions) {
@@ -137,11 +141,7 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
     @Override
     public int dimensions() {
         Integer d = dimensions;
-        if (d == null) d = backend.knownDimension();
-        if (d == null) d = embedTexts(List.of("dimension probe"), null, Instructions.DOCUMENT).getResult()
-                .getOutput().length;
-        dimensions = d;
-        return d;
+        return d != null ? d : onServer(backend::dimension);
     }
 
     /** Closes the model or client this instance opened; a caller-owned {@link ReasonIR} stays open. */
@@ -175,11 +175,20 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
         if (texts.isEmpty()) {
             return new EmbeddingResponse(List.of(), metadata(0, instruction));
         }
-        EmbeddingBackend.Embedded out = backend.embed(texts, instruction);
+        String prefix = instruction;
+        EmbeddingBackend.Embedded out = onServer(() -> backend.embed(texts, prefix));
         List<Embedding> embeddings = new ArrayList<>(out.vectors().length);
         for (int i = 0; i < out.vectors().length; i++) embeddings.add(new Embedding(out.vectors()[i], i));
-        if (dimensions == null) dimensions = out.vectors()[0].length;
         return new EmbeddingResponse(embeddings, metadata(out.inputTokens(), instruction));
+    }
+
+    /** Runs a backend call, reporting a failed server call as a {@link ReasonIRServerException}. */
+    private static <T> T onServer(Supplier<T> call) {
+        try {
+            return call.get();
+        } catch (ReasonIRClientException e) {
+            throw new ReasonIRServerException(e.endpoint(), e.statusCode(), e.getMessage(), e);
+        }
     }
 
     private EmbeddingResponseMetadata metadata(Integer inputTokens, String instruction) {
@@ -199,67 +208,56 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
 
     /** Builds an instance: choose exactly one backend ({@link #model}, {@link #modelDir}, {@link #baseUrl}). */
     public static final class Builder {
-        private ReasonIR model;
-        private Path modelDir;
-        private Options options = Options.defaults();
-        private URI baseUrl;
-        private Duration timeout = Duration.ofMinutes(5);
-        private int maxInputsPerRequest = 256;
-        private HttpClient httpClient;
+        private final EmbeddingBackend.Builder backend = EmbeddingBackend.builder();
         private Integer dimensions;
         private String queryInstruction = Instructions.query(DEFAULT_QUERY_TASK);
-        private String modelName;
 
         private Builder() {}
 
         /** In process, with a model the caller opened and will close ({@link #close()} leaves it open). */
         public Builder model(ReasonIR model) {
-            this.model = Objects.requireNonNull(model, "model");
+            backend.model(model);
             return this;
         }
 
         /** In process, opening the checkpoint folder at {@link #build()}; {@link #close()} closes it. */
         public Builder modelDir(Path modelDir) {
-            this.modelDir = Objects.requireNonNull(modelDir, "modelDir");
+            backend.modelDir(modelDir);
             return this;
         }
 
         /** Engine options for {@link #modelDir} (default {@link Options#defaults()}: device "auto"). */
         public Builder options(Options options) {
-            this.options = Objects.requireNonNull(options, "options");
+            backend.options(options);
             return this;
         }
 
         /** As a client of the ReasonIR server at {@code baseUrl} (e.g. {@code http://localhost:8080}). */
         public Builder baseUrl(URI baseUrl) {
-            this.baseUrl = Objects.requireNonNull(baseUrl, "baseUrl");
+            backend.baseUrl(baseUrl);
             return this;
         }
 
         public Builder baseUrl(String baseUrl) {
-            Objects.requireNonNull(baseUrl, "baseUrl");
-            try {
-                return baseUrl(URI.create(baseUrl.strip()));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("baseUrl '" + baseUrl + "' is not a URL: " + e.getMessage(), e);
-            }
+            backend.baseUrl(baseUrl);
+            return this;
         }
 
         /** Server backend: how long one request may take (default 5 minutes: a large batch on a CPU server). */
         public Builder timeout(Duration timeout) {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            backend.timeout(timeout);
             return this;
         }
 
         /** Server backend: texts per HTTP request (default 256); longer lists are split and sent in order. */
         public Builder maxInputsPerRequest(int maxInputsPerRequest) {
-            this.maxInputsPerRequest = maxInputsPerRequest;
+            backend.maxInputsPerRequest(maxInputsPerRequest);
             return this;
         }
 
         /** Server backend: the JDK client to use (proxy, TLS, executor); default a new one with HTTP/1.1. */
         public Builder httpClient(HttpClient httpClient) {
-            this.httpClient = Objects.requireNonNull(httpClient, "httpClient");
+            backend.httpClient(httpClient);
             return this;
         }
 
@@ -288,36 +286,20 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
 
         /** The name reported in responses and sent to a server (default: the folder name / "ReasonIR-8B"). */
         public Builder modelName(String modelName) {
-            this.modelName = Objects.requireNonNull(modelName, "modelName");
+            backend.modelName(modelName);
             return this;
         }
 
         /** Opens the model for {@link #modelDir}: the engine's errors (missing folder, bad checkpoint) surface here. */
         public ReasonIRSpringEmbeddingModel build() {
-            int backends = (model != null ? 1 : 0) + (modelDir != null ? 1 : 0) + (baseUrl != null ? 1 : 0);
-            if (backends != 1) {
-                throw new IllegalStateException("set exactly one backend: model(ReasonIR), modelDir(Path) or "
-                        + "baseUrl(...); got " + backends);
-            }
             if (!queryInstruction.isEmpty() && !queryInstruction.endsWith(EMBED_MARKER)) {
                 // Legal (the engine embeds any prefix) but almost always a bare task description passed by mistake.
                 LOG.log(System.Logger.Level.WARNING, "query instruction \"{0}\" does not end with the <|embed|> "
                         + "marker: use queryTask(description) for a bare task description",
                         queryInstruction.replace("\n", "\\n"));
             }
-            EmbeddingBackend backend;
-            if (baseUrl != null) {
-                HttpClient http = httpClient != null ? httpClient
-                        : HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                                .connectTimeout(Duration.ofSeconds(30)).build();
-                backend = new ReasonIRHttpClient(baseUrl, modelName != null ? modelName : "ReasonIR-8B", timeout,
-                        maxInputsPerRequest, http);
-            } else {
-                backend = model != null ? new InProcessBackend(model, false)
-                        : new InProcessBackend(ReasonIR.open(modelDir, options), true);
-            }
-            return new ReasonIRSpringEmbeddingModel(backend, queryInstruction,
-                    modelName != null ? modelName : backend.defaultModelName(), dimensions);
+            EmbeddingBackend built = backend.build();
+            return new ReasonIRSpringEmbeddingModel(built, queryInstruction, built.modelName(), dimensions);
         }
     }
 }

@@ -2,6 +2,7 @@ package dev.reasonir.springai;
 
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.client.TestSupport;
 import dev.reasonir.server.EmbeddingServer;
 import dev.reasonir.server.ServerConfig;
 import org.junit.jupiter.api.AfterAll;
@@ -17,10 +18,10 @@ import org.springframework.ai.embedding.TokenCountBatchingStrategy;
 import java.nio.file.Path;
 import java.util.List;
 
-import static dev.reasonir.springai.TestSupport.CPU;
-import static dev.reasonir.springai.TestSupport.DOCUMENTS;
-import static dev.reasonir.springai.TestSupport.QUERIES;
-import static dev.reasonir.springai.TestSupport.assertSameVectors;
+import static dev.reasonir.client.TestSupport.CPU;
+import static dev.reasonir.client.TestSupport.DOCUMENTS;
+import static dev.reasonir.client.TestSupport.QUERIES;
+import static dev.reasonir.client.TestSupport.assertSameVectors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** Client mode against the real reasonir-server on loopback: the Java API's vectors, bit for bit. */

@@ -1,8 +1,12 @@
 package dev.reasonir.springai;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.client.StubReasonIRServer;
+import dev.reasonir.client.TestSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -12,8 +16,6 @@ import org.springframework.ai.embedding.Embedding;
 import org.springframework.ai.embedding.EmbeddingRequest;
 import org.springframework.ai.embedding.EmbeddingResponse;
 import org.springframework.ai.embedding.TokenCountBatchingStrategy;
-import tools.jackson.databind.json.JsonMapper;
-import tools.jackson.databind.node.ObjectNode;
 
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -21,10 +23,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
-import static dev.reasonir.springai.TestSupport.CPU;
-import static dev.reasonir.springai.TestSupport.DOCUMENTS;
-import static dev.reasonir.springai.TestSupport.QUERIES;
-import static dev.reasonir.springai.TestSupport.assertSameVectors;
+import static dev.reasonir.client.TestSupport.CPU;
+import static dev.reasonir.client.TestSupport.DOCUMENTS;
+import static dev.reasonir.client.TestSupport.QUERIES;
+import static dev.reasonir.client.TestSupport.assertSameVectors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -76,7 +78,7 @@ class ServerClientTest {
         List<Document> docs = DOCUMENTS.stream().map(Document::new).toList();
         assertSameVectors(model.embed(DOCUMENTS, Instructions.DOCUMENT).vectors(),
                 remote.embed(docs, null, new TokenCountBatchingStrategy()));
-        ObjectNode body = JsonMapper.builder().build().createObjectNode().put("model", "ReasonIR-8B");
+        ObjectNode body = new ObjectMapper().createObjectNode().put("model", "ReasonIR-8B");
         DOCUMENTS.forEach(body.putArray("input")::add);
         body.put("encoding_format", "float").put("instruction", Instructions.DOCUMENT);
         assertEquals(body, stub.request(1));

@@ -3,8 +3,8 @@ package dev.reasonir.springai.autoconfigure;
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.springai.ReasonIRSpringEmbeddingModel;
-import dev.reasonir.springai.StubReasonIRServer;
-import dev.reasonir.springai.TestSupport;
+import dev.reasonir.client.StubReasonIRServer;
+import dev.reasonir.client.TestSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -21,10 +21,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 
-import static dev.reasonir.springai.TestSupport.CPU;
-import static dev.reasonir.springai.TestSupport.DOCUMENTS;
-import static dev.reasonir.springai.TestSupport.QUERIES;
-import static dev.reasonir.springai.TestSupport.assertSameVectors;
+import static dev.reasonir.client.TestSupport.CPU;
+import static dev.reasonir.client.TestSupport.DOCUMENTS;
+import static dev.reasonir.client.TestSupport.QUERIES;
+import static dev.reasonir.client.TestSupport.assertSameVectors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -103,7 +103,7 @@ class ReasonIRAutoConfigurationTest {
                 assertEquals(0, context.getBeanNamesForType(ReasonIR.class).length);
                 EmbeddingModel m = context.getBean(EmbeddingModel.class);
                 assertSameVectors(reference.embed(QUERIES, Instructions.bright("biology")).vectors(), m.embed(QUERIES));
-                assertEquals(Instructions.bright("biology"), stub.request(0).get("instruction").asString());
+                assertEquals(Instructions.bright("biology"), stub.request(0).get("instruction").asText());
             });
         }
     }

@@ -2,7 +2,7 @@ package dev.reasonir.springai.examples;
 
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
-import dev.reasonir.springai.TestSupport;
+import dev.reasonir.client.TestSupport;
 import dev.reasonir.springai.autoconfigure.ReasonIRConfigurationException;
 import dev.reasonir.springai.autoconfigure.ReasonIRFailureAnalyzer;
 import org.junit.jupiter.api.Test;
@@ -23,8 +23,8 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.stream.IntStream;
 
-import static dev.reasonir.springai.TestSupport.DOCUMENTS;
-import static dev.reasonir.springai.TestSupport.QUERIES;
+import static dev.reasonir.client.TestSupport.DOCUMENTS;
+import static dev.reasonir.client.TestSupport.QUERIES;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

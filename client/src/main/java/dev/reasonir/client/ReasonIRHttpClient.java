@@ -1,4 +1,4 @@
-package dev.reasonir.langchain4j;
+package dev.reasonir.client;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonProperty;
@@ -7,11 +7,10 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.langchain4j.exception.HttpException;
-import dev.langchain4j.exception.LangChain4jException;
-import dev.langchain4j.exception.TimeoutException;
+import dev.reasonir.client.ReasonIRClientException.Reason;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -31,11 +30,10 @@ import java.util.Objects;
  * <p>Long lists are sent in requests of at most {@code maxInputsPerRequest} texts, so one ingestion of a large corpus
  * does not become one huge request that a server or proxy refuses. Vectors are parsed straight to {@code float}
  * (Jackson reads a JSON number for a {@code float[]} with one decimal-to-float rounding), so they are bit for bit
- * the floats the server wrote.
+ * the floats the server wrote. The dimension of the first answer is remembered ({@link #knownDimension()}).
  *
- * <p>Errors are LangChain4j exceptions: an HTTP error status becomes {@link HttpException} (its message names the
- * endpoint, the status and the server's {@code error.message}), an exceeded timeout {@link TimeoutException}, and
- * anything else (connection refused, malformed answer) {@link LangChain4jException}.
+ * <p>Every failure is a {@link ReasonIRClientException} naming the endpoint: {@link Reason#HTTP_STATUS} with the
+ * status and the server's {@code error.message} for an error answer, else the reason there was no usable answer.
  */
 final class ReasonIRHttpClient implements EmbeddingBackend {
     /** Shared: ObjectMapper is thread-safe once configured. Unknown fields ("object", "model") are OpenAI extras. */
@@ -49,6 +47,7 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
     private final Duration timeout;
     private final int maxInputsPerRequest;
     private final HttpClient http;
+    private volatile Integer dimension;
     private volatile boolean closed;
 
     ReasonIRHttpClient(URI baseUrl, String modelName, Duration timeout, int maxInputsPerRequest, HttpClient http) {
@@ -98,17 +97,18 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
             Integer used = reply.usage() == null ? null : reply.usage().promptTokens();
             tokens = tokens == null || used == null ? null : tokens + used;  // unknown once any part is unknown
         }
+        if (dimension == null && vectors.length > 0) dimension = vectors[0].length;
         return new Embedded(vectors, tokens);
     }
 
-    /** Not known without asking: the adapter learns it from the first answer. */
+    /** Not known before the first answer: then the dimension that answer had. */
     @Override
     public Integer knownDimension() {
-        return null;
+        return dimension;
     }
 
     @Override
-    public String defaultModelName() {
+    public String modelName() {
         return modelName;
     }
 
@@ -143,8 +143,8 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
         byte[] body;
         try {
             body = JSON.writeValueAsBytes(new Request(modelName, texts, "float", instruction));
-        } catch (IOException e) {
-            throw new LangChain4jException("cannot encode the request to " + endpoint + ": " + e.getMessage(), e);
+        } catch (IOException e) {  // strings only: cannot happen short of a broken Jackson
+            throw new UncheckedIOException("cannot encode the request to " + endpoint + ": " + e.getMessage(), e);
         }
         HttpRequest request = HttpRequest.newBuilder(endpoint)
                 .timeout(timeout)
@@ -156,54 +156,60 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
         try {
             response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
         } catch (HttpTimeoutException e) {
-            throw new TimeoutException("the ReasonIR server at " + endpoint + " did not answer within " + timeout
-                    + " (" + texts.size() + " texts in the request)", e);
+            throw failure(Reason.TIMEOUT, 0, "the ReasonIR server at " + endpoint + " did not answer within "
+                    + timeout + " (" + texts.size() + " texts in the request)", e);
         } catch (IOException e) {
-            throw new LangChain4jException("cannot reach the ReasonIR server at " + endpoint + ": " + e, e);
+            throw failure(Reason.UNREACHABLE, 0, "cannot reach the ReasonIR server at " + endpoint + ": " + e, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new LangChain4jException("interrupted while waiting for the ReasonIR server at " + endpoint, e);
+            throw failure(Reason.INTERRUPTED, 0, "interrupted while waiting for the ReasonIR server at " + endpoint,
+                    e);
         }
         int status = response.statusCode();
         if (status / 100 != 2) {
-            throw new HttpException(status, "the ReasonIR server at " + endpoint + " answered HTTP " + status + ": "
-                    + errorMessage(response.body()));
+            throw failure(Reason.HTTP_STATUS, status, "the ReasonIR server at " + endpoint + " answered HTTP " + status
+                    + ": " + errorMessage(response.body()), null);
         }
         try {
             return JSON.readValue(response.body(), Reply.class);
         } catch (IOException e) {
             String why = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
-            throw malformed("the body is not the expected JSON (" + why + ")");
+            throw malformed("the body is not the expected JSON (" + why + ")", e);
         }
     }
 
     /** The vectors of one answer in input order, after checking that it answers the request that was sent. */
     private float[][] vectorsOf(Reply reply, int expected) {
-        if (reply == null || reply.data() == null) throw malformed("no \"data\" array");
+        if (reply == null || reply.data() == null) throw malformed("no \"data\" array", null);
         if (reply.data().size() != expected) {
-            throw malformed(reply.data().size() + " embeddings for " + expected + " inputs");
+            throw malformed(reply.data().size() + " embeddings for " + expected + " inputs", null);
         }
         float[][] out = new float[expected][];
         for (Datum d : reply.data()) {
             if (d == null || d.index() == null || d.index() < 0 || d.index() >= expected) {
                 throw malformed("an item has index " + (d == null ? null : d.index()) + ", outside [0, " + expected
-                        + ")");
+                        + ")", null);
             }
-            if (out[d.index()] != null) throw malformed("index " + d.index() + " appears twice");
+            if (out[d.index()] != null) throw malformed("index " + d.index() + " appears twice", null);
             if (d.embedding() == null || d.embedding().length == 0) {
-                throw malformed("item " + d.index() + " has no embedding");
+                throw malformed("item " + d.index() + " has no embedding", null);
             }
             if (d.embedding().length != reply.data().get(0).embedding().length) {
                 throw malformed("item " + d.index() + " has " + d.embedding().length + " dimensions, item "
-                        + reply.data().get(0).index() + " has " + reply.data().get(0).embedding().length);
+                        + reply.data().get(0).index() + " has " + reply.data().get(0).embedding().length, null);
             }
             out[d.index()] = d.embedding();
         }
         return out;
     }
 
-    private LangChain4jException malformed(String what) {
-        return new LangChain4jException("malformed answer from the ReasonIR server at " + endpoint + ": " + what);
+    private ReasonIRClientException malformed(String what, Throwable cause) {
+        return failure(Reason.MALFORMED_ANSWER, 0, "malformed answer from the ReasonIR server at " + endpoint + ": "
+                + what, cause);
+    }
+
+    private ReasonIRClientException failure(Reason reason, int status, String message, Throwable cause) {
+        return new ReasonIRClientException(endpoint, reason, status, message, cause);
     }
 
     /** The server's {@code error.message}, else the start of the body as text. */

@@ -1,6 +1,5 @@
-package dev.reasonir.langchain4j;
+package dev.reasonir.client;
 
-import dev.langchain4j.data.embedding.Embedding;
 import dev.reasonir.FixturesAccess;
 import dev.reasonir.Options;
 
@@ -10,12 +9,15 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** The small random-weight checkpoint (with the real Llama-3.1 tokenizer) and comparisons shared by the tests. */
-final class TestSupport {
+/**
+ * The small random-weight checkpoint (with the real Llama-3.1 tokenizer) and comparisons shared by the tests of this
+ * module and, through its test-jar, of the adapters.
+ */
+public final class TestSupport {
     /** The CPU engine: the tests compare bits, so they pin the device instead of letting "auto" pick one. */
-    static final Options CPU = Options.defaults().withDevice("cpu");
+    public static final Options CPU = Options.defaults().withDevice("cpu");
 
-    static final List<String> DOCUMENTS = List.of(
+    public static final List<String> DOCUMENTS = List.of(
             "Chlorophyll breaks down in autumn, so the yellow and orange carotenoids in the leaf become visible.",
             "Rayleigh scattering sends short blue wavelengths of sunlight in every direction across the sky.",
             "A binary search halves the sorted interval at each step, so it needs O(log n) comparisons.",
@@ -23,22 +25,22 @@ final class TestSupport {
             "Tides come mostly from the Moon's gravity pulling on the oceans, with a smaller part from the Sun.",
             "Sourdough rises because wild yeast and lactic acid bacteria ferment the sugars in the flour.");
 
-    static final List<String> QUERIES = List.of(
+    public static final List<String> QUERIES = List.of(
             "Why do leaves turn yellow and red before they fall?",
             "How do cells produce energy?");
 
     private TestSupport() {}
 
     /** A checkpoint folder (links to the h256_l4 fixture plus tokenizer files) under {@code tmp}. */
-    static Path modelDir(Path tmp, String name) throws IOException {
+    public static Path modelDir(Path tmp, String name) throws IOException {
         return FixturesAccess.withTokenizer("h256_l4", tmp.resolve(name));
     }
 
-    /** Bit-for-bit equality: the adapter must hand over the engine's floats untouched. */
-    static void assertSameVectors(float[][] expected, List<Embedding> actual) {
+    /** Bit-for-bit equality: a backend or adapter must hand over the engine's floats untouched. */
+    public static void assertSameVectors(float[][] expected, List<float[]> actual) {
         assertEquals(expected.length, actual.size(), "number of embeddings");
         for (int i = 0; i < expected.length; i++) {
-            float[] a = actual.get(i).vector();
+            float[] a = actual.get(i);
             assertEquals(expected[i].length, a.length, "dimension of embedding " + i);
             for (int k = 0; k < a.length; k++) {
                 if (Float.floatToRawIntBits(expected[i][k]) != Float.floatToRawIntBits(a[k])) {
@@ -47,5 +49,10 @@ final class TestSupport {
                 }
             }
         }
+    }
+
+    /** {@link #assertSameVectors(float[][], List)} of an array of vectors. */
+    public static void assertSameVectors(float[][] expected, float[][] actual) {
+        assertSameVectors(expected, List.of(actual));
     }
 }

@@ -1,30 +1,33 @@
-package dev.reasonir.springai;
+package dev.reasonir.client;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.ReasonIR;
-import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.json.JsonMapper;
-import tools.jackson.databind.node.ArrayNode;
-import tools.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.UnaryOperator;
 
 /**
  * A stand-in for the ReasonIR server's {@code POST /v1/embeddings} on 127.0.0.1, answering with vectors from the
  * Java API ({@code model.embed(input, instruction)}) in the server's wire format. It records every request body as
- * sent, so tests can check the client's JSON exactly; {@link #failWith} makes it answer an error instead.
+ * sent, so tests can check the client's JSON exactly; {@link #failWith} and {@link #tamper} make it misbehave.
+ * Shared with the adapters' tests through this module's test-jar.
  */
 public final class StubReasonIRServer implements AutoCloseable {
-    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final HttpServer server;
     private final ReasonIR model;
@@ -32,6 +35,7 @@ public final class StubReasonIRServer implements AutoCloseable {
     public final List<String> bodies = new CopyOnWriteArrayList<>();
     private volatile int failStatus;
     private volatile String failBody;
+    private volatile UnaryOperator<ObjectNode> tamper = UnaryOperator.identity();
 
     private StubReasonIRServer(ReasonIR model) throws IOException {
         this.model = model;
@@ -48,14 +52,31 @@ public final class StubReasonIRServer implements AutoCloseable {
         return "http://127.0.0.1:" + server.getAddress().getPort();
     }
 
-    /** From now on, answer every request with {@code status} and {@code body}; status 0 answers normally again. */
+    /** From now on, answer every request with {@code status} and {@code body} (JSON or not); 0 answers normally. */
     public void failWith(int status, String body) {
         this.failBody = body;
         this.failStatus = status;
     }
 
+    /** From now on, pass every successful answer through {@code f} before sending it. */
+    public void tamper(UnaryOperator<ObjectNode> f) {
+        this.tamper = f;
+    }
+
+    /** Answers normally again, untampered, and forgets the bodies recorded so far. */
+    public void reset() {
+        failWith(0, null);
+        tamper(UnaryOperator.identity());
+        bodies.clear();
+    }
+
+    /** The {@code i}-th request body, parsed. */
     public JsonNode request(int i) {
-        return JSON.readTree(bodies.get(i));
+        try {
+            return JSON.readTree(bodies.get(i));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     @Override
@@ -78,10 +99,10 @@ public final class StubReasonIRServer implements AutoCloseable {
             }
             JsonNode request = JSON.readTree(body);
             List<String> input = new ArrayList<>();
-            request.get("input").forEach(t -> input.add(t.asString()));
+            request.get("input").forEach(t -> input.add(t.asText()));
             EmbeddingResult result;
             try {
-                result = model.embed(input, request.get("instruction").asString());
+                result = model.embed(input, request.get("instruction").asText());
             } catch (RuntimeException e) {
                 ObjectNode error = JSON.createObjectNode();
                 error.putObject("error").put("message", e.getMessage());
@@ -98,10 +119,10 @@ public final class StubReasonIRServer implements AutoCloseable {
                 ArrayNode vector = item.putArray("embedding");
                 for (float x : result.vectors()[i]) vector.add(x);
             }
-            reply.put("model", request.get("model").asString());
+            reply.put("model", request.get("model").asText());
             reply.putObject("usage").put("prompt_tokens", result.totalTokens()).put("total_tokens",
                     result.totalTokens());
-            send(exchange, 200, JSON.writeValueAsString(reply));
+            send(exchange, 200, JSON.writeValueAsString(tamper.apply(reply)));
         }
     }
 

@@ -1,4 +1,4 @@
-package dev.reasonir.springai;
+package dev.reasonir.client;
 
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.ReasonIR;
@@ -9,15 +9,18 @@ import java.util.Objects;
 
 /**
  * The native engine in this process. {@code owned} says whether {@link #close()} closes the model: true when the
- * adapter opened it from a folder, false when the caller passed a {@link ReasonIR} it keeps managing.
+ * builder opened it from a folder, false when the caller passed a {@link ReasonIR} it keeps managing.
  */
 final class InProcessBackend implements EmbeddingBackend {
     private final ReasonIR model;
     private final boolean owned;
+    private final String modelName;
 
-    InProcessBackend(ReasonIR model, boolean owned) {
+    /** {@code modelName} null: the checkpoint folder's name. */
+    InProcessBackend(ReasonIR model, boolean owned, String modelName) {
         this.model = Objects.requireNonNull(model, "model");
         this.owned = owned;
+        this.modelName = modelName != null ? modelName : folderName(model);
     }
 
     @Override
@@ -32,11 +35,9 @@ final class InProcessBackend implements EmbeddingBackend {
         return model.dimension();
     }
 
-    /** The checkpoint folder's name, e.g. "ReasonIR-8B" for /models/ReasonIR-8B. */
     @Override
-    public String defaultModelName() {
-        Path name = model.modelDir().toAbsolutePath().normalize().getFileName();
-        return name == null ? "ReasonIR" : name.toString();
+    public String modelName() {
+        return modelName;
     }
 
     @Override
@@ -47,5 +48,11 @@ final class InProcessBackend implements EmbeddingBackend {
     @Override
     public String toString() {
         return "in-process " + model.modelDir();
+    }
+
+    /** The checkpoint folder's name, e.g. "ReasonIR-8B" for /models/ReasonIR-8B. */
+    private static String folderName(ReasonIR model) {
+        Path name = model.modelDir().toAbsolutePath().normalize().getFileName();
+        return name == null ? "ReasonIR" : name.toString();
     }
 }

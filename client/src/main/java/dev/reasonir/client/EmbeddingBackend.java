@@ -1,0 +1,192 @@
+package dev.reasonir.client;
+
+import dev.reasonir.Instructions;
+import dev.reasonir.Options;
+import dev.reasonir.ReasonIR;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Where an adapter gets its vectors: the engine in this process or a ReasonIR server. The caller decides the
+ * instruction; a backend only embeds {@code instruction + text}, so both backends return the same vectors, bit for
+ * bit, for the same call. Build one with {@link #builder()}.
+ *
+ * <p>Implementations are thread-safe. Engine errors ({@code dev.reasonir.InvalidInputException} naming the input,
+ * {@link IllegalStateException} once the model is closed) pass through unchanged; every failure of a server call is a
+ * {@link ReasonIRClientException}.
+ */
+public interface EmbeddingBackend extends AutoCloseable {
+
+    /** The model name a server backend sends and reports when none is set ({@link Builder#modelName}). */
+    String DEFAULT_SERVER_MODEL_NAME = "ReasonIR-8B";
+
+    /**
+     * One vector per text, in input order.
+     *
+     * @param vectors     one vector per input text, in input order; the arrays are the caller's to keep
+     * @param inputTokens tokens the model read for the whole call (instructions included), or {@code null} when the
+     *                    backend does not know them (a server that reports no usage)
+     */
+    record Embedded(float[][] vectors, Integer inputTokens) {}
+
+    /**
+     * Embeds {@code instruction + text} for every text, in one engine call in process, or in requests of at most
+     * {@link Builder#maxInputsPerRequest} texts sent in order to a server. An empty list gives an empty result.
+     */
+    Embedded embed(List<String> texts, String instruction);
+
+    /**
+     * The vector dimension when it is known without a request: always in process (the model's hidden size); for a
+     * server, once an answer has shown it, else {@code null}.
+     */
+    Integer knownDimension();
+
+    /**
+     * The vector dimension: {@link #knownDimension()}, else probed once by embedding one short document (a single
+     * request to a server), after which it is known.
+     */
+    default int dimension() {
+        Integer known = knownDimension();
+        return known != null ? known : embed(List.of("dimension probe"), Instructions.DOCUMENT).vectors()[0].length;
+    }
+
+    /**
+     * The model name: {@link Builder#modelName} when set, else the checkpoint folder's name in process (e.g.
+     * "ReasonIR-8B" for /models/ReasonIR-8B) or {@value #DEFAULT_SERVER_MODEL_NAME} for a server.
+     */
+    String modelName();
+
+    /**
+     * Frees what the backend owns and refuses later calls with {@link IllegalStateException}; idempotent. A backend
+     * over a model it borrowed ({@link Builder#model}) leaves that model open and keeps working until the model's
+     * owner closes it.
+     */
+    @Override
+    void close();
+
+    static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Chooses exactly one backend: {@link #model} (in process, borrowed), {@link #modelDir} (in process, owned) or
+     * {@link #baseUrl} (a ReasonIR server). Setters only check for {@code null}; {@link #build()} checks the rest.
+     * Not thread-safe.
+     */
+    final class Builder {
+        private ReasonIR model;
+        private Path modelDir;
+        private Options options = Options.defaults();
+        private URI baseUrl;
+        private Duration timeout = Duration.ofMinutes(5);
+        private int maxInputsPerRequest = 256;
+        private HttpClient httpClient;
+        private String modelName;
+
+        private Builder() {}
+
+        /** In process, with a model the caller opened and keeps owning: {@link #close()} leaves it open. */
+        public Builder model(ReasonIR model) {
+            this.model = Objects.requireNonNull(model, "model");
+            return this;
+        }
+
+        /** In process, opening the checkpoint folder at {@link #build()}: {@link #close()} closes it. */
+        public Builder modelDir(Path modelDir) {
+            this.modelDir = Objects.requireNonNull(modelDir, "modelDir");
+            return this;
+        }
+
+        /** Engine options for {@link #modelDir} (default {@link Options#defaults()}: device "auto"). */
+        public Builder options(Options options) {
+            this.options = Objects.requireNonNull(options, "options");
+            return this;
+        }
+
+        /** Shorthand for {@code options(options.withDevice(device))}: "auto", "cpu", "cuda" or "cuda:N". */
+        public Builder device(String device) {
+            this.options = options.withDevice(device);
+            return this;
+        }
+
+        /** Shorthand for {@code options(options.withMaxLength(maxLength))}: tokens per input, BOS included. */
+        public Builder maxLength(int maxLength) {
+            this.options = options.withMaxLength(maxLength);
+            return this;
+        }
+
+        /**
+         * As a client of the ReasonIR server at {@code baseUrl} (e.g. {@code http://localhost:8080}), which must
+         * serve {@code POST /v1/embeddings}; {@link #build()} refuses what is not an absolute http(s) URL with a
+         * host, or has a query or fragment.
+         */
+        public Builder baseUrl(URI baseUrl) {
+            this.baseUrl = Objects.requireNonNull(baseUrl, "baseUrl");
+            return this;
+        }
+
+        /** {@link #baseUrl(URI)} of a string; a string that is no URI at all is refused here. */
+        public Builder baseUrl(String baseUrl) {
+            Objects.requireNonNull(baseUrl, "baseUrl");
+            try {
+                return baseUrl(URI.create(baseUrl.strip()));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("baseUrl '" + baseUrl + "' is not a URL: " + e.getMessage(), e);
+            }
+        }
+
+        /** Server: how long one request may take (default 5 minutes: a large batch on a CPU server). */
+        public Builder timeout(Duration timeout) {
+            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /** Server: texts per HTTP request (default 256); longer lists are split and sent in order. */
+        public Builder maxInputsPerRequest(int maxInputsPerRequest) {
+            this.maxInputsPerRequest = maxInputsPerRequest;
+            return this;
+        }
+
+        /** Server: the JDK client to use (proxy, TLS, executor); default a new one with HTTP/1.1. */
+        public Builder httpClient(HttpClient httpClient) {
+            this.httpClient = Objects.requireNonNull(httpClient, "httpClient");
+            return this;
+        }
+
+        /** The name {@link EmbeddingBackend#modelName()} reports and a server backend sends as {@code "model"}. */
+        public Builder modelName(String modelName) {
+            this.modelName = Objects.requireNonNull(modelName, "modelName");
+            return this;
+        }
+
+        /**
+         * The backend. Opens the model for {@link #modelDir}, so the engine's errors (missing folder, bad checkpoint)
+         * surface here; a server backend sends nothing until its first call.
+         *
+         * @throws IllegalStateException    unless exactly one of model, modelDir and baseUrl is set
+         * @throws IllegalArgumentException for a bad baseUrl, a timeout that is not positive or
+         *                                  maxInputsPerRequest &lt; 1
+         */
+        public EmbeddingBackend build() {
+            int backends = (model != null ? 1 : 0) + (modelDir != null ? 1 : 0) + (baseUrl != null ? 1 : 0);
+            if (backends != 1) {
+                throw new IllegalStateException("set exactly one backend: model(ReasonIR), modelDir(Path) or "
+                        + "baseUrl(...); got " + backends);
+            }
+            if (baseUrl != null) {
+                HttpClient http = httpClient != null ? httpClient
+                        : HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                                .connectTimeout(Duration.ofSeconds(30)).build();
+                return new ReasonIRHttpClient(baseUrl, modelName != null ? modelName : DEFAULT_SERVER_MODEL_NAME,
+                        timeout, maxInputsPerRequest, http);
+            }
+            return model != null ? new InProcessBackend(model, false, modelName)
+                    : new InProcessBackend(ReasonIR.open(modelDir, options), true, modelName);
+        }
+    }
+}
