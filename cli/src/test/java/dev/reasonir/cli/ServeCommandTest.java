@@ -31,6 +31,8 @@ class ServeCommandTest {
     Path tmp;
 
     @Test
+    @org.junit.jupiter.api.Timeout(value = 3, unit = TimeUnit.MINUTES,
+            threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)  // fails, never hangs, on a blocked read
     void servesAndStopsOnSigterm() throws Exception {
         Path model = dev.reasonir.FixturesAccess.withTokenizer("h256_l4", tmp.resolve("model"));
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
@@ -43,7 +45,10 @@ class ServeCommandTest {
             Pattern serving = Pattern.compile("serving .* on http://127\\.0\\.0\\.1:(\\d+) ");
             String port = null;
             StringBuilder log = new StringBuilder();
-            for (String line = out.readLine(); line != null && port == null; line = out.readLine()) {
+            // Read until the "serving" line, and not one line further: the server prints nothing more until it stops.
+            while (port == null) {
+                String line = out.readLine();
+                if (line == null) break;
                 log.append(line).append('\n');
                 Matcher m = serving.matcher(line);
                 if (m.find()) port = m.group(1);
