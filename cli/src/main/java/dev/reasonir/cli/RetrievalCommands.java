@@ -177,12 +177,19 @@ final class RetrievalCommands {
                  ReasonIR m = ReasonIR.open(engine.model, engine.options(batch))) {
                 Main.printDevice(m, err);
                 long t0 = System.nanoTime();
-                List<List<Hit>> hits = Search.run(m, index, queries, instr, k, engine.threads);
+                Search.Ranking ranking = Search.rank(m, index, queries, instr, k, engine.threads);
+                List<List<Hit>> hits = ranking.hits();
                 double s = (System.nanoTime() - t0) / 1e9;
                 Search.writeTrec(trec, queries, hits);
                 Search.writeJsonl(jsonlOut, queries, hits);
                 err.printf(Locale.ROOT, "reasonir: %d queries against %d documents in %.2f s (%.1f queries/s) -> %s, "
                         + "%s%n", queries.size(), index.size(), s, queries.size() / s, trec, jsonlOut);
+                if (!ranking.truncations().isEmpty()) {
+                    var first = ranking.truncations().get(0);
+                    err.printf(Locale.ROOT, "reasonir: %d queries truncated to --max-length %d (first: query %s, %d "
+                            + "tokens)%n", ranking.truncations().size(), m.maxLength(),
+                            queries.get(first.index()).id(), first.originalTokens());
+                }
             }
             return 0;
         }

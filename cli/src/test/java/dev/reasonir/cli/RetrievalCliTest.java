@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code reasonir index / search / eval} as a user runs them, on the h256_l4 model and the bright-mini dataset. */
@@ -66,6 +67,15 @@ class RetrievalCliTest {
         List<String> lines = Files.readAllLines(trec);
         assertTrue(lines.get(0).matches("bio-q1 Q0 \\S+ 1 -?[0-9.E-]+ reasonir"), lines.get(0));
         assertTrue(Files.exists(tmp.resolve("bio.jsonl")));
+        assertFalse(r.err().contains("truncated"), r.err());
+
+        // queries longer than --max-length are embedded truncated, and said so
+        r = run("search", "--model", model.toString(), "--index", index.toString(), "--queries",
+                bright.resolve("biology/examples.jsonl").toString(), "--task", "biology", "--top-k", "5",
+                "--out", trec.toString(), "--device", "cpu", "--max-length", "32");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.err().matches("(?s).*\\d+ queries truncated to --max-length 32 \\(first: query bio-q\\d, "
+                + "\\d+ tokens\\).*"), r.err());
     }
 
     @Test

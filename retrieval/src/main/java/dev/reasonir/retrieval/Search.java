@@ -90,6 +90,18 @@ public final class Search {
      */
     public static List<List<Hit>> run(ReasonIR model, Index index, List<Query> queries, String instruction, int k,
                                       int threads) {
+        return rank(model, index, queries, instruction, k, threads).hits();
+    }
+
+    /**
+     * The rankings of {@link #run} and the queries the engine truncated to its max length
+     * ({@code Truncation.index} is the query's position in {@code queries}).
+     */
+    public record Ranking(List<List<Hit>> hits, List<EmbeddingResult.Truncation> truncations) {}
+
+    /** {@link #run}, also reporting truncated queries. */
+    public static Ranking rank(ReasonIR model, Index index, List<Query> queries, String instruction, int k,
+                               int threads) {
         index.checkModel(model);
         List<String> texts = queries.stream().map(Query::text).toList();
         EmbeddingResult e;
@@ -100,7 +112,8 @@ public final class Search {
             throw input("query \"" + queries.get(ex.inputIndex()).id() + "\": "
                     + ex.getMessage().replaceFirst("^input \\d+:? ?", ""));
         }
-        return index.search(e.vectors(), k, queries.stream().map(Query::excludedIds).toList(), threads);
+        return new Ranking(index.search(e.vectors(), k, queries.stream().map(Query::excludedIds).toList(), threads),
+                e.truncations());
     }
 
     /**
