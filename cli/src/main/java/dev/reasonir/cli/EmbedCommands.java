@@ -137,11 +137,6 @@ final class EmbedCommands {
                         InputLine il = InputLine.parse(line, where);
                         if (il.pretokenized()) throw new CliException(where + ": tokenize needs \"text\" lines");
                         TokenizedInput t = Main.prepare(m, il, where, overflow);
-                        if (t.poolStart() >= t.length()) {
-                            throw new CliException(where + ": nothing left to pool: the instruction covers "
-                                    + t.poolStart() + " of the " + t.length() + " tokens (--max-length "
-                                    + m.maxLength() + ")");
-                        }
                         ObjectNode o = json.createObjectNode();
                         o.putArray("ids").addAll(java.util.Arrays.stream(t.ids())
                                 .mapToObj(json.getNodeFactory()::numberNode).toList());

@@ -148,6 +148,11 @@ public final class Main implements Callable<Integer> {
             throw new CliException(where + ": has " + length + " tokens, more than --max-length " + m.maxLength()
                     + " (--overflow fail)");
         }
+        if (m != null && t.poolStart() >= Math.min(t.length(), m.maxLength())) {
+            throw new CliException(where + ": nothing left to pool: the instruction covers " + t.poolStart()
+                    + " of the " + Math.min(t.length(), m.maxLength()) + " tokens (--max-length " + m.maxLength()
+                    + ")");
+        }
         return t;
     }
 

@@ -75,6 +75,15 @@ class CliUsabilityTest {
         assertTrue(twice.err().contains("--output") && twice.err().contains("should be specified only once"),
                 twice.err());
 
+        // an instruction that fills the max length: said in flags, not in API names
+        Path longInstr = lines("long-instr.jsonl",
+                "{\"text\": \"hello\", \"role\": \"query\", \"task\": \"biology\"}");
+        CliTest.Run pool = run("embed", "--model", model, "--input", longInstr.toString(), "--output",
+                tmp.resolve("p.npy").toString(), "--max-length", "8");
+        assertEquals(2, pool.status(), pool.err());
+        assertTrue(pool.err().contains("line 1: nothing left to pool") && pool.err().contains("(--max-length 8)")
+                && !pool.err().contains("maxLength"), pool.err());
+
         // options a command would ignore are refused
         for (String[] ignored : new String[][] {{"serve", "--batch-tokens", "5"}, {"index", "--overflow", "fail"},
                 {"search", "--overflow", "fail"}}) {
