@@ -24,9 +24,9 @@ import java.util.Properties;
 import java.util.concurrent.Callable;
 
 /**
- * The {@code ./reasonir} command line (picocli): embed, tokenize, index, search, eval, serve, demo. {@code reasonir --help}
- * and {@code reasonir COMMAND --help} list the options. Exit status: 0 ok, 1 engine or index error, 2 usage or input
- * error.
+ * The {@code ./reasonir} command line (picocli): embed, tokenize, index, search, eval, serve, demo.
+ * {@code reasonir --help} and {@code reasonir COMMAND --help} list the options. Exit status: 0 ok, 1 engine or index
+ * error, 2 usage or input error.
  */
 @Command(name = "reasonir", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "ReasonIR-8B embeddings, retrieval and BRIGHT evaluation with a native engine.",

@@ -94,7 +94,9 @@ final class RetrievalCommands {
         } catch (IllegalArgumentException e) {
             throw new CliException("--dtype: " + e.getMessage());
         }
-        if (commitTokens < 1 || commitDocs < 1) throw new CliException("--commit-tokens and --commit-docs must be >= 1");
+        if (commitTokens < 1 || commitDocs < 1) {
+            throw new CliException("--commit-tokens and --commit-docs must be >= 1");
+        }
         return cfg.withFailOnEmpty(failOnEmpty).withCommit(commitTokens, commitDocs);
     }
 

@@ -31,8 +31,9 @@ class ServeCommandTest {
     Path tmp;
 
     @Test
+    // A separate thread, so that a read blocked on the child's output fails the test instead of hanging it.
     @org.junit.jupiter.api.Timeout(value = 3, unit = TimeUnit.MINUTES,
-            threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)  // fails, never hangs, on a blocked read
+            threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
     void servesAndStopsOnSigterm() throws Exception {
         Path model = dev.reasonir.FixturesAccess.withTokenizer("h256_l4", tmp.resolve("model"));
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
