@@ -14,7 +14,7 @@ import java.nio.file.Path;
  */
 public final class NpyWriter implements AutoCloseable {
     /** Header bytes including the 10-byte preamble: room for any shape tuple, multiple of 64 as NumPy recommends. */
-    private static final int HEADER_LEN = 128;
+    public static final int HEADER_LEN = 128;
 
     private final RandomAccessFile file;
     private final int cols;
@@ -40,17 +40,27 @@ public final class NpyWriter implements AutoCloseable {
     }
 
     private void writeHeader() throws IOException {
-        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + rows + ", " + cols + "), }";
+        file.seek(0);
+        file.write(header("<f4", rows, cols).array());
+        file.seek(file.length());
+    }
+
+    /**
+     * A NumPy format 1.0 header of exactly {@value #HEADER_LEN} bytes for a little-endian C-order {@code [rows, cols]}
+     * array of element type {@code descr} (e.g. "<f4", "<f2"): fixed size, so that rows can be appended first and the
+     * header rewritten in place with the final row count.
+     */
+    public static ByteBuffer header(String descr, long rows, int cols) {
+        String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + rows + ", " + cols + "), }";
         StringBuilder h = new StringBuilder(dict);
         while (10 + h.length() < HEADER_LEN - 1) h.append(' ');
         h.append('\n');
         byte[] text = h.toString().getBytes(StandardCharsets.US_ASCII);
+        if (10 + text.length != HEADER_LEN) throw new IllegalStateException("npy header overflow: " + dict);
         ByteBuffer b = ByteBuffer.allocate(HEADER_LEN).order(ByteOrder.LITTLE_ENDIAN);
         b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
         b.putShort((short) text.length).put(text);
-        file.seek(0);
-        file.write(b.array());
-        file.seek(file.length());
+        return b.flip();
     }
 
     @Override

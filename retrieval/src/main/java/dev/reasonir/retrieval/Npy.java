@@ -1,5 +1,7 @@
 package dev.reasonir.retrieval;
 
+import dev.reasonir.NpyWriter;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -15,7 +17,7 @@ import java.util.regex.Pattern;
  * place at the end. {@code numpy.load(path, mmap_mode="r")} maps such a file directly.
  */
 final class Npy {
-    static final int HEADER_BYTES = 128;
+    static final int HEADER_BYTES = NpyWriter.HEADER_LEN;
     private static final Pattern DICT = Pattern.compile(
             "\\{'descr': '(<f[24])', 'fortran_order': False, 'shape': \\((\\d+), (\\d+)\\), \\}\\s*");
 
@@ -25,17 +27,7 @@ final class Npy {
     private Npy() {}
 
     static ByteBuffer header(Dtype dtype, long rows, int cols) {
-        String dict = "{'descr': '" + dtype.npyDescr() + "', 'fortran_order': False, 'shape': (" + rows + ", " + cols
-                + "), }";
-        StringBuilder h = new StringBuilder(dict);
-        while (10 + h.length() < HEADER_BYTES - 1) h.append(' ');
-        h.append('\n');
-        byte[] text = h.toString().getBytes(StandardCharsets.US_ASCII);
-        if (10 + text.length != HEADER_BYTES) throw new IllegalStateException("npy header overflow: " + dict);
-        ByteBuffer b = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
-        b.putShort((short) text.length).put(text);
-        return b.flip();
+        return NpyWriter.header(dtype.npyDescr(), rows, cols);
     }
 
     /** Reads and checks the header of {@code file}; errors are CORRUPT and name the file. */
