@@ -5,6 +5,7 @@
 
 #include "cpu/bf16.h"
 #include "cpu/ops.h"
+#include "cpu/vexp.h"
 
 namespace rir {
 namespace cpu {
@@ -33,27 +34,33 @@ struct AttnTile {
 #define RIR_ATTN_NS attn_scalar
 #define RIR_ATTN_TARGET
 #define RIR_ATTN_BLOCK 8
+#define RIR_ATTN_ROWS 4
 #include "cpu/attention_kernel.inc"
 #undef RIR_ATTN_NS
 #undef RIR_ATTN_TARGET
 #undef RIR_ATTN_BLOCK
+#undef RIR_ATTN_ROWS
 
 #if defined(__x86_64__)
 #define RIR_ATTN_NS attn_avx2
 #define RIR_ATTN_TARGET __attribute__((target("avx2,fma")))
 #define RIR_ATTN_BLOCK 16
+#define RIR_ATTN_ROWS 4
 #include "cpu/attention_kernel.inc"
 #undef RIR_ATTN_NS
 #undef RIR_ATTN_TARGET
 #undef RIR_ATTN_BLOCK
+#undef RIR_ATTN_ROWS
 
 #define RIR_ATTN_NS attn_avx512
 #define RIR_ATTN_TARGET __attribute__((target("avx512f")))
 #define RIR_ATTN_BLOCK 32
+#define RIR_ATTN_ROWS 8
 #include "cpu/attention_kernel.inc"
 #undef RIR_ATTN_NS
 #undef RIR_ATTN_TARGET
 #undef RIR_ATTN_BLOCK
+#undef RIR_ATTN_ROWS
 #endif
 
 size_t attention_scratch_floats(int64_t max_len) { return static_cast<size_t>(kAttnQueryTile) * max_len; }
