@@ -3,11 +3,14 @@
 //
 //   bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T]
 //               [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--json]
+//   bench_embed --model DIR --lengths L1,L2,... [...]     one batch of sequences of these lengths (mixed lengths, as
+//                                                         real documents come; the benchmark suite's padded-peer case)
 //
 // --json prints one JSON object last: tokens_per_s, tflops, seq_len, batch_tokens, n_seqs, mean_ms, p50_ms, p99_ms,
 // load_s (rir_open wall time), load_gbps (checkpoint bytes / load_s), device, backend, precision.
 //
-// Each batch packs floor(B / S) sequences (at least one) of S random token ids; W warm-up calls, then N timed calls.
+// Each batch packs floor(B / S) sequences (at least one) of S random token ids (or, with --lengths, one sequence of
+// each given length, S = the longest); W warm-up calls, then N timed calls.
 // Prints tokens/s and the achieved GFLOP/s, counting per token (the spec's "Size of the work"):
 //   linear layers  2 * layers * (hidden*q_dim + 2*hidden*kv_dim + q_dim*hidden + 3*hidden*intermediate)
 //   attention      4 * S * q_dim per layer (QK^T and PV over the S keys of the token's own sequence, non-causal)
@@ -33,8 +36,9 @@ namespace {
 
 [[noreturn]] void usage(const char *msg) {
     std::fprintf(stderr,
-                 "error: %s\nusage: bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] "
-                 "[--threads T] [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--json]\n",
+                 "error: %s\nusage: bench_embed --model DIR (--seq-len S [--batch-tokens B] | --lengths L1,L2,...) "
+                 "[--iters N] [--threads T] [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] "
+                 "[--json]\n",
                  msg);
     std::exit(2);
 }
@@ -52,11 +56,13 @@ int main(int argc, char **argv) {
     std::string model_dir, device = "cpu", precision = "default";
     bool json = false;
     int64_t seq_len = 0, batch_tokens = 0, iters = 5, threads = 0, warmup = 1;
+    std::vector<int64_t> lengths;  // --lengths: one sequence of each
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "-h" || a == "--help") {
-            std::printf("usage: bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T] "
-                        "[--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--json]\n");
+            std::printf("usage: bench_embed --model DIR (--seq-len S [--batch-tokens B] | --lengths L1,L2,...) "
+                        "[--iters N] [--threads T] [--precision default|fp32|bf16] [--device cpu|cuda|auto] "
+                        "[--warmup W] [--json]\n");
             return 0;
         }
         if (a == "--json") {
@@ -73,9 +79,25 @@ int main(int argc, char **argv) {
         else if (a == "--warmup") warmup = parse_int("--warmup", v);
         else if (a == "--precision") precision = v;
         else if (a == "--device") device = v;
-        else usage(("unknown flag " + a).c_str());
+        else if (a == "--lengths") {
+            std::string list = v;
+            for (size_t pos = 0; pos <= list.size();) {
+                size_t comma = list.find(',', pos);
+                if (comma == std::string::npos) comma = list.size();
+                int64_t len = parse_int("--lengths", list.substr(pos, comma - pos).c_str());
+                if (len <= 0) usage("--lengths needs positive integers");
+                lengths.push_back(len);
+                pos = comma + 1;
+            }
+        } else usage(("unknown flag " + a).c_str());
     }
-    if (model_dir.empty() || seq_len <= 0) usage("--model and --seq-len are required");
+    if (!lengths.empty()) {
+        if (seq_len > 0 || batch_tokens > 0) usage("--lengths replaces --seq-len and --batch-tokens");
+        seq_len = *std::max_element(lengths.begin(), lengths.end());
+        batch_tokens = 0;
+        for (int64_t l : lengths) batch_tokens += l;
+    }
+    if (model_dir.empty() || seq_len <= 0) usage("--model and --seq-len (or --lengths) are required");
     if (precision != "default" && precision != "fp32" && precision != "bf16")
         usage("--precision must be default, fp32 or bf16");
     if (iters <= 0) usage("--iters must be > 0");
@@ -105,15 +127,19 @@ int main(int argc, char **argv) {
     const double kv_heads = cfg.kv_heads, head_dim = cfg.head_dim;
     const double qd = heads * head_dim, kvd = kv_heads * head_dim;
     const double linear_flop = 2.0 * layers * (hidden * qd + 2 * hidden * kvd + qd * hidden + 3 * hidden * inter);
-    const double attn_flop = 4.0 * layers * static_cast<double>(seq_len) * qd;
-
-    const int64_t n_seqs = std::max<int64_t>(1, batch_tokens / seq_len);
-    const int64_t total = n_seqs * seq_len;
+    if (lengths.empty()) lengths.assign(std::max<int64_t>(1, batch_tokens / seq_len), seq_len);
+    const int64_t n_seqs = static_cast<int64_t>(lengths.size());
+    int64_t total = 0;
+    double attn_work = 0;  // sum over sequences of L^2: attention FLOPs per call = 4 * layers * qd * attn_work
+    for (int64_t l : lengths) total += l, attn_work += static_cast<double>(l) * l;
+    // Attention FLOPs per token, averaged over the batch's tokens (= 4 * layers * S * qd when all lengths are S).
+    const double attn_flop = 4.0 * layers * qd * attn_work / static_cast<double>(total);
     std::vector<int32_t> ids(total), cu(n_seqs + 1);
     std::mt19937 rng(12345);
     std::uniform_int_distribution<int32_t> dist(0, rir_vocab_size(model) - 1);
     for (auto &t : ids) t = dist(rng);
-    for (int64_t s = 0; s <= n_seqs; ++s) cu[s] = static_cast<int32_t>(s * seq_len);
+    cu[0] = 0;
+    for (int64_t s = 0; s < n_seqs; ++s) cu[s + 1] = static_cast<int32_t>(cu[s] + lengths[s]);
     std::vector<float> out(n_seqs * static_cast<int64_t>(hidden));
 
     auto call = [&] {
@@ -141,7 +167,7 @@ int main(int argc, char **argv) {
                 rir_precision_of(model) == RIR_PRECISION_BF16 ? "bf16" : "fp32");
     std::printf("model       hidden %.0f, layers %.0f, heads %.0f/%.0f kv, head_dim %.0f, intermediate %.0f\n",
                 hidden, layers, heads, kv_heads, head_dim, inter);
-    std::printf("batch       %" PRId64 " sequences x %" PRId64 " tokens = %" PRId64 " tokens, %" PRId64
+    std::printf("batch       %" PRId64 " sequences of up to %" PRId64 " tokens = %" PRId64 " tokens, %" PRId64
                 " timed calls (%" PRId64 " warm-up)\n", n_seqs, seq_len, total, iters, warmup);
     std::printf("time        %.3f ms per call\n", secs / iters * 1e3);
     std::printf("throughput  %.1f tokens/s, %.1f GFLOP/s (%.3f GFLOP per token: linear %.3f + attention %.3f)\n",

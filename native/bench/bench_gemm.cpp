@@ -45,7 +45,7 @@ int64_t parse_int(const char *flag, const char *v) {
     return x;
 }
 
-constexpr int64_t kFmaIters = 20'000'000;
+constexpr int64_t kFmaIters = 100'000'000;  // ~0.2 s per thread at 100 GFLOP/s
 
 // Returns FLOPs done by one thread; 24 independent accumulators hide the FMA latency on any current core.
 #if defined(__x86_64__)
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
         const int kc = ks.kc, mr = ks.mr, nr = ks.nr;
         std::vector<float> x(static_cast<size_t>(mr) * kc, 0.5f), panel(static_cast<size_t>(nr) * kc, 0.25f);
         std::vector<float> y(static_cast<size_t>(mr) * nr, 0.0f);
-        const int64_t calls = 200'000'000 / (int64_t(mr) * nr * kc) * 4 + 1;
+        const int64_t calls = 20'000'000'000 / (2 * int64_t(mr) * nr * kc) + 1;  // 20 GFLOP per thread
         for (int64_t c = 0; c < calls; ++c) ks.ukr[mr](kc, x.data(), kc, panel.data(), y.data(), nr, nr, c > 0);
         return 2.0 * mr * nr * kc * calls;
     });
