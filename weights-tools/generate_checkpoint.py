@@ -91,7 +91,25 @@ def _tiny_h256() -> Dict[str, object]:
     return cfg
 
 
-PRESETS = {"reasonir-8b": lambda: copy.deepcopy(REASONIR_8B), "tiny-h256": _tiny_h256}
+def _medium_h1024() -> Dict[str, object]:
+    # The benchmark suite's mid-size model (benchmarks/run.sh): big enough that the GEMMs, not per-op overheads,
+    # dominate on a CPU, small enough (about 0.45 GB) to generate and run in seconds.
+    cfg = copy.deepcopy(REASONIR_8B)
+    cfg.update({"hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 8, "num_attention_heads": 16,
+                "num_key_value_heads": 4, "head_dim": 64})
+    return cfg
+
+
+def _micro_h64() -> Dict[str, object]:
+    # One tiny layer: the cost of a call is then mostly the call itself (the suite's Java-to-native overhead).
+    cfg = copy.deepcopy(REASONIR_8B)
+    cfg.update({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2,
+                "num_key_value_heads": 1, "head_dim": 32})
+    return cfg
+
+
+PRESETS = {"reasonir-8b": lambda: copy.deepcopy(REASONIR_8B), "tiny-h256": _tiny_h256,
+           "medium-h1024": _medium_h1024, "micro-h64": _micro_h64}
 
 TORCH_DTYPE = {"bf16": "bfloat16", "f32": "float32", "f16": "float16"}
 ST_DTYPE = {"bf16": "BF16", "f32": "F32", "f16": "F16"}
