@@ -1,5 +1,7 @@
 package dev.reasonir.bench;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.reasonir.retrieval.Dtype;
 import dev.reasonir.retrieval.ExactSearch;
 import dev.reasonir.retrieval.Half;
@@ -37,7 +39,8 @@ import java.util.stream.IntStream;
  * The index is a {@code .npy} file (128-byte header) generated when missing or of the wrong size, deterministically
  * from {@code --seed}, in chunks (never all in memory), through a temporary file renamed at the end. The first
  * {@code --warmup} batches (which also fault the file into memory) are not timed. Prints one human-readable line and
- * one JSON line.
+ * one JSON line; with {@code --json}, a last line follows with the "search" suite row of benchmarks/suite/SCHEMA.md
+ * (rows, dim, dtype, queries, k, threads, queries_per_s, gflops, gb_per_s), for the benchmark suite's orchestrator.
  */
 public final class SearchBench {
     private static final int HEADER_BYTES = 128;
@@ -49,8 +52,7 @@ public final class SearchBench {
         try {
             c = Config.parse(args);
         } catch (IllegalArgumentException e) {
-            System.err.println("SearchBench: " + e.getMessage());
-            System.err.println(Config.USAGE);
+            System.err.println("SearchBench: " + e.getMessage() + " (--help for usage)");
             System.exit(2);
             return;
         }
@@ -97,6 +99,22 @@ public final class SearchBench {
                         + "\"gbyte_per_second\":%.4f,\"cpus\":%d,\"java\":\"%s\",\"top1_checksum\":%s}%n",
                 c.rows, c.dim, name(c.dtype), c.queries, c.k, threads, c.batches, median, sorted[0], qps, gflops, gbps,
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"), checksum);
+        if (c.json) System.out.println(suiteRow(c, threads, qps, gflops, gbps));
+    }
+
+    /** The "search" suite row of benchmarks/suite/SCHEMA.md, as one line of JSON. */
+    static String suiteRow(Config c, int threads, double qps, double gflops, double gbps) throws IOException {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode o = mapper.createObjectNode();
+        o.put("rows", c.rows).put("dim", c.dim).put("dtype", name(c.dtype)).put("queries", c.queries).put("k", c.k)
+                .put("threads", threads).put("queries_per_s", round(qps, 4)).put("gflops", round(gflops, 3))
+                .put("gb_per_s", round(gbps, 4));
+        return mapper.writeValueAsString(o);
+    }
+
+    private static double round(double x, int decimals) {
+        double f = Math.pow(10, decimals);
+        return Math.round(x * f) / f;
     }
 
     private static String name(Dtype d) {
@@ -193,7 +211,7 @@ public final class SearchBench {
     private static final class Config {
         static final String USAGE = "usage: java -cp benchmarks.jar dev.reasonir.bench.SearchBench --rows N --dim D"
                 + " [--queries 64] [--k 100] [--dtype f16|f32] [--file PATH] [--threads N (0 = all CPUs)]"
-                + " [--batches 3] [--warmup 1] [--seed 42] [--delete-after]";
+                + " [--batches 3] [--warmup 1] [--seed 42] [--delete-after] [--json]";
         long rows = -1;
         int dim = -1;
         int queries = 64;
@@ -205,6 +223,7 @@ public final class SearchBench {
         int warmup = 1;
         long seed = 42;
         boolean deleteAfter;
+        boolean json;
 
         /** The options, or null for --help. */
         static Config parse(String[] args) {
@@ -214,6 +233,10 @@ public final class SearchBench {
                 if (a.equals("--help") || a.equals("-h")) return null;
                 if (a.equals("--delete-after")) {
                     c.deleteAfter = true;
+                    continue;
+                }
+                if (a.equals("--json")) {
+                    c.json = true;
                     continue;
                 }
                 if (i + 1 >= args.length) throw new IllegalArgumentException(a + " needs a value");

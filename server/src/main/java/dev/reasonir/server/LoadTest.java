@@ -1,5 +1,8 @@
 package dev.reasonir.server;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
 
@@ -9,14 +12,13 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -31,8 +33,14 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <pre>
  * java -cp ... dev.reasonir.server.LoadTest --model DIR [--tokenizer DIR] [--device cpu] [--clients 1,8,64]
- *      [--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens 16384] [--max-seconds 120]
+ *      [--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens 16384] [--max-seconds 120] [--json]
  * </pre>
+ *
+ * {@code --json} adds a last line for the benchmark suite's orchestrator, the "server" suite object of
+ * benchmarks/suite/SCHEMA.md: {@code {"checkpoint": <model folder name>, "rows": [{clients, requests, req_per_s,
+ * p50_ms, p99_ms, errors}]}} ({@code requests}: requests done; {@code errors}: responses other than 200 and failed
+ * exchanges; a latency of a level without requests is null). {@code --help} prints the usage; bad arguments print one
+ * line and exit with status 2.
  *
  * {@code --tokenizer DIR} combines a checkpoint folder without tokenizer files with a tokenizer folder (symlinks in a
  * temporary folder), as the tests do with the random-weight checkpoints. {@code --max-seconds} bounds each level: the
@@ -48,21 +56,37 @@ public final class LoadTest {
         }
     }
 
+    static final String USAGE = "usage: LoadTest --model DIR [--tokenizer DIR] [--device cpu] [--clients 1,8,64] "
+            + "[--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens N] [--max-seconds 120] [--json]";
+
+    /** Command-line options; {@code tokenizer} is null when the model folder has the tokenizer files. */
+    record Args(Path model, Path tokenizer, String device, int[] clients, int requests, int inputs, int words,
+                int maxBatchTokens, double maxSeconds, boolean json) {}
+
     public static void main(String[] args) throws Exception {
-        Map<String, String> a = parse(args);
-        Path model = Path.of(required(a, "model"));
-        int[] levels = Arrays.stream(a.getOrDefault("clients", "1,8,64").split(",")).map(String::trim)
-                .mapToInt(Integer::parseInt).toArray();
-        int requests = Integer.parseInt(a.getOrDefault("requests", "50"));
-        int inputs = Integer.parseInt(a.getOrDefault("inputs", "1"));
-        int words = Integer.parseInt(a.getOrDefault("words", "12"));
-        double maxSeconds = Double.parseDouble(a.getOrDefault("max-seconds", "120"));
-        Path dir = a.containsKey("tokenizer") ? combine(model, Path.of(a.get("tokenizer"))) : model;
-        Options options = Options.defaults().withDevice(a.getOrDefault("device", "auto"));
+        Args a;
+        try {
+            a = parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("LoadTest: " + e.getMessage() + " (--help for usage)");
+            System.exit(2);
+            return;
+        }
+        if (a == null) {
+            System.out.println(USAGE);
+            return;
+        }
+        Path model = a.model();
+        int[] levels = a.clients();
+        int requests = a.requests();
+        int inputs = a.inputs();
+        int words = a.words();
+        double maxSeconds = a.maxSeconds();
+        Path dir = a.tokenizer() != null ? combine(model, a.tokenizer()) : model;
+        Options options = Options.defaults().withDevice(a.device());
         ServerConfig config = ServerConfig.builder().port(0).modelName(model.toAbsolutePath().normalize()
                         .getFileName().toString())
-                .maxBatchTokens(Integer.parseInt(a.getOrDefault("max-batch-tokens",
-                        String.valueOf(ServerConfig.DEFAULT_MAX_BATCH_TOKENS)))).build();
+                .maxBatchTokens(a.maxBatchTokens()).build();
         try (ReasonIR m = ReasonIR.open(dir, options); EmbeddingServer server = EmbeddingServer.start(m, config)) {
             System.out.printf(Locale.ROOT, "model %s on %s, %d cores; %d requests per client, %d input(s) of ~%d "
                             + "words per request%n", server.config().modelName(), m.device(),
@@ -94,6 +118,7 @@ public final class LoadTest {
             System.out.printf(Locale.ROOT, "java API, serial, no HTTP: %.1f req/s, p50 %.2f ms, p99 %.2f ms%n",
                     api.requestsPerSecond(), api.p50Ms(), api.p99Ms());
             System.out.println(json(server.config().modelName(), m.device(), inputs, words, results, api));
+            if (a.json()) System.out.println(suiteJson(server.config().modelName(), results));
         }
     }
 
@@ -193,7 +218,28 @@ public final class LoadTest {
         return sb.append("}").toString();
     }
 
-    /** A temporary folder with links to every file of the checkpoint and of the tokenizer folder. */
+    /** The "server" suite object of benchmarks/suite/SCHEMA.md, on one line (null for a latency that is NaN). */
+    static String suiteJson(String checkpoint, List<Level> levels) throws IOException {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode root = mapper.createObjectNode().put("checkpoint", checkpoint);
+        ArrayNode rows = root.putArray("rows");
+        for (Level l : levels) {
+            rows.addObject().put("clients", l.clients()).put("requests", l.requests())
+                    .put("req_per_s", round(l.requestsPerSecond(), 2)).put("p50_ms", round(l.p50Ms(), 3))
+                    .put("p99_ms", round(l.p99Ms(), 3)).put("errors", l.failures());
+        }
+        return mapper.writeValueAsString(root);
+    }
+
+    /** {@code x} rounded to {@code decimals} places; null when not finite (JSON has no NaN). */
+    private static Double round(double x, int decimals) {
+        if (!Double.isFinite(x)) return null;
+        double f = Math.pow(10, decimals);
+        return Math.round(x * f) / f;
+    }
+
+    /** A temporary folder with links to every file of the checkpoint and of the tokenizer folder (where both hold a file
+     *  of the same name, the checkpoint's). */
     private static Path combine(Path checkpoint, Path tokenizer) throws IOException {
         Path dst = Files.createTempDirectory("reasonir-loadtest-");
         dst.toFile().deleteOnExit();
@@ -201,6 +247,7 @@ public final class LoadTest {
             try (var files = Files.list(d)) {
                 for (Path f : files.toList()) {
                     Path link = dst.resolve(f.getFileName());
+                    if (Files.exists(link, LinkOption.NOFOLLOW_LINKS)) continue;  // the checkpoint's own file wins
                     Files.createSymbolicLink(link, f.toAbsolutePath());
                     link.toFile().deleteOnExit();
                 }
@@ -209,22 +256,50 @@ public final class LoadTest {
         return dst;
     }
 
-    private static Map<String, String> parse(String[] args) {
-        Map<String, String> m = new LinkedHashMap<>();
+    /** The options, or null for --help; a bad argument throws {@link IllegalArgumentException} (one line). */
+    static Args parse(String[] args) {
+        Path model = null, tokenizer = null;
+        String device = "auto";
+        int[] clients = {1, 8, 64};
+        int requests = 50, inputs = 1, words = 12, maxBatchTokens = ServerConfig.DEFAULT_MAX_BATCH_TOKENS;
+        double maxSeconds = 120;
+        boolean json = false;
         for (int i = 0; i < args.length; i++) {
-            if (!args[i].startsWith("--") || i + 1 >= args.length) {
-                throw new IllegalArgumentException("usage: LoadTest --model DIR [--tokenizer DIR] [--device cpu] "
-                        + "[--clients 1,8,64] [--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens N] "
-                        + "[--max-seconds 120]; got '" + args[i] + "'");
+            String a = args[i];
+            if (a.equals("--help") || a.equals("-h")) return null;
+            if (a.equals("--json")) {
+                json = true;
+                continue;
             }
-            m.put(args[i].substring(2), args[++i]);
+            if (i + 1 >= args.length) throw new IllegalArgumentException(a + " needs a value");
+            String v = args[++i];
+            try {
+                switch (a) {
+                    case "--model" -> model = Path.of(v);
+                    case "--tokenizer" -> tokenizer = Path.of(v);
+                    case "--device" -> device = v;
+                    case "--clients" -> clients = Arrays.stream(v.split(",")).map(String::trim)
+                            .mapToInt(Integer::parseInt).toArray();
+                    case "--requests" -> requests = Integer.parseInt(v);
+                    case "--inputs" -> inputs = Integer.parseInt(v);
+                    case "--words" -> words = Integer.parseInt(v);
+                    case "--max-batch-tokens" -> maxBatchTokens = Integer.parseInt(v);
+                    case "--max-seconds" -> maxSeconds = Double.parseDouble(v);
+                    default -> throw new IllegalArgumentException("unknown option " + a);
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(a + " expects a number" + (a.equals("--clients") ? " list" : "")
+                        + ", got '" + v + "'");
+            }
         }
-        return m;
-    }
-
-    private static String required(Map<String, String> a, String key) {
-        String v = a.get(key);
-        if (v == null) throw new IllegalArgumentException("--" + key + " is required");
-        return v;
+        if (model == null) throw new IllegalArgumentException("--model DIR is required");
+        if (clients.length == 0 || Arrays.stream(clients).anyMatch(c -> c < 1)) {
+            throw new IllegalArgumentException("--clients expects counts >= 1");
+        }
+        if (requests < 1 || inputs < 1 || words < 1 || maxBatchTokens < 1 || !(maxSeconds > 0)) {
+            throw new IllegalArgumentException("--requests, --inputs, --words, --max-batch-tokens and --max-seconds "
+                    + "must be positive");
+        }
+        return new Args(model, tokenizer, device, clients, requests, inputs, words, maxBatchTokens, maxSeconds, json);
     }
 }
