@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""The benchmark suite's orchestrator: runs every measurement of benchmarks/run.sh (which builds first and then calls
+this with /usr/bin/python3) and writes results.json, report.md and the plots (report.py).
+
+    /usr/bin/python3 benchmarks/suite/run_suite.py [--quick] [--out DIR] [--suites LIST] [--threads T] [--no-peer]
+
+Suites (SCHEMA.md names them): ceiling, embed, latency, open, tokenizer, jni, search, server. Each runs the project's
+own tools (native/bench/bench_embed and bench_gemm, benchmarks.jar's TokenizerBench, JniBench and SearchBench, the
+server's LoadTest from the CLI jar) and the PyTorch peer (benchmarks/peer/torch_llama.py) on the same checkpoints,
+sequence lengths and token budgets. A suite that fails is recorded in results.json ("error") and the others still run.
+Checkpoints are generated (random weights, deterministic) under build/bench/ckpt and reused by later runs.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import shlex
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+import report  # noqa: E402
+
+WORK = os.path.join(ROOT, "build", "bench")
+NATIVE = os.path.join(ROOT, "build", "native")
+BENCH_JAR = os.path.join(ROOT, "benchmarks", "target", "benchmarks.jar")
+CLI_JAR = os.path.join(ROOT, "cli", "target", "reasonir-cli.jar")
+TOKENIZER = os.path.join(ROOT, ".cache", "tokenizer", "llama3_1")
+PEER = os.path.join(ROOT, "benchmarks", "peer", "torch_llama.py")
+JAVA = ["java", "--enable-native-access=ALL-UNNAMED"]
+
+# name -> generate_checkpoint.py preset
+CHECKPOINTS = {"h256_l4": "tiny-h256", "medium": "medium-h1024", "micro": "micro-h64"}
+
+
+class SuiteError(RuntimeError):
+    pass
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.quick = args.quick
+        self.threads = args.threads or os.cpu_count() or 1
+        self.results: Dict[str, Any] = {
+            "schema": "reasonir-bench/1",
+            "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "elapsed_s": None,
+            "command": "benchmarks/run.sh" + (" " + " ".join(args.passthrough) if args.passthrough else ""),
+            "mode": "quick" if args.quick else "full",
+            "device": "cpu",
+            "machine": {},
+            "ceiling": {},
+            "checkpoints": [],
+            "suites": {},
+            "errors": [],
+        }
+        self.t0 = time.monotonic()
+        self.env = dict(os.environ)
+        # The peer's BLAS (Debian's OpenBLAS) and torch's OpenMP pool get the same thread count as the engine.
+        self.env.update({"OMP_NUM_THREADS": str(self.threads), "OPENBLAS_NUM_THREADS": str(self.threads),
+                         "MKL_NUM_THREADS": str(self.threads)})
+
+    # ---- plumbing -----------------------------------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.0f} s] {msg}", flush=True)
+
+    def run_json(self, cmd: List[str], timeout: float, what: str) -> Dict[str, Any]:
+        """Runs a tool and returns the JSON object it prints as its last line (stdout)."""
+        try:
+            p = subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SuiteError(f"{what}: timed out after {timeout:.0f} s ({shlex.join(cmd)})")
+        if p.returncode != 0:
+            tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+            raise SuiteError(f"{what}: exit {p.returncode}: {' | '.join(tail)}")
+        for line in reversed(p.stdout.strip().splitlines()):
+            line = line.strip()
+            if line.startswith("{"):
+                return json.loads(line)
+        raise SuiteError(f"{what}: printed no JSON line")
+
+    def ckpt(self, name: str) -> str:
+        return os.path.join(WORK, "ckpt", name)
+
+    # ---- setup --------------------------------------------------------------------------------------------------
+    def machine(self) -> None:
+        m: Dict[str, Any] = {"cores": os.cpu_count(), "threads": self.threads, "gpu": None, "transformers": None}
+        cpu = "unknown"
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        cpu = line.split(":", 1)[1].strip()
+                        break
+            with open("/proc/meminfo", encoding="utf-8") as f:
+                kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+                m["memory_gb"] = round(kb / 1024 / 1024, 1)
+        except (OSError, AttributeError):
+            pass
+        m["cpu"] = cpu
+        m["os"] = platform.platform(terse=True)
+        m["python"] = platform.python_version()
+        try:
+            out = subprocess.run(JAVA[:1] + ["-version"], capture_output=True, text=True, timeout=30).stderr
+            m["java"] = re.search(r'version "([^"]+)"', out).group(1)
+        except (OSError, subprocess.SubprocessError, AttributeError):
+            m["java"] = None
+        try:
+            import torch  # noqa: F401
+            m["torch"] = torch.__version__
+        except ImportError:
+            m["torch"] = None
+        words = re.findall(r"[a-z0-9]+", cpu.lower())
+        words = [w for w in words if w not in ("cpu", "processor", "with", "core", "tm", "r")][:2] or ["cpu"]
+        m["name"] = "-".join(words) + f"-{m['cores']}c"
+        self.results["machine"] = m
+
+    def checkpoints(self) -> None:
+        gen = os.path.join(ROOT, "weights-tools", "generate_checkpoint.py")
+        for name, preset in CHECKPOINTS.items():
+            d = self.ckpt(name)
+            if not os.path.exists(os.path.join(d, ".complete")):  # marker written last: no half-made folder
+                self.log(f"generating checkpoint {name} ({preset})")
+                subprocess.run(["rm", "-rf", d], check=True)
+                subprocess.run([sys.executable, gen, "--preset", preset, "--out", d, "--tokenizer-dir", TOKENIZER],
+                               cwd=ROOT, check=True, capture_output=True, text=True)
+                open(os.path.join(d, ".complete"), "w").close()
+            with open(os.path.join(d, "config.json"), encoding="utf-8") as f:
+                c = json.load(f)
+            self.results["checkpoints"].append({
+                "name": name, "hidden": c["hidden_size"], "layers": c["num_hidden_layers"],
+                "heads": c["num_attention_heads"], "kv_heads": c["num_key_value_heads"], "head_dim": c["head_dim"],
+                "intermediate": c["intermediate_size"], "vocab": c["vocab_size"],
+                "bytes": sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".safetensors"))})
+
+    # ---- suites -------------------------------------------------------------------------------------------------
+    def suite_ceiling(self) -> None:
+        size = 2048
+        r = self.run_json([os.path.join(NATIVE, "bench_gemm"), "--threads", str(self.threads), "--size", str(size),
+                           "--iters", "10", "--json"], 300, "bench_gemm")
+        self.results["machine"]["isa"] = r["isa"]
+        # The ceiling is the engine's GEMM microkernel with its operands in cache, on every thread at once: the most
+        # the forward pass's matrix products can reach on this machine. The full threaded GEMM on a large square
+        # (memory traffic, packing, threading included) is stated beside it; on a shared virtual machine it varies
+        # by 10-20 % from run to run, too much to serve as the yardstick.
+        self.results["ceiling"] = {
+            "gflops": r["kernel_gflops"],
+            "how": (f"native/bench/bench_gemm: the engine's fp32 GEMM microkernel ({r['kernel_name']}) with its "
+                    f"operands in cache, {self.threads} threads at once; the full threaded GEMM ({size} x {size} x "
+                    f"{size}, bf16 weights, best of 10) reached {r['gemm_gflops']:.0f} GFLOP/s in the same run"),
+            "fma_peak_gflops": r["fma_peak_gflops"],
+            "datasheet_gflops": None,
+        }
+        self.log(f"ceiling: FMA peak {r['fma_peak_gflops']:.0f}, kernel {r['kernel_gflops']:.0f}, "
+                 f"GEMM {r['gemm_gflops']:.0f} GFLOP/s ({r['isa']})")
+
+    def embed_plan(self) -> List[Dict[str, Any]]:
+        """(checkpoint, S, batch tokens, ours iters/warmup, peer iters/warmup). Each call on the medium model takes
+        seconds, so long ones get one timed call after none or one warm-up."""
+        plan = []
+        if self.quick:
+            for s in (32, 128, 512, 2048):
+                plan.append(dict(ck="h256_l4", S=s, B=8192, it=3, wu=1, pit=2, pwu=1))
+            for s in (128, 1024):
+                plan.append(dict(ck="medium", S=s, B=4096, it=1, wu=0, pit=1, pwu=0))
+            plan.append(dict(ck="medium", S=1024, B=4096, it=1, wu=0, pit=1, pwu=0, mixed=True))
+            return plan
+        for s in (32, 128, 512, 1024, 2048, 8192):
+            plan.append(dict(ck="h256_l4", S=s, B=max(8192, s), it=5, wu=1, pit=3, pwu=1))
+        for b in (512, 2048, 32768):  # the token budget at fixed S
+            plan.append(dict(ck="h256_l4", S=128, B=b, it=5, wu=1, pit=3, pwu=1))
+        for s in (128, 512, 1024, 2048, 8192):  # S = 32 only on h256_l4: on this model it reads like S = 128
+            long_call = s >= 2048
+            plan.append(dict(ck="medium", S=s, B=max(8192, s), it=1, wu=0 if long_call else 1,
+                             pit=1, pwu=0 if long_call else 1))
+        # The engine's BF16 mode (transformers-in-bf16 numerics, AVX512_BF16 dot products where the CPU has them)
+        # against the same fp32 peer measurement: what a user who accepts bf16 rounding gets on this CPU.
+        for s in (128, 1024):
+            plan.append(dict(ck="medium", S=s, B=8192, it=2, wu=1, precision="bf16"))
+        # Documents of mixed lengths, as real corpora come: the engine packs them, the peer pads each batch to its
+        # longest sequence (what transformers does with padding=True).
+        for ck in ("h256_l4", "medium"):
+            for s in (512, 2048):
+                plan.append(dict(ck=ck, S=s, B=8192, it=2 if ck == "h256_l4" else 1, wu=1,
+                                 pit=2 if ck == "h256_l4" else 1, pwu=1 if ck == "h256_l4" else 0, mixed=True))
+        return plan
+
+    @staticmethod
+    def mixed_lengths(max_len: int, budget: int) -> List[int]:
+        """Lengths uniform in [max_len / 8, max_len] (seeded), as many as fit the token budget (at least two)."""
+        rng = random.Random(max_len)
+        out: List[int] = []
+        while len(out) < 2 or sum(out) + max_len <= budget:
+            out.append(rng.randint(max(1, max_len // 8), max_len))
+        return out
+
+    def suite_embed(self) -> None:
+        ceiling = (self.results.get("ceiling") or {}).get("gflops")
+        rows: List[Dict[str, Any]] = []
+        suite = {"peer": None, "rows": rows}
+        self.results["suites"]["embed"] = suite
+        for p in self.embed_plan():
+            ck = self.ckpt(p["ck"])
+            precision = p.get("precision", "fp32")
+            shape = ["--seq-len", str(p["S"]), "--batch-tokens", str(p["B"])]
+            label = p["ck"]
+            if p.get("mixed"):
+                shape = ["--lengths", ",".join(str(n) for n in self.mixed_lengths(p["S"], p["B"]))]
+                label = p["ck"] + " mixed"
+            ours = self.run_json([os.path.join(NATIVE, "bench_embed"), "--model", ck] + shape +
+                                 ["--iters", str(p["it"]), "--warmup", str(p["wu"]),
+                                  "--threads", str(self.threads), "--precision", precision, "--json"],
+                                 900, f"bench_embed {label} S={p['S']} {precision}")
+            row = {"checkpoint": label, "seq_len": p["S"], "batch_tokens": ours["batch_tokens"],
+                   "n_seqs": ours.get("n_seqs"), "precision": precision,
+                   "ours": {"tokens_per_s": ours["tokens_per_s"], "gflops": ours["tflops"] * 1e3,
+                            "mean_ms": ours["mean_ms"], "iters": p["it"]},
+                   "peer": None, "ratio": None,
+                   "fraction_of_ceiling": ours["tflops"] * 1e3 / ceiling if ceiling else None}
+            if p.get("mixed"):
+                row["lengths"] = (f"{ours['n_seqs']} sequences, uniform in [{max(1, p['S'] // 8)}, {p['S']}] tokens; "
+                                  f"the peer pads them to the longest")
+            same = [r for r in rows if (r["checkpoint"], r["seq_len"], r["batch_tokens"], r["precision"]) ==
+                    (label, p["S"], ours["batch_tokens"], "fp32") and r["peer"]]
+            if precision != "fp32" and same:  # the peer is fp32 either way: reuse its measurement of these inputs
+                row["peer"] = dict(same[0]["peer"])
+                row["ratio"] = ours["tokens_per_s"] / row["peer"]["tokens_per_s"]
+            elif precision == "fp32" and not self.args.no_peer:
+                try:
+                    peer = self.run_json([sys.executable, PEER, "--model", ck] + shape + ["--iters", str(p["pit"]),
+                                          "--warmup", str(p["pwu"]), "--threads", str(self.threads), "--json"],
+                                         1200, f"peer {label} S={p['S']}")
+                    suite["peer"] = peer["peer"] + " (benchmarks/peer/torch_llama.py)"
+                    row["peer"] = {"tokens_per_s": peer["tokens_per_s"], "gflops": peer["gflops"],
+                                   "mean_ms": peer["mean_ms"], "iters": p["pit"]}
+                    row["ratio"] = ours["tokens_per_s"] / peer["tokens_per_s"]
+                except SuiteError as e:
+                    self.results["errors"].append({"suite": "embed", "message": str(e)})
+            rows.append(row)
+            ratio = f", peer {row['peer']['tokens_per_s']:,.0f}, ours/peer {row['ratio']:.2f}x" if row["peer"] else ""
+            self.log(f"embed {label} {precision} S={p['S']} B={ours['batch_tokens']}: ours {row['ours']['tokens_per_s']:,.0f} tokens/s "
+                     f"({row['ours']['gflops']:.0f} GFLOP/s){ratio}")
+
+    def suite_latency(self) -> None:
+        rows: List[Dict[str, Any]] = []
+        self.results["suites"]["latency"] = {"rows": rows}
+        calls, pcalls = (30, 10) if self.quick else (100, 20)
+        for n in (8, 32, 128):
+            ck = self.ckpt("medium")
+            ours = self.run_json([os.path.join(NATIVE, "bench_embed"), "--model", ck, "--seq-len", str(n),
+                                  "--batch-tokens", str(n), "--iters", str(calls), "--warmup", "5",
+                                  "--threads", str(self.threads), "--precision", "fp32", "--json"],
+                                 600, f"bench_embed latency {n}")
+            row = {"checkpoint": "medium", "tokens": n,
+                   "ours": {"mean_ms": ours["mean_ms"], "p50_ms": ours["p50_ms"], "p99_ms": ours["p99_ms"],
+                            "n": calls},
+                   "peer": None, "ratio": None}
+            if not self.args.no_peer:
+                try:
+                    peer = self.run_json([sys.executable, PEER, "--model", ck, "--latency", str(n), "--calls",
+                                          str(pcalls), "--warmup", "3", "--threads", str(self.threads), "--json"],
+                                         600, f"peer latency {n}")
+                    row["peer"] = {k: peer[k] for k in ("mean_ms", "p50_ms", "p99_ms")}
+                    row["peer"]["n"] = pcalls
+                    row["ratio"] = peer["mean_ms"] / ours["mean_ms"]
+                except SuiteError as e:
+                    self.results["errors"].append({"suite": "latency", "message": str(e)})
+            rows.append(row)
+            self.log(f"latency {n} tokens: ours mean {ours['mean_ms']:.2f} ms p99 {ours['p99_ms']:.2f} ms"
+                     + (f", peer mean {row['peer']['mean_ms']:.2f} ms" if row["peer"] else ""))
+
+    def suite_open(self) -> None:
+        rows: List[Dict[str, Any]] = []
+        self.results["suites"]["open"] = {"rows": rows}
+        for c in self.results["checkpoints"]:
+            r = self.run_json([os.path.join(NATIVE, "bench_embed"), "--model", self.ckpt(c["name"]), "--seq-len", "8",
+                               "--batch-tokens", "8", "--iters", "1", "--warmup", "0", "--threads",
+                               str(self.threads), "--json"], 300, f"open {c['name']}")
+            rows.append({"checkpoint": c["name"], "bytes": c["bytes"], "seconds": r["load_s"],
+                         "gb_per_s": c["bytes"] / r["load_s"] / 1e9 if r["load_s"] else None, "cold": False})
+            self.log(f"open {c['name']}: {r['load_s'] * 1e3:.1f} ms")
+
+    def suite_tokenizer(self) -> None:
+        secs = "2" if self.quick else "5"
+        r = self.run_json(JAVA + ["-cp", BENCH_JAR, "dev.reasonir.bench.TokenizerBench", "--model",
+                                  self.ckpt("h256_l4"), "--tokenizer", TOKENIZER, "--docs", "1000" if self.quick else
+                                  "3000", "--seconds", secs, "--engine-seconds", secs, "--json"], 600, "TokenizerBench")
+        r["pipeline"] = None if self.quick else self.index_pipeline()
+        self.results["suites"]["tokenizer"] = r
+        self.log(f"tokenizer: {r['rows'][-1]['tokens_per_s']:,.0f} tokens/s on {r['rows'][-1]['threads']} threads, "
+                 f"engine {r['engine_tokens_per_s']:,.0f} tokens/s, starves: {r['starves']}")
+
+    def index_pipeline(self) -> Dict[str, Any]:
+        """`reasonir index` over a made-up corpus: how long the engine waited for tokenized text."""
+        rng = random.Random(5)
+        words = ("the of retrieval model vector search query document reasoning engine index corpus theorem proof "
+                 "lemma function sequence token attention layer weight bias gradient inference latency cache").split()
+        corpus = os.path.join(WORK, "pipeline-corpus.jsonl")
+        with open(corpus, "w", encoding="utf-8") as f:
+            for i in range(1500):
+                text = " ".join(rng.choice(words) for _ in range(rng.randint(20, 400)))
+                f.write(json.dumps({"id": f"d{i}", "content": text}) + "\n")
+        out = os.path.join(WORK, "pipeline-index")
+        subprocess.run(["rm", "-rf", out], check=True)
+        cmd = JAVA + ["-jar", CLI_JAR, "index", "--model", self.ckpt("h256_l4"), "--device", "cpu",
+                      "--corpus", corpus, "--out", out, "--threads", str(self.threads)]
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900)
+        total = time.monotonic() - t0
+        m = re.search(r"engine ([\d.]+) s, waiting for the tokenizer ([\d.]+) s", p.stderr)
+        if p.returncode != 0 or not m:
+            raise SuiteError(f"reasonir index: exit {p.returncode}: {p.stderr.strip()[-300:]}")
+        return {"engine_wait_s": float(m.group(2)), "engine_s": float(m.group(1)), "total_s": total,
+                "documents": 1500}
+
+    def suite_jni(self) -> None:
+        calls = "5000" if self.quick else "20000"
+        r = self.run_json(JAVA + ["-cp", BENCH_JAR, "dev.reasonir.bench.JniBench", "--model", self.ckpt("micro"),
+                                  "--calls", calls, "--bench-embed", os.path.join(NATIVE, "bench_embed"), "--json"],
+                          300, "JniBench")
+        self.results["suites"]["jni"] = r
+        self.log(f"jni: Java {r['java_us']:.1f} us, C {r['native_us']:.1f} us per call, overhead "
+                 f"{r['overhead_us']:.1f} us")
+
+    def suite_search(self) -> None:
+        rows = 100_000 if self.quick else 1_000_000
+        f = os.path.join(WORK, f"search-{rows}.npy")
+        r = self.run_json(JAVA + ["-cp", BENCH_JAR, "dev.reasonir.bench.SearchBench", "--rows", str(rows), "--dim",
+                                  "4096", "--queries", "64", "--k", "100", "--dtype", "f16", "--file", f, "--json"],
+                          1200, "SearchBench")
+        self.results["suites"]["search"] = {"rows": [r]}
+        self.log(f"search {rows:,} x 4096: {r['queries_per_s']:.2f} queries/s, {r['gflops']:.0f} GFLOP/s")
+
+    def suite_server(self) -> None:
+        clients, requests = ("1,8", "20") if self.quick else ("1,8,64", "50")
+        r = self.run_json(JAVA + ["-cp", CLI_JAR, "dev.reasonir.server.LoadTest", "--model", self.ckpt("h256_l4"),
+                                  "--device", "cpu", "--clients", clients, "--requests",
+                                  requests, "--json"], 600, "LoadTest")
+        self.results["suites"]["server"] = r
+        for row in r["rows"]:
+            self.log(f"server {row['clients']} clients: {row['req_per_s']:.0f} req/s, p50 {row['p50_ms']:.1f} ms, "
+                     f"p99 {row['p99_ms']:.1f} ms")
+
+    # ---- main ---------------------------------------------------------------------------------------------------
+    def run(self, suites: List[str]) -> int:
+        self.machine()
+        self.checkpoints()
+        for name in suites:
+            self.log(f"suite {name}")
+            try:
+                getattr(self, f"suite_{name}")()
+            except (SuiteError, OSError, KeyError, ValueError, subprocess.SubprocessError) as e:
+                msg = str(e) if isinstance(e, SuiteError) else f"{type(e).__name__}: {e}"
+                self.log(f"suite {name} failed: {msg}")
+                self.results["errors"].append({"suite": name, "message": msg})
+                if name in self.results["suites"]:
+                    self.results["suites"][name]["error"] = msg
+                else:
+                    self.results["suites"][name] = {"error": msg, "rows": []}
+        self.results["elapsed_s"] = round(time.monotonic() - self.t0, 1)
+        return 0
+
+
+SUITES = ["ceiling", "embed", "latency", "open", "tokenizer", "jni", "search", "server"]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="the 3-minute subset")
+    ap.add_argument("--out", help="output folder (default benchmarks/results/<date>-<machine>)")
+    ap.add_argument("--suites", help=f"comma list of suites (default all: {','.join(SUITES)})")
+    ap.add_argument("--threads", type=int, default=0, help="threads for the engine and the peer (default all cores)")
+    ap.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
+    a = ap.parse_args(argv)
+    a.passthrough = argv if argv is not None else sys.argv[1:]
+    suites = SUITES
+    if a.suites:
+        suites = [s.strip() for s in a.suites.split(",") if s.strip()]
+        bad = [s for s in suites if s not in SUITES]
+        if bad:
+            ap.error(f"unknown suite(s) {', '.join(bad)} (suites: {', '.join(SUITES)})")
+        if "embed" in suites and "ceiling" not in suites:
+            suites = ["ceiling"] + suites  # "achieved vs ceiling" needs it
+    if a.threads < 0:
+        ap.error("--threads must be >= 0")
+    os.makedirs(WORK, exist_ok=True)
+    r = Runner(a)
+    r.run(suites)
+    out = a.out or os.path.join(ROOT, "benchmarks", "results",
+                                f"{dt.date.today().isoformat()}-{r.results['machine']['name']}")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(r.results, f, indent=1, sort_keys=False)
+        f.write("\n")
+    report.write_report(r.results, out)
+    r.log(f"wrote {os.path.relpath(out, ROOT)}/report.md, results.json and plots "
+          f"({len(r.results['errors'])} error(s))")
+    return 1 if r.results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

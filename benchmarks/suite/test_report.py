@@ -1,0 +1,590 @@
+"""Tests of report.py (results.json -> report.md + plots) and from_gpu_check.py (GPU check report.json -> the same).
+
+    /usr/bin/python3 -m unittest discover -s benchmarks/suite -p 'test_*.py'
+
+The plot tests skip when matplotlib is not importable (the pyenv python3 on PATH has none); the markdown tests run
+anywhere. The GPU check input is made by the GPU check's own code (benchmarks/gpu/bench.py main with its command
+runner replaced, common.py record, benchmarks/gpu/report.py main), not written by hand.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+GPU_DIR = os.path.join(ROOT, "benchmarks", "gpu")
+sys.path.insert(0, HERE)
+import report  # noqa: E402
+
+HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
+NO_MPL = ("matplotlib is not installed for this interpreter (" + sys.executable + "); run the suite with "
+          "/usr/bin/python3, which has Debian's python3-matplotlib")
+PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def _load(name: str, path: str):
+    """A module by file path under its own name (benchmarks/gpu and benchmarks/suite both have a report.py)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    saved, saved_flag = list(sys.path), sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # no __pycache__ in benchmarks/gpu from these tests
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path[:] = saved
+        sys.dont_write_bytecode = saved_flag
+    return mod
+
+
+def sample_results() -> dict:
+    """A complete CPU run: every suite, two checkpoints, null peers, a ratio left for the report to compute, and
+    one suite (search) that failed part-way."""
+    def embed_row(ck, S, bt, ours_tps, ours_gf, peer_tps, peer_gf, ratio="auto"):
+        row = {"checkpoint": ck, "seq_len": S, "batch_tokens": bt, "n_seqs": bt // S, "precision": "fp32",
+               "ours": {"tokens_per_s": ours_tps, "gflops": ours_gf, "mean_ms": bt / ours_tps * 1e3, "iters": 5},
+               "peer": None if peer_tps is None else {"tokens_per_s": peer_tps, "gflops": peer_gf,
+                                                      "mean_ms": bt / peer_tps * 1e3, "iters": 3},
+               "fraction_of_ceiling": ours_gf / 251.0}
+        if ratio == "auto":
+            row["ratio"] = None if peer_tps is None else ours_tps / peer_tps
+        elif ratio != "absent":
+            row["ratio"] = ratio
+        return row
+
+    return {
+        "schema": "reasonir-bench/1",
+        "started": "2026-11-26T18:40:00+00:00",
+        "elapsed_s": 812.4,
+        "command": "benchmarks/run.sh --quick",
+        "mode": "quick",
+        "device": "cpu",
+        "machine": {"name": "epyc-2c", "cpu": "AMD EPYC 9R14 (Zen 4)", "cores": 2, "threads": 2, "memory_gb": 24.0,
+                    "isa": "avx512bf16", "gpu": None, "os": "Debian GNU/Linux 12", "java": "17.0.13",
+                    "python": "3.11.2", "torch": "1.13.0a0", "transformers": None},
+        "ceiling": {"gflops": 251.0, "how": "bench_gemm: 4096 x 4096 x 4096 fp32, 2 threads, best of 5",
+                    "fma_peak_gflops": 270.0, "datasheet_gflops": None},
+        "checkpoints": [
+            {"name": "h256_l4", "hidden": 256, "layers": 4, "heads": 8, "kv_heads": 4, "head_dim": 32,
+             "intermediate": 688, "vocab": 128256, "bytes": 71000000},
+            {"name": "medium", "hidden": 1024, "layers": 8, "heads": 16, "kv_heads": 8, "head_dim": 64,
+             "intermediate": 2816, "vocab": 128256, "bytes": 440000000},
+        ],
+        "suites": {
+            "embed": {
+                "peer": "PyTorch 1.13.0a0 fp32 eager Llama forward (benchmarks/peer/torch_llama.py), 2 threads",
+                "rows": [
+                    embed_row("h256_l4", 128, 8192, 61234.7, 95.5, 20100.0, 31.3),
+                    embed_row("h256_l4", 512, 8192, 48200.0, 88.0, 18000.0, 32.9),
+                    embed_row("medium", 128, 8192, 5000.0, 120.0, 1500.0, 36.0),
+                    embed_row("medium", 512, 8192, 4820.0, 125.4, 2000.0, 52.0, ratio="absent"),
+                    embed_row("medium", 2048, 8192, 3900.0, 118.7, None, None),
+                ],
+            },
+            "latency": {"rows": [
+                {"checkpoint": "medium", "tokens": 8, "ours": {"mean_ms": 3.1, "p50_ms": 3.0, "p99_ms": 4.2, "n": 200},
+                 "peer": {"mean_ms": 9.0, "p50_ms": 8.8, "p99_ms": 12.0, "n": 50}, "ratio": 9.0 / 3.1},
+                {"checkpoint": "medium", "tokens": 32, "ours": {"mean_ms": 7.9, "p50_ms": 7.7, "p99_ms": 9.6, "n": 200},
+                 "peer": {"mean_ms": 21.5, "p50_ms": 21.0, "p99_ms": 30.2, "n": 50}, "ratio": 21.5 / 7.9},
+                {"checkpoint": "medium", "tokens": 128, "ours": {"mean_ms": 25.0, "p50_ms": 24.8, "p99_ms": 27.9,
+                                                                 "n": 100},
+                 "peer": None, "ratio": None},
+            ]},
+            "open": {"rows": [{"checkpoint": "medium", "bytes": 440000000, "seconds": 0.21, "gb_per_s": 2.1,
+                               "cold": False},
+                              {"checkpoint": "medium", "bytes": 440000000, "seconds": 1.9, "gb_per_s": 0.232,
+                               "cold": None}]},
+            "tokenizer": {"rows": [{"threads": 1, "texts_per_s": 900.0, "tokens_per_s": 250000.0},
+                                   {"threads": 2, "texts_per_s": 1700.0, "tokens_per_s": 480000.0}],
+                          "engine_tokens_per_s": 5000.0, "starves": False,
+                          "pipeline": {"engine_wait_s": 0.9, "total_s": 30.0}},
+            "jni": {"checkpoint": "micro", "tokens": 1, "java_us": 45.0, "native_us": 38.0, "overhead_us": 7.0},
+            "search": {"error": "bench_search exited 137 (killed: out of memory) at 4000000 rows",
+                       "rows": [{"rows": 1000000, "dim": 4096, "dtype": "f16", "queries": 64, "k": 100, "threads": 2,
+                                 "queries_per_s": 9.6, "gflops": 79.0, "gb_per_s": 1.2}]},
+            "server": {"checkpoint": "h256_l4", "rows": [
+                {"clients": 1, "requests": 50, "req_per_s": 128.6, "p50_ms": 7.5, "p99_ms": 12.0, "errors": 0},
+                {"clients": 2, "requests": 100, "req_per_s": 231.0, "p50_ms": 8.4, "p99_ms": 14.1, "errors": 0},
+                {"clients": 4, "requests": 200, "req_per_s": 240.2, "p50_ms": 16.2, "p99_ms": 25.0, "errors": 0},
+                {"clients": 8, "requests": 400, "req_per_s": 238.9, "p50_ms": 33.1, "p99_ms": None, "errors": 1}]},
+        },
+        "errors": [{"suite": "search", "message": "bench_search exited 137 (killed: out of memory) at 4000000 rows"}],
+    }
+
+
+def section(md: str, title_start: str) -> str:
+    """The text of the '## title...' section (up to the next '## ')."""
+    start = md.index("\n## " + title_start)
+    end = md.find("\n## ", start + 4)
+    return md[start:end if end >= 0 else len(md)]
+
+
+class FormatTest(unittest.TestCase):
+    def test_sig_and_friends(self):
+        self.assertEqual(report.sig(2.4138), "2.41")
+        self.assertEqual(report.sig(48.0), "48.0")
+        self.assertEqual(report.sig(0.41234), "0.412")
+        self.assertEqual(report.sig(1234.5), "1,230")
+        self.assertEqual(report.sig(9.996), "10.0")
+        self.assertEqual(report.sig(0), "0")
+        self.assertEqual(report.sig(None), "n/a")
+        self.assertEqual(report.sig(float("nan")), "n/a")
+        self.assertEqual(report.fmt_rate(61234.7), "61,235")
+        self.assertEqual(report.fmt_rate(9.61), "9.61")
+        self.assertEqual(report.fmt_ratio(3.3333), "3.33x")
+        self.assertEqual(report.fmt_ratio(None), "n/a")
+        self.assertEqual(report.fmt_pct(0.478), "47.8%")
+        self.assertEqual(report.fmt_pct(0.0041), "0.410%")
+        self.assertEqual(report.fmt_bytes(440000000), "440 MB")
+        self.assertEqual(report.fmt_bytes(16060522496), "16.1 GB")
+        self.assertEqual(report.fmt_duration(812.4), "13 min 32 s")
+        self.assertEqual(report.fmt_bool(True), "yes")
+        self.assertEqual(report.fmt_bool(None), "n/a")
+
+
+class MarkdownTest(unittest.TestCase):
+    def setUp(self):
+        self.res = sample_results()
+        self.md = report.render_markdown(self.res)
+
+    def test_title_and_how(self):
+        md = self.md
+        self.assertTrue(md.startswith("# ReasonIR benchmark: epyc-2c, 2026-11-26 (quick, cpu)\n"))
+        how = section(md, "How this was made")
+        self.assertIn("- Command: `benchmarks/run.sh --quick` (mode quick, device cpu)", how)
+        self.assertIn("elapsed 13 min 32 s", how)
+        self.assertIn("251 GFLOP/s measured (bench_gemm: 4096 x 4096 x 4096 fp32, 2 threads, best of 5)", how)
+        self.assertIn("register-only FMA peak 270 GFLOP/s", how)
+        self.assertNotIn("datasheet", how)
+        self.assertIn("- Peer: PyTorch 1.13.0a0 fp32 eager Llama forward", how)
+        self.assertIn("| CPU | AMD EPYC 9R14 (Zen 4) |", how)
+        self.assertIn("| engine kernels | avx512bf16 |", how)
+        self.assertIn("| GPU | n/a |", how)
+        self.assertIn("| transformers | n/a |", how)
+        self.assertIn("| medium | 1,024 | 8 | 16 / 8 | 64 | 2,816 | 128,256 | 440 MB |", how)
+        self.assertNotIn("Suites not in this run", how)
+
+    def test_headline_table(self):
+        emb = section(self.md, "Embedding throughput")
+        self.assertIn("| checkpoint | S | batch tokens | ours precision | tokens/s ours | tokens/s peer | ours/peer | "
+                      "achieved GFLOP/s | of ceiling |", emb)
+        # given ratios, formatted to 3 significant digits
+        self.assertIn("| h256_l4 | 128 | 8,192 | fp32 | 61,235 | 20,100 | 3.05x | 95.5 | 38.0% |", emb)
+        self.assertIn("| medium | 128 | 8,192 | fp32 | 5,000 | 1,500 | 3.33x | 120 | 47.8% |", emb)
+        # ratio absent in the row: computed from the two throughputs (4820 / 2000 = 2.41)
+        self.assertIn("| medium | 512 | 8,192 | fp32 | 4,820 | 2,000 | 2.41x | 125 | 50.0% |", emb)
+        # null peer
+        self.assertIn("| medium | 2048 | 8,192 | fp32 | 3,900 | n/a | n/a | 119 | 47.3% |", emb)
+        # the rows follow the checkpoints list, then S
+        self.assertLess(emb.index("| h256_l4 | 512 |"), emb.index("| medium | 128 |"))
+        self.assertIn("![tokens/s vs sequence length, ours vs peer](embed-throughput.png)", emb)
+        self.assertIn("](achieved-vs-ceiling.png)", emb)
+
+    def test_suite_sections(self):
+        lat = section(self.md, "Batch-1 latency")
+        self.assertIn("| medium | 8 | 3.10 | 3.00 | 4.20 | 200 | 9.00 | 8.80 | 12.0 | 50 | 2.90x |", lat)
+        self.assertIn("| medium | 128 | 25.0 | 24.8 | 27.9 | 100 | n/a | n/a | n/a | n/a | n/a |", lat)
+        self.assertIn("](latency.png)", lat)
+        op = section(self.md, "Model open")
+        self.assertIn("| medium | 440 MB | 0.210 | 2.10 | no |", op)
+        self.assertIn("| medium | 440 MB | 1.90 | 0.232 | n/a |", op)
+        tok = section(self.md, "Tokenizer")
+        self.assertIn("| 2 | 1,700 | 480,000 |", tok)
+        self.assertIn("Engine on the same texts: 5,000 tokens/s; fastest tokenizer row 480,000 tokens/s (96.0x", tok)
+        self.assertIn("(starves it): no", tok)
+        self.assertIn("the engine waited 0.900 s for text of 30.0 s total (3.00%)", tok)
+        self.assertIn("| micro | 1 | 45.0 | 38.0 | 7.00 |", section(self.md, "JNI overhead"))
+        se = section(self.md, "Brute-force search")
+        self.assertIn("> **Suite error:** bench_search exited 137", se)
+        self.assertIn("| 1,000,000 | 4,096 | f16 | 64 | 100 | 2 | 9.60 | 79.0 | 1.20 |", se)
+        sv = section(self.md, "HTTP server")
+        self.assertIn("| 8 | 400 | 239 | 33.1 | n/a | 1 |", sv)
+        self.assertIn("](server.png)", sv)
+
+    def test_errors_section(self):
+        err = section(self.md, "Errors")
+        self.assertIn("- **search**: bench_search exited 137 (killed: out of memory) at 4000000 rows", err)
+        self.assertEqual(err.count("- **"), 1)  # the suite-level error of search is the same one, listed once
+        res = copy.deepcopy(self.res)
+        res["errors"] = []
+        res["suites"]["jni"]["error"] = "java not found"
+        err = section(report.render_markdown(res), "Errors")
+        self.assertIn("- **jni**: java not found", err)
+        self.assertIn("- **search**: bench_search exited 137", err)
+        res["suites"] = {}
+        res["errors"] = []
+        md = report.render_markdown(res)
+        self.assertIn("## Errors\n\nNone.", md)
+        self.assertIn("Suites not in this run: embed, latency, open, tokenizer, jni, search, server.", md)
+        self.assertIn("## Embedding throughput (embed): the headline\n\nNot run.", md)
+        self.assertNotIn(".png", md)
+
+    def test_missing_everything_is_na(self):
+        md = report.render_markdown({"suites": {"embed": {"rows": [{"checkpoint": "x", "seq_len": 64,
+                                                                    "ours": {}, "peer": None}]}}})
+        self.assertIn("| x | 64 | n/a | n/a | n/a | n/a | n/a | n/a |", md)
+        self.assertIn("# ReasonIR benchmark: unknown machine, undated (n/a, n/a)", md)
+        self.assertNotIn("embed-throughput.png", md)  # nothing to plot
+
+    def test_plots_argument_limits_links(self):
+        md = report.render_markdown(self.res, plots=["/x/latency.png"])
+        self.assertIn("](latency.png)", md)
+        self.assertNotIn("](embed-throughput.png)", md)
+        self.assertNotIn("](server.png)", md)
+
+    def test_cuda_labels_tflops(self):
+        res = copy.deepcopy(self.res)
+        res["device"] = "cuda"
+        res["ceiling"] = {"gflops": 702400.0, "how": "bench_cuda_ops --gemm-ceiling", "fma_peak_gflops": None,
+                          "datasheet_gflops": 989000.0}
+        res["suites"]["embed"]["rows"] = [{"checkpoint": "big", "seq_len": 512, "batch_tokens": 16384, "n_seqs": 32,
+                                           "ours": {"tokens_per_s": 30000.0, "gflops": 427000.0},
+                                           "peer": {"tokens_per_s": 12000.0}, "ratio": 2.5,
+                                           "fraction_of_ceiling": 427000.0 / 702400.0}]
+        md = report.render_markdown(res)
+        self.assertIn("702 TFLOP/s measured", md)
+        self.assertIn("datasheet peak 989 TFLOP/s", md)
+        self.assertIn("achieved TFLOP/s | of ceiling |", md)
+        self.assertIn("| big | 512 | 16,384 | n/a | 30,000 | 12,000 | 2.50x | 427 | 60.8% |", md)
+        self.assertNotIn("GFLOP/s measured", md)
+
+
+class WithoutMatplotlibTest(unittest.TestCase):
+    def test_markdown_without_matplotlib(self):
+        with mock.patch.dict(sys.modules, {"matplotlib": None}), tempfile.TemporaryDirectory() as d:
+            with self.assertRaises(report.MissingMatplotlib) as cm:
+                report.make_plots(sample_results(), d)
+            self.assertIn("python3-matplotlib", str(cm.exception))
+            with contextlib.redirect_stderr(io.StringIO()):
+                md_path, plots = report.write_report(sample_results(), d)
+            self.assertEqual(plots, [])
+            with open(md_path, encoding="utf-8") as f:
+                text = f.read()
+            self.assertIn("| medium | 128 | 8,192 | fp32 | 5,000 | 1,500 | 3.33x | 120 | 47.8% |", text)
+            self.assertNotIn(".png)", text)
+            self.assertIn("_Plots were not made: matplotlib is not importable", text)
+            self.assertEqual([f for f in os.listdir(d) if f.endswith(".png")], [])
+
+    def test_module_imports_without_matplotlib(self):
+        code = ("import sys; sys.modules['matplotlib'] = None; sys.path.insert(0, %r); import report; "
+                "print(report.render_markdown({'suites': {}}).splitlines()[0])" % HERE)
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("# ReasonIR benchmark", p.stdout)
+
+
+@unittest.skipUnless(HAVE_MPL, NO_MPL)
+class PlotTest(unittest.TestCase):
+    def test_plots_written_and_deterministic(self):
+        res = sample_results()
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            pa = report.make_plots(res, a)
+            pb = report.make_plots(copy.deepcopy(res), b)
+            names = [os.path.basename(p) for p in pa]
+            self.assertEqual(names, ["embed-throughput.png", "achieved-vs-ceiling.png", "latency.png", "server.png"])
+            for x, y in zip(pa, pb):
+                with open(x, "rb") as fx, open(y, "rb") as fy:
+                    bx, by = fx.read(), fy.read()
+                self.assertTrue(bx.startswith(PNG_SIG), x)
+                self.assertGreater(len(bx), 5000)
+                self.assertLess(len(bx), 400000)
+                self.assertEqual(bx, by, f"{os.path.basename(x)} differs between two renders")
+                self.assertNotIn(b"Software", bx)
+                self.assertNotIn(b"matplotlib version", bx)
+
+    def test_plot_size_and_cuda(self):
+        res = sample_results()
+        res["device"] = "cuda"
+        res["ceiling"]["datasheet_gflops"] = 400.0
+        with tempfile.TemporaryDirectory() as d:
+            paths = report.make_plots(res, d)
+            with open(paths[0], "rb") as f:
+                head = f.read(24)
+            width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            self.assertEqual((width, height), (800, 500))
+
+    def test_only_plots_with_data(self):
+        res = sample_results()
+        del res["suites"]["server"]
+        res["ceiling"]["gflops"] = None
+        res["suites"]["latency"]["rows"] = []
+        with tempfile.TemporaryDirectory() as d:
+            paths = report.make_plots(res, d)
+            self.assertEqual([os.path.basename(p) for p in paths], ["embed-throughput.png"])
+            self.assertEqual(sorted(os.listdir(d)), ["embed-throughput.png"])
+
+    def test_cli(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "results.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(sample_results(), f)
+            p = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--results", path],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(sorted(os.listdir(d)), ["achieved-vs-ceiling.png", "embed-throughput.png",
+                                                     "latency.png", "report.md", "results.json", "server.png"])
+            with open(os.path.join(d, "report.md"), encoding="utf-8") as f:
+                md = f.read()
+            self.assertEqual(md, report.render_markdown(sample_results()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# from_gpu_check: a GPU check report made by the GPU check's own code
+# ---------------------------------------------------------------------------------------------------------------
+REASONIR_8B = {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+               "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256, "torch_dtype": "bfloat16"}
+OURS_TPS = {128: 41000.0, 512: 39500.0, 2048: 35800.0, 8192: 26400.0, 32: 2100.0}
+HF_TPS = {128: 15800.0, 512: 17900.0, 2048: 16100.0, 8192: 9900.0}
+CKPT_BYTES = 16060522496
+
+
+def _arg(cmd, flag):
+    return cmd[cmd.index(flag) + 1]
+
+
+class FakeGpu:
+    """Stands in for bench.py's subprocesses: prints what make_checkpoint.py / bench_embed / hf_bench.py /
+    bench_cuda_ops print (their formats, read from their sources)."""
+
+    def __init__(self, common, hf_oom_at=None, ceiling=True):
+        self.common = common
+        self.hf_oom_at = hf_oom_at
+        self.ceiling = ceiling
+
+    def __call__(self, cmd, timeout, env=None):
+        exe = os.path.basename(cmd[1] if cmd[0].endswith("python3") or "python" in os.path.basename(cmd[0])
+                               else cmd[0])
+        if exe == "make_checkpoint.py":
+            out = json.dumps({"out": _arg(cmd, "--out"), "layers": 32, "shards": 4, "bytes": CKPT_BYTES,
+                              "device": "cuda", "reused": False, "seconds": 61.3, "generate_and_copy_s": 40.2,
+                              "gb_per_s": 0.26})
+        elif exe == "bench_embed":
+            S, B = int(_arg(cmd, "--seq-len")), int(_arg(cmd, "--batch-tokens"))
+            n = max(1, B // S)
+            tps = OURS_TPS[S]
+            tf = tps * self.common.flops_per_token(REASONIR_8B, S) / 1e12
+            ms = n * S / tps * 1e3
+            out = (f"device      cuda:0 (NVIDIA H100 80GB HBM3) (cuda, precision bf16)\n"
+                   f"throughput  {tps:.1f} tokens/s, {tf * 1e3:.1f} GFLOP/s\n"
+                   '{"tokens_per_s": %.3f, "tflops": %.6f, "seq_len": %d, "batch_tokens": %d, "n_seqs": %d, '
+                   '"mean_ms": %.4f, "p50_ms": %.4f, "p99_ms": %.4f, "load_s": %.3f, "load_gbps": %.3f, '
+                   '"device": "cuda:0 (NVIDIA H100 80GB HBM3)", "backend": "cuda", "precision": "bf16"}\n'
+                   % (tps, tf, S, n * S, n, ms, ms * 0.99, ms * 1.2, 7.512, CKPT_BYTES / 1e9 / 7.512))
+        elif exe == "hf_bench.py":
+            res = {"errors": [], "throughput": [], "attn": "sdpa", "gpu": "NVIDIA H100 80GB HBM3",
+                   "load": {"load_s": 11.2}, "load_s": 11.2}
+            B = int(_arg(cmd, "--batch-tokens"))
+            for S in [int(s) for s in _arg(cmd, "--seq-lens").split(",")]:
+                row = {"seq_len": S}
+                if S == self.hf_oom_at:
+                    row["error"] = "OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB"
+                else:
+                    n = max(1, B // S)
+                    row.update({"batch": n, "tokens_per_call": n * S, "iters": 5,
+                                "ms_per_call": n * S / HF_TPS[S] * 1e3, "tokens_per_s": HF_TPS[S],
+                                "peak_mem_gb": 31.5})
+                res["throughput"].append(row)
+            res["latency"] = {"tokens": 32, "calls": 50, "mean_ms": 24.1, "p50_ms": 23.8, "p99_ms": 29.7}
+            with open(_arg(cmd, "--json-out"), "w", encoding="utf-8") as f:
+                json.dump(res, f)
+            out = json.dumps(res)
+        elif exe == "bench_cuda_ops" and "--gemm-ceiling" in cmd:
+            if not self.ceiling:
+                return {"rc": 1, "wall_s": 0.5, "output": "no usable CUDA device: fake", "timed_out": False}
+            out = "gemm bf16 8192x8192x8192: 1.565 ms, 702.4 TFLOP/s\n" \
+                  '{"gemm_tflops": 702.400, "gemm_ms": 1.5654, "n": 8192}\n'
+        elif exe == "bench_cuda_ops":
+            out = '{"tokens": 8192, "seq_len": 8192, "layer_ms": 10.2, "qkv_ms": 1.9, "attention_ms": 3.1}\n'
+        elif exe == "python3" or "-c" in cmd:  # the torch.matmul ceiling fallback
+            return {"rc": 1, "wall_s": 0.5, "output": "ModuleNotFoundError: No module named 'torch'",
+                    "timed_out": False}
+        else:
+            raise AssertionError(f"unexpected command {cmd}")
+        return {"rc": 0, "wall_s": 1.0, "output": out, "timed_out": False}
+
+
+def make_gpu_check_report(tmp: str, hf_oom_at=None, ceiling=True, with_bench=True, gpu="NVIDIA H100 80GB HBM3"):
+    """report.json of a GPU check, made by benchmarks/gpu's bench.py, common.py and report.py."""
+    common = _load("gpu_check_common", os.path.join(GPU_DIR, "common.py"))
+    sys.modules.setdefault("common", common)  # bench.py / report.py do `import common`
+    bench = _load("gpu_check_bench", os.path.join(GPU_DIR, "bench.py"))
+    gpu_report = _load("gpu_check_report", os.path.join(GPU_DIR, "report.py"))
+    steps = os.path.join(tmp, "steps")
+    model = os.path.join(tmp, "ckpt-8b-l32")
+    build = os.path.join(tmp, "build")
+    out = os.path.join(tmp, "gpu-out")
+    for d in (steps, model, build):
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(model, "config.json"), "w") as f:
+        json.dump(REASONIR_8B, f)
+    for exe in ("bench_embed", "bench_cuda_ops"):
+        open(os.path.join(build, exe), "w").close()
+    py_json = os.path.join(tmp, "env_python.json")
+    with open(py_json, "w") as f:
+        json.dump({"python": "3.12.3", "python_exe": "/opt/torch/.venv/bin/python3", "numpy": "2.1.3",
+                   "torch": "2.9.1+cu130", "transformers": "5.0.0", "safetensors": "0.6.2",
+                   "accelerate": "missing (ModuleNotFoundError)", "torch_cuda": "13.0",
+                   "torch_cuda_available": True, "torch_device": gpu}, f)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        common.main(["record", "--steps-dir", steps, "--step", "env", "--status", "pass", "--elapsed", "4",
+                     "--summary", f"{gpu}, 580.82.07, 81559 MiB, 9.0; cublasLt /x/libcublasLt.so.13",
+                     "--data", py_json, "--set", f"gpu={gpu}, 580.82.07, 81559 MiB, 9.0",
+                     "--set", "nvcc=Cuda compilation tools, release 13.0, V13.0.88", "--set", "cpu_cores=16",
+                     "--set", "git_head=9cb14ec", "--set", "git_dirty=0"])
+        common.write_step(steps, "build", "pass", 95.0, "configured and built", {"build_s": 95.0})
+        common.write_step(steps, "parity", "fail", 40.0, "1 of 3 configs failed", {"configs": []},
+                          "llama3_gqa: min cosine 0.9981 < 0.9995")
+        if with_bench:
+            with mock.patch.object(bench, "run_cmd", FakeGpu(common, hf_oom_at, ceiling)):
+                bench.main(["--build-dir", build, "--model", model, "--make-checkpoint", "--steps-dir", steps,
+                            "--work-dir", tmp, "--python", "/opt/torch/.venv/bin/python3"])
+        else:
+            common.write_step(steps, "bench", "skip", 0, "skipped: time budget (330s) used up at 331s")
+        gpu_report.main(["--steps-dir", steps, "--out-dir", out, "--expect", "env,build,parity,bench",
+                         "--meta", f"gpu={gpu}", "--meta", "total_elapsed_s=341", "--meta", "budget_s=360",
+                         "--meta", "mode=full", "--meta", "build_dir=build/gpu",
+                         "--meta", "command=benchmarks/gpu-check.sh ", "--meta", f"out_dir={out}"])
+    return os.path.join(out, "report.json")
+
+
+class FromGpuCheckTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fgc = _load("from_gpu_check", os.path.join(HERE, "from_gpu_check.py"))
+
+    def convert(self, **kw):
+        with tempfile.TemporaryDirectory() as d:
+            path = make_gpu_check_report(d, **kw)
+            with open(path, encoding="utf-8") as f:
+                rep = json.load(f)
+            return rep, self.fgc.convert(rep, "gpu-out/report.json")
+
+    def test_full_report(self):
+        rep, res = self.convert()
+        self.assertEqual(rep["overall"], "fail")  # parity failed in this fake run
+        self.assertEqual(res["schema"], "reasonir-bench/1")
+        self.assertEqual(res["device"], "cuda")
+        self.assertEqual(res["mode"], "full")
+        self.assertEqual(res["command"], "benchmarks/gpu-check.sh")
+        self.assertEqual(res["elapsed_s"], 341)
+        m = res["machine"]
+        self.assertEqual(m["name"], "nvidia-h100-80gb-hbm3")
+        self.assertEqual(m["gpu"], "NVIDIA H100 80GB HBM3")
+        self.assertEqual((m["threads"], m["cores"], m["cpu"], m["memory_gb"]), (16, None, None, None))
+        self.assertEqual((m["python"], m["torch"], m["transformers"]), ("3.12.3", "2.9.1+cu130", "5.0.0"))
+        self.assertEqual((m["gpu_driver"], m["compute_capability"], m["isa"]), ("580.82.07", "9.0", "cuda bf16"))
+        self.assertEqual(res["ceiling"]["gflops"], 702400.0)
+        self.assertEqual(res["ceiling"]["datasheet_gflops"], 989000.0)
+        self.assertIsNone(res["ceiling"]["fma_peak_gflops"])
+        self.assertIn("bench_cuda_ops --gemm-ceiling: bf16 8192x8192x8192 GEMM", res["ceiling"]["how"])
+        ck = res["checkpoints"][0]
+        self.assertEqual(ck, {"name": "ckpt-8b-l32", "hidden": 4096, "layers": 32, "heads": 32, "kv_heads": 8,
+                              "head_dim": 128, "intermediate": 14336, "vocab": 128256, "bytes": CKPT_BYTES})
+        rows = res["suites"]["embed"]["rows"]
+        self.assertEqual([r["seq_len"] for r in rows], [128, 512, 2048, 8192])
+        common = sys.modules["gpu_check_common"]
+        for r in rows:
+            S = r["seq_len"]
+            self.assertEqual(r["checkpoint"], "ckpt-8b-l32")
+            self.assertAlmostEqual(r["ours"]["tokens_per_s"], OURS_TPS[S])
+            self.assertAlmostEqual(r["peer"]["tokens_per_s"], HF_TPS[S])
+            self.assertAlmostEqual(r["ratio"], OURS_TPS[S] / HF_TPS[S])
+            gf = OURS_TPS[S] * common.flops_per_token(REASONIR_8B, S) / 1e9
+            self.assertAlmostEqual(r["ours"]["gflops"], gf, delta=1e-6 * gf)
+            self.assertAlmostEqual(r["fraction_of_ceiling"], gf / 702400.0, places=6)
+            self.assertEqual(r["precision"], "bf16")
+            self.assertEqual(r["batch_tokens"], 16384)
+        self.assertEqual(rows[0]["n_seqs"], 128)
+        self.assertIn("transformers 5.0.0", res["suites"]["embed"]["peer"])
+        self.assertNotIn("error", res["suites"]["embed"])
+        lat = res["suites"]["latency"]["rows"][0]
+        self.assertEqual(lat["tokens"], 32)
+        self.assertAlmostEqual(lat["ratio"], 24.1 / lat["ours"]["mean_ms"])
+        self.assertEqual(lat["peer"]["n"], 50)
+        op = res["suites"]["open"]["rows"][0]
+        self.assertEqual((op["seconds"], op["bytes"], op["cold"]), (7.512, CKPT_BYTES, None))
+        self.assertAlmostEqual(op["gb_per_s"], CKPT_BYTES / 1e9 / 7.512, places=2)
+        self.assertEqual(sorted(res["suites"]), ["embed", "latency", "open"])  # nothing invented
+        # the bench ran clean; only the failed parity step is reported
+        self.assertEqual(res["errors"], [{"suite": "parity", "message":
+                                          "1 of 3 configs failed: llama3_gqa: min cosine 0.9981 < 0.9995"}])
+        self.assertEqual(rep["failed_steps"], ["parity"])
+        self.assertEqual(res["converted_from"]["overall"], "fail")
+        md = report.render_markdown(res)
+        self.assertIn("# ReasonIR benchmark: nvidia-h100-80gb-hbm3, ", md)
+        self.assertIn("(full, cuda)", md)
+        self.assertIn("702 TFLOP/s measured", md)
+        self.assertIn("datasheet peak 989 TFLOP/s", md)
+        tf = OURS_TPS[512] * common.flops_per_token(REASONIR_8B, 512) / 1e12
+        self.assertIn(f"| ckpt-8b-l32 | 512 | 16,384 | bf16 | 39,500 | 17,900 | 2.21x | {report.sig(tf)} | "
+                      f"{report.fmt_pct(tf / 702.4)} |", md)
+        self.assertIn("- **parity**: 1 of 3 configs failed", md)
+
+    def test_peer_oom_and_no_ceiling(self):
+        _, res = self.convert(hf_oom_at=8192, ceiling=False)
+        rows = {r["seq_len"]: r for r in res["suites"]["embed"]["rows"]}
+        self.assertIsNone(rows[8192]["peer"])
+        self.assertIsNone(rows[8192]["ratio"])
+        self.assertIsNotNone(rows[512]["peer"])
+        self.assertIsNone(res["ceiling"]["gflops"])
+        self.assertIsNone(rows[512]["fraction_of_ceiling"])
+        msgs = [(e["suite"], e["message"]) for e in res["errors"]]
+        self.assertIn(("embed", "peer S=8192: OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB"), msgs)
+        self.assertTrue(any(s == "ceiling" and "bench_cuda_ops rc 1" in m for s, m in msgs), msgs)
+        md = report.render_markdown(res)
+        self.assertIn("| ckpt-8b-l32 | 8192 | 16,384 | bf16 | 26,400 | n/a | n/a |", md)
+        self.assertIn("| n/a |\n", section(md, "Embedding throughput"))  # of ceiling unknown
+        self.assertIn("- **embed**: peer S=8192: OutOfMemoryError", md)
+        self.assertNotIn(report.PLOT_CEILING, md)
+
+    def test_bench_skipped_and_other_gpus(self):
+        _, res = self.convert(with_bench=False, gpu="NVIDIA H100 PCIe")
+        self.assertEqual(res["suites"], {})
+        self.assertEqual(res["checkpoints"], [])
+        self.assertEqual(res["ceiling"], {"gflops": None, "how": None, "fma_peak_gflops": None,
+                                          "datasheet_gflops": None})
+        self.assertEqual([e["suite"] for e in res["errors"]], ["parity"])  # a skip is not an error
+        md = report.render_markdown(res)
+        self.assertIn("bench SKIP", md)
+        self.assertIn("Not run.", md)
+        self.assertEqual(self.fgc.datasheet_for("NVIDIA H200"), 989000.0)
+        self.assertIsNone(self.fgc.datasheet_for("NVIDIA H200 NVL"))
+        self.assertIsNone(self.fgc.datasheet_for("NVIDIA A100-SXM4-80GB"))
+
+    def test_cli_writes_results_and_report(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = make_gpu_check_report(d, hf_oom_at=8192)
+            out = os.path.join(d, "suite-out")
+            args = [sys.executable, os.path.join(HERE, "from_gpu_check.py"), "--report", path, "--out", out]
+            if not HAVE_MPL:
+                args.append("--no-plots")
+            p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(out, "results.json"), encoding="utf-8") as f:
+                res = json.load(f)
+            self.assertEqual(res["device"], "cuda")
+            with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
+                md = f.read()
+            self.assertIn("achieved TFLOP/s", md)
+            if HAVE_MPL:
+                for name in ("embed-throughput.png", "achieved-vs-ceiling.png", "latency.png"):
+                    with open(os.path.join(out, name), "rb") as f:
+                        self.assertTrue(f.read(8) == PNG_SIG, name)
+                    self.assertIn(f"]({name})", md)
+                self.assertFalse(os.path.exists(os.path.join(out, "server.png")))
+
+
+if __name__ == "__main__":
+    unittest.main()
