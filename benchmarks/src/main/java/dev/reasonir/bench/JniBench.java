@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -215,30 +216,19 @@ public final class JniBench {
         /** The options, or null for --help. */
         static Config parse(String[] args) {
             Config c = new Config();
-            for (int i = 0; i < args.length; i++) {
-                String a = args[i];
-                if (a.equals("--help") || a.equals("-h")) return null;
-                if (a.equals("--json")) {
-                    c.json = true;
-                    continue;
+            boolean run = ToolArgs.parse(args, Set.of("--json"), a -> c.json = true, (a, v) -> {
+                switch (a) {
+                    case "--model": c.model = Path.of(v); break;
+                    case "--calls": c.calls = Integer.parseInt(v); break;
+                    case "--tokens": c.tokens = Integer.parseInt(v); break;
+                    case "--warmup": c.warmup = Integer.parseInt(v); break;
+                    case "--native-us": c.nativeUs = Double.parseDouble(v); break;
+                    case "--bench-embed": c.benchEmbed = Path.of(v); break;
+                    case "--seed": c.seed = Long.parseLong(v); break;
+                    default: throw new IllegalArgumentException("unknown option " + a);
                 }
-                if (i + 1 >= args.length) throw new IllegalArgumentException(a + " needs a value");
-                String v = args[++i];
-                try {
-                    switch (a) {
-                        case "--model": c.model = Path.of(v); break;
-                        case "--calls": c.calls = Integer.parseInt(v); break;
-                        case "--tokens": c.tokens = Integer.parseInt(v); break;
-                        case "--warmup": c.warmup = Integer.parseInt(v); break;
-                        case "--native-us": c.nativeUs = Double.parseDouble(v); break;
-                        case "--bench-embed": c.benchEmbed = Path.of(v); break;
-                        case "--seed": c.seed = Long.parseLong(v); break;
-                        default: throw new IllegalArgumentException("unknown option " + a);
-                    }
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException(a + " expects a number, got '" + v + "'");
-                }
-            }
+            });
+            if (!run) return null;
             if (c.model == null) throw new IllegalArgumentException("--model DIR is required");
             if (!Files.isRegularFile(c.model.resolve("config.json"))) {
                 throw new IllegalArgumentException("no config.json in " + c.model);

@@ -20,7 +20,9 @@ import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 import java.util.stream.IntStream;
 
 /**
@@ -228,37 +230,26 @@ public final class SearchBench {
         /** The options, or null for --help. */
         static Config parse(String[] args) {
             Config c = new Config();
-            for (int i = 0; i < args.length; i++) {
-                String a = args[i];
-                if (a.equals("--help") || a.equals("-h")) return null;
-                if (a.equals("--delete-after")) {
-                    c.deleteAfter = true;
-                    continue;
+            Consumer<String> onSwitch = a -> {
+                if (a.equals("--json")) c.json = true;
+                else c.deleteAfter = true;
+            };
+            boolean run = ToolArgs.parse(args, Set.of("--delete-after", "--json"), onSwitch, (a, v) -> {
+                switch (a) {
+                    case "--rows": c.rows = Long.parseLong(v); break;
+                    case "--dim": c.dim = Integer.parseInt(v); break;
+                    case "--queries": c.queries = Integer.parseInt(v); break;
+                    case "--k": c.k = Integer.parseInt(v); break;
+                    case "--dtype": c.dtype = Dtype.parse(v); break;
+                    case "--file": c.file = Path.of(v); break;
+                    case "--threads": c.threads = Integer.parseInt(v); break;
+                    case "--batches": c.batches = Integer.parseInt(v); break;
+                    case "--warmup": c.warmup = Integer.parseInt(v); break;
+                    case "--seed": c.seed = Long.parseLong(v); break;
+                    default: throw new IllegalArgumentException("unknown option " + a);
                 }
-                if (a.equals("--json")) {
-                    c.json = true;
-                    continue;
-                }
-                if (i + 1 >= args.length) throw new IllegalArgumentException(a + " needs a value");
-                String v = args[++i];
-                try {
-                    switch (a) {
-                        case "--rows": c.rows = Long.parseLong(v); break;
-                        case "--dim": c.dim = Integer.parseInt(v); break;
-                        case "--queries": c.queries = Integer.parseInt(v); break;
-                        case "--k": c.k = Integer.parseInt(v); break;
-                        case "--dtype": c.dtype = Dtype.parse(v); break;
-                        case "--file": c.file = Path.of(v); break;
-                        case "--threads": c.threads = Integer.parseInt(v); break;
-                        case "--batches": c.batches = Integer.parseInt(v); break;
-                        case "--warmup": c.warmup = Integer.parseInt(v); break;
-                        case "--seed": c.seed = Long.parseLong(v); break;
-                        default: throw new IllegalArgumentException("unknown option " + a);
-                    }
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException(a + " expects a number, got '" + v + "'");
-                }
-            }
+            });
+            if (!run) return null;
             if (c.rows < 1 || c.rows > Integer.MAX_VALUE - 8) {
                 throw new IllegalArgumentException("--rows N is required (1 .. 2^31 - 9)");
             }

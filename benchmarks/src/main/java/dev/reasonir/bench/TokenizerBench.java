@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -355,35 +356,24 @@ public final class TokenizerBench {
         /** The options, or null for --help. */
         static Config parse(String[] args) {
             Config c = new Config();
-            for (int i = 0; i < args.length; i++) {
-                String a = args[i];
-                if (a.equals("--help") || a.equals("-h")) return null;
-                if (a.equals("--json")) {
-                    c.json = true;
-                    continue;
+            boolean run = ToolArgs.parse(args, Set.of("--json"), a -> c.json = true, (a, v) -> {
+                switch (a) {
+                    case "--model": c.model = Path.of(v); break;
+                    case "--tokenizer": c.tokenizer = Path.of(v); break;
+                    case "--docs": c.docs = Integer.parseInt(v); break;
+                    case "--seconds": c.seconds = Double.parseDouble(v); break;
+                    case "--threads": c.threads = threadList(v); break;
+                    case "--warmup": c.warmupSeconds = Double.parseDouble(v); break;
+                    case "--engine-seconds": c.engineSeconds = Double.parseDouble(v); break;
+                    case "--engine-threads": c.engineThreads = Integer.parseInt(v); break;
+                    case "--device": c.device = v; break;
+                    case "--batch-tokens": c.batchTokens = Integer.parseInt(v); break;
+                    case "--max-length": c.maxLength = Integer.parseInt(v); break;
+                    case "--seed": c.seed = Long.parseLong(v); break;
+                    default: throw new IllegalArgumentException("unknown option " + a);
                 }
-                if (i + 1 >= args.length) throw new IllegalArgumentException(a + " needs a value");
-                String v = args[++i];
-                try {
-                    switch (a) {
-                        case "--model": c.model = Path.of(v); break;
-                        case "--tokenizer": c.tokenizer = Path.of(v); break;
-                        case "--docs": c.docs = Integer.parseInt(v); break;
-                        case "--seconds": c.seconds = Double.parseDouble(v); break;
-                        case "--threads": c.threads = threadList(v); break;
-                        case "--warmup": c.warmupSeconds = Double.parseDouble(v); break;
-                        case "--engine-seconds": c.engineSeconds = Double.parseDouble(v); break;
-                        case "--engine-threads": c.engineThreads = Integer.parseInt(v); break;
-                        case "--device": c.device = v; break;
-                        case "--batch-tokens": c.batchTokens = Integer.parseInt(v); break;
-                        case "--max-length": c.maxLength = Integer.parseInt(v); break;
-                        case "--seed": c.seed = Long.parseLong(v); break;
-                        default: throw new IllegalArgumentException("unknown option " + a);
-                    }
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException(a + " expects a number, got '" + v + "'");
-                }
-            }
+            });
+            if (!run) return null;
             if (c.model == null) throw new IllegalArgumentException("--model DIR is required");
             if (c.tokenizer == null) c.tokenizer = c.model;
             if (!Files.isRegularFile(c.tokenizer.resolve("tokenizer.json"))) {
