@@ -1,0 +1,194 @@
+package dev.reasonir.spark;
+
+import dev.reasonir.EmbeddingResult;
+import dev.reasonir.FixturesAccess;
+import dev.reasonir.Instructions;
+import dev.reasonir.Options;
+import dev.reasonir.ReasonIR;
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Spark local mode ({@code local[2,3]}: two task threads, a failed task is tried up to 3 times) on h256_l4, CPU. */
+class ReasonIRSparkTest {
+    private static final StructType SCHEMA = new StructType()
+            .add("id", DataTypes.StringType, false)
+            .add("content", DataTypes.StringType, true);
+    private static final int MAX_LENGTH = 48;
+
+    @TempDir
+    static Path tmp;
+    static SparkSession spark;
+    static Path model;
+    static List<Row> docs;
+
+    @BeforeAll
+    static void start() throws Exception {
+        model = FixturesAccess.withTokenizer("h256_l4", tmp.resolve("model"));
+        spark = SparkSession.builder().master("local[2,3]").appName("reasonir-spark-test")
+                .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4").getOrCreate();
+        spark.sparkContext().setLogLevel("ERROR");
+        docs = new ArrayList<>();
+        String[] words = "the proof of the lemma uses induction on the length of a sequence of tokens".split(" ");
+        for (int i = 0; i < 40; i++) {
+            StringBuilder t = new StringBuilder("Document " + i + ":");
+            for (int w = 0; w < 3 + (i * 7) % 60; w++) t.append(' ').append(words[(i + w) % words.length]);
+            docs.add(RowFactory.create("d" + i, t.toString()));
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        if (spark != null) spark.stop();
+        ExecutorModels.closeAll();
+    }
+
+    static Dataset<Row> frame(List<Row> rows, int partitions) {
+        JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+        return spark.createDataFrame(jsc.parallelize(rows, partitions), SCHEMA);
+    }
+
+    static EmbedOptions options() {
+        return EmbedOptions.of(model.toString()).withDevice("cpu").withMaxLength(MAX_LENGTH).withRowsPerCall(3);
+    }
+
+    /** The Java API's result for the same texts, in docs order. */
+    static EmbeddingResult reference() {
+        List<String> texts = docs.stream().map(r -> r.getString(1)).toList();
+        try (ReasonIR m = ReasonIR.open(model, Options.defaults().withDevice("cpu").withMaxLength(MAX_LENGTH))) {
+            return m.embed(texts, Instructions.DOCUMENT);
+        }
+    }
+
+    static void assertMatchesReference(List<Row> out) {
+        EmbeddingResult ref = reference();
+        Set<Integer> truncated = new HashSet<>();
+        for (EmbeddingResult.Truncation t : ref.truncations()) truncated.add(t.index());
+        assertEquals(docs.size(), out.size());
+        for (Row r : out) {
+            int i = Integer.parseInt(r.getString(0).substring(1));
+            assertEquals(docs.get(i).getString(1), r.getString(1));
+            List<Float> v = r.getList(2);
+            float[] got = new float[v.size()];
+            for (int k = 0; k < got.length; k++) got[k] = v.get(k);
+            // bit for bit: the engine is batch-invariant, so grouping rows differently changes nothing
+            assertArrayEquals(ref.vectors()[i], got, 0.0f, "embedding of d" + i);
+            assertEquals(ref.tokenCounts()[i], r.getInt(3), "tokens of d" + i);
+            assertEquals(truncated.contains(i), r.getBoolean(4), "truncated flag of d" + i);
+        }
+        assertFalse(truncated.isEmpty(), "the test corpus must include texts over the max length");
+    }
+
+    @Test
+    void embeddingsEqualTheJavaApiBitForBitWithEmptyPartitionsAndOneEnginePerJvm() {
+        int before = ExecutorModels.opens();
+        // 45 partitions for 40 rows: some partitions are empty
+        Dataset<Row> out = ReasonIRSpark.embed(frame(docs, 45), "content", options());
+        assertEquals(List.of("id", "content", "embedding", "tokens", "truncated"), List.of(out.schema().fieldNames()));
+        assertMatchesReference(out.orderBy("id").collectAsList());
+        int afterFirst = ExecutorModels.opens();
+        assertTrue(afterFirst - before <= 1, "one engine for all the tasks of the first job");  // 0: opened earlier
+        ReasonIRSpark.embed(frame(docs, 3), "content", options()).count();
+        assertEquals(afterFirst, ExecutorModels.opens(), "the second job reuses the executor's engine");
+        assertTrue(afterFirst >= 1);
+    }
+
+    @Test
+    void aTaskFailingMidPartitionIsRetriedAndTheOutputHoldsEveryRowOnce() {
+        // The first attempt of partition 1 dies after its first rows were embedded and handed on; Spark retries the
+        // task, and the Parquet writer's commit protocol keeps only the successful attempt's file.
+        Dataset<Row> input = frame(docs, 3).mapPartitions(new FailFirstAttempt(), Encoders.row(SCHEMA));
+        String path = tmp.resolve("out.parquet").toString();
+        ReasonIRSpark.embed(input, "content", options()).write().parquet(path);
+        List<Row> back = spark.read().parquet(path).orderBy("id").collectAsList();
+        Set<String> ids = new HashSet<>();
+        for (Row r : back) assertTrue(ids.add(r.getString(0)), "id " + r.getString(0) + " written twice");
+        assertMatchesReference(back);
+    }
+
+    /** Passes rows through, but the first attempt of partition 1 throws at its fifth row. */
+    static final class FailFirstAttempt implements MapPartitionsFunction<Row, Row> {
+        @Override
+        public Iterator<Row> call(Iterator<Row> rows) {
+            TaskContext t = TaskContext.get();
+            boolean fail = t.partitionId() == 1 && t.attemptNumber() == 0;
+            return new Iterator<>() {
+                int n;
+
+                @Override
+                public boolean hasNext() {
+                    return rows.hasNext();
+                }
+
+                @Override
+                public Row next() {
+                    if (fail && ++n == 5) throw new IllegalStateException("injected failure on the first attempt");
+                    return rows.next();
+                }
+            };
+        }
+    }
+
+    @Test
+    void badInputIsNamed() {
+        Dataset<Row> df = frame(docs, 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ReasonIRSpark.embed(df, "text", options()));
+        assertTrue(e.getMessage().contains("no column 'text'") && e.getMessage().contains("content"),
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> ReasonIRSpark.embed(df.selectExpr("length(content) AS n"), "n", options()));
+        assertTrue(e.getMessage().contains("column 'n' is int, not a string"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ReasonIRSpark.embed(
+                ReasonIRSpark.embed(df, "content", options()), "content", options()));
+        assertTrue(e.getMessage().contains("already has a column 'embedding'"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> options().withRowsPerCall(0));
+        assertThrows(IllegalArgumentException.class, () -> options().withMaxLength(0));
+    }
+
+    @Test
+    void nullOrEmptyTextFailsNamingTheRowOrYieldsANullEmbedding() {
+        List<Row> rows = List.of(RowFactory.create("a", "some text"), RowFactory.create("b", null),
+                RowFactory.create("c", ""));
+        Exception e = assertThrows(Exception.class,
+                () -> ReasonIRSpark.embed(frame(rows, 1), "content", options()).collectAsList());
+        String chain = "";
+        for (Throwable t = e; t != null; t = t.getCause()) chain += t.getMessage() + "\n";
+        assertTrue(chain.contains("column 'content' is null in row 1 of partition 0"), chain);
+
+        List<Row> out = ReasonIRSpark.embed(frame(rows, 1), "content",
+                options().withOnEmpty(EmbedOptions.OnEmpty.NULL)).orderBy("id").collectAsList();
+        assertEquals(3, out.size());
+        assertEquals(256, out.get(0).getList(2).size());
+        for (Row r : out.subList(1, 3)) {
+            assertNull(r.get(2));
+            assertEquals(0, r.getInt(3));
+            assertFalse(r.getBoolean(4));
+        }
+    }
+}
