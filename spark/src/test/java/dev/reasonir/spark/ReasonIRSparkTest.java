@@ -91,15 +91,15 @@ class ReasonIRSparkTest {
         for (EmbeddingResult.Truncation t : ref.truncations()) truncated.add(t.index());
         assertEquals(docs.size(), out.size());
         for (Row r : out) {
-            int i = Integer.parseInt(r.getString(0).substring(1));
-            assertEquals(docs.get(i).getString(1), r.getString(1));
-            List<Float> v = r.getList(2);
+            int i = Integer.parseInt(r.<String>getAs("id").substring(1));
+            assertEquals(docs.get(i).getString(1), r.getAs("content"));
+            List<Float> v = r.getList(r.fieldIndex("embedding"));
             float[] got = new float[v.size()];
             for (int k = 0; k < got.length; k++) got[k] = v.get(k);
             // bit for bit: the engine is batch-invariant, so grouping rows differently changes nothing
             assertArrayEquals(ref.vectors()[i], got, 0.0f, "embedding of d" + i);
-            assertEquals(ref.tokenCounts()[i], r.getInt(3), "tokens of d" + i);
-            assertEquals(truncated.contains(i), r.getBoolean(4), "truncated flag of d" + i);
+            assertEquals(ref.tokenCounts()[i], r.<Integer>getAs("tokens"), "tokens of d" + i);
+            assertEquals(truncated.contains(i), r.<Boolean>getAs("truncated"), "truncated flag of d" + i);
         }
         assertFalse(truncated.isEmpty(), "the test corpus must include texts over the max length");
     }
@@ -129,6 +129,41 @@ class ReasonIRSparkTest {
         Set<String> ids = new HashSet<>();
         for (Row r : back) assertTrue(ids.add(r.getString(0)), "id " + r.getString(0) + " written twice");
         assertMatchesReference(back);
+    }
+
+    @Test
+    void theJobEmbedsAJsonLinesCorpusIntoParquet() throws Exception {
+        Path corpus = tmp.resolve("corpus.jsonl");
+        StringBuilder lines = new StringBuilder();
+        for (Row r : docs) {
+            lines.append("{\"id\": \"").append(r.getString(0)).append("\", \"content\": \"").append(r.getString(1))
+                    .append("\"}\n");
+        }
+        java.nio.file.Files.writeString(corpus, lines);
+        String out = tmp.resolve("job.parquet").toString();
+        String[] args = {"--input", corpus.toString(), "--output", out, "--model", model.toString(), "--device", "cpu",
+                "--max-length", String.valueOf(MAX_LENGTH)};
+        java.io.StringWriter err = new java.io.StringWriter();
+        picocli.CommandLine job = EmbedJob.commandLine();
+        job.setErr(new java.io.PrintWriter(err, true));
+        assertEquals(0, job.execute(args), err.toString());
+        assertMatchesReference(spark.read().parquet(out).orderBy("id").collectAsList());
+
+        assertEquals(1, job.execute(args), "the output exists and --mode is error");
+        assertTrue(err.toString().contains("EmbedJob: ") && err.toString().contains("already exists"),
+                err.toString());
+        assertEquals(0, job.execute(concat(args, "--mode", "overwrite")));
+        assertEquals(2, job.execute("--input", corpus.toString(), "--output", out), "--model is required");
+        assertEquals(2, job.execute(concat(args, "--mode", "append")));
+        err.getBuffer().setLength(0);
+        assertEquals(1, job.execute(concat(args, "--mode", "overwrite", "--column", "text")));
+        assertTrue(err.toString().contains("no column 'text'"), err.toString());
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
     }
 
     /** Passes rows through, but the first attempt of partition 1 throws at its fifth row. */

@@ -1,0 +1,126 @@
+package dev.reasonir.spark;
+
+import dev.reasonir.Instructions;
+import dev.reasonir.Precision;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * The spark-submit job: reads a corpus (Parquet, or JSON lines), embeds one string column and writes Parquet with
+ * every input column plus {@code embedding}, {@code tokens} and {@code truncated}.
+ *
+ * <pre>
+ * spark-submit --class dev.reasonir.spark.EmbedJob reasonir-spark-all.jar \
+ *     --input corpus.jsonl --output embedded.parquet --model /models/ReasonIR-8B [--device auto] [--max-length 512]
+ * </pre>
+ *
+ * The output goes through Spark's writer and its commit protocol: a finished job holds every input row exactly once,
+ * and a failed one leaves no partial output (only Spark's own temporary folder, removed on the next run of
+ * {@code --mode overwrite}).
+ */
+@Command(name = "EmbedJob", sortOptions = false,
+        description = "Embeds a text column of a Parquet or JSON-lines corpus with ReasonIR on Spark; writes Parquet.")
+public final class EmbedJob implements Callable<Integer> {
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
+    boolean help;
+
+    @Option(names = "--input", required = true, paramLabel = "PATH",
+            description = "corpus: Parquet (a .parquet file or folder) or JSON lines (.jsonl, .json)")
+    String input;
+
+    @Option(names = "--output", required = true, paramLabel = "PATH", description = "Parquet folder to write")
+    String output;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "model folder readable by every executor (shared filesystem, or shipped with --archives)")
+    String model;
+
+    @Option(names = "--column", paramLabel = "NAME", description = "text column (default: ${DEFAULT-VALUE})")
+    String column = "content";
+
+    @Option(names = "--instruction", paramLabel = "TEXT", description = "prefix of every text (default: documents)")
+    String instruction = Instructions.DOCUMENT;
+
+    @Option(names = "--device", paramLabel = "DEV",
+            description = "auto (the task's GPU, else CPU), cpu, cuda, cuda:N (default: ${DEFAULT-VALUE})")
+    String device = "auto";
+
+    @Option(names = "--max-length", paramLabel = "N", description = "tokens per input (default: ${DEFAULT-VALUE})")
+    int maxLength = 512;
+
+    @Option(names = "--batch-tokens", paramLabel = "N", description = "token budget of a batch (default: ${DEFAULT-VALUE})")
+    int batchTokens = 8192;
+
+    @Option(names = "--precision", paramLabel = "P", description = "default, fp32 or bf16 (default: ${DEFAULT-VALUE})")
+    String precision = "default";
+
+    @Option(names = "--on-empty", paramLabel = "MODE",
+            description = "null or empty text: fail, or null (keep the row, null embedding) (default: ${DEFAULT-VALUE})")
+    String onEmpty = "fail";
+
+    @Option(names = "--mode", paramLabel = "MODE",
+            description = "when --output exists: error or overwrite (default: ${DEFAULT-VALUE})")
+    String mode = "error";
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The job's command line; a failure of the job prints one line naming the cause (exit 1), bad options exit 2. */
+    static CommandLine commandLine() {
+        return new CommandLine(new EmbedJob()).setExecutionExceptionHandler((e, cmd, parsed) -> {
+            String why = e.getMessage();
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof IllegalArgumentException || t instanceof dev.reasonir.ReasonIRException) {
+                    why = t.getMessage();  // ours, or Spark's own wrapper of it: the cause says what and where
+                }
+            }
+            cmd.getErr().println("EmbedJob: " + (why == null ? e.getClass().getSimpleName() : why.lines().findFirst()
+                    .orElse(why)));
+            return 1;
+        });
+    }
+
+    @Override
+    public Integer call() {
+        EmbedOptions options = EmbedOptions.of(model).withInstruction(instruction).withDevice(device)
+                .withMaxLength(maxLength).withBatchTokens(batchTokens).withPrecision(parsePrecision(precision))
+                .withOnEmpty(switch (onEmpty) {
+                    case "fail" -> EmbedOptions.OnEmpty.FAIL;
+                    case "null" -> EmbedOptions.OnEmpty.NULL;
+                    default -> throw new CommandLine.ParameterException(new CommandLine(this),
+                            "--on-empty must be fail or null, not '" + onEmpty + "'");
+                });
+        SaveMode save = switch (mode) {
+            case "error" -> SaveMode.ErrorIfExists;
+            case "overwrite" -> SaveMode.Overwrite;
+            default -> throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--mode must be error or overwrite, not '" + mode + "'");
+        };
+        SparkSession spark = SparkSession.builder().appName("reasonir-embed").getOrCreate();
+        String lower = input.toLowerCase(Locale.ROOT);
+        Dataset<Row> corpus = lower.endsWith(".jsonl") || lower.endsWith(".json")
+                ? spark.read().option("mode", "FAILFAST").json(input)
+                : spark.read().parquet(input);
+        ReasonIRSpark.embed(corpus, column, options).write().mode(save).parquet(output);
+        return 0;
+    }
+
+    private Precision parsePrecision(String p) {
+        return switch (p) {
+            case "default" -> Precision.DEFAULT;
+            case "fp32" -> Precision.FP32;
+            case "bf16" -> Precision.BF16;
+            default -> throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--precision must be default, fp32 or bf16, not '" + p + "'");
+        };
+    }
+}
