@@ -76,15 +76,21 @@ public final class EmbedJob implements Callable<Integer> {
 
     /** The job's command line; a failure of the job prints one line naming the cause (exit 1), bad options exit 2. */
     static CommandLine commandLine() {
-        return new CommandLine(new EmbedJob()).setExecutionExceptionHandler((e, cmd, parsed) -> {
+        return withOneLineErrors(new CommandLine(new EmbedJob()), "EmbedJob");
+    }
+
+    /** A failure prints "NAME: cause" on one line and exits 1 (the cause: ours, or the one Spark wrapped). */
+    static CommandLine withOneLineErrors(CommandLine cmd, String name) {
+        return cmd.setExecutionExceptionHandler((e, c, parsed) -> {
             String why = e.getMessage();
             for (Throwable t = e; t != null; t = t.getCause()) {
-                if (t instanceof IllegalArgumentException || t instanceof dev.reasonir.ReasonIRException) {
-                    why = t.getMessage();  // ours, or Spark's own wrapper of it: the cause says what and where
+                if (t instanceof IllegalArgumentException || t instanceof dev.reasonir.ReasonIRException
+                        || t instanceof dev.reasonir.retrieval.RetrievalException) {
+                    why = t.getMessage();
                 }
             }
-            cmd.getErr().println("EmbedJob: " + (why == null ? e.getClass().getSimpleName() : why.lines().findFirst()
-                    .orElse(why)));
+            c.getErr().println(name + ": " + (why == null ? e.getClass().getSimpleName()
+                    : why.lines().findFirst().orElse(why)));
             return 1;
         });
     }

@@ -4,7 +4,13 @@ import dev.reasonir.EmbeddingResult;
 import dev.reasonir.FixturesAccess;
 import dev.reasonir.Instructions;
 import dev.reasonir.Options;
+import dev.reasonir.NpyWriter;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.retrieval.Dtype;
+import dev.reasonir.retrieval.ExactSearch;
+import dev.reasonir.retrieval.Hit;
+import dev.reasonir.retrieval.MappedMatrix;
+import dev.reasonir.retrieval.Search;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
@@ -20,6 +26,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -133,13 +140,7 @@ class ReasonIRSparkTest {
 
     @Test
     void theJobEmbedsAJsonLinesCorpusIntoParquet() throws Exception {
-        Path corpus = tmp.resolve("corpus.jsonl");
-        StringBuilder lines = new StringBuilder();
-        for (Row r : docs) {
-            lines.append("{\"id\": \"").append(r.getString(0)).append("\", \"content\": \"").append(r.getString(1))
-                    .append("\"}\n");
-        }
-        java.nio.file.Files.writeString(corpus, lines);
+        Path corpus = writeCorpus(tmp.resolve("corpus.jsonl"));
         String out = tmp.resolve("job.parquet").toString();
         String[] args = {"--input", corpus.toString(), "--output", out, "--model", model.toString(), "--device", "cpu",
                 "--max-length", String.valueOf(MAX_LENGTH)};
@@ -164,6 +165,98 @@ class ReasonIRSparkTest {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
         return r;
+    }
+
+    @Test
+    void searchEqualsTheSingleMachineSearchWithExcludedIds() throws Exception {
+        String instruction = "Given a question, retrieve passages that answer it: ";
+        List<Search.Query> queries = List.of(
+                new Search.Query("q1", "a proof by induction on the length", List.of()),
+                new Search.Query("q2", "a sequence of tokens", List.of("d3", "d10", "d17")),
+                new Search.Query("q3", "Document 12", List.of("d12")));
+        int k = 7;
+        Dataset<Row> corpus = ReasonIRSpark.embed(frame(docs, 4), "content", options());
+        List<List<Hit>> got = SparkSearch.search(corpus, "id", "embedding", queries,
+                options().withInstruction(instruction), k);
+
+        List<List<Hit>> want = singleMachine(queries, instruction, k);
+        assertEquals(queries.size(), got.size());
+        for (int q = 0; q < queries.size(); q++) {
+            assertEquals(k, got.get(q).size());
+            for (int i = 0; i < k; i++) {
+                Hit g = got.get(q).get(i), w = want.get(q).get(i);
+                assertEquals(w.id(), g.id(), queries.get(q).id() + " rank " + (i + 1));
+                assertEquals(Float.floatToIntBits(w.score()), Float.floatToIntBits(g.score()),
+                        queries.get(q).id() + " rank " + (i + 1) + " score");
+                assertFalse(queries.get(q).excludedIds().contains(g.id()));
+            }
+        }
+        float[][] qv = {new float[256]};
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> SparkSearch.rank(corpus, "id", "content", qv, null, 3));
+        assertTrue(e.getMessage().contains("array<float> column 'content'"), e.getMessage());
+    }
+
+    /** The single-machine search: the Java API's vectors in an f32 matrix, ranked by ExactSearch. */
+    static List<List<Hit>> singleMachine(List<Search.Query> queries, String instruction, int k) throws Exception {
+        EmbeddingResult ref = reference();
+        Path npy = Files.createTempFile(tmp, "ref", ".npy");
+        try (NpyWriter w = new NpyWriter(npy, ref.vectors()[0].length)) {
+            for (float[] v : ref.vectors()) w.append(v);
+        }
+        String[] ids = docs.stream().map(r -> r.getString(0)).toArray(String[]::new);
+        float[][] qv;
+        try (ReasonIR m = ReasonIR.open(model, Options.defaults().withDevice("cpu").withMaxLength(MAX_LENGTH))) {
+            qv = m.embed(queries.stream().map(Search.Query::text).toList(), instruction).vectors();
+        }
+        List<Set<Long>> excludedRows = new ArrayList<>();
+        for (Search.Query q : queries) {
+            Set<Long> rows = new HashSet<>();
+            for (String id : q.excludedIds()) rows.add(Long.parseLong(id.substring(1)));
+            excludedRows.add(rows);
+        }
+        try (MappedMatrix m = MappedMatrix.map(npy, NpyWriter.HEADER_LEN, ids.length, qv[0].length, Dtype.F32)) {
+            return ExactSearch.search(m, ids, qv, k, excludedRows, 2);
+        }
+    }
+
+    @Test
+    void theSearchJobWritesTheRunOfTheSingleMachineSearch() throws Exception {
+        Path corpus = writeCorpus(tmp.resolve("search-corpus.jsonl"));
+        String embedded = tmp.resolve("search-embedded.parquet").toString();
+        assertEquals(0, EmbedJob.commandLine().execute("--input", corpus.toString(), "--output", embedded,
+                "--model", model.toString(), "--device", "cpu", "--max-length", String.valueOf(MAX_LENGTH)));
+        Path queries = tmp.resolve("queries.jsonl");
+        Files.writeString(queries, "{\"id\": \"q1\", \"query\": \"induction on the length\"}\n"
+                + "{\"id\": \"q2\", \"query\": \"tokens of a sequence\", \"excluded_ids\": [\"d5\", \"d6\"]}\n");
+        Path run = tmp.resolve("run.trec");
+        java.io.StringWriter err = new java.io.StringWriter();
+        picocli.CommandLine job = SearchJob.commandLine();
+        job.setErr(new java.io.PrintWriter(err, true));
+        assertEquals(0, job.execute("--corpus", embedded, "--queries", queries.toString(), "--model",
+                model.toString(), "--device", "cpu", "--max-length", String.valueOf(MAX_LENGTH), "--task", "biology",
+                "--top-k", "5", "--out", run.toString()), err.toString());
+        List<Search.Query> qs = Search.readQueries(queries);
+        Path expected = tmp.resolve("expected.trec");
+        Search.writeTrec(expected, qs, singleMachine(qs, Instructions.bright("biology"), 5));
+        assertEquals(Files.readString(expected), Files.readString(run));
+        assertEquals(2, Files.readAllLines(tmp.resolve("run.jsonl")).size());
+        assertEquals(2, job.execute("--corpus", embedded, "--queries", queries.toString(), "--model",
+                model.toString(), "--out", run.toString()), "--task or --instruction is required");
+        err.getBuffer().setLength(0);
+        assertEquals(1, job.execute("--corpus", embedded, "--queries", tmp.resolve("none.jsonl").toString(),
+                "--model", model.toString(), "--instruction", "", "--out", run.toString()));
+        assertTrue(err.toString().contains("none.jsonl does not exist"), err.toString());
+    }
+
+    static Path writeCorpus(Path corpus) throws Exception {
+        StringBuilder lines = new StringBuilder();
+        for (Row r : docs) {
+            lines.append("{\"id\": \"").append(r.getString(0)).append("\", \"content\": \"").append(r.getString(1))
+                    .append("\"}\n");
+        }
+        Files.writeString(corpus, lines);
+        return corpus;
     }
 
     /** Passes rows through, but the first attempt of partition 1 throws at its fifth row. */
