@@ -66,6 +66,11 @@ public final class EmbedJob implements Callable<Integer> {
             description = "null or empty text: fail, or null (keep the row, null embedding) (default: ${DEFAULT-VALUE})")
     String onEmpty = "fail";
 
+    @Option(names = "--partitions", paramLabel = "N",
+            description = "spread the input over N partitions first (at least the number of task slots, so every"
+                    + " executor works); 0 = as read (default: ${DEFAULT-VALUE})")
+    int partitions = 0;
+
     @Option(names = "--mode", paramLabel = "MODE",
             description = "when --output exists: error or overwrite (default: ${DEFAULT-VALUE})")
     String mode = "error";
@@ -116,6 +121,10 @@ public final class EmbedJob implements Callable<Integer> {
         Dataset<Row> corpus = lower.endsWith(".jsonl") || lower.endsWith(".json")
                 ? spark.read().option("mode", "FAILFAST").json(input)
                 : spark.read().parquet(input);
+        if (partitions < 0) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "--partitions must be >= 0");
+        }
+        if (partitions > 0) corpus = corpus.repartition(partitions);
         ReasonIRSpark.embed(corpus, column, options).write().mode(save).parquet(output);
         return 0;
     }

@@ -153,7 +153,9 @@ class ReasonIRSparkTest {
         assertEquals(1, job.execute(args), "the output exists and --mode is error");
         assertTrue(err.toString().contains("EmbedJob: ") && err.toString().contains("already exists"),
                 err.toString());
-        assertEquals(0, job.execute(concat(args, "--mode", "overwrite")));
+        assertEquals(0, job.execute(concat(args, "--mode", "overwrite", "--partitions", "3")));
+        assertEquals(3, new java.io.File(out).list((d, n) -> n.endsWith(".parquet")).length);
+        assertMatchesReference(spark.read().parquet(out).orderBy("id").collectAsList());
         assertEquals(2, job.execute("--input", corpus.toString(), "--output", out), "--model is required");
         assertEquals(2, job.execute(concat(args, "--mode", "append")));
         err.getBuffer().setLength(0);
