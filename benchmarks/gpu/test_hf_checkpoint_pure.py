@@ -11,8 +11,10 @@ import hf_common  # noqa: E402
 import hf_parity  # noqa: E402
 import make_checkpoint  # noqa: E402
 
-try:
+try:  # TorchCpuTest needs all three (Debian's python3-torch alone has no transformers or safetensors)
+    import safetensors  # noqa: F401
     import torch  # noqa: F401
+    import transformers  # noqa: F401
     HAVE_TORCH = True
 except ImportError:
     HAVE_TORCH = False
@@ -78,7 +80,7 @@ class PureTest(unittest.TestCase):
             self.assertFalse(make_checkpoint.is_complete(d, rec))
 
 
-@unittest.skipUnless(HAVE_TORCH, "torch not installed")
+@unittest.skipUnless(HAVE_TORCH, "torch, transformers or safetensors not installed")
 class TorchCpuTest(unittest.TestCase):
     """Where torch + transformers + safetensors exist (CPU is enough): a tiny checkpoint through make_checkpoint,
     read by the numpy reader and by HF, and the bidirectionality proof."""
