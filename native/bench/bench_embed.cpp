@@ -11,13 +11,9 @@
 //
 // Each batch packs floor(B / S) sequences (at least one) of S random token ids (or, with --lengths, one sequence of
 // each given length, S = the longest); W warm-up calls, then N timed calls.
-// Prints tokens/s and the achieved GFLOP/s, counting per token (the spec's "Size of the work"):
-//   linear layers  2 * layers * (hidden*q_dim + 2*hidden*kv_dim + q_dim*hidden + 3*hidden*intermediate)
-//   attention      4 * S * q_dim per layer (QK^T and PV over the S keys of the token's own sequence, non-causal)
-// with q_dim = heads * head_dim (= hidden for Llama-3.1-8B) and kv_dim = kv_heads * head_dim. The C API reports
-// hidden, layers and vocab; intermediate_size, num_attention_heads, num_key_value_heads and head_dim are read from
-// DIR/config.json with the engine's own parser (rir::parse_config, same defaults as the loader). Embedding gather,
-// norms, RoPE, softmax are not counted.
+// Prints tokens/s and the achieved GFLOP/s, counting the matrix products of model_cost.h (linear layers and
+// attention over each token's own sequence; embedding gather, norms, RoPE, softmax are not counted). The config is
+// read from DIR/config.json with the engine's own parser (rir::parse_config, same defaults as the loader).
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
@@ -30,6 +26,7 @@
 
 #include "checkpoint.h"
 #include "json.h"
+#include "model_cost.h"
 #include "reasonir.h"
 
 namespace {
@@ -126,14 +123,14 @@ int main(int argc, char **argv) {
     const double hidden = cfg.hidden, layers = cfg.layers, heads = cfg.heads, inter = cfg.intermediate;
     const double kv_heads = cfg.kv_heads, head_dim = cfg.head_dim;
     const double qd = heads * head_dim, kvd = kv_heads * head_dim;
-    const double linear_flop = 2.0 * layers * (hidden * qd + 2 * hidden * kvd + qd * hidden + 3 * hidden * inter);
     if (lengths.empty()) lengths.assign(std::max<int64_t>(1, batch_tokens / seq_len), seq_len);
     const int64_t n_seqs = static_cast<int64_t>(lengths.size());
     int64_t total = 0;
-    double attn_work = 0;  // sum over sequences of L^2: attention FLOPs per call = 4 * layers * qd * attn_work
-    for (int64_t l : lengths) total += l, attn_work += static_cast<double>(l) * l;
-    // Attention FLOPs per token, averaged over the batch's tokens (= 4 * layers * S * qd when all lengths are S).
-    const double attn_flop = 4.0 * layers * qd * attn_work / static_cast<double>(total);
+    for (int64_t l : lengths) total += l;
+    // FLOPs per token, averaged over the batch's tokens (model_cost.h).
+    const rir::bench::ModelCost cost(cfg, lengths);
+    const double linear_flop = cost.linear_flops() / static_cast<double>(total);
+    const double attn_flop = cost.attention_flops() / static_cast<double>(total);
     std::vector<int32_t> ids(total), cu(n_seqs + 1);
     std::mt19937 rng(12345);
     std::uniform_int_distribution<int32_t> dist(0, rir_vocab_size(model) - 1);

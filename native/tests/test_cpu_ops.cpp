@@ -326,19 +326,31 @@ TEST_CASE(rope_apply_matches_reference_with_per_sequence_positions) {
 
 // ------------------------------------------------------------------------------------------------ attention
 
-TEST_CASE(attention_gqa_packed_sequences_match_reference) {
-    // Four sequences of lengths 1, 5, 33 (one full query tile + 1) and 70, packed; 4 query heads over 2 kv heads.
-    const int32_t cu[] = {0, 1, 6, 39, 109};
-    const int n_seqs = 4, heads = 4, kv_heads = 2, d = 32;
+namespace {
+
+// Runs attention() with freshly sized scratch.
+std::vector<float> run_attention(ThreadPool &pool, Isa isa, const std::vector<float> &q, const std::vector<float> &k,
+                                 const std::vector<float> &v, const int32_t *cu, int n_seqs, int heads, int kv_heads,
+                                 int d, bool bf16) {
+    const int64_t T = cu[n_seqs];
+    std::vector<float> out(T * heads * d, NAN), kv(attention_kv_floats(T, n_seqs, kv_heads, d), NAN),
+        scratch(attention_thread_floats(heads, kv_heads, d) * pool.size(), NAN);
+    attention(pool, isa, q.data(), k.data(), v.data(), cu, n_seqs, heads, kv_heads, d, bf16, out.data(), kv.data(),
+              scratch.data());
+    return out;
+}
+
+// Double-precision attention of one packed batch. ref: exact softmax. ref16: the BF16 mode's rounding points (online
+// softmax over blocks of kAttnKeyBlock keys, P rounded to bf16 before P.V, row sum of the unrounded P). flip bounds
+// what one P rounding that lands the other way (double vs float exp near a bf16 tie) can move an output.
+void attention_ref(const std::vector<float> &q, const std::vector<float> &k, const std::vector<float> &v,
+                   const int32_t *cu, int n_seqs, int heads, int kv_heads, int d, std::vector<double> &ref,
+                   std::vector<double> &ref16, std::vector<double> &flip) {
     const int64_t T = cu[n_seqs];
     const int qd = heads * d, kvd = kv_heads * d;
-    std::mt19937 rng(21);
-    std::vector<float> q = random_floats(T * qd, rng), k = random_floats(T * kvd, rng),
-                       v = random_floats(T * kvd, rng, -2.0f, 2.0f);
-    // Reference in double: per sequence, per head, per query. ref16 mimics the BF16 mode's rounding points (online
-    // softmax over blocks of kAttnKeyBlock keys, P rounded to bf16 before P.V, row sum of the unrounded P); flip
-    // bounds what one P rounding that lands the other way (double vs float exp near a bf16 tie) can move an output.
-    std::vector<double> ref(T * qd), ref16(T * qd), flip(T * qd);
+    ref.assign(T * qd, 0);
+    ref16.assign(T * qd, 0);
+    flip.assign(T * qd, 0);
     for (int s = 0; s < n_seqs; ++s)
         for (int h = 0; h < heads; ++h) {
             int kvh = h / (heads / kv_heads);
@@ -377,42 +389,106 @@ TEST_CASE(attention_gqa_packed_sequences_match_reference) {
                 }
             }
         }
-    for (Isa isa : supported_isas()) {
-        for (int threads : {1, 3}) {
-            ThreadPool pool(threads);
-            std::vector<float> kt(T * kvd), out(T * qd, NAN);
-            transpose_keys(pool, k.data(), T, kv_heads, d, kt.data());
-            CHECK(kt[(1 * d + 3) * T + 7] == k[7 * kvd + d + 3]);
-            size_t per = attention_scratch_floats(70);
-            std::vector<float> scratch(per * threads);
-            for (bool bf16 : {false, true}) {
-                attention(pool, isa, q.data(), kt.data(), v.data(), cu, n_seqs, heads, kv_heads, d, bf16, out.data(),
-                          scratch.data(), per);
-                // Scores sum d = 32 products of values in [-1, 1]: error <= d u sum|q k| <= 32 * 6e-8 * 32 = 6e-5
-                // before the 1/sqrt(d) scale; softmax weights then err by about that relative, and outputs (|v| <= 2)
-                // by at most 2 * 6e-5 / sqrt(32). 5e-5 bounds it with margin in practice; BF16 adds the final
-                // rounding, half a bf16 ulp (2^-8 relative of |out| <= 2).
-                int bad = 0;
-                for (int64_t i = 0; i < T * qd; ++i) {
-                    const double want = bf16 ? ref16[i] : ref[i];
-                    const double tol = 5e-5 + (bf16 ? std::ldexp(std::fabs(want), -8) + flip[i] : 0.0);
-                    if (!(std::fabs(out[i] - want) <= tol)) ++bad;
-                    if (bf16 && !is_bf16_value(out[i])) ++bad;
+}
+
+struct AttnCase {
+    std::vector<int32_t> cu;
+    int heads, kv_heads, d;
+};
+
+}  // namespace
+
+TEST_CASE(attention_gqa_packed_sequences_match_reference) {
+    // Packed sequences of lengths 1, 5, 33, 70 and 130 (more than two key blocks, tails of every register block);
+    // GQA groups of 2 and 4, MHA; head dims 32, 36 (not a multiple of any vector width), 64 and 128.
+    const AttnCase cases[] = {{{0, 1, 6, 39, 109}, 4, 2, 32},
+                              {{0, 70, 200}, 8, 2, 64},
+                              {{0, 3, 68}, 2, 2, 36},
+                              {{0, 130, 131}, 4, 1, 128}};
+    std::mt19937 rng(21);
+    for (const AttnCase &c : cases) {
+        const int n_seqs = static_cast<int>(c.cu.size()) - 1;
+        const int64_t T = c.cu.back();
+        const int qd = c.heads * c.d, kvd = c.kv_heads * c.d;
+        // BF16 mode's inputs are bf16 values (projections and RoPE round them): the tests give it such values.
+        std::vector<float> q = random_floats(T * qd, rng), k = random_floats(T * kvd, rng),
+                           v = random_floats(T * kvd, rng, -2.0f, 2.0f);
+        for (auto *x : {&q, &k, &v})
+            for (auto &e : *x) e = round_bf16(e);
+        std::vector<double> ref, ref16, flip;
+        attention_ref(q, k, v, c.cu.data(), n_seqs, c.heads, c.kv_heads, c.d, ref, ref16, flip);
+        for (Isa isa : supported_isas()) {
+            std::vector<float> first[2];
+            for (int threads : {1, 3}) {
+                ThreadPool pool(threads);
+                for (bool bf16 : {false, true}) {
+                    const std::vector<float> out =
+                        run_attention(pool, isa, q, k, v, c.cu.data(), n_seqs, c.heads, c.kv_heads, c.d, bf16);
+                    // Scores sum d products of values in [-1, 1]: error <= d u sum|q k| <= d^2 u before the 1/sqrt(d)
+                    // scale; softmax weights then err by about that relative, and outputs (|v| <= 2) by at most
+                    // 2 d^2 u / sqrt(d) = 2 d^1.5 u (1.4e-4 at d = 128; far less in practice). BF16 adds the final
+                    // rounding, half a bf16 ulp (2^-8 relative of |out| <= 2), and the flip of one P rounding.
+                    const double tol32 = 2.0 * std::pow(double(c.d), 1.5) * kEps32 + 1e-6;
+                    int bad = 0;
+                    for (int64_t i = 0; i < T * qd; ++i) {
+                        const double want = bf16 ? ref16[i] : ref[i];
+                        const double tol = tol32 + (bf16 ? std::ldexp(std::fabs(want), -8) + flip[i] : 0.0);
+                        if (!(std::fabs(out[i] - want) <= tol)) ++bad;
+                        if (bf16 && !is_bf16_value(out[i])) ++bad;
+                    }
+                    CHECK_MSG(bad == 0, isa_name(isa) << " d=" << c.d << " threads=" << threads << " bf16=" << bf16
+                                                      << ": " << bad << " values off");
+                    // 1 vs 3 threads: bit for bit.
+                    if (threads == 1) first[bf16] = out;
+                    else CHECK_MSG(out == first[bf16], isa_name(isa) << " d=" << c.d << " bf16=" << bf16
+                                                                     << ": 1 vs 3 threads differ");
                 }
-                CHECK_MSG(bad == 0, isa_name(isa) << " threads=" << threads << " bf16=" << bf16 << ": " << bad
-                                                  << " values off");
             }
         }
     }
-    // A length-1 sequence attends only to itself: its output is exactly its value row (softmax of one score is 1).
+}
+
+TEST_CASE(attention_sequence_alone_equals_it_in_a_batch) {
+    // Batch invariance, bit for bit: each sequence attended alone gives the rows it gets inside the packed batch.
+    const int32_t cu[] = {0, 7, 90, 91, 160};
+    const int n_seqs = 4, heads = 4, kv_heads = 2, d = 64;
+    const int64_t T = cu[n_seqs];
+    std::mt19937 rng(22);
+    std::vector<float> q = random_floats(T * heads * d, rng), k = random_floats(T * kv_heads * d, rng),
+                       v = random_floats(T * kv_heads * d, rng);
+    for (auto *x : {&q, &k, &v})
+        for (auto &e : *x) e = round_bf16(e);
     ThreadPool pool(2);
-    std::vector<float> kt(T * kvd), out(T * qd);
-    transpose_keys(pool, k.data(), T, kv_heads, d, kt.data());
-    std::vector<float> scratch(attention_scratch_floats(70) * 2);
-    attention(pool, detect_isa(), q.data(), kt.data(), v.data(), cu, n_seqs, heads, kv_heads, d, false, out.data(),
-              scratch.data(), attention_scratch_floats(70));
-    for (int h = 0; h < heads; ++h)
-        for (int e = 0; e < d; ++e) CHECK(out[h * d + e] == v[(h / 2) * d + e]);
+    for (Isa isa : supported_isas())
+        for (bool bf16 : {false, true}) {
+            const std::vector<float> all = run_attention(pool, isa, q, k, v, cu, n_seqs, heads, kv_heads, d, bf16);
+            for (int s = 0; s < n_seqs; ++s) {
+                const int32_t one[] = {0, cu[s + 1] - cu[s]};
+                auto slice = [&](const std::vector<float> &x, int w) {
+                    return std::vector<float>(x.begin() + cu[s] * w, x.begin() + cu[s + 1] * w);
+                };
+                const std::vector<float> alone = run_attention(pool, isa, slice(q, heads * d), slice(k, kv_heads * d),
+                                                               slice(v, kv_heads * d), one, 1, heads, kv_heads, d, bf16);
+                CHECK_MSG(alone == slice(all, heads * d),
+                          isa_name(isa) << " bf16=" << bf16 << " sequence " << s << " alone differs");
+            }
+        }
+}
+
+TEST_CASE(attention_of_one_token_is_its_value_row) {
+    // A length-1 sequence attends only to itself: its output is exactly its value row (softmax of one score is 1).
+    const int32_t cu[] = {0, 1, 40};
+    const int heads = 4, kv_heads = 2, d = 32;
+    std::mt19937 rng(23);
+    std::vector<float> q = random_floats(40 * heads * d, rng), k = random_floats(40 * kv_heads * d, rng),
+                       v = random_floats(40 * kv_heads * d, rng);
+    ThreadPool pool(2);
+    for (Isa isa : supported_isas()) {
+        const std::vector<float> out = run_attention(pool, isa, q, k, v, cu, 2, heads, kv_heads, d, false);
+        for (int h = 0; h < heads; ++h)
+            for (int e = 0; e < d; ++e)
+                CHECK_MSG(out[h * d + e] == v[(h / 2) * d + e], isa_name(isa) << " head " << h << " dim " << e);
+    }
 }
 
 // ------------------------------------------------------------------------------------------------ pooling etc.

@@ -1,10 +1,16 @@
-// attention.cpp: bidirectional GQA attention over a packed batch (see ops.h), tiled over queries so that memory grows
-// with the sequence length, not with its square. The per-tile kernel is compiled per ISA from attention_kernel.inc.
+// attention.cpp: bidirectional GQA attention over a packed batch (see ops.h). Lays keys and values out for the
+// kernels, splits the work into tiles (sequence, kv head, block of query positions) and runs the tile kernel of the
+// ISA (attention_kernel.inc, compiled once per ISA below). Memory grows with the batch, never with a length squared.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <numeric>
+#include <utility>
+#include <vector>
 
 #include "cpu/bf16.h"
 #include "cpu/ops.h"
+#include "cpu/simd.h"
 #include "cpu/vexp.h"
 
 namespace rir {
@@ -12,97 +18,227 @@ namespace cpu {
 
 namespace {
 
+// Query rows per tile (query heads of the group x positions): enough rows that every key and value block loaded
+// into cache feeds many of them, few enough that the tile's scores, P and O stay in L2 (64 rows x 128 dims x 4 bytes
+// = 32 KiB of O).
+constexpr int kAttnTileRows = 64;
+// Row stride of the bf16 copy of P in the AVX512_BF16 kernels, in bf16 elements: one key block.
+constexpr int kAttnPbStride = kAttnKeyBlock;
+
+int tile_positions(int group) { return std::max(1, kAttnTileRows / group); }
+
 struct AttnTile {
-    const float *q;    // first query row of the tile, head h
-    int64_t ldq;       // row stride of q
-    const float *kt;   // keys of the sequence, kv head, transposed: kt[dd * ldkt + j]
+    const float *q;       // query row of the tile's first position, first head of the group
+    int64_t ldq;          // row stride of q (and out)
+    const float *kt;      // fp32 kernels: keys of the sequence, transposed: kt[dd * ldkt + j]
     int64_t ldkt;
-    const float *v;    // first value row of the sequence, kv head
+    const float *v;       // fp32 kernels: value row 0 of the sequence, this kv head
     int64_t ldv;
-    float *out;        // first output row of the tile, head h
+    const uint32_t *kp;   // bf16 kernels (else null): kp[p * ldkp + j] = bf16 pair p of key j
+    int64_t ldkp;
+    const uint32_t *vp;   // bf16 kernels: vp[q * ldvp + c] = (v[2q][c], v[2q+1][c]) as a bf16 pair
+    int64_t ldvp;
+    float *out;           // output row of the tile's first position, first head of the group
     int64_t ldo;
-    int64_t len;       // keys in the sequence
-    int n_queries;     // rows in this tile (<= kAttnQueryTile)
+    int64_t len;          // keys in the sequence
+    int n_queries;        // positions in this tile
+    int group;            // query heads per kv head
     int head_dim;
     float scale;
-    bool bf16;
-    float *scores;     // [n_queries, len] scratch of the calling thread
+    bool bf16;            // BF16 mode rounding points
+    float *scratch;       // this thread's attention_thread_floats()
 };
+
+struct AttnScratch {
+    float *q, *o, *s, *m, *l, *alpha;
+    bf16_t *pb;
+};
+
+inline size_t round_up16(size_t n) { return (n + 15) / 16 * 16; }  // floats: keeps every region 64-byte aligned
+
+// Carves one thread's scratch: q [rows][d], o [rows][d], s [rows][key block], pb [rows][kAttnPbStride] bf16,
+// m, l, alpha [rows].
+AttnScratch attn_scratch(float *base, int rows, int d) {
+    AttnScratch w;
+    const size_t rd = round_up16(static_cast<size_t>(rows) * d), rk = round_up16(static_cast<size_t>(rows) * kAttnKeyBlock);
+    const size_t rp = round_up16(static_cast<size_t>(rows) * kAttnPbStride / 2), r1 = round_up16(rows);
+    w.q = base;
+    w.o = w.q + rd;
+    w.s = w.o + rd;
+    w.pb = reinterpret_cast<bf16_t *>(w.s + rk);
+    w.m = w.s + rk + rp;
+    w.l = w.m + r1;
+    w.alpha = w.l + r1;
+    return w;
+}
+
+inline uint32_t f32_bits(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
+}
 
 }  // namespace
 
 #define RIR_ATTN_NS attn_scalar
+#define RIR_SIMD_NS simd_scalar
 #define RIR_ATTN_TARGET
-#define RIR_ATTN_BLOCK 8
-#define RIR_ATTN_ROWS 4
+#define RIR_ATTN_MR 4
 #include "cpu/attention_kernel.inc"
 #undef RIR_ATTN_NS
+#undef RIR_SIMD_NS
 #undef RIR_ATTN_TARGET
-#undef RIR_ATTN_BLOCK
-#undef RIR_ATTN_ROWS
+#undef RIR_ATTN_MR
 
 #if defined(__x86_64__)
 #define RIR_ATTN_NS attn_avx2
+#define RIR_SIMD_NS simd_avx2
 #define RIR_ATTN_TARGET __attribute__((target("avx2,fma")))
-#define RIR_ATTN_BLOCK 16
-#define RIR_ATTN_ROWS 4
+#define RIR_ATTN_MR 6
 #include "cpu/attention_kernel.inc"
 #undef RIR_ATTN_NS
+#undef RIR_SIMD_NS
 #undef RIR_ATTN_TARGET
-#undef RIR_ATTN_BLOCK
-#undef RIR_ATTN_ROWS
+#undef RIR_ATTN_MR
 
 #define RIR_ATTN_NS attn_avx512
-#define RIR_ATTN_TARGET __attribute__((target("avx512f")))
-#define RIR_ATTN_BLOCK 32
-#define RIR_ATTN_ROWS 8
+#define RIR_SIMD_NS simd_avx512
+#define RIR_ATTN_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#define RIR_ATTN_MR 12
 #include "cpu/attention_kernel.inc"
 #undef RIR_ATTN_NS
 #undef RIR_ATTN_TARGET
-#undef RIR_ATTN_BLOCK
-#undef RIR_ATTN_ROWS
+
+#define RIR_ATTN_NS attn_avx512bf16
+#define RIR_ATTN_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+#define RIR_ATTN_BF16 1
+#include "cpu/attention_kernel.inc"
+#undef RIR_ATTN_NS
+#undef RIR_SIMD_NS
+#undef RIR_ATTN_TARGET
+#undef RIR_ATTN_MR
+#undef RIR_ATTN_BF16
 #endif
 
-size_t attention_scratch_floats(int64_t max_len) { return static_cast<size_t>(kAttnQueryTile) * max_len; }
+namespace {
 
-void attention(ThreadPool &pool, Isa isa, const float *q, const float *kt, const float *v, const int32_t *cu_seqlens,
-               int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out, float *scratch,
-               size_t scratch_floats_per_thread) {
+// Offsets of each sequence in the bf16 layouts, whose value pairs (2q, 2q+1) must not straddle two sequences:
+// every sequence starts at an even column. Returns the padded total.
+int64_t padded_offsets(const int32_t *cu, int n_seqs, std::vector<int64_t> &off) {
+    off.resize(n_seqs);
+    int64_t total = 0;
+    for (int s = 0; s < n_seqs; ++s) {
+        off[s] = total;
+        const int64_t len = cu[s + 1] - cu[s];
+        total += len + (len & 1);
+    }
+    return total;
+}
+
+// k, v [T, kv_heads * d] (bf16 values in fp32) -> kp [kv_heads][d/2][Tp] and vp [kv_heads][Tp/2][d] bf16 pairs.
+void layout_bf16_pairs(ThreadPool &pool, const float *k, const float *v, const int32_t *cu, int n_seqs, int kv_heads,
+                       int d, const std::vector<int64_t> &off, int64_t tp, uint32_t *kp, uint32_t *vp) {
+    const int64_t kvd = static_cast<int64_t>(kv_heads) * d;
+    pool.run(static_cast<int64_t>(n_seqs) * kv_heads, [&](int64_t task, int) {
+        const int s = static_cast<int>(task / kv_heads), h = static_cast<int>(task % kv_heads);
+        const int64_t start = cu[s], len = cu[s + 1] - start;
+        uint32_t *kdst = kp + static_cast<int64_t>(h) * (d / 2) * tp + off[s];
+        for (int64_t j = 0; j < len; ++j) {
+            const float *kr = k + (start + j) * kvd + static_cast<int64_t>(h) * d;
+            for (int p = 0; p < d / 2; ++p)
+                kdst[p * tp + j] = (f32_bits(kr[2 * p]) >> 16) | (f32_bits(kr[2 * p + 1]) & 0xffff0000u);
+        }
+        uint32_t *vdst = vp + (static_cast<int64_t>(h) * (tp / 2) + off[s] / 2) * d;
+        for (int64_t q = 0; q < (len + 1) / 2; ++q) {
+            const float *v0 = v + (start + 2 * q) * kvd + static_cast<int64_t>(h) * d;
+            const float *v1 = 2 * q + 1 < len ? v0 + kvd : nullptr;
+            for (int c = 0; c < d; ++c)
+                vdst[q * d + c] = (f32_bits(v0[c]) >> 16) | (v1 ? f32_bits(v1[c]) & 0xffff0000u : 0u);
+        }
+    });
+}
+
+}  // namespace
+
+size_t attention_kv_floats(int64_t T, int n_seqs, int kv_heads, int head_dim) {
+    return static_cast<size_t>(kv_heads) * head_dim * static_cast<size_t>(T + n_seqs);
+}
+
+size_t attention_thread_floats(int heads, int kv_heads, int head_dim) {
+    const int group = heads / kv_heads, rows = group * tile_positions(group);
+    return 2 * round_up16(static_cast<size_t>(rows) * head_dim) +
+           round_up16(static_cast<size_t>(rows) * kAttnKeyBlock) +
+           round_up16(static_cast<size_t>(rows) * kAttnPbStride / 2) + 3 * round_up16(rows);
+}
+
+void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const float *v, const int32_t *cu_seqlens,
+               int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out, float *kv_scratch,
+               float *thread_scratch) {
     void (*kernel)(const AttnTile &) = attn_scalar::attention_tile;
 #if defined(__x86_64__)
-    if (isa >= Isa::Avx512) kernel = attn_avx512::attention_tile;
+    if (isa == Isa::Avx512Bf16) kernel = attn_avx512bf16::attention_tile;
+    else if (isa == Isa::Avx512) kernel = attn_avx512::attention_tile;
     else if (isa == Isa::Avx2) kernel = attn_avx2::attention_tile;
 #endif
     const int64_t T = cu_seqlens[n_seqs];
-    const int group = heads / kv_heads;
-    const int64_t ldq = static_cast<int64_t>(heads) * head_dim, ldkv = static_cast<int64_t>(kv_heads) * head_dim;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const int group = heads / kv_heads, d = head_dim;
+    const int64_t ldq = static_cast<int64_t>(heads) * d, ldkv = static_cast<int64_t>(kv_heads) * d;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const size_t per_thread = attention_thread_floats(heads, kv_heads, d);
 
-    // Task list: (sequence, first query of the tile) x heads, handed out dynamically by the pool.
+    // Keys and values as the kernels read them: transposed fp32 keys, or (BF16 mode on AVX512_BF16) bf16 pairs.
+    const bool pairs = bf16 && isa == Isa::Avx512Bf16;
+    std::vector<int64_t> off;
+    int64_t tp = 0;
+    uint32_t *kp = nullptr, *vp = nullptr;
+    if (pairs) {
+        tp = padded_offsets(cu_seqlens, n_seqs, off);
+        kp = reinterpret_cast<uint32_t *>(kv_scratch);
+        vp = kp + ldkv / 2 * tp;
+        layout_bf16_pairs(pool, k, v, cu_seqlens, n_seqs, kv_heads, d, off, tp, kp, vp);
+    } else {
+        transpose_keys(pool, k, T, kv_heads, d, kv_scratch);
+    }
+
+    // Tiles: (sequence, block of query positions), longest sequences first (they cost the most per tile), each
+    // with every kv head.
+    const int positions = tile_positions(group);
+    std::vector<int> order(n_seqs);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+        return cu_seqlens[a + 1] - cu_seqlens[a] > cu_seqlens[b + 1] - cu_seqlens[b];
+    });
     std::vector<std::pair<int32_t, int32_t>> tiles;
-    for (int s = 0; s < n_seqs; ++s)
-        for (int32_t t = cu_seqlens[s]; t < cu_seqlens[s + 1]; t += kAttnQueryTile) tiles.emplace_back(s, t);
-    const int64_t n_tasks = static_cast<int64_t>(tiles.size()) * heads;
+    for (int s : order)
+        for (int32_t t = cu_seqlens[s]; t < cu_seqlens[s + 1]; t += positions) tiles.emplace_back(s, t);
 
-    pool.run(n_tasks, [&](int64_t task, int thread) {
-        const auto [s, t0] = tiles[task / heads];
-        const int h = static_cast<int>(task % heads), kvh = h / group;
+    pool.run(static_cast<int64_t>(tiles.size()) * kv_heads, [&](int64_t task, int thread) {
+        const auto [s, t0] = tiles[task / kv_heads];
+        const int kvh = static_cast<int>(task % kv_heads);
         const int64_t start = cu_seqlens[s], len = cu_seqlens[s + 1] - start;
-        AttnTile a;
-        a.q = q + t0 * ldq + static_cast<int64_t>(h) * head_dim;
+        AttnTile a{};
+        a.q = q + t0 * ldq + static_cast<int64_t>(kvh) * group * d;
         a.ldq = ldq;
-        a.kt = kt + static_cast<int64_t>(kvh) * head_dim * T + start;
-        a.ldkt = T;
-        a.v = v + start * ldkv + static_cast<int64_t>(kvh) * head_dim;
-        a.ldv = ldkv;
-        a.out = out + t0 * ldq + static_cast<int64_t>(h) * head_dim;
+        a.out = out + t0 * ldq + static_cast<int64_t>(kvh) * group * d;
         a.ldo = ldq;
+        if (pairs) {
+            a.kp = kp + static_cast<int64_t>(kvh) * (d / 2) * tp + off[s];
+            a.ldkp = tp;
+            a.vp = vp + (static_cast<int64_t>(kvh) * (tp / 2) + off[s] / 2) * d;
+            a.ldvp = d;
+        } else {
+            a.kt = kv_scratch + static_cast<int64_t>(kvh) * d * T + start;
+            a.ldkt = T;
+            a.v = v + start * ldkv + static_cast<int64_t>(kvh) * d;
+            a.ldv = ldkv;
+        }
         a.len = len;
-        a.n_queries = static_cast<int>(std::min<int64_t>(kAttnQueryTile, start + len - t0));
-        a.head_dim = head_dim;
+        a.n_queries = static_cast<int>(std::min<int64_t>(positions, start + len - t0));
+        a.group = group;
+        a.head_dim = d;
         a.scale = scale;
         a.bf16 = bf16;
-        a.scores = scratch + static_cast<size_t>(thread) * scratch_floats_per_thread;
+        a.scratch = thread_scratch + static_cast<size_t>(thread) * per_thread;
         kernel(a);
     });
 }

@@ -117,16 +117,17 @@ size_t CpuBackend::workspace_bytes() const {
 
 // ------------------------------------------------------------------------------------------------ workspace
 
-void CpuBackend::reserve(int64_t T, int64_t max_len) {
+void CpuBackend::reserve(int64_t T, int n_seqs, int64_t max_len) {
     const LlamaConfig &c = config_;
     const size_t t = static_cast<size_t>(T);
     const size_t qd = static_cast<size_t>(c.heads) * c.head_dim, kvd = static_cast<size_t>(c.kv_heads) * c.head_dim;
     const size_t mlp_rows = static_cast<size_t>(std::min<int64_t>(T, kMlpChunkTokens));
     const size_t half = static_cast<size_t>(c.head_dim / 2);
-    const size_t per_thread = attention_scratch_floats(max_len);
+    const size_t per_thread = attention_thread_floats(c.heads, c.kv_heads, c.head_dim);
     struct Need { FloatBuffer *buf; size_t n; };
     const Need needs[] = {
-        {&h_, t * c.hidden}, {&x_, t * c.hidden}, {&q_, t * qd}, {&k_, t * kvd}, {&v_, t * kvd}, {&kt_, t * kvd},
+        {&h_, t * c.hidden}, {&x_, t * c.hidden}, {&q_, t * qd}, {&k_, t * kvd}, {&v_, t * kvd},
+        {&kt_, attention_kv_floats(T, n_seqs, c.kv_heads, c.head_dim)},
         {&attn_, t * qd}, {&gate_, mlp_rows * c.intermediate}, {&up_, mlp_rows * c.intermediate},
         {&scores_, per_thread * pool_.size()}, {&rope_cos_, static_cast<size_t>(max_len) * half},
         {&rope_sin_, static_cast<size_t>(max_len) * half}};
@@ -141,7 +142,6 @@ void CpuBackend::reserve(int64_t T, int64_t max_len) {
                                                    "); allocating " + std::to_string(n.n * sizeof(float)) +
                                                    " of them failed");
     }
-    scores_per_thread_ = per_thread;
     try {
         positions_.resize(t);
     } catch (const std::bad_alloc &) {
@@ -165,7 +165,7 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
     int64_t max_len = 0;
     for (int s = 0; s < batch.n_seqs; ++s)
         max_len = std::max<int64_t>(max_len, batch.cu_seqlens[s + 1] - batch.cu_seqlens[s]);
-    reserve(T, max_len);
+    reserve(T, batch.n_seqs, max_len);
 
     const bool bf16 = precision_ == RIR_PRECISION_BF16;  // also: every GEMM input is then a bf16 value
     const int H = c.hidden, I = c.intermediate, hd = c.head_dim;
@@ -176,39 +176,79 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
     int32_t *pos = positions_.data();
 
     token_positions(batch, pos);
-    embed_rows(pool_, batch.token_ids, T, weights_.embed, H, h);
+    {
+        OpTimer t(profile_, Op::Embed);
+        embed_rows(pool_, batch.token_ids, T, weights_.embed, H, h);
+    }
     for (int l = 0; l < c.layers; ++l) {
         const LayerWeights &L = weights_.layers[l];
         // x = x + o_proj(Attention(RoPE(q), RoPE(k), v)) over RMSNorm_in(x)
-        rmsnorm(pool_, h, T, H, L.attn_norm, eps, bf16, x);
-        gemm_.run(x, T, H, L.wq, qd, q, bf16, bf16);
-        gemm_.run(x, T, H, L.wk, kvd, k, bf16, bf16);
-        gemm_.run(x, T, H, L.wv, kvd, v, bf16, bf16);
-        rope_apply(pool_, q, T, c.heads, hd, pos, rope_cos_.data(), rope_sin_.data(), bf16);
-        rope_apply(pool_, k, T, c.kv_heads, hd, pos, rope_cos_.data(), rope_sin_.data(), bf16);
-        transpose_keys(pool_, k, T, c.kv_heads, hd, kt);
-        attention(pool_, isa_, q, kt, v, batch.cu_seqlens, batch.n_seqs, c.heads, c.kv_heads, hd, bf16, attn,
-                  scores_.data(), scores_per_thread_);
-        gemm_.run(attn, T, qd, L.wo, H, x, bf16, bf16);
-        residual_add(pool_, h, x, T * H, bf16);
+        {
+            OpTimer t(profile_, Op::AttnNorm);
+            rmsnorm(pool_, h, T, H, L.attn_norm, eps, bf16, x);
+        }
+        {
+            OpTimer t(profile_, Op::Qkv);
+            gemm_.run(x, T, H, L.wq, qd, q, bf16, bf16);
+            gemm_.run(x, T, H, L.wk, kvd, k, bf16, bf16);
+            gemm_.run(x, T, H, L.wv, kvd, v, bf16, bf16);
+        }
+        {
+            OpTimer t(profile_, Op::Rope);
+            rope_apply(pool_, q, T, c.heads, hd, pos, rope_cos_.data(), rope_sin_.data(), bf16);
+            rope_apply(pool_, k, T, c.kv_heads, hd, pos, rope_cos_.data(), rope_sin_.data(), bf16);
+        }
+        {
+            OpTimer t(profile_, Op::Attention);
+            attention(pool_, isa_, q, k, v, batch.cu_seqlens, batch.n_seqs, c.heads, c.kv_heads, hd, bf16, attn, kt,
+                      scores_.data());
+        }
+        {
+            OpTimer t(profile_, Op::OProj);
+            gemm_.run(attn, T, qd, L.wo, H, x, bf16, bf16);
+        }
+        {
+            OpTimer t(profile_, Op::Residual);
+            residual_add(pool_, h, x, T * H, bf16);
+        }
         // x = x + down(silu(gate(y)) * up(y)), y = RMSNorm_post(x); rows in chunks (the MLP is per token)
-        rmsnorm(pool_, h, T, H, L.mlp_norm, eps, bf16, x);
+        {
+            OpTimer t(profile_, Op::MlpNorm);
+            rmsnorm(pool_, h, T, H, L.mlp_norm, eps, bf16, x);
+        }
         for (int64_t t0 = 0; t0 < T; t0 += kMlpChunkTokens) {
             const int64_t n = std::min(kMlpChunkTokens, T - t0);
             float *xc = x + t0 * H;
-            gemm_.run(xc, n, H, L.w_gate, I, g, bf16, bf16);
-            gemm_.run(xc, n, H, L.w_up, I, u, bf16, bf16);
-            swiglu(pool_, g, u, n * I, bf16);
-            gemm_.run(g, n, I, L.w_down, H, xc, bf16, bf16);  // these rows of x were consumed by gate and up
+            {
+                OpTimer t(profile_, Op::GateUp);
+                gemm_.run(xc, n, H, L.w_gate, I, g, bf16, bf16);
+                gemm_.run(xc, n, H, L.w_up, I, u, bf16, bf16);
+            }
+            {
+                OpTimer t(profile_, Op::Swiglu);
+                swiglu(pool_, g, u, n * I, bf16);
+            }
+            {
+                OpTimer t(profile_, Op::Down);
+                gemm_.run(g, n, I, L.w_down, H, xc, bf16, bf16);  // these rows of x were consumed by gate and up
+            }
         }
-        residual_add(pool_, h, x, T * H, bf16);
+        {
+            OpTimer t(profile_, Op::Residual);
+            residual_add(pool_, h, x, T * H, bf16);
+        }
     }
-    rmsnorm(pool_, h, T, H, weights_.final_norm, eps, bf16, x);
+    {
+        OpTimer t(profile_, Op::FinalNorm);
+        rmsnorm(pool_, h, T, H, weights_.final_norm, eps, bf16, x);
+    }
+    if (profile_) ++profile_->forwards;
     return x;
 }
 
 void CpuBackend::embed(const PackedBatch &batch, bool normalize, float *out) {
     const float *f = forward(batch);
+    OpTimer t(profile_, Op::Pool);
     mean_pool(pool_, f, config_.hidden, batch, normalize, out);
 }
 

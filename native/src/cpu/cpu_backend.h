@@ -8,8 +8,8 @@
 //
 // Memory: weights are used in place (bf16, mmapped); activations are fp32 buffers sized by the batch, cached and
 // grown across calls: about (2*hidden + 2*heads*head_dim + 3*kv_heads*head_dim) floats per token, plus the MLP's
-// 2*intermediate floats for at most kMlpChunkTokens tokens, plus per thread kAttnQueryTile x (longest sequence)
-// attention scores. Nothing grows with the square of a sequence length.
+// 2*intermediate floats for at most kMlpChunkTokens tokens, plus per thread one attention tile's scratch (a fixed
+// size: attention_thread_floats). Nothing grows with the square of a sequence length.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "cpu/gemm.h"
 #include "cpu/isa.h"
+#include "cpu/profile.h"
 #include "cpu/thread_pool.h"
 
 namespace rir {
@@ -77,10 +78,13 @@ public:
     size_t workspace_bytes() const;
     Isa isa() const { return isa_; }
     int num_threads() const { return pool_.size(); }
+    // Per-op timing of later forward passes into *p (accumulated; null stops it). For bench_ops, not thread-safe
+    // against a concurrent embed().
+    void set_profile(OpProfile *p) { profile_ = p; }
 
 private:
     const float *forward(const PackedBatch &batch);  // returns the final hidden states [T, hidden]
-    void reserve(int64_t T, int64_t max_len);
+    void reserve(int64_t T, int n_seqs, int64_t max_len);
 
     LlamaConfig config_;
     ModelWeights weights_;  // pointers only; the tensors belong to the caller (Checkpoint)
@@ -93,10 +97,11 @@ private:
     int64_t rope_positions_ = 0;                 // rows held in the RoPE tables
     FloatBuffer rope_cos_, rope_sin_;            // [positions, head_dim / 2]
     std::vector<int32_t> positions_;             // [T]
-    FloatBuffer h_, x_, q_, k_, v_, kt_, attn_;  // activations, see reserve()
+    FloatBuffer h_, x_, q_, k_, v_, attn_;       // activations, see reserve()
+    FloatBuffer kt_;                             // keys and values laid out for attention (attention_kv_floats)
     FloatBuffer gate_, up_;                      // [min(T, kMlpChunkTokens), intermediate]
-    FloatBuffer scores_;                         // attention scratch, per thread
-    size_t scores_per_thread_ = 0;
+    FloatBuffer scores_;                         // attention scratch, per thread (attention_thread_floats)
+    OpProfile *profile_ = nullptr;
 };
 
 }  // namespace cpu

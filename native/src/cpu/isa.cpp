@@ -24,7 +24,9 @@ Isa detect_isa() {
 #if defined(__x86_64__) || defined(__i386__)
     // __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0), as libgcc reads XGETBV.
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    // The AVX-512 kernels use F, BW, DQ and VL (every AVX-512 core since Skylake-SP and Zen 4 has all four).
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
         if (__builtin_cpu_supports("avx512bf16")) return Isa::Avx512Bf16;
         return Isa::Avx512;
     }

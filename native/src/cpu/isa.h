@@ -9,7 +9,7 @@ namespace cpu {
 enum class Isa {
     Scalar = 0,      // portable C++, any x86-64 (and any other CPU)
     Avx2 = 1,        // AVX2 + FMA, 8 fp32 lanes
-    Avx512 = 2,      // AVX-512F, 16 fp32 lanes
+    Avx512 = 2,      // AVX-512 F, BW, DQ and VL, 16 fp32 lanes
     Avx512Bf16 = 3,  // AVX-512F + AVX512_BF16 (vdpbf16ps): bf16 dot products, used for the BF16 mode's GEMMs
 };
 

@@ -41,20 +41,22 @@ void rope_apply(ThreadPool &pool, float *x, int64_t T, int n_heads, int head_dim
 // kt[h][d][t] = k[t][h * head_dim + d]: keys transposed so that the score loop runs over contiguous keys.
 void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, int head_dim, float *kt);
 
-// Bidirectional GQA attention confined to each sequence of the packed batch. Query head h reads kv head
-// h / (heads / kv_heads). scores = (q . k) / sqrt(head_dim) in fp32, softmax in fp32 (max subtracted), out = P V.
-// BF16 mode: the online softmax of the CUDA kernel over blocks of kAttnKeyBlock keys, P rounded to bf16 before
-// P V, the row sum of the unrounded P, out = r(O / l) (see attention_kernel.inc). Work is split over (sequence, head, tile of kAttnQueryTile queries); each thread
-// holds the scores of one tile, [kAttnQueryTile, len]: memory grows with the longest sequence, never with len^2.
-constexpr int kAttnQueryTile = 32;
+// Bidirectional GQA attention confined to each sequence of the packed batch. q [T, heads * head_dim], k and v
+// [T, kv_heads * head_dim]; query head h reads kv head h / (heads / kv_heads). Flash-style (attention_kernel.inc):
+// keys in blocks of kAttnKeyBlock with an online softmax, scores (q . k) / sqrt(head_dim) and softmax in fp32,
+// out = P V / l. BF16 mode: the CUDA kernel's steps (docs/numerics.md): P rounded to bf16 before P V, the row sum of
+// the unrounded P, out = r(O / l); q, k, v must be bf16 values (on AVX512_BF16 the products run as vdpbf16ps).
+// Work is split over (sequence, kv head, block of query positions), all query heads of a kv head together.
+// kv_scratch holds attention_kv_floats() (keys and values laid out for the kernels), thread_scratch
+// pool.size() x attention_thread_floats(): nothing grows with a length squared.
 // BF16 mode: keys per step of the online softmax, equal to the CUDA kernel's key tile (cuda/schedule.h
-// kAttnKeyTile), so that both round the probabilities P at the same points.
+// kAttnKeyTile), so that both round the probabilities P at the same points. FP32 mode uses the same blocks.
 constexpr int kAttnKeyBlock = 64;
-// Floats of per-thread scratch attention() needs for sequences up to max_len tokens.
-size_t attention_scratch_floats(int64_t max_len);
-void attention(ThreadPool &pool, Isa isa, const float *q, const float *kt, const float *v, const int32_t *cu_seqlens,
-               int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out, float *scratch,
-               size_t scratch_floats_per_thread);
+size_t attention_kv_floats(int64_t T, int n_seqs, int kv_heads, int head_dim);
+size_t attention_thread_floats(int heads, int kv_heads, int head_dim);
+void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const float *v, const int32_t *cu_seqlens,
+               int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out, float *kv_scratch,
+               float *thread_scratch);
 
 // g = silu(g) * u (FP32, silu in fp32) or g = r(r(silu(g)) * u) (BF16, silu in double rounded to fp32, as the
 // CUDA kernel); silu(x) = x / (1 + exp(-x)).

@@ -170,7 +170,7 @@ void check_attention(const std::vector<int32_t> &lens, int heads, int kv_heads, 
     const auto got = dout.download();
 
     // CPU twin (BF16 mode).
-    std::vector<float> q(static_cast<size_t>(T) * qd), k(static_cast<size_t>(T) * kvd), v(k.size()), kt(k.size());
+    std::vector<float> q(static_cast<size_t>(T) * qd), k(static_cast<size_t>(T) * kvd), v(k.size());
     for (int t = 0; t < T; ++t) {
         for (int j = 0; j < qd; ++j) q[static_cast<size_t>(t) * qd + j] = bf16_to_f32(qkv[static_cast<size_t>(t) * ld + j]);
         for (int j = 0; j < kvd; ++j) {
@@ -178,12 +178,11 @@ void check_attention(const std::vector<int32_t> &lens, int heads, int kv_heads, 
             v[static_cast<size_t>(t) * kvd + j] = bf16_to_f32(qkv[static_cast<size_t>(t) * ld + qd + kvd + j]);
         }
     }
-    cpu::transpose_keys(pool(), k.data(), T, kv_heads, head_dim, kt.data());
-    const int64_t max_len = *std::max_element(lens.begin(), lens.end());
-    const size_t per_thread = cpu::attention_scratch_floats(max_len);
-    std::vector<float> scratch(per_thread * static_cast<size_t>(pool().size())), twin(static_cast<size_t>(T) * qd);
-    cpu::attention(pool(), cpu::select_isa(), q.data(), kt.data(), v.data(), cu_seqlens.data(), n_seqs, heads, kv_heads,
-                   head_dim, true, twin.data(), scratch.data(), per_thread);
+    std::vector<float> kv(cpu::attention_kv_floats(T, n_seqs, kv_heads, head_dim)),
+        scratch(cpu::attention_thread_floats(heads, kv_heads, head_dim) * static_cast<size_t>(pool().size())),
+        twin(static_cast<size_t>(T) * qd);
+    cpu::attention(pool(), cpu::select_isa(), q.data(), k.data(), v.data(), cu_seqlens.data(), n_seqs, heads, kv_heads,
+                   head_dim, true, twin.data(), kv.data(), scratch.data());
     const Diff d_twin = compare(got, twin);
 
     // Exact reference: float64 softmax attention of the same bf16 inputs.
