@@ -2,14 +2,19 @@
 //
 //   bench_gemm [--threads T] [--size N] [--iters I] [--json]
 //
-// Three figures, all fp32 FLOP/s over T threads (default: all cores):
-//   fma_peak   a register-only loop of independent fused multiply-adds of the widest vector ISA the engine picks
-//              (24 accumulators, no memory traffic): what the cores can issue at most.
-//   kernel     the engine's own GEMM microkernel (the one the forward pass uses) on a tile and a panel that stay in
-//              L1/L2, one instance per thread: the kernel without packing or memory stalls.
-//   gemm       the engine's full threaded GEMM (cpu::Gemm::run, bf16 weights widened on the fly, fp32 activations),
-//              Y[N, N] = X[N, N] W[N, N]^T, best of I calls: the ceiling the forward pass's projections can reach.
-// "gemm" is the figure the suite calls the machine's measured GEMM ceiling.
+// Figures, all FLOP/s over T threads (default: all cores), for each precision's kernels:
+//   fma_peak     a register-only loop of independent fp32 fused multiply-adds of the widest vector ISA the engine
+//                picks (24 accumulators, no memory traffic): what the cores can issue at most in fp32.
+//   bf16_peak    the same for the instruction the BF16 mode's products use at the engine's level: vdpbf16ps
+//                (AVX512_BF16), tdpbf16ps (AMX tiles, four 16 x 16 x 32 products per step), or the fp32 FMA where the
+//                BF16 mode runs on the fp32 kernels (AVX2, AVX-512 without a faster bf16 instruction).
+//   kernel       the engine's own GEMM microkernel (the one the forward pass uses) on a tile and a panel that stay in
+//                L1/L2, one instance per thread: the kernel without packing or memory stalls. bf16_kernel: the same
+//                for the BF16 mode's kernel.
+//   gemm         the engine's full threaded GEMM (cpu::Gemm::run on weights packed as the backend packs them),
+//                Y[N, N] = X[N, N] W[N, N]^T, best of I calls: the ceiling the forward pass's projections can reach.
+//                bf16_gemm: the same with bf16-exact X (the BF16 mode's kernels).
+// The suite states each precision's "of ceiling" against its own kernel-in-cache figure.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -82,7 +87,60 @@ __attribute__((target("avx2,fma"))) double fma_loop_avx2(float seed) {
     if (sink == 12345.0f) std::puts("");
     return 2.0 * 8 * 12 * (kFmaIters / 2);
 }
+__attribute__((target("avx512f,avx512bf16"))) double dpbf16_loop(float seed) {
+    __m512 a[24];
+    const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);  // (1, 1) in bf16
+    const __m512bh y = (__m512bh)_mm512_set1_epi32(0x3c003c00 + static_cast<int>(seed));
+    for (int i = 0; i < 24; ++i) a[i] = _mm512_set1_ps(static_cast<float>(i));
+    for (int64_t it = 0; it < kFmaIters / 8; ++it)
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; ++i) a[i] = _mm512_dpbf16_ps(a[i], x, y);
+    alignas(64) float out[16];
+    float sink = 0;
+    for (int i = 0; i < 24; ++i) {
+        _mm512_store_ps(out, a[i]);
+        for (float f : out) sink += f;
+    }
+    if (sink == 12345.0f) std::puts("");
+    return 2.0 * 32 * 24 * (kFmaIters / 8);  // 32 products per instruction
+}
+
+struct alignas(64) AmxConfig {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+// Four independent 16 x 16 accumulator tiles, operands loaded once: tdpbf16ps back to back.
+__attribute__((target("amx-tile,amx-bf16"))) double amx_loop(float) {
+    AmxConfig cfg{};
+    cfg.palette = 1;
+    for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+    alignas(64) static thread_local uint16_t buf[16 * 32] = {};
+    alignas(64) static thread_local float out[16 * 16];
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, buf, 64);
+    _tile_loadd(5, buf, 64);
+    _tile_loadd(6, buf, 64);
+    _tile_loadd(7, buf, 64);
+    const int64_t iters = kFmaIters / 64;
+    for (int64_t it = 0; it < iters; ++it) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, out, 64);
+    _tile_release();
+    if (out[3] == 12345.0f) std::puts("");
+    return 2.0 * 16 * 16 * 32 * 4 * iters;
+}
 #endif
+
 
 double fma_loop_scalar(float seed) {
     float a[8];
@@ -129,8 +187,9 @@ int main(int argc, char **argv) {
         };
         if (a == "-h" || a == "--help") {
             std::printf("usage: bench_gemm [--threads T] [--size N] [--iters I] [--json]\n"
-                        "Measures the fp32 FMA peak, the engine's GEMM microkernel in cache, and its full GEMM "
-                        "(N x N x N, bf16 weights) on T threads.\n");
+                        "Measures, for the fp32 and the bf16 kernels, the register-only peak of the instruction, the "
+                        "engine's GEMM microkernel in cache, and its full GEMM (N x N x N, packed bf16 weights) on T "
+                        "threads.\n");
             return 0;
         } else if (a == "--threads") {
             threads = static_cast<int>(parse_int("--threads", value()));
@@ -157,49 +216,86 @@ int main(int argc, char **argv) {
         return fma_loop_scalar(0.5f + t);
     });
 
-    // 2. the microkernel in cache: an MR x KC tile of X against one panel, repeated
+    // 1b. the BF16 mode's instruction at this level
+    const char *bf16_instr = "fma";
+    double bf16_peak = fma_peak;
+#if defined(__x86_64__)
+    if (isa == Isa::Amx) {
+        bf16_instr = "tdpbf16ps";
+        bf16_peak = on_threads(threads, [&](int t) { return amx_loop(0.5f + t); });
+    } else if (isa == Isa::Avx512Bf16) {
+        bf16_instr = "vdpbf16ps";
+        bf16_peak = on_threads(threads, [&](int t) { return dpbf16_loop(0.5f + t); });
+    }
+#endif
+
+    // 2. each precision's microkernel in cache: an MR x KC tile of X against one panel, repeated
     ThreadPool one(1);
     Gemm probe(one, isa);
-    const GemmKernels &ks = probe.kernels(false);  // the fp32-input kernels the FP32 forward uses
-    double kernel = on_threads(threads, [&](int) {
-        const int kc = ks.kc, mr = ks.mr, nr = ks.nr;
-        std::vector<float> x(static_cast<size_t>(mr) * kc, 0.5f), panel(static_cast<size_t>(nr) * kc, 0.25f);
-        std::vector<float> y(static_cast<size_t>(mr) * nr, 0.0f);
-        const int64_t calls = 20'000'000'000 / (2 * int64_t(mr) * nr * kc) + 1;  // 20 GFLOP per thread
-        for (int64_t c = 0; c < calls; ++c) ks.ukr[mr](kc, x.data(), kc, panel.data(), y.data(), nr, nr, c > 0);
-        return 2.0 * mr * nr * kc * calls;
-    });
+    auto in_cache = [&](const GemmKernels &ks) {
+        return on_threads(threads, [&](int) {
+            const int kc = ks.kc, mr = ks.mr, nr = ks.nr;
+            // X: mr rows (at least 32: the AMX kernel reads whole row tiles), fp32 or bf16; panel: kc x nr fp32, or
+            // kc/2 x nr bf16 pairs.
+            const int64_t ldx = kc + 64;
+            std::vector<float> xf(static_cast<size_t>(std::max(mr, 32)) * ldx, 0.5f);
+            std::vector<uint16_t> xb(xf.size(), 0x3f00);  // 0.5 in bf16
+            std::vector<float> panel(static_cast<size_t>(nr) * kc, 0.25f);
+            std::vector<uint32_t> pairs(static_cast<size_t>(nr) * kc / 2, 0x3e803e80u);  // (0.25, 0.25)
+            std::vector<float> y(static_cast<size_t>(mr) * nr, 0.0f);
+            const void *x = ks.bf16_x ? static_cast<const void *>(xb.data()) : xf.data();
+            const void *p = ks.bf16_x ? static_cast<const void *>(pairs.data()) : panel.data();
+            const int64_t calls = 20'000'000'000 / (2 * int64_t(mr) * nr * kc) + 1;  // 20 GFLOP per thread
+            if (ks.begin) ks.begin();
+            for (int64_t c = 0; c < calls; ++c) ks.ukr[mr](kc, x, ldx, p, y.data(), nr, nr, c > 0);
+            if (ks.end) ks.end();
+            return 2.0 * mr * nr * kc * calls;
+        });
+    };
+    const GemmKernels &ks = probe.kernels(false), &ks16 = probe.kernels(true);
+    const double kernel = in_cache(ks), kernel16 = &ks16 == &ks ? kernel : in_cache(ks16);
 
-    // 3. the full GEMM
+    // 3. the full GEMM, both kinds of input
     ThreadPool pool(threads);
     Gemm gemm(pool, isa);
     const int64_t n = size;
-    std::vector<float> x(static_cast<size_t>(n * n)), y(static_cast<size_t>(n * n));
+    std::vector<float> x(static_cast<size_t>(n * n)), xr(x.size()), y(static_cast<size_t>(n * n));
     std::vector<bf16_t> w(static_cast<size_t>(n * n));
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     for (auto &v : x) v = u(rng);
+    for (size_t i = 0; i < x.size(); ++i) xr[i] = round_bf16(x[i]);
     for (auto &v : w) v = f32_to_bf16(u(rng));
-    double best = 1e30;
-    gemm.run(x.data(), n, n, w.data(), n, y.data(), false, false);  // warm-up
-    for (int64_t i = 0; i < iters; ++i) {
-        auto t0 = Clock::now();
-        gemm.run(x.data(), n, n, w.data(), n, y.data(), false, false);
-        best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    double gemm_flops = 2.0 * n * n * n / best;
+    const PackedWeights pw = PackedWeights::of(pool, isa, w.data(), n, n);
+    auto best_of = [&](const std::vector<float> &in, bool bf16) {
+        double best = 1e30;
+        gemm.run(in.data(), n, pw, y.data(), bf16, false);  // warm-up
+        for (int64_t i = 0; i < iters; ++i) {
+            auto t0 = Clock::now();
+            gemm.run(in.data(), n, pw, y.data(), bf16, false);
+            best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+        }
+        return 2.0 * n * n * n / best;
+    };
+    const double gemm_flops = best_of(x, false), gemm16 = best_of(xr, true);
 
-    std::printf("isa %s, %d threads, kernel %s (%d x %d, kc %d)\n", isa_name(isa), threads, ks.name, ks.mr, ks.nr,
-                ks.kc);
-    std::printf("fma_peak  %8.1f GFLOP/s  register-only FMA loop\n", fma_peak / 1e9);
-    std::printf("kernel    %8.1f GFLOP/s  GEMM microkernel, data in cache\n", kernel / 1e9);
-    std::printf("gemm      %8.1f GFLOP/s  full GEMM %lld x %lld x %lld, bf16 weights, best of %lld\n", gemm_flops / 1e9,
+    std::printf("isa %s, %d threads; fp32 kernel %s (%d x %d, kc %d), bf16 kernel %s (%d x %d, kc %d)\n",
+                isa_name(isa), threads, ks.name, ks.mr, ks.nr, ks.kc, ks16.name, ks16.mr, ks16.nr, ks16.kc);
+    std::printf("fma_peak     %8.1f GFLOP/s  register-only fp32 FMA loop\n", fma_peak / 1e9);
+    std::printf("kernel       %8.1f GFLOP/s  fp32 GEMM microkernel, data in cache\n", kernel / 1e9);
+    std::printf("gemm         %8.1f GFLOP/s  fp32 full GEMM %lld x %lld x %lld, best of %lld\n", gemm_flops / 1e9,
                 static_cast<long long>(n), static_cast<long long>(n), static_cast<long long>(n),
                 static_cast<long long>(iters));
+    std::printf("bf16_peak    %8.1f GFLOP/s  register-only %s loop\n", bf16_peak / 1e9, bf16_instr);
+    std::printf("bf16_kernel  %8.1f GFLOP/s  BF16 mode's GEMM microkernel, data in cache\n", kernel16 / 1e9);
+    std::printf("bf16_gemm    %8.1f GFLOP/s  BF16 mode's full GEMM (bf16-exact X)\n", gemm16 / 1e9);
     if (json)
         std::printf("{\"isa\": \"%s\", \"threads\": %d, \"kernel_name\": \"%s\", \"fma_peak_gflops\": %.3f, "
-                    "\"kernel_gflops\": %.3f, \"gemm_gflops\": %.3f, \"size\": %lld, \"iters\": %lld}\n",
-                    isa_name(isa), threads, ks.name, fma_peak / 1e9, kernel / 1e9, gemm_flops / 1e9,
-                    static_cast<long long>(n), static_cast<long long>(iters));
+                    "\"kernel_gflops\": %.3f, \"gemm_gflops\": %.3f, \"bf16_kernel_name\": \"%s\", "
+                    "\"bf16_instr\": \"%s\", \"bf16_peak_gflops\": %.3f, \"bf16_kernel_gflops\": %.3f, "
+                    "\"bf16_gemm_gflops\": %.3f, \"size\": %lld, \"iters\": %lld}\n",
+                    isa_name(isa), threads, ks.name, fma_peak / 1e9, kernel / 1e9, gemm_flops / 1e9, ks16.name,
+                    bf16_instr, bf16_peak / 1e9, kernel16 / 1e9, gemm16 / 1e9, static_cast<long long>(n),
+                    static_cast<long long>(iters));
     return 0;
 }

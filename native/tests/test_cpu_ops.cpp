@@ -144,10 +144,11 @@ struct Shape { int64_t T, N, K; };
 }  // namespace
 
 TEST_CASE(gemm_matches_reference_for_every_isa_and_odd_shapes) {
-    // Shapes cover: single element; T, N, K below and above the microkernel sizes (MR 4..12, NR 16/32); K across
-    // several K blocks (256 fp32, 512 bf16) with odd remainders; N beyond one column block (256) with a remainder.
+    // Shapes cover: single element; T, N, K below and above the microkernel sizes (MR 4..32, NR 8/16/32); K across
+    // several K blocks (256 fp32, 512 bf16) with odd remainders and remainders of the AMX K step (32); N beyond one
+    // column block (256) with a remainder; T across AMX row tiles (16 and 32 rows).
     const Shape shapes[] = {{1, 1, 1}, {5, 7, 3}, {13, 33, 17}, {29, 65, 300}, {50, 100, 513}, {3, 300, 40},
-                            {37, 48, 1031}, {12, 32, 256}};
+                            {37, 48, 1031}, {12, 32, 256}, {64, 97, 2049}, {17, 16, 33}};
     std::mt19937 rng(1234);
     ThreadPool pool(3);
     for (Isa isa : supported_isas()) {
@@ -161,7 +162,8 @@ TEST_CASE(gemm_matches_reference_for_every_isa_and_odd_shapes) {
                 std::vector<double> ref, mag;
                 gemm_ref(x, w, s.T, s.N, s.K, ref, mag);
                 std::vector<float> y(s.T * s.N, -7.0f);
-                gemm.run(x.data(), s.T, s.K, w.data(), s.N, y.data(), bf16_in, false);
+                const PackedWeights pw = PackedWeights::of(pool, isa, w.data(), s.N, s.K);
+                gemm.run(x.data(), s.T, pw, y.data(), bf16_in, false);
                 // Any summation order of K products in fp32 errs by at most about (K + blocks) * u * sum|x w|
                 // (Higham, recursive summation; products are exact for bf16 x bf16 and rounded once for fp32 x bf16);
                 // 2 K u bounds it for every shape here.
@@ -174,7 +176,7 @@ TEST_CASE(gemm_matches_reference_for_every_isa_and_odd_shapes) {
                                                   << " K=" << s.K << ": " << bad << " elements off");
                 // Rounded output: every value is a bf16 value within half a bf16 ulp (at most 2^-8 relative) of the sum.
                 std::vector<float> yr(s.T * s.N);
-                gemm.run(x.data(), s.T, s.K, w.data(), s.N, yr.data(), bf16_in, true);
+                gemm.run(x.data(), s.T, pw, yr.data(), bf16_in, true);
                 bad = 0;
                 for (int64_t i = 0; i < s.T * s.N; ++i) {
                     double tol = 2.0 * s.K * kEps32 * mag[i] + std::ldexp(std::fabs(ref[i]), -8) + 1e-30;
@@ -199,12 +201,13 @@ TEST_CASE(gemm_rows_do_not_depend_on_batch_or_threads) {
             if (bf16_in)
                 for (auto &v : xi) v = round_bf16(v);
             Gemm g1(one, isa), g3(three, isa);
+            const PackedWeights pw = PackedWeights::of(one, isa, w.data(), N, K);
             std::vector<float> y1(T * N), y3(T * N), row(N);
-            g1.run(xi.data(), T, K, w.data(), N, y1.data(), bf16_in, false);
-            g3.run(xi.data(), T, K, w.data(), N, y3.data(), bf16_in, false);
+            g1.run(xi.data(), T, pw, y1.data(), bf16_in, false);
+            g3.run(xi.data(), T, pw, y3.data(), bf16_in, false);
             CHECK_MSG(y1 == y3, isa_name(isa) << " 1 vs 3 threads differ");
             for (int64_t t : {int64_t(0), int64_t(17), T - 1}) {
-                g3.run(xi.data() + t * K, 1, K, w.data(), N, row.data(), bf16_in, false);
+                g3.run(xi.data() + t * K, 1, pw, row.data(), bf16_in, false);
                 CHECK_MSG(std::equal(row.begin(), row.end(), y1.begin() + t * N),
                           isa_name(isa) << " row " << t << " alone differs");
             }

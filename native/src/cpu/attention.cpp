@@ -176,8 +176,10 @@ void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const 
                float *thread_scratch) {
     void (*kernel)(const AttnTile &) = attn_scalar::attention_tile;
 #if defined(__x86_64__)
+    // Avx512Bf16: vdpbf16ps kernels in BF16 mode (select_isa() picks this level only where they are the faster
+    // choice). Amx: the AVX-512 fp32 kernels (the tiles run the projections).
     if (isa == Isa::Avx512Bf16) kernel = attn_avx512bf16::attention_tile;
-    else if (isa == Isa::Avx512) kernel = attn_avx512::attention_tile;
+    else if (isa >= Isa::Avx512) kernel = attn_avx512::attention_tile;
     else if (isa == Isa::Avx2) kernel = attn_avx2::attention_tile;
 #endif
     const int64_t T = cu_seqlens[n_seqs];

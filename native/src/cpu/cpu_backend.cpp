@@ -101,6 +101,21 @@ CpuBackend::CpuBackend(const LlamaConfig &config, const ModelWeights &weights, c
         options.precision != RIR_PRECISION_BF16)
         throw Error(RIR_ERR_INVALID_ARGUMENT,
                     "cpu backend: precision " + std::to_string(static_cast<int>(options.precision)) + " is unknown");
+    const LlamaConfig &c = config_;
+    const int64_t H = c.hidden, I = c.intermediate, qd = int64_t(c.heads) * c.head_dim,
+                  kvd = int64_t(c.kv_heads) * c.head_dim;
+    packed_.reserve(c.layers);
+    for (const LayerWeights &L : weights_.layers) {
+        PackedLayer p;
+        p.q = PackedWeights::of(pool_, isa_, L.wq, qd, H);
+        p.k = PackedWeights::of(pool_, isa_, L.wk, kvd, H);
+        p.v = PackedWeights::of(pool_, isa_, L.wv, kvd, H);
+        p.o = PackedWeights::of(pool_, isa_, L.wo, H, qd);
+        p.gate = PackedWeights::of(pool_, isa_, L.w_gate, I, H);
+        p.up = PackedWeights::of(pool_, isa_, L.w_up, I, H);
+        p.down = PackedWeights::of(pool_, isa_, L.w_down, H, I);
+        packed_.push_back(std::move(p));
+    }
 }
 
 std::string CpuBackend::device() const {
@@ -169,7 +184,6 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
 
     const bool bf16 = precision_ == RIR_PRECISION_BF16;  // also: every GEMM input is then a bf16 value
     const int H = c.hidden, I = c.intermediate, hd = c.head_dim;
-    const int qd = c.heads * hd, kvd = c.kv_heads * hd;
     const float eps = static_cast<float>(c.rms_eps);
     float *h = h_.data(), *x = x_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data(), *kt = kt_.data();
     float *attn = attn_.data(), *g = gate_.data(), *u = up_.data();
@@ -182,6 +196,7 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
     }
     for (int l = 0; l < c.layers; ++l) {
         const LayerWeights &L = weights_.layers[l];
+        const PackedLayer &P = packed_[l];
         // x = x + o_proj(Attention(RoPE(q), RoPE(k), v)) over RMSNorm_in(x)
         {
             OpTimer t(profile_, Op::AttnNorm);
@@ -189,9 +204,9 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
         }
         {
             OpTimer t(profile_, Op::Qkv);
-            gemm_.run(x, T, H, L.wq, qd, q, bf16, bf16);
-            gemm_.run(x, T, H, L.wk, kvd, k, bf16, bf16);
-            gemm_.run(x, T, H, L.wv, kvd, v, bf16, bf16);
+            gemm_.run(x, T, P.q, q, bf16, bf16);
+            gemm_.run(x, T, P.k, k, bf16, bf16);
+            gemm_.run(x, T, P.v, v, bf16, bf16);
         }
         {
             OpTimer t(profile_, Op::Rope);
@@ -205,7 +220,7 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
         }
         {
             OpTimer t(profile_, Op::OProj);
-            gemm_.run(attn, T, qd, L.wo, H, x, bf16, bf16);
+            gemm_.run(attn, T, P.o, x, bf16, bf16);
         }
         {
             OpTimer t(profile_, Op::Residual);
@@ -221,8 +236,8 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
             float *xc = x + t0 * H;
             {
                 OpTimer t(profile_, Op::GateUp);
-                gemm_.run(xc, n, H, L.w_gate, I, g, bf16, bf16);
-                gemm_.run(xc, n, H, L.w_up, I, u, bf16, bf16);
+                gemm_.run(xc, n, P.gate, g, bf16, bf16);
+                gemm_.run(xc, n, P.up, u, bf16, bf16);
             }
             {
                 OpTimer t(profile_, Op::Swiglu);
@@ -230,7 +245,7 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
             }
             {
                 OpTimer t(profile_, Op::Down);
-                gemm_.run(g, n, I, L.w_down, H, xc, bf16, bf16);  // these rows of x were consumed by gate and up
+                gemm_.run(g, n, P.down, xc, bf16, bf16);  // these rows of x were consumed by gate and up
             }
         }
         {

@@ -86,6 +86,11 @@ private:
     const float *forward(const PackedBatch &batch);  // returns the final hidden states [T, hidden]
     void reserve(int64_t T, int n_seqs, int64_t max_len);
 
+    // One layer's projections, packed for this backend's kernels when it is built (gemm.h).
+    struct PackedLayer {
+        PackedWeights q, k, v, o, gate, up, down;
+    };
+
     LlamaConfig config_;
     ModelWeights weights_;  // pointers only; the tensors belong to the caller (Checkpoint)
     rir_precision precision_;
@@ -93,6 +98,7 @@ private:
     Isa isa_;
     ThreadPool pool_;
     Gemm gemm_;
+    std::vector<PackedLayer> packed_;
     std::vector<float> inv_freq_;
     int64_t rope_positions_ = 0;                 // rows held in the RoPE tables
     FloatBuffer rope_cos_, rope_sin_;            // [positions, head_dim / 2]

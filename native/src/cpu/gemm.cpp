@@ -1,13 +1,15 @@
-// gemm.cpp: the blocked, threaded GEMM driver and the portable scalar kernels (see gemm.h). The x86 kernels live in
-// gemm_x86.cpp, compiled per function with target attributes.
+// gemm.cpp: weight packing, the blocked threaded GEMM driver and the portable scalar kernels (see gemm.h). The x86
+// kernels live in gemm_x86.cpp and gemm_amx.cpp, compiled per function with target attributes.
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
 
 #include "cpu/bf16.h"
+#include "cpu/simd.h"
 #include "error.h"
 
 namespace rir {
@@ -40,17 +42,107 @@ void ukr_scalar(int kcb, const void *xv, int64_t ldx, const void *pv, float *y, 
     }
 }
 
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void narrow_bf16_avx512(const float *x, int64_t n,
+                                                                                        bf16_t *out) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) simd_avx512::vstore_bf16(out + i, simd_avx512::vload(x + i));
+    for (; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+}
+__attribute__((target("avx2,fma"))) void narrow_bf16_avx2(const float *x, int64_t n, bf16_t *out) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) simd_avx2::vstore_bf16(out + i, simd_avx2::vload(x + i));
+    for (; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+}
+#endif
+
+void narrow_bf16_scalar(const float *x, int64_t n, bf16_t *out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+}
+
 }  // namespace
+
+void widen_pairs_scalar(const uint32_t *src, int kcb, int nr, float *dst) {
+    for (int k = 0; k < kcb; ++k) {
+        const uint32_t *row = src + (k / 2) * nr;
+        for (int j = 0; j < nr; ++j) {
+            const uint32_t u = (k & 1) ? (row[j] & 0xffff0000u) : (row[j] << 16);
+            std::memcpy(dst + k * nr + j, &u, sizeof u);
+        }
+    }
+}
+
+void narrow_bf16(const float *x, int64_t n, bf16_t *out) {
+    // The widest the CPU has (not the capped level: every level gives the same bits here).
+    static void (*const fn)(const float *, int64_t, bf16_t *) = [] {
+#if defined(__x86_64__)
+        const Isa isa = detect_isa();
+        if (isa >= Isa::Avx512) return narrow_bf16_avx512;
+        if (isa == Isa::Avx2) return narrow_bf16_avx2;
+#endif
+        return narrow_bf16_scalar;
+    }();
+    fn(x, n, out);
+}
 
 const GemmKernels &gemm_kernels_scalar() {
     static const GemmKernels k = {
-        "scalar", kScalarMr, kScalarNr, kScalarKc, false, pack_widened<kScalarNr>,
+        "scalar", kScalarMr, kScalarNr, kScalarKc, false, widen_pairs_scalar,
         {nullptr, ukr_scalar<1>, ukr_scalar<2>, ukr_scalar<3>, ukr_scalar<4>}};
     return k;
 }
 
+// ------------------------------------------------------------------------------------------------ packing
+
+int pack_panel_width(Isa isa) {
+    switch (isa) {
+        case Isa::Amx:
+        case Isa::Avx512Bf16:
+        case Isa::Avx512: return gemm_kernels_avx512().nr;
+        case Isa::Avx2: return gemm_kernels_avx2().nr;
+        case Isa::Scalar: break;
+    }
+    return gemm_kernels_scalar().nr;
+}
+
+void PackedWeights::Free::operator()(uint32_t *p) const { std::free(p); }
+
+PackedWeights::PackedWeights(ThreadPool &pool, Isa isa, int64_t N, int64_t K, const RowFn &row)
+    : n_(N), k_(K), nr_(pack_panel_width(isa)) {
+    kp_ = ((K + 1) / 2 + kPackPairAlign - 1) / kPackPairAlign * kPackPairAlign;
+    const size_t bytes = static_cast<size_t>(panels()) * kp_ * nr_ * sizeof(uint32_t);
+    uint32_t *p = static_cast<uint32_t *>(std::aligned_alloc(64, std::max<size_t>(bytes, 64)));
+    if (!p)
+        throw Error(RIR_ERR_OUT_OF_MEMORY, "cpu backend: packing a [" + std::to_string(N) + ", " + std::to_string(K) +
+                                               "] weight needs " + std::to_string(bytes) + " bytes");
+    data_.reset(p);
+    const int64_t full_pairs = K / 2;
+    // One panel per task: its nr rows are read sequentially, each row's pairs written with stride nr (the panel
+    // block being written, nr x 16 pairs, stays in L1).
+    pool.run(panels(), [&](int64_t s, int) {
+        uint32_t *dst = data_.get() + s * kp_ * nr_;
+        for (int j = 0; j < nr_; ++j) {
+            const int64_t n = s * nr_ + j;
+            const bf16_t *src = n < N ? row(n) : nullptr;
+            int64_t p = 0;
+            if (src) {
+                for (; p < full_pairs; ++p)
+                    dst[p * nr_ + j] = static_cast<uint32_t>(src[2 * p]) | (static_cast<uint32_t>(src[2 * p + 1]) << 16);
+                if (K & 1) dst[p++ * nr_ + j] = src[K - 1];
+            }
+            for (; p < kp_; ++p) dst[p * nr_ + j] = 0;
+        }
+    });
+}
+
+PackedWeights PackedWeights::of(ThreadPool &pool, Isa isa, const bf16_t *w, int64_t N, int64_t K) {
+    return PackedWeights(pool, isa, N, K, [w, K](int64_t n) { return w + n * K; });
+}
+
+// ------------------------------------------------------------------------------------------------ driver
+
 Gemm::Gemm(ThreadPool &pool, Isa isa) : pool_(pool), isa_(isa) {
-    // Every kernel set uses at most 256 units of K per block (fp32: 256 k; bf16 pairs: 512 k).
+    // The fp32 kernels widen at most kMaxNc columns x 256 k per block.
     panels_.resize(pool.size());
     for (auto &p : panels_) p.resize(static_cast<size_t>(kMaxNc) * 256);
     xtiles_.resize(pool.size());
@@ -59,6 +151,7 @@ Gemm::Gemm(ThreadPool &pool, Isa isa) : pool_(pool), isa_(isa) {
 
 const GemmKernels &Gemm::kernels(bool x_bf16_exact) const {
     switch (isa_) {
+        case Isa::Amx: return x_bf16_exact ? gemm_kernels_amx() : gemm_kernels_avx512();
         case Isa::Avx512Bf16: return x_bf16_exact ? gemm_kernels_avx512bf16() : gemm_kernels_avx512();
         case Isa::Avx512: return gemm_kernels_avx512();
         case Isa::Avx2: return gemm_kernels_avx2();
@@ -69,25 +162,31 @@ const GemmKernels &Gemm::kernels(bool x_bf16_exact) const {
 
 size_t Gemm::scratch_bytes() const {
     size_t n = xb_.capacity() * sizeof(bf16_t);
-    for (auto &p : panels_) n += p.capacity() * sizeof(uint32_t);
+    for (auto &p : panels_) n += p.capacity() * sizeof(float);
     for (auto &x : xtiles_) n += x.capacity() * sizeof(uint32_t);
     return n;
 }
 
-void Gemm::run(const float *x, int64_t T, int64_t K, const bf16_t *w, int64_t N, float *y, bool x_bf16_exact,
-               bool round_out) {
+void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool x_bf16_exact, bool round_out) {
+    const int64_t N = w.rows(), K = w.cols();
     if (T <= 0 || N <= 0) return;
     const GemmKernels &ks = kernels(x_bf16_exact);
+    if (w.nr() != ks.nr)
+        throw Error(RIR_ERR_INTERNAL, std::string("cpu gemm: weights packed for panels of ") + std::to_string(w.nr()) +
+                                          " columns, kernels " + ks.name + " use " + std::to_string(ks.nr));
     const int mr = ks.mr, nr = ks.nr;
     const int threads = pool_.size();
 
     const void *xs = x;
     int64_t ldx = K;
     size_t xelem = sizeof(float);
+    const int64_t kalign = ks.k_align;
     if (ks.bf16_x) {
-        // vdpbf16ps reads X as bf16 pairs: convert once (exact, the values are bf16) with K padded to even.
-        ldx = K + (K & 1);
-        size_t need = static_cast<size_t>(T) * ldx;
+        // The bf16 kernels read X as bf16 pairs: convert once (exact, the values are bf16), K padded with zeros to
+        // whole kernel K steps, and (for kernels reading X in place) rows padded to whole row tiles.
+        ldx = (K + 2 * kalign - 1) / (2 * kalign) * (2 * kalign);
+        const int64_t rows = ks.direct_x ? (T + mr - 1) / mr * mr : T;
+        const size_t need = static_cast<size_t>(rows) * ldx;
         if (xb_.size() < need) {
             try {
                 xb_.resize(need);
@@ -98,10 +197,15 @@ void Gemm::run(const float *x, int64_t T, int64_t K, const bf16_t *w, int64_t N,
             }
         }
         bf16_t *xb = xb_.data();
-        pool_.parallel_for(T, 16, [&](int64_t t0, int64_t t1, int) {
+        pool_.parallel_for(rows, 16, [&](int64_t t0, int64_t t1, int) {
             for (int64_t t = t0; t < t1; ++t) {
-                for (int64_t k = 0; k < K; ++k) xb[t * ldx + k] = f32_to_bf16(x[t * K + k]);
-                if (K & 1) xb[t * ldx + K] = 0;
+                bf16_t *dst = xb + t * ldx;
+                if (t < T) {
+                    narrow_bf16(x + t * K, K, dst);
+                    std::fill(dst + K, dst + ldx, bf16_t(0));
+                } else {
+                    std::fill(dst, dst + ldx, bf16_t(0));
+                }
             }
         });
         xs = xb;
@@ -112,7 +216,7 @@ void Gemm::run(const float *x, int64_t T, int64_t K, const bf16_t *w, int64_t N,
     int64_t per_thread = (N + threads - 1) / threads;
     int64_t nc = std::min<int64_t>(kMaxNc, std::max<int64_t>(nr, (per_thread + nr - 1) / nr * nr));
     int64_t nb = (N + nc - 1) / nc;
-    // Row chunks: the whole T unless there are too few column blocks to keep the threads busy (each row chunk packs
+    // Row chunks: the whole T unless there are too few column blocks to keep the threads busy (each row chunk widens
     // its W block again, so split only when needed).
     int64_t row_tiles = (T + mr - 1) / mr;
     int64_t tb = 1;
@@ -122,42 +226,59 @@ void Gemm::run(const float *x, int64_t T, int64_t K, const bf16_t *w, int64_t N,
 
     const int64_t kc = ks.kc;
     pool_.run(nb * tb, [&](int64_t task, int thread) {
-        int64_t n0 = (task % nb) * nc;
-        int64_t ncv = std::min(nc, N - n0);
-        int ncp = static_cast<int>((ncv + nr - 1) / nr * nr);
-        int64_t t0 = (task / nb) * rows, t1 = std::min(T, t0 + rows);
-        void *panel = panels_[thread].data();
+        const int64_t n0 = (task % nb) * nc;
+        const int64_t ncv = std::min(nc, N - n0);
+        const int np = static_cast<int>((ncv + nr - 1) / nr);  // panels in this block
+        const int64_t s0 = n0 / nr;                            // first panel
+        const int64_t t0 = (task / nb) * rows, t1 = std::min(T, t0 + rows);
+        float *widened = panels_[thread].data();
+        if (ks.begin) ks.begin();
         for (int64_t k0 = 0; k0 < K; k0 += kc) {
-            int kcb = static_cast<int>(std::min(kc, K - k0));
-            int64_t units = ks.bf16_x ? (kcb + 1) / 2 : kcb;
-            ks.pack(w, K, N, n0, ncp, k0, kcb, panel);
-            bool last = k0 + kcb >= K;
-            // Row stride of the X tile copy, in elements: the block's 4-byte units plus one cache line, so that the
-            // mr rows never share L1 sets (rows of X itself, K elements apart, often do: K = 4096 is 16 KiB).
+            const int kcb = static_cast<int>(std::min(kc, K - k0));
+            const bool last = k0 + kcb >= K;
+            if (!ks.bf16_x)
+                for (int s = 0; s < np; ++s) ks.widen(w.panel(s0 + s) + (k0 / 2) * nr, kcb, nr, widened + s * nr * kcb);
+            // X tile copy (fp32 kernels): 4-byte units of the block plus one cache line per row, so that the mr rows
+            // never share L1 sets (rows of X itself, K elements apart, often do: K = 4096 is 16 KiB).
+            const int64_t units = ks.bf16_x ? (kcb + 1) / 2 : kcb;
             const int64_t xld = (units * 4 + kPanelRowPad) / static_cast<int64_t>(xelem);
             char *xtile = reinterpret_cast<char *>(xtiles_[thread].data());
             for (int64_t t = t0; t < t1; t += mr) {
-                int m = static_cast<int>(std::min<int64_t>(mr, t1 - t));
-                for (int i = 0; i < m; ++i)  // copy the mr x kcb tile of X (bf16: kcb rounded up to even, padded)
-                    std::memcpy(xtile + i * xld * xelem, static_cast<const char *>(xs) + ((t + i) * ldx + k0) * xelem,
-                                units * 4);
-                // Ask for the next tile's rows while the microkernels run on this one: X streams from memory (each
-                // column block reads all of it), and waiting for it in the copy above cost ~7 % of a forward pass.
-                for (int64_t i = t + mr; i < std::min(t1, t + 2 * mr); ++i) {
-                    const char *row = static_cast<const char *>(xs) + (i * ldx + k0) * xelem;
-                    for (int64_t off = 0; off < units * 4; off += 64) __builtin_prefetch(row + off, 0, 2);
+                const int m = static_cast<int>(std::min<int64_t>(mr, t1 - t));
+                const void *xk = static_cast<const char *>(xs) + (t * ldx + k0) * xelem;
+                int64_t ldk = ldx;
+                if (!ks.direct_x) {
+                    for (int i = 0; i < m; ++i)  // copy the mr x kcb tile of X (bf16: kcb rounded up to even)
+                        std::memcpy(xtile + i * xld * xelem,
+                                    static_cast<const char *>(xs) + ((t + i) * ldx + k0) * xelem, units * 4);
+                    // Ask for the next tile's rows while the microkernels run on this one: X streams from memory
+                    // (each column block reads all of it), and waiting for it in the copy above cost ~7 % of a
+                    // forward pass.
+                    for (int64_t i = t + mr; i < std::min(t1, t + 2 * mr); ++i) {
+                        const char *row = static_cast<const char *>(xs) + (i * ldx + k0) * xelem;
+                        for (int64_t off = 0; off < units * 4; off += 64) __builtin_prefetch(row + off, 0, 2);
+                    }
+                    xk = xtile;
+                    ldk = xld;
                 }
-                for (int s = 0; s < ncp / nr; ++s) {
-                    int cols = static_cast<int>(std::min<int64_t>(nr, ncv - int64_t(s) * nr));
+                for (int s = 0; s < np; ++s) {
+                    const int cols = static_cast<int>(std::min<int64_t>(nr, ncv - int64_t(s) * nr));
                     float *yt = y + t * N + n0 + int64_t(s) * nr;
-                    const uint32_t *ps = static_cast<const uint32_t *>(panel) + int64_t(s) * nr * units;
-                    ks.ukr[m](kcb, xtile, xld, ps, yt, N, cols, k0 > 0);
-                    if (last && round_out)
-                        for (int i = 0; i < m; ++i)
-                            for (int j = 0; j < cols; ++j) yt[i * N + j] = round_bf16(yt[i * N + j]);
+                    const void *ps = ks.bf16_x ? static_cast<const void *>(w.panel(s0 + s) + (k0 / 2) * nr)
+                                               : static_cast<const void *>(widened + s * nr * kcb);
+                    ks.ukr[m](kcb, xk, ldk, ps, yt, N, cols, k0 > 0);
+                    if (last && round_out) {
+                        if (ks.round_rows) {
+                            ks.round_rows(yt, N, m, cols);
+                        } else {
+                            for (int i = 0; i < m; ++i)
+                                for (int j = 0; j < cols; ++j) yt[i * N + j] = round_bf16(yt[i * N + j]);
+                        }
+                    }
                 }
             }
         }
+        if (ks.end) ks.end();
     });
 }
 

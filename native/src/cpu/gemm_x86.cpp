@@ -6,17 +6,15 @@
 
 #include "cpu/bf16.h"
 #include "cpu/gemm.h"
+#include "cpu/simd.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// GCC 12 reports its own _mm512_undefined_epi32() (the pass-through operand of unmasked shuffles) as "may be used
-// uninitialized" once transpose16 is inlined: a false positive of the compiler headers, silenced for this file.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #define RIR_AVX2 __attribute__((target("avx2,fma")))
-#define RIR_AVX512 __attribute__((target("avx512f")))
-#define RIR_AVX512BF16 __attribute__((target("avx512f,avx512bf16")))
+#define RIR_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#define RIR_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
 
 namespace rir {
 namespace cpu {
@@ -62,76 +60,63 @@ RIR_AVX2 void ukr_avx2(int kcb, const void *xv, int64_t ldx, const void *pv, flo
     }
 }
 
+RIR_AVX2 void widen_avx2(const uint32_t *src, int kcb, int nr, float *dst) {
+    const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    int k = 0;
+    for (; k + 2 <= kcb; k += 2, src += kAvx2Nr, dst += 2 * kAvx2Nr) {
+        const __m256i u0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(src));
+        const __m256i u1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(src + 8));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst), _mm256_slli_epi32(u0, 16));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + 8), _mm256_slli_epi32(u1, 16));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + 16), _mm256_and_si256(u0, hi_mask));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + 24), _mm256_and_si256(u1, hi_mask));
+    }
+    if (k < kcb) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst),
+                            _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(src)), 16));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + 8),
+                            _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(src + 8)), 16));
+    }
+}
+
+RIR_AVX2 void round_rows_avx2(float *y, int64_t ldy, int m, int ncols) {
+    for (int i = 0; i < m; ++i)
+        for (int j = 0; j < ncols; j += 8) {
+            const int n = ncols - j;
+            simd_avx2::vstore_n(y + i * ldy + j, simd_avx2::vround_bf16(simd_avx2::vload_n(y + i * ldy + j, n)), n);
+        }
+}
+
 // ------------------------------------------------------------------------------------------------ AVX-512
 // MR = 12 rows x NR = 32 columns: 24 zmm accumulators + 2 panel registers (+ broadcasts folded into the FMAs).
 constexpr int kAvx512Mr = 12, kAvx512Nr = 32, kAvx512Kc = 256;
 constexpr int kBf16Mr = 12, kBf16Nr = 32, kBf16Kc = 512;  // K per block in bf16 elements = 256 pairs
 
-// In-register transpose of a 16 x 16 matrix of 32-bit elements (r[i] = row i on entry, column i on exit).
-RIR_AVX512 inline void transpose16(__m512i r[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+// Widening of packed pairs into an fp32 panel block [kcb][32]: row 2p is the low halves of pair row p, row 2p + 1
+// the high halves (bf16 -> fp32 is exact: the bf16 bits become the upper half).
+RIR_AVX512 void widen_avx512(const uint32_t *src, int kcb, int nr, float *dst) {
+    const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    int k = 0;
+    for (; k + 2 <= kcb; k += 2, src += kAvx512Nr, dst += 2 * kAvx512Nr) {
+        const __m512i u0 = _mm512_loadu_si512(src), u1 = _mm512_loadu_si512(src + 16);
+        _mm512_storeu_si512(dst, _mm512_slli_epi32(u0, 16));
+        _mm512_storeu_si512(dst + 16, _mm512_slli_epi32(u1, 16));
+        _mm512_storeu_si512(dst + 32, _mm512_and_si512(u0, hi_mask));
+        _mm512_storeu_si512(dst + 48, _mm512_and_si512(u1, hi_mask));
     }
-    // Per 128-bit lane L, u[4g + e] holds element 4L + e of rows 4g .. 4g+3.
-    for (int g = 0; g < 4; ++g) {
-        u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-    }
-    for (int e = 0; e < 4; ++e) {
-        __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);   // lanes 0,2 of rows 0-3 | lanes 0,2 of rows 4-7
-        __m512i v1 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xdd);   // lanes 1,3
-        __m512i v2 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
-        __m512i v3 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xdd);
-        r[0 + e] = _mm512_shuffle_i32x4(v0, v2, 0x88);   // column e      (lane 0 of everything)
-        r[8 + e] = _mm512_shuffle_i32x4(v0, v2, 0xdd);   // column 8 + e  (lane 2)
-        r[4 + e] = _mm512_shuffle_i32x4(v1, v3, 0x88);   // column 4 + e  (lane 1)
-        r[12 + e] = _mm512_shuffle_i32x4(v1, v3, 0xdd);  // column 12 + e (lane 3)
+    if (k < kcb) {  // odd kcb: the last row is the low halves
+        _mm512_storeu_si512(dst, _mm512_slli_epi32(_mm512_loadu_si512(src), 16));
+        _mm512_storeu_si512(dst + 16, _mm512_slli_epi32(_mm512_loadu_si512(src + 16), 16));
     }
 }
 
-// Asks for the kcb weights of rows n .. n+15 (those that exist) starting at column k0: the pack reads 16 rows at once,
-// a stream pattern the hardware prefetchers follow poorly, so with few rows of X (a short query) the pack waited on
-// memory for most of its time. Issued one block of 16 rows ahead.
-inline void prefetch_rows(const bf16_t *w, int64_t K, int64_t N, int64_t n, int64_t k0, int kcb) {
-    for (int64_t i = n; i < std::min(N, n + 16); ++i) {
-        const char *row = reinterpret_cast<const char *>(w + i * K + k0);
-        for (int64_t off = 0; off < int64_t(kcb) * 2; off += 64) __builtin_prefetch(row + off, 0, 0);
-    }
-}
-
-// Panels of 32 columns, [kcb][32] fp32. Blocks of 16 full rows x 16 k are widened and transposed in registers.
-RIR_AVX512 void pack_avx512(const bf16_t *w, int64_t K, int64_t N, int64_t n0, int ncp, int64_t k0, int kcb,
-                            void *dst) {
-    float *out = static_cast<float *>(dst);
-    for (int s = 0; s < ncp / kAvx512Nr; ++s) {
-        float *panel = out + static_cast<int64_t>(s) * kAvx512Nr * kcb;
-        for (int half = 0; half < 2; ++half) {
-            int64_t nb = n0 + s * kAvx512Nr + half * 16;
-            prefetch_rows(w, K, N, nb + 16, k0, kcb);
-            int k = 0;
-            if (nb + 16 <= N) {
-                for (; k + 16 <= kcb; k += 16) {
-                    __m512i r[16];
-                    for (int i = 0; i < 16; ++i) {
-                        __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + (nb + i) * K + k0 + k));
-                        r[i] = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
-                    }
-                    transpose16(r);
-                    for (int i = 0; i < 16; ++i)
-                        _mm512_storeu_si512(panel + (k + i) * kAvx512Nr + half * 16, r[i]);
-                }
-            }
-            for (int j = 0; j < 16; ++j) {
-                int64_t n = nb + j;
-                for (int kk = k; kk < kcb; ++kk)
-                    panel[kk * kAvx512Nr + half * 16 + j] = n < N ? bf16_to_f32(w[n * K + k0 + kk]) : 0.0f;
-            }
+// Y[m, ncols] = r(Y): the BF16 mode's rounding of a projection, 16 lanes at a time.
+RIR_AVX512 void round_rows_avx512(float *y, int64_t ldy, int m, int ncols) {
+    for (int i = 0; i < m; ++i)
+        for (int j = 0; j < ncols; j += 16) {
+            const int n = ncols - j;
+            simd_avx512::vstore_n(y + i * ldy + j, simd_avx512::vround_bf16(simd_avx512::vload_n(y + i * ldy + j, n)), n);
         }
-    }
 }
 
 RIR_AVX512 inline void store_rows_avx512(__m512 a0, __m512 a1, float *yi, int ncols, bool accumulate) {
@@ -176,40 +161,7 @@ RIR_AVX512 void ukr_avx512(int kcb, const void *xv, int64_t ldx, const void *pv,
 }
 
 // ------------------------------------------------------------------------------------------------ AVX512_BF16
-// Panels of 32 columns, [pairs][32][2] bf16: unit (p, j) = W[n_j][2p] | W[n_j][2p+1] << 16, the vdpbf16ps operand.
-RIR_AVX512 void pack_avx512bf16(const bf16_t *w, int64_t K, int64_t N, int64_t n0, int ncp, int64_t k0, int kcb,
-                                void *dst) {
-    uint32_t *out = static_cast<uint32_t *>(dst);
-    const int pairs = (kcb + 1) / 2;
-    for (int s = 0; s < ncp / kBf16Nr; ++s) {
-        uint32_t *panel = out + static_cast<int64_t>(s) * kBf16Nr * pairs;
-        for (int half = 0; half < 2; ++half) {
-            int64_t nb = n0 + s * kBf16Nr + half * 16;
-            int p = 0;
-            if (nb + 16 <= N) {
-                for (; 2 * (p + 16) <= kcb; p += 16) {  // 16 pairs = 32 bf16 = one 512-bit load per row
-                    __m512i r[16];
-                    for (int i = 0; i < 16; ++i)
-                        r[i] = _mm512_loadu_si512(w + (nb + i) * K + k0 + 2 * p);
-                    transpose16(r);
-                    for (int i = 0; i < 16; ++i) _mm512_storeu_si512(panel + (p + i) * kBf16Nr + half * 16, r[i]);
-                }
-            }
-            for (int j = 0; j < 16; ++j) {
-                int64_t n = nb + j;
-                for (int pp = p; pp < pairs; ++pp) {
-                    uint32_t lo = 0, hi = 0;
-                    if (n < N) {
-                        lo = w[n * K + k0 + 2 * pp];
-                        if (2 * pp + 1 < kcb) hi = w[n * K + k0 + 2 * pp + 1];
-                    }
-                    panel[pp * kBf16Nr + half * 16 + j] = lo | (hi << 16);
-                }
-            }
-        }
-    }
-}
-
+// Panels are the packed pairs themselves: unit (p, j) = W[n_j][2p] | W[n_j][2p+1] << 16, the vdpbf16ps operand.
 template <int M>
 RIR_AVX512BF16 void ukr_avx512bf16(int kcb, const void *xv, int64_t ldx, const void *pv, float *y, int64_t ldy,
                                    int ncols, bool accumulate) {
@@ -238,26 +190,36 @@ RIR_AVX512BF16 void ukr_avx512bf16(int kcb, const void *xv, int64_t ldx, const v
 }  // namespace
 
 const GemmKernels &gemm_kernels_avx2() {
-    static const GemmKernels k = {"avx2", kAvx2Mr, kAvx2Nr, kAvx2Kc, false, pack_widened<kAvx2Nr>,
-                                  {nullptr, ukr_avx2<1>, ukr_avx2<2>, ukr_avx2<3>, ukr_avx2<4>, ukr_avx2<5>,
-                                   ukr_avx2<6>}};
+    static const GemmKernels k = [] {
+        GemmKernels g{"avx2", kAvx2Mr, kAvx2Nr, kAvx2Kc, false, widen_avx2,
+                      {nullptr, ukr_avx2<1>, ukr_avx2<2>, ukr_avx2<3>, ukr_avx2<4>, ukr_avx2<5>, ukr_avx2<6>}};
+        g.round_rows = round_rows_avx2;
+        return g;
+    }();
     return k;
 }
 
 const GemmKernels &gemm_kernels_avx512() {
-    static const GemmKernels k = {
-        "avx512", kAvx512Mr, kAvx512Nr, kAvx512Kc, false, pack_avx512,
-        {nullptr, ukr_avx512<1>, ukr_avx512<2>, ukr_avx512<3>, ukr_avx512<4>, ukr_avx512<5>, ukr_avx512<6>,
-         ukr_avx512<7>, ukr_avx512<8>, ukr_avx512<9>, ukr_avx512<10>, ukr_avx512<11>, ukr_avx512<12>}};
+    static const GemmKernels k = [] {
+        GemmKernels g{"avx512", kAvx512Mr, kAvx512Nr, kAvx512Kc, false, widen_avx512,
+                      {nullptr, ukr_avx512<1>, ukr_avx512<2>, ukr_avx512<3>, ukr_avx512<4>, ukr_avx512<5>,
+                       ukr_avx512<6>, ukr_avx512<7>, ukr_avx512<8>, ukr_avx512<9>, ukr_avx512<10>, ukr_avx512<11>,
+                       ukr_avx512<12>}};
+        g.round_rows = round_rows_avx512;
+        return g;
+    }();
     return k;
 }
 
 const GemmKernels &gemm_kernels_avx512bf16() {
-    static const GemmKernels k = {
-        "avx512bf16", kBf16Mr, kBf16Nr, kBf16Kc, true, pack_avx512bf16,
-        {nullptr, ukr_avx512bf16<1>, ukr_avx512bf16<2>, ukr_avx512bf16<3>, ukr_avx512bf16<4>, ukr_avx512bf16<5>,
-         ukr_avx512bf16<6>, ukr_avx512bf16<7>, ukr_avx512bf16<8>, ukr_avx512bf16<9>, ukr_avx512bf16<10>,
-         ukr_avx512bf16<11>, ukr_avx512bf16<12>}};
+    static const GemmKernels k = [] {
+        GemmKernels g{"avx512bf16", kBf16Mr, kBf16Nr, kBf16Kc, true, nullptr,
+                      {nullptr, ukr_avx512bf16<1>, ukr_avx512bf16<2>, ukr_avx512bf16<3>, ukr_avx512bf16<4>,
+                       ukr_avx512bf16<5>, ukr_avx512bf16<6>, ukr_avx512bf16<7>, ukr_avx512bf16<8>,
+                       ukr_avx512bf16<9>, ukr_avx512bf16<10>, ukr_avx512bf16<11>, ukr_avx512bf16<12>}};
+        g.round_rows = round_rows_avx512;
+        return g;
+    }();
     return k;
 }
 
@@ -271,6 +233,7 @@ namespace cpu {
 const GemmKernels &gemm_kernels_avx2() { return gemm_kernels_scalar(); }
 const GemmKernels &gemm_kernels_avx512() { return gemm_kernels_scalar(); }
 const GemmKernels &gemm_kernels_avx512bf16() { return gemm_kernels_scalar(); }
+const GemmKernels &gemm_kernels_amx() { return gemm_kernels_scalar(); }
 }  // namespace cpu
 }  // namespace rir
 #endif
