@@ -17,6 +17,7 @@
 #include "cpu/isa.h"
 #include "cpu/ops.h"
 #include "cpu/thread_pool.h"
+#include "cpu/simd.h"
 #include "cpu/vexp.h"
 
 using namespace rir;
@@ -220,28 +221,32 @@ TEST_CASE(gemm_rows_do_not_depend_on_batch_or_threads) {
 TEST_CASE(rmsnorm_matches_reference_in_both_modes) {
     std::mt19937 rng(5);
     const int64_t T = 9;
-    const int H = 77;
-    std::vector<float> x = random_floats(T * H, rng, -3.0f, 3.0f);
-    std::vector<bf16_t> w = random_bf16(H, rng, 0.5f, 1.5f);
     const float eps = 1e-5f;
     ThreadPool pool(3);
-    for (bool bf16 : {false, true}) {
-        std::vector<float> out(T * H);
-        rmsnorm(pool, x.data(), T, H, w.data(), eps, bf16, out.data());
-        for (int64_t t = 0; t < T; ++t) {
-            double ss = 0;
-            for (int i = 0; i < H; ++i) ss += double(x[t * H + i]) * x[t * H + i];
-            double inv = 1.0 / std::sqrt(ss / H + eps);
-            for (int i = 0; i < H; ++i) {
-                double y = x[t * H + i] * inv;
-                double expect = bf16 ? round_bf16(round_bf16(float(y)) * bf16_to_f32(w[i])) : y * bf16_to_f32(w[i]);
-                // FP32: a handful of fp32 roundings on O(1) values (mean, rsqrt, two products): 1e-6 relative.
-                // BF16: the same, but a tiny fp32 difference may flip a bf16 rounding: one bf16 ulp (2^-7 rel).
-                double tol = bf16 ? std::ldexp(std::fabs(expect), -7) + 1e-7 : 1e-6 * std::fabs(expect) + 1e-7;
-                CHECK_NEAR(out[t * H + i], expect, tol);
-                if (bf16) CHECK(is_bf16_value(out[t * H + i]));
+    for (int H : {77, 256}) {  // a tail shorter than every vector width; whole vectors only
+        std::vector<float> x = random_floats(T * H, rng, -3.0f, 3.0f);
+        std::vector<bf16_t> w = random_bf16(H, rng, 0.5f, 1.5f);
+        for (Isa isa : supported_isas())
+            for (bool bf16 : {false, true}) {
+                std::vector<float> out(T * H);
+                rmsnorm(pool, isa, x.data(), T, H, w.data(), eps, bf16, out.data());
+                for (int64_t t = 0; t < T; ++t) {
+                    double ss = 0;
+                    for (int i = 0; i < H; ++i) ss += double(x[t * H + i]) * x[t * H + i];
+                    double inv = 1.0 / std::sqrt(ss / H + eps);
+                    for (int i = 0; i < H; ++i) {
+                        double y = x[t * H + i] * inv;
+                        double expect =
+                            bf16 ? round_bf16(round_bf16(float(y)) * bf16_to_f32(w[i])) : y * bf16_to_f32(w[i]);
+                        // FP32: a handful of fp32 roundings on O(1) values (mean, rsqrt, two products): 1e-6 relative.
+                        // BF16: the same, but a tiny fp32 difference may flip a bf16 rounding: one bf16 ulp (2^-7).
+                        double tol = bf16 ? std::ldexp(std::fabs(expect), -7) + 1e-7 : 1e-6 * std::fabs(expect) + 1e-7;
+                        CHECK_MSG(std::fabs(out[t * H + i] - expect) <= tol,
+                                  isa_name(isa) << " H=" << H << " bf16=" << bf16 << " row " << t << " col " << i);
+                        if (bf16) CHECK(is_bf16_value(out[t * H + i]));
+                    }
+                }
             }
-        }
     }
 }
 
@@ -273,58 +278,65 @@ TEST_CASE(rope_inv_freq_plain_and_llama3) {
 
 TEST_CASE(rope_apply_matches_reference_with_per_sequence_positions) {
     std::mt19937 rng(11);
-    LlamaConfig c;
-    c.head_dim = 16;
-    c.rope_theta = 10000.0;
-    for (bool llama3 : {false, true}) {
-        c.rope_scaling.llama3 = llama3;
-        c.rope_scaling.original_max_position_embeddings = 64;  // small, so the test's positions span the bands
-        std::vector<float> inv = rope_inv_freq(c);
-        const int32_t cu[] = {0, 3, 4, 40};  // lengths 3, 1, 36
-        const int32_t ps[] = {0, 0, 0};
-        PackedBatch b;
-        b.cu_seqlens = cu;
-        b.pool_start = ps;
-        b.n_seqs = 3;
-        const int64_t T = 40;
-        const int heads = 3, half = 8;
-        std::vector<int32_t> pos(T);
-        token_positions(b, pos.data());
-        CHECK(pos[0] == 0 && pos[2] == 2 && pos[3] == 0 && pos[4] == 0 && pos[39] == 35);
-        ThreadPool pool(2);
-        for (bool bf16 : {false, true}) {
-            std::vector<float> cosv(36 * half), sinv(36 * half);
-            rope_tables(inv, 36, bf16, cosv.data(), sinv.data());
-            std::vector<float> x = random_floats(T * heads * 16, rng, -2.0f, 2.0f);
-            if (bf16)
-                for (auto &v : x) v = round_bf16(v);
-            std::vector<float> y = x;
-            rope_apply(pool, y.data(), T, heads, 16, pos.data(), cosv.data(), sinv.data(), bf16);
-            for (int64_t t = 0; t < T; ++t)
-                for (int h = 0; h < heads; ++h)
-                    for (int i = 0; i < half; ++i) {
-                        float angle = float(pos[t]) * inv[i];
-                        float cs = float(std::cos(double(angle))), sn = float(std::sin(double(angle)));
-                        const float *xr = &x[(t * heads + h) * 16];
-                        double e1, e2;
-                        if (bf16) {
-                            cs = round_bf16(cs);
-                            sn = round_bf16(sn);
-                            e1 = round_bf16(round_bf16(xr[i] * cs) + round_bf16(-xr[i + half] * sn));
-                            e2 = round_bf16(round_bf16(xr[i + half] * cs) + round_bf16(xr[i] * sn));
-                        } else {
-                            e1 = double(xr[i]) * cs - double(xr[i + half]) * sn;
-                            e2 = double(xr[i + half]) * cs + double(xr[i]) * sn;
-                        }
-                        const float *yr = &y[(t * heads + h) * 16];
-                        // FP32: two products and a sum of O(1) values (|x| <= 2): a few fp32 ulps, 1e-6.
-                        // BF16: same operations in the same order as the reference: exact.
-                        double tol = bf16 ? 0.0 : 1e-6;
-                        CHECK_NEAR(yr[i], e1, tol);
-                        CHECK_NEAR(yr[i + half], e2, tol);
+    for (int hd : {16, 128})  // half a head shorter than a vector; several whole vectors
+        for (bool llama3 : {false, true}) {
+            LlamaConfig c;
+            c.head_dim = hd;
+            c.rope_theta = 10000.0;
+            c.rope_scaling.llama3 = llama3;
+            c.rope_scaling.original_max_position_embeddings = 64;  // small, so the test's positions span the bands
+            std::vector<float> inv = rope_inv_freq(c);
+            const int32_t cu[] = {0, 3, 4, 40};  // lengths 3, 1, 36
+            const int32_t ps[] = {0, 0, 0};
+            PackedBatch b;
+            b.cu_seqlens = cu;
+            b.pool_start = ps;
+            b.n_seqs = 3;
+            const int64_t T = 40;
+            const int heads = 3, half = hd / 2;
+            const int64_t ld = heads * hd + 24;  // the q part of a wider (fused) row: the last 24 columns stay
+            std::vector<int32_t> pos(T);
+            token_positions(b, pos.data());
+            CHECK(pos[0] == 0 && pos[2] == 2 && pos[3] == 0 && pos[4] == 0 && pos[39] == 35);
+            ThreadPool pool(2);
+            for (Isa isa : supported_isas())
+                for (bool bf16 : {false, true}) {
+                    std::vector<float> cosv(36 * half), sinv(36 * half);
+                    rope_tables(inv, 36, bf16, cosv.data(), sinv.data());
+                    std::vector<float> x = random_floats(T * ld, rng, -2.0f, 2.0f);
+                    if (bf16)
+                        for (auto &v : x) v = round_bf16(v);
+                    std::vector<float> y = x;
+                    rope_apply(pool, isa, y.data(), ld, T, heads, hd, pos.data(), cosv.data(), sinv.data(), bf16);
+                    int bad = 0;
+                    for (int64_t t = 0; t < T; ++t) {
+                        for (int h = 0; h < heads; ++h)
+                            for (int i = 0; i < half; ++i) {
+                                float angle = float(pos[t]) * inv[i];
+                                float cs = float(std::cos(double(angle))), sn = float(std::sin(double(angle)));
+                                const float *xr = &x[t * ld + h * hd];
+                                double e1, e2;
+                                if (bf16) {
+                                    cs = round_bf16(cs);
+                                    sn = round_bf16(sn);
+                                    e1 = round_bf16(round_bf16(xr[i] * cs) + round_bf16(-xr[i + half] * sn));
+                                    e2 = round_bf16(round_bf16(xr[i + half] * cs) + round_bf16(xr[i] * sn));
+                                } else {
+                                    e1 = double(xr[i]) * cs - double(xr[i + half]) * sn;
+                                    e2 = double(xr[i + half]) * cs + double(xr[i]) * sn;
+                                }
+                                const float *yr = &y[t * ld + h * hd];
+                                // FP32: two products and a sum of O(1) values (|x| <= 2): a few fp32 ulps, 1e-6.
+                                // BF16: same operations in the same order as the reference: exact.
+                                const double tol = bf16 ? 0.0 : 1e-6;
+                                if (!(std::fabs(yr[i] - e1) <= tol && std::fabs(yr[i + half] - e2) <= tol)) ++bad;
+                            }
+                        for (int64_t j = heads * hd; j < ld; ++j) bad += y[t * ld + j] != x[t * ld + j];
                     }
+                    CHECK_MSG(bad == 0, isa_name(isa) << " head_dim " << hd << " llama3=" << llama3
+                                                      << " bf16=" << bf16 << ": " << bad << " values off");
+                }
         }
-    }
 }
 
 // ------------------------------------------------------------------------------------------------ attention
@@ -533,42 +545,95 @@ TEST_CASE(mean_pool_respects_pool_start_and_normalizes) {
 
 TEST_CASE(swiglu_residual_embed_match_reference) {
     std::mt19937 rng(8);
-    const int64_t n = 50000;  // above the parallel chunk size, so several threads take part
+    const int64_t n = 50003;  // above the parallel chunk size (several threads take part), and a tail
     std::vector<float> g = random_floats(n, rng, -6.0f, 6.0f), u = random_floats(n, rng, -2.0f, 2.0f);
+    // The edges of SiLU's exp: very negative (e^-x overflows: silu = -0), very positive (silu = x), zeros.
+    const float edges[] = {-1000.0f, -100.0f, -88.0f, 88.0f, 100.0f, 3e38f, -3e38f, 0.0f, -0.0f};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; ++i) g[i * 7] = edges[i];
     ThreadPool pool(3);
-    for (bool bf16 : {false, true}) {
-        std::vector<float> gg = g, uu = u;
-        if (bf16)
-            for (int64_t i = 0; i < n; ++i) gg[i] = round_bf16(gg[i]), uu[i] = round_bf16(uu[i]);
-        std::vector<float> out = gg;
-        swiglu(pool, out.data(), uu.data(), n, bf16);
-        int bad = 0;
-        for (int64_t i = 0; i < n; ++i) {
-            double silu = gg[i] / (1.0 + std::exp(-double(gg[i])));
-            double expect = bf16 ? round_bf16(round_bf16(float(silu)) * uu[i]) : silu * uu[i];
-            // FP32: exp, division and product in fp32: a few ulps of |result| <= 12, so 1e-5 absolute.
-            // BF16: an ulp-level fp32 difference may flip one bf16 rounding (twice): 2 bf16 ulps (2^-6 relative).
-            double tol = bf16 ? std::ldexp(std::fabs(expect), -6) + 1e-6 : 1e-5;
-            if (!(std::fabs(out[i] - expect) <= tol)) ++bad;
+    for (Isa isa : supported_isas())
+        for (bool bf16 : {false, true}) {
+            std::vector<float> gg = g, uu = u;
+            if (bf16)
+                for (int64_t i = 0; i < n; ++i) gg[i] = round_bf16(gg[i]), uu[i] = round_bf16(uu[i]);
+            std::vector<float> out = gg;
+            swiglu(pool, isa, out.data(), uu.data(), n, bf16);
+            int bad = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                double silu = gg[i] / (1.0 + std::exp(-double(gg[i])));
+                double expect = bf16 ? round_bf16(round_bf16(float(silu)) * uu[i]) : silu * uu[i];
+                // FP32: exp, division and product in fp32: a few ulps of |result| <= 12, so 1e-5 absolute.
+                // BF16: silu in double (a vectorized exp within 2 ulp of double), rounded once to fp32: bit for bit
+                // with the libm reference (the CUDA kernel's twin relies on it).
+                const float e = static_cast<float>(expect);
+                // (FP32: a product beyond the fp32 range is inf, as in any fp32 evaluation.)
+                const bool ok = bf16 ? std::memcmp(&out[i], &e, sizeof e) == 0
+                                     : std::isinf(e) ? out[i] == e
+                                                     : std::fabs(out[i] - expect) <= 1e-5 * std::max(1.0, std::fabs(expect));
+                if (!ok) ++bad;
+            }
+            CHECK_MSG(bad == 0, isa_name(isa) << " swiglu bf16=" << bf16 << ": " << bad << " values off");
+            std::vector<float> h = gg;
+            residual_add(pool, isa, h.data(), uu.data(), n, bf16);
+            bad = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                float sum = gg[i] + uu[i];  // one fp32 addition, exactly as specified
+                if (h[i] != (bf16 ? round_bf16(sum) : sum)) ++bad;
+            }
+            CHECK_MSG(bad == 0, isa_name(isa) << " residual bf16=" << bf16 << ": " << bad << " values off");
         }
-        CHECK_MSG(bad == 0, "swiglu bf16=" << bf16 << ": " << bad << " values off");
-        std::vector<float> h = gg;
-        residual_add(pool, h.data(), uu.data(), n, bf16);
-        bad = 0;
-        for (int64_t i = 0; i < n; ++i) {
-            float sum = gg[i] + uu[i];  // one fp32 addition, exactly as specified
-            if (h[i] != (bf16 ? round_bf16(sum) : sum)) ++bad;
-        }
-        CHECK_MSG(bad == 0, "residual bf16=" << bf16 << ": " << bad << " values off");
+    for (Isa isa : supported_isas()) {
+        const int hidden = 37;  // two AVX-512 vectors and a tail
+        std::vector<bf16_t> table = random_bf16(4 * hidden, rng);
+        const int32_t ids[] = {3, 0, 3};
+        std::vector<float> rows(3 * hidden);
+        embed_rows(pool, isa, ids, 3, table.data(), hidden, rows.data());
+        for (int t = 0; t < 3; ++t)
+            for (int i = 0; i < hidden; ++i) CHECK(rows[t * hidden + i] == bf16_to_f32(table[ids[t] * hidden + i]));
     }
-    const int hidden = 6;
-    std::vector<bf16_t> table = random_bf16(4 * hidden, rng);
-    const int32_t ids[] = {3, 0, 3};
-    std::vector<float> rows(3 * hidden);
-    embed_rows(pool, ids, 3, table.data(), hidden, rows.data());
-    for (int t = 0; t < 3; ++t)
-        for (int i = 0; i < hidden; ++i) CHECK(rows[t * hidden + i] == bf16_to_f32(table[ids[t] * hidden + i]));
 }
+
+// vd_exp (simd.h), the BF16 mode's SiLU exponential in double: within 2 ulp of libm's exp (itself within 1 ulp of
+// the exact value) over [-708, 709] on about a million points, and +inf above the overflow threshold.
+#if defined(__x86_64__)
+namespace {
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void vd_exp_avx512(const double *x, double *y, int n) {
+    for (int i = 0; i + 8 <= n; i += 8) _mm512_storeu_pd(y + i, simd_avx512::vd_exp(_mm512_loadu_pd(x + i)));
+}
+__attribute__((target("avx2,fma"))) void vd_exp_avx2(const double *x, double *y, int n) {
+    for (int i = 0; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, simd_avx2::vd_exp(_mm256_loadu_pd(x + i)));
+}
+}  // namespace
+
+TEST_CASE(vd_exp_is_within_two_ulp_of_exp) {
+    const int n = 1 << 20;
+    std::vector<double> x(n), y(n);
+    std::mt19937_64 rng(17);
+    std::uniform_real_distribution<double> d(-708.0, 709.0);
+    for (int i = 0; i < n; ++i) x[i] = i < 16 ? (i - 8) * 1e-3 : d(rng);  // and a few values around 0
+    x[16] = 709.7;
+    x[17] = 710.0;  // overflows: +inf
+    for (Isa isa : supported_isas()) {
+        if (isa == Isa::Scalar) continue;  // the scalar namespace calls std::exp itself
+        if (isa >= Isa::Avx512) vd_exp_avx512(x.data(), y.data(), n);
+        else vd_exp_avx2(x.data(), y.data(), n);
+        int64_t worst = 0;
+        for (int i = 0; i < n; ++i) {
+            if (i == 17) {
+                CHECK(std::isinf(y[i]) && y[i] > 0);
+                continue;
+            }
+            if (i == 16) continue;  // clamped to 709 (documented): SiLU needs nothing above
+            int64_t a, b;
+            const double e = std::exp(x[i]);
+            std::memcpy(&a, &y[i], sizeof a);
+            std::memcpy(&b, &e, sizeof b);
+            worst = std::max<int64_t>(worst, a > b ? a - b : b - a);
+        }
+        CHECK_MSG(worst <= 2, isa_name(isa) << ": vd_exp off by " << worst << " ulp");
+    }
+}
+#endif
 
 // exp_fast (vexp.h), the FP32 mode's softmax and SiLU exponential: within 2 ulp of the correctly rounded exp on every
 // 97th float of [-87, 88] (about 4 million values, both signs, every binade), and the documented edges.

@@ -184,6 +184,7 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
 
     const bool bf16 = precision_ == RIR_PRECISION_BF16;  // also: every GEMM input is then a bf16 value
     const int H = c.hidden, I = c.intermediate, hd = c.head_dim;
+    const int64_t qd = int64_t(c.heads) * hd, kvd = int64_t(c.kv_heads) * hd;
     const float eps = static_cast<float>(c.rms_eps);
     float *h = h_.data(), *x = x_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data(), *kt = kt_.data();
     float *attn = attn_.data(), *g = gate_.data(), *u = up_.data();
@@ -192,7 +193,7 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
     token_positions(batch, pos);
     {
         OpTimer t(profile_, Op::Embed);
-        embed_rows(pool_, batch.token_ids, T, weights_.embed, H, h);
+        embed_rows(pool_, isa_, batch.token_ids, T, weights_.embed, H, h);
     }
     for (int l = 0; l < c.layers; ++l) {
         const LayerWeights &L = weights_.layers[l];
@@ -200,7 +201,7 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
         // x = x + o_proj(Attention(RoPE(q), RoPE(k), v)) over RMSNorm_in(x)
         {
             OpTimer t(profile_, Op::AttnNorm);
-            rmsnorm(pool_, h, T, H, L.attn_norm, eps, bf16, x);
+            rmsnorm(pool_, isa_, h, T, H, L.attn_norm, eps, bf16, x);
         }
         {
             OpTimer t(profile_, Op::Qkv);
@@ -210,8 +211,8 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
         }
         {
             OpTimer t(profile_, Op::Rope);
-            rope_apply(pool_, q, T, c.heads, hd, pos, rope_cos_.data(), rope_sin_.data(), bf16);
-            rope_apply(pool_, k, T, c.kv_heads, hd, pos, rope_cos_.data(), rope_sin_.data(), bf16);
+            rope_apply(pool_, isa_, q, qd, T, c.heads, hd, pos, rope_cos_.data(), rope_sin_.data(), bf16);
+            rope_apply(pool_, isa_, k, kvd, T, c.kv_heads, hd, pos, rope_cos_.data(), rope_sin_.data(), bf16);
         }
         {
             OpTimer t(profile_, Op::Attention);
@@ -224,12 +225,12 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
         }
         {
             OpTimer t(profile_, Op::Residual);
-            residual_add(pool_, h, x, T * H, bf16);
+            residual_add(pool_, isa_, h, x, T * H, bf16);
         }
         // x = x + down(silu(gate(y)) * up(y)), y = RMSNorm_post(x); rows in chunks (the MLP is per token)
         {
             OpTimer t(profile_, Op::MlpNorm);
-            rmsnorm(pool_, h, T, H, L.mlp_norm, eps, bf16, x);
+            rmsnorm(pool_, isa_, h, T, H, L.mlp_norm, eps, bf16, x);
         }
         for (int64_t t0 = 0; t0 < T; t0 += kMlpChunkTokens) {
             const int64_t n = std::min(kMlpChunkTokens, T - t0);
@@ -241,7 +242,7 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
             }
             {
                 OpTimer t(profile_, Op::Swiglu);
-                swiglu(pool_, g, u, n * I, bf16);
+                swiglu(pool_, isa_, g, u, n * I, bf16);
             }
             {
                 OpTimer t(profile_, Op::Down);
@@ -250,12 +251,12 @@ const float *CpuBackend::forward(const PackedBatch &batch) {
         }
         {
             OpTimer t(profile_, Op::Residual);
-            residual_add(pool_, h, x, T * H, bf16);
+            residual_add(pool_, isa_, h, x, T * H, bf16);
         }
     }
     {
         OpTimer t(profile_, Op::FinalNorm);
-        rmsnorm(pool_, h, T, H, weights_.final_norm, eps, bf16, x);
+        rmsnorm(pool_, isa_, h, T, H, weights_.final_norm, eps, bf16, x);
     }
     if (profile_) ++profile_->forwards;
     return x;

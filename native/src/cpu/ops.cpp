@@ -5,15 +5,62 @@
 #include <cmath>
 
 #include "cpu/bf16.h"
+#include "cpu/simd.h"
 #include "cpu/vexp.h"
 
 namespace rir {
 namespace cpu {
 
+#define RIR_OPS_NS ops_scalar
+#define RIR_SIMD_NS simd_scalar
+#define RIR_OPS_TARGET
+#include "cpu/ops_kernel.inc"
+#undef RIR_OPS_NS
+#undef RIR_SIMD_NS
+#undef RIR_OPS_TARGET
+#if defined(__x86_64__)
+#define RIR_OPS_NS ops_avx2
+#define RIR_SIMD_NS simd_avx2
+#define RIR_OPS_TARGET __attribute__((target("avx2,fma")))
+#include "cpu/ops_kernel.inc"
+#undef RIR_OPS_NS
+#undef RIR_SIMD_NS
+#undef RIR_OPS_TARGET
+#define RIR_OPS_NS ops_avx512
+#define RIR_SIMD_NS simd_avx512
+#define RIR_OPS_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#include "cpu/ops_kernel.inc"
+#undef RIR_OPS_NS
+#undef RIR_SIMD_NS
+#undef RIR_OPS_TARGET
+#endif
+
 namespace {
 // Rows or elements per parallel chunk: below this the hand-off costs more than the work.
 constexpr int64_t kMinRowsPerChunk = 4;
 constexpr int64_t kMinElemsPerChunk = 16384;
+
+struct OpsKernels {
+    decltype(&ops_scalar::embed_range) embed;
+    decltype(&ops_scalar::rmsnorm_range) rmsnorm;
+    decltype(&ops_scalar::rope_range) rope;
+    decltype(&ops_scalar::swiglu_range) swiglu;
+    decltype(&ops_scalar::residual_range) residual;
+};
+
+#define RIR_OPS_SET(ns) \
+    OpsKernels { ns::embed_range, ns::rmsnorm_range, ns::rope_range, ns::swiglu_range, ns::residual_range }
+
+const OpsKernels &ops_for(Isa isa) {
+    static const OpsKernels scalar = RIR_OPS_SET(ops_scalar);
+#if defined(__x86_64__)
+    static const OpsKernels avx2 = RIR_OPS_SET(ops_avx2), avx512 = RIR_OPS_SET(ops_avx512);
+    if (isa >= Isa::Avx512) return avx512;
+    if (isa == Isa::Avx2) return avx2;
+#endif
+    return scalar;
+}
+#undef RIR_OPS_SET
 }  // namespace
 
 void token_positions(const PackedBatch &batch, int32_t *pos) {
@@ -21,33 +68,17 @@ void token_positions(const PackedBatch &batch, int32_t *pos) {
         for (int32_t t = batch.cu_seqlens[s]; t < batch.cu_seqlens[s + 1]; ++t) pos[t] = t - batch.cu_seqlens[s];
 }
 
-void embed_rows(ThreadPool &pool, const int32_t *ids, int64_t T, const bf16_t *embed, int hidden, float *out) {
-    pool.parallel_for(T, kMinRowsPerChunk, [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t) {
-            const bf16_t *row = embed + static_cast<int64_t>(ids[t]) * hidden;
-            float *o = out + t * hidden;
-            for (int i = 0; i < hidden; ++i) o[i] = bf16_to_f32(row[i]);
-        }
-    });
+void embed_rows(ThreadPool &pool, Isa isa, const int32_t *ids, int64_t T, const bf16_t *embed, int hidden,
+                float *out) {
+    const OpsKernels &k = ops_for(isa);
+    pool.parallel_for(T, kMinRowsPerChunk, [&](int64_t t0, int64_t t1, int) { k.embed(ids, t0, t1, embed, hidden, out); });
 }
 
-void rmsnorm(ThreadPool &pool, const float *x, int64_t T, int hidden, const bf16_t *w, float eps, bool bf16,
+void rmsnorm(ThreadPool &pool, Isa isa, const float *x, int64_t T, int hidden, const bf16_t *w, float eps, bool bf16,
              float *out) {
-    pool.parallel_for(T, kMinRowsPerChunk, [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t) {
-            const float *xr = x + t * hidden;
-            float *o = out + t * hidden;
-            double ss = 0.0;
-            for (int i = 0; i < hidden; ++i) ss += double(xr[i]) * xr[i];
-            float var = static_cast<float>(ss / hidden);
-            float inv = 1.0f / std::sqrt(var + eps);
-            if (bf16) {
-                for (int i = 0; i < hidden; ++i) o[i] = round_bf16(round_bf16(xr[i] * inv) * bf16_to_f32(w[i]));
-            } else {
-                for (int i = 0; i < hidden; ++i) o[i] = (xr[i] * inv) * bf16_to_f32(w[i]);
-            }
-        }
-    });
+    const OpsKernels &k = ops_for(isa);
+    pool.parallel_for(T, kMinRowsPerChunk,
+                      [&](int64_t t0, int64_t t1, int) { k.rmsnorm(x, t0, t1, hidden, w, eps, bf16, out); });
 }
 
 std::vector<float> rope_inv_freq(const LlamaConfig &c) {
@@ -92,29 +123,11 @@ void rope_tables(const std::vector<float> &inv_freq, int64_t n_pos, bool bf16, f
     }
 }
 
-void rope_apply(ThreadPool &pool, float *x, int64_t T, int n_heads, int head_dim, const int32_t *pos,
-                const float *cos_table, const float *sin_table, bool bf16) {
-    const int half = head_dim / 2;
-    const int64_t ld = static_cast<int64_t>(n_heads) * head_dim;
+void rope_apply(ThreadPool &pool, Isa isa, float *x, int64_t ld, int64_t T, int n_heads, int head_dim,
+                const int32_t *pos, const float *cos_table, const float *sin_table, bool bf16) {
+    const OpsKernels &k = ops_for(isa);
     pool.parallel_for(T, kMinRowsPerChunk, [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t) {
-            const float *c = cos_table + static_cast<int64_t>(pos[t]) * half;
-            const float *s = sin_table + static_cast<int64_t>(pos[t]) * half;
-            for (int h = 0; h < n_heads; ++h) {
-                float *a = x + t * ld + static_cast<int64_t>(h) * head_dim;
-                float *b = a + half;
-                for (int i = 0; i < half; ++i) {
-                    float x1 = a[i], x2 = b[i];
-                    if (bf16) {
-                        a[i] = round_bf16(round_bf16(x1 * c[i]) + round_bf16(-x2 * s[i]));
-                        b[i] = round_bf16(round_bf16(x2 * c[i]) + round_bf16(x1 * s[i]));
-                    } else {
-                        a[i] = x1 * c[i] - x2 * s[i];
-                        b[i] = x2 * c[i] + x1 * s[i];
-                    }
-                }
-            }
-        }
+        k.rope(x, ld, t0, t1, n_heads, head_dim, pos, cos_table, sin_table, bf16);
     });
 }
 
@@ -130,31 +143,14 @@ void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, i
     });
 }
 
-void swiglu(ThreadPool &pool, float *g, const float *u, int64_t n, bool bf16) {
-    pool.parallel_for(n, kMinElemsPerChunk, [&](int64_t i0, int64_t i1, int) {
-        if (bf16) {
-            // silu in double, rounded once to fp32: the CUDA kernel (cuda/swiglu.cu) does the same, so both agree
-            // bit for bit (an fp32 exp differs between libraries in the last bit).
-            for (int64_t i = i0; i < i1; ++i) {
-                const double x = g[i];
-                float a = round_bf16(static_cast<float>(x / (1.0 + std::exp(-x))));
-                g[i] = round_bf16(a * u[i]);
-            }
-        } else {
-            // exp_fast: a loop the compiler vectorizes, where libm's expf was a scalar call per element.
-            for (int64_t i = i0; i < i1; ++i) g[i] = g[i] / (1.0f + exp_fast(-g[i])) * u[i];
-        }
-    });
+void swiglu(ThreadPool &pool, Isa isa, float *g, const float *u, int64_t n, bool bf16) {
+    const OpsKernels &k = ops_for(isa);
+    pool.parallel_for(n, kMinElemsPerChunk, [&](int64_t i0, int64_t i1, int) { k.swiglu(g, u, i0, i1, bf16); });
 }
 
-void residual_add(ThreadPool &pool, float *h, const float *d, int64_t n, bool bf16) {
-    pool.parallel_for(n, kMinElemsPerChunk, [&](int64_t i0, int64_t i1, int) {
-        if (bf16) {
-            for (int64_t i = i0; i < i1; ++i) h[i] = round_bf16(h[i] + d[i]);
-        } else {
-            for (int64_t i = i0; i < i1; ++i) h[i] += d[i];
-        }
-    });
+void residual_add(ThreadPool &pool, Isa isa, float *h, const float *d, int64_t n, bool bf16) {
+    const OpsKernels &k = ops_for(isa);
+    pool.parallel_for(n, kMinElemsPerChunk, [&](int64_t i0, int64_t i1, int) { k.residual(h, d, i0, i1, bf16); });
 }
 
 void mean_pool(ThreadPool &pool, const float *x, int hidden, const PackedBatch &batch, bool normalize, float *out) {

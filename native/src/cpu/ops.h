@@ -1,7 +1,7 @@
 // ops.h: the non-GEMM operations of the forward pass (cpu_backend.cpp), each a named function over fp32 activations
 // with the BF16 mode's rounding points (docs/numerics.md and the backend's header comment) behind a `bf16` flag.
-// Row-wise and elementwise ops run on the thread pool; the result of every row never depends on the other rows or on
-// the thread count.
+// Row-wise and elementwise ops run on the thread pool with the kernels of `isa` (ops_kernel.inc, on simd.h); the result
+// of every row never depends on the other rows or on the thread count.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -18,11 +18,12 @@ namespace cpu {
 void token_positions(const PackedBatch &batch, int32_t *pos);
 
 // out[t] = embed[ids[t]] widened to fp32 (exact; already bf16 values in both modes).
-void embed_rows(ThreadPool &pool, const int32_t *ids, int64_t T, const bf16_t *embed, int hidden, float *out);
+void embed_rows(ThreadPool &pool, Isa isa, const int32_t *ids, int64_t T, const bf16_t *embed, int hidden,
+                float *out);
 
 // Llama RMSNorm of each row: y = x / sqrt(mean(x^2) + eps) (mean accumulated in double, then fp32);
 // out = y * w (FP32) or r(r(y) * w) (BF16). out may equal x.
-void rmsnorm(ThreadPool &pool, const float *x, int64_t T, int hidden, const bf16_t *w, float eps, bool bf16,
+void rmsnorm(ThreadPool &pool, Isa isa, const float *x, int64_t T, int hidden, const bf16_t *w, float eps, bool bf16,
              float *out);
 
 // inv_freq[i] = 1 / theta^(2i/head_dim) in fp32 (as torch computes it), then the llama3 scaling when configured.
@@ -35,8 +36,9 @@ void rope_tables(const std::vector<float> &inv_freq, int64_t n_pos, bool bf16, f
 // Rotate-half RoPE in place on x [T, n_heads * head_dim] at positions pos[t]:
 //   FP32: x'[i] = x[i] c - x[i+h] s, x'[i+h] = x[i+h] c + x[i] s   (h = head_dim/2, c/s indexed by i)
 //   BF16: x'[i] = r(r(x[i] c) + r(-x[i+h] s)), x'[i+h] = r(r(x[i+h] c) + r(x[i] s)).
-void rope_apply(ThreadPool &pool, float *x, int64_t T, int n_heads, int head_dim, const int32_t *pos,
-                const float *cos_table, const float *sin_table, bool bf16);
+// x has row stride ld (>= n_heads * head_dim: the q or k part of a fused QKV row).
+void rope_apply(ThreadPool &pool, Isa isa, float *x, int64_t ld, int64_t T, int n_heads, int head_dim,
+                const int32_t *pos, const float *cos_table, const float *sin_table, bool bf16);
 
 // kt[h][d][t] = k[t][h * head_dim + d]: keys transposed so that the score loop runs over contiguous keys.
 void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, int head_dim, float *kt);
@@ -60,10 +62,10 @@ void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const 
 
 // g = silu(g) * u (FP32, silu in fp32) or g = r(r(silu(g)) * u) (BF16, silu in double rounded to fp32, as the
 // CUDA kernel); silu(x) = x / (1 + exp(-x)).
-void swiglu(ThreadPool &pool, float *g, const float *u, int64_t n, bool bf16);
+void swiglu(ThreadPool &pool, Isa isa, float *g, const float *u, int64_t n, bool bf16);
 
 // h = h + d (FP32) or h = r(h + d) (BF16).
-void residual_add(ThreadPool &pool, float *h, const float *d, int64_t n, bool bf16);
+void residual_add(ThreadPool &pool, Isa isa, float *h, const float *d, int64_t n, bool bf16);
 
 // out[s] = mean of x rows [cu_seqlens[s] + pool_start[s], cu_seqlens[s+1]) (accumulated in double, stored fp32),
 // then divided by max(||.||2, 1e-12) when normalize.

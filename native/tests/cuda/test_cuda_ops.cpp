@@ -58,8 +58,8 @@ TEST_CASE(residual_rmsnorm_matches_twin) {
             cu::residual_rmsnorm(reinterpret_cast<cu::bf16 *>(dh.p), with_residual ? reinterpret_cast<cu::bf16 *>(dd.p) : nullptr,
                                  T, hidden, reinterpret_cast<cu::bf16 *>(dw.p), 1e-5f, reinterpret_cast<cu::bf16 *>(dy.p), 0);
             std::vector<float> hc = widen(h), dc = widen(d), y(n);
-            if (with_residual) cpu::residual_add(pool(), hc.data(), dc.data(), static_cast<int64_t>(n), true);
-            cpu::rmsnorm(pool(), hc.data(), T, hidden, w.data(), 1e-5f, true, y.data());
+            if (with_residual) cpu::residual_add(pool(), cpu::select_isa(), hc.data(), dc.data(), static_cast<int64_t>(n), true);
+            cpu::rmsnorm(pool(), cpu::select_isa(), hc.data(), T, hidden, w.data(), 1e-5f, true, y.data());
             const Diff dy_diff = compare(dy.download(), y), dh_diff = compare(dh.download(), hc);
             CHECK_MSG(dy_diff.mismatches <= allowed_mismatches(n), "hidden " << hidden << ": " << dy_diff.mismatches
                       << " of " << n << " outputs differ, max " << dy_diff.max_abs);
@@ -98,7 +98,7 @@ TEST_CASE(rope_matches_twin_bit_for_bit) {
         std::vector<float> compact(static_cast<size_t>(T) * n_heads * c.head_dim);
         for (int t = 0; t < T; ++t)
             std::copy_n(&xc[static_cast<size_t>(t) * ld], n_heads * c.head_dim, &compact[static_cast<size_t>(t) * n_heads * c.head_dim]);
-        cpu::rope_apply(pool(), compact.data(), T, n_heads, c.head_dim, pos.data(), cos_t.data(), sin_t.data(), true);
+        cpu::rope_apply(pool(), cpu::select_isa(), compact.data(), int64_t(n_heads) * c.head_dim, T, n_heads, c.head_dim, pos.data(), cos_t.data(), sin_t.data(), true);
         for (int t = 0; t < T; ++t)
             std::copy_n(&compact[static_cast<size_t>(t) * n_heads * c.head_dim], n_heads * c.head_dim, &ref[static_cast<size_t>(t) * ld]);
         const Diff diff = compare(dx.download(), ref);
@@ -128,7 +128,7 @@ TEST_CASE(swiglu_matches_twin) {
                 g[static_cast<size_t>(t) * inter + i] = bf16_to_f32(gu[static_cast<size_t>(t) * 2 * inter + i]);
                 u[static_cast<size_t>(t) * inter + i] = bf16_to_f32(gu[static_cast<size_t>(t) * 2 * inter + inter + i]);
             }
-        cpu::swiglu(pool(), g.data(), u.data(), static_cast<int64_t>(g.size()), true);
+        cpu::swiglu(pool(), cpu::select_isa(), g.data(), u.data(), static_cast<int64_t>(g.size()), true);
         const Diff diff = compare(dout.download(), g);
         CHECK_MSG(diff.mismatches <= allowed_mismatches(g.size()), diff.mismatches << " differ, max " << diff.max_abs);
     }
@@ -267,8 +267,8 @@ TEST_CASE(final_norm_pool_matches_twin_bit_for_bit) {
         cu::final_norm_pool(a, 0);
         const auto got = dout.download();
         std::vector<float> hc = widen(h), dc = widen(d), y(hc.size()), ref(static_cast<size_t>(n) * H);
-        cpu::residual_add(pool(), hc.data(), dc.data(), static_cast<int64_t>(hc.size()), true);
-        cpu::rmsnorm(pool(), hc.data(), T, H, w.data(), 1e-5f, true, y.data());
+        cpu::residual_add(pool(), cpu::select_isa(), hc.data(), dc.data(), static_cast<int64_t>(hc.size()), true);
+        cpu::rmsnorm(pool(), cpu::select_isa(), hc.data(), T, H, w.data(), 1e-5f, true, y.data());
         rir::PackedBatch b;
         b.cu_seqlens = cu_seqlens.data();
         b.pool_start = starts.data();
