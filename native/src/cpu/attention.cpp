@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cpu/bf16.h"
+#include "cpu/gemm.h"
 #include "cpu/ops.h"
 #include "cpu/simd.h"
 #include "cpu/vexp.h"
@@ -120,17 +121,111 @@ inline uint32_t f32_bits(float f) {
 #undef RIR_ATTN_BF16
 #endif
 
+
+#if defined(__x86_64__)
+// The BF16 mode's attention on AMX tiles (Amx level, head_dim a multiple of 32): the same steps as the kernels above
+// (attention_kernel.inc), with S = Q K^T and O += P V as 16 x 16 x 32 tile products (exact bf16 products, fp32 sums)
+// and the online softmax of the AVX512_BF16 copy between them. Q is copied to bf16 rows (the A tiles), keys and
+// values are read in place from the pair layouts (the B tiles: kp rows are head-dimension pairs over 16 keys, vp
+// rows key pairs over 16 dimensions). Every sequence's keys start at a multiple of 32 in those layouts with zeros up
+// to the next multiple of 32, so a tile never reads another sequence's values (P is zero there: 0 x a neighbour's inf
+// would be NaN). Rows of a tile are independent, so each output is a function of its own row and sequence only.
+#define RIR_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+namespace attn_amx {
+
+RIR_AMX_TARGET void attention_tile(const AttnTile &a) {
+    const int d = a.head_dim, nq = a.n_queries, rows = a.group * nq, rows16 = (rows + 15) / 16 * 16;
+    const int64_t len = a.len;
+    AttnScratch w = attn_scratch(a.scratch, rows16, d);
+    bf16_t *qb = reinterpret_cast<bf16_t *>(w.q);  // [rows16][d] bf16
+    // Q rows as bf16 (exact: they are bf16 values), padding rows zero.
+    for (int hi = 0; hi < a.group; ++hi)
+        for (int p = 0; p < nq; ++p) {
+            const float *src = a.q + p * a.ldq + static_cast<int64_t>(hi) * d;
+            bf16_t *dst = qb + static_cast<int64_t>(hi * nq + p) * d;
+            for (int e = 0; e < d; e += 16) simd_avx512::vstore_bf16(dst + e, simd_avx512::vload(src + e));
+        }
+    std::fill(qb + static_cast<int64_t>(rows) * d, qb + static_cast<int64_t>(rows16) * d, bf16_t(0));
+    std::fill(w.o, w.o + static_cast<int64_t>(rows16) * d, 0.0f);
+    std::fill(w.m, w.m + rows16, -INFINITY);
+    std::fill(w.l, w.l + rows16, 0.0f);
+    const int64_t qstride = static_cast<int64_t>(d) * sizeof(bf16_t), ostride = static_cast<int64_t>(d) * sizeof(float);
+    constexpr int64_t kSStride = kAttnKeyBlock * sizeof(float), kPStride = kAttnPbStride * sizeof(bf16_t);
+    amx_begin();
+    for (int64_t j0 = 0; j0 < len; j0 += kAttnKeyBlock) {
+        const int kb = static_cast<int>(std::min<int64_t>(kAttnKeyBlock, len - j0));
+        const int key_tiles = (kb + 15) / 16, key_steps = (kb + 31) / 32;
+        // S = Q K^T (unscaled), 16 rows x 16 keys per tile.
+        for (int r0 = 0; r0 < rows16; r0 += 16)
+            for (int jt = 0; jt < key_tiles; ++jt) {
+                _tile_zero(0);
+                for (int e = 0; e < d; e += 32) {
+                    _tile_loadd(4, qb + static_cast<int64_t>(r0) * d + e, qstride);
+                    _tile_loadd(6, a.kp + (e / 2) * a.ldkp + j0 + jt * 16, a.ldkp * 4);
+                    _tile_dpbf16ps(0, 4, 6);
+                }
+                _tile_stored(0, w.s + static_cast<int64_t>(r0) * kAttnKeyBlock + jt * 16, kSStride);
+            }
+        const __m512 sc = _mm512_set1_ps(a.scale);
+        for (int r = 0; r < rows; ++r)
+            for (int j = 0; j < key_tiles * 16; j += 16) {
+                float *sr = w.s + static_cast<int64_t>(r) * kAttnKeyBlock + j;
+                _mm512_storeu_ps(sr, _mm512_mul_ps(_mm512_loadu_ps(sr), sc));
+            }
+        // P (bf16, zero past kb up to the 32-key step), row statistics, alpha.
+        if (kb < kAttnKeyBlock)
+            for (int r = 0; r < rows16; ++r)
+                std::fill(w.pb + static_cast<int64_t>(r) * kAttnPbStride, w.pb + (r + 1) * int64_t(kAttnPbStride),
+                          bf16_t(0));
+        attn_avx512bf16::softmax_block(w.s, kAttnKeyBlock, w.pb, kAttnPbStride, rows, kb, true, w.m, w.l, w.alpha);
+        // O = O * alpha + P V, 16 rows x 16 dimensions per tile.
+        for (int r = 0; r < rows; ++r) {
+            const __m512 al = _mm512_set1_ps(w.alpha[r]);
+            float *o = w.o + static_cast<int64_t>(r) * d;
+            for (int e = 0; e < d; e += 16) _mm512_storeu_ps(o + e, _mm512_mul_ps(_mm512_loadu_ps(o + e), al));
+        }
+        for (int r0 = 0; r0 < rows16; r0 += 16)
+            for (int e = 0; e < d; e += 16) {
+                float *o = w.o + static_cast<int64_t>(r0) * d + e;
+                _tile_loadd(0, o, ostride);
+                for (int ks = 0; ks < key_steps; ++ks) {
+                    _tile_loadd(4, w.pb + static_cast<int64_t>(r0) * kAttnPbStride + ks * 32, kPStride);
+                    _tile_loadd(6, a.vp + (j0 / 2 + ks * 16) * a.ldvp + e, a.ldvp * 4);
+                    _tile_dpbf16ps(0, 4, 6);
+                }
+                _tile_stored(0, o, ostride);
+            }
+    }
+    amx_end();
+    // out = r(O / l)
+    for (int hi = 0; hi < a.group; ++hi)
+        for (int p = 0; p < nq; ++p) {
+            const int r = hi * nq + p;
+            const float *o = w.o + static_cast<int64_t>(r) * d;
+            float *dst = a.out + p * a.ldo + static_cast<int64_t>(hi) * d;
+            const __m512 l = _mm512_set1_ps(w.l[r]);
+            for (int e = 0; e < d; e += 16)
+                _mm512_storeu_ps(dst + e, simd_avx512::vround_bf16(_mm512_div_ps(_mm512_loadu_ps(o + e), l)));
+        }
+}
+
+}  // namespace attn_amx
+#undef RIR_AMX_TARGET
+#endif
+
 namespace {
 
-// Offsets of each sequence in the bf16 layouts, whose value pairs (2q, 2q+1) must not straddle two sequences:
-// every sequence starts at an even column. Returns the padded total.
+// Offsets of each sequence in the bf16 layouts: every sequence starts at a multiple of kSeqAlign columns and is
+// followed by zeros up to the next one, so that value pairs (2q, 2q+1) never straddle two sequences and a 32-key tile
+// step never reads another sequence (attn_amx). Returns the padded total.
+constexpr int64_t kSeqAlign = 32;
 int64_t padded_offsets(const int32_t *cu, int n_seqs, std::vector<int64_t> &off) {
     off.resize(n_seqs);
     int64_t total = 0;
     for (int s = 0; s < n_seqs; ++s) {
         off[s] = total;
         const int64_t len = cu[s + 1] - cu[s];
-        total += len + (len & 1);
+        total += (len + kSeqAlign - 1) / kSeqAlign * kSeqAlign;
     }
     return total;
 }
@@ -142,12 +237,14 @@ void layout_bf16_pairs(ThreadPool &pool, const float *k, const float *v, const i
     pool.run(static_cast<int64_t>(n_seqs) * kv_heads, [&](int64_t task, int) {
         const int s = static_cast<int>(task / kv_heads), h = static_cast<int>(task % kv_heads);
         const int64_t start = cu[s], len = cu[s + 1] - start;
+        const int64_t padded = (len + kSeqAlign - 1) / kSeqAlign * kSeqAlign;
         uint32_t *kdst = kp + static_cast<int64_t>(h) * (d / 2) * tp + off[s];
         for (int64_t j = 0; j < len; ++j) {
             const float *kr = k + (start + j) * kvd + static_cast<int64_t>(h) * d;
             for (int p = 0; p < d / 2; ++p)
                 kdst[p * tp + j] = (f32_bits(kr[2 * p]) >> 16) | (f32_bits(kr[2 * p + 1]) & 0xffff0000u);
         }
+        for (int p = 0; p < d / 2; ++p) std::fill(kdst + p * tp + len, kdst + p * tp + padded, 0u);
         uint32_t *vdst = vp + (static_cast<int64_t>(h) * (tp / 2) + off[s] / 2) * d;
         for (int64_t q = 0; q < (len + 1) / 2; ++q) {
             const float *v0 = v + (start + 2 * q) * kvd + static_cast<int64_t>(h) * d;
@@ -155,17 +252,20 @@ void layout_bf16_pairs(ThreadPool &pool, const float *k, const float *v, const i
             for (int c = 0; c < d; ++c)
                 vdst[q * d + c] = (f32_bits(v0[c]) >> 16) | (v1 ? f32_bits(v1[c]) & 0xffff0000u : 0u);
         }
+        std::fill(vdst + (len + 1) / 2 * d, vdst + padded / 2 * d, 0u);
     });
 }
 
 }  // namespace
 
 size_t attention_kv_floats(int64_t T, int n_seqs, int kv_heads, int head_dim) {
-    return static_cast<size_t>(kv_heads) * head_dim * static_cast<size_t>(T + n_seqs);
+    // The pair layouts: every sequence padded to a multiple of kSeqAlign tokens.
+    return static_cast<size_t>(kv_heads) * head_dim * static_cast<size_t>(T + (kSeqAlign - 1) * n_seqs);
 }
 
 size_t attention_thread_floats(int heads, int kv_heads, int head_dim) {
-    const int group = heads / kv_heads, rows = group * tile_positions(group);
+    // Rows rounded up to whole 16-row tiles (attn_amx).
+    const int group = heads / kv_heads, rows = (group * tile_positions(group) + 15) / 16 * 16;
     return 2 * round_up16(static_cast<size_t>(rows) * head_dim) +
            round_up16(static_cast<size_t>(rows) * kAttnKeyBlock) +
            round_up16(static_cast<size_t>(rows) * kAttnPbStride / 2) + 3 * round_up16(rows);
@@ -177,8 +277,10 @@ void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const 
     void (*kernel)(const AttnTile &) = attn_scalar::attention_tile;
 #if defined(__x86_64__)
     // Avx512Bf16: vdpbf16ps kernels in BF16 mode (select_isa() picks this level only where they are the faster
-    // choice). Amx: the AVX-512 fp32 kernels (the tiles run the projections).
+    // choice). Amx: tiles in BF16 mode when head_dim is a multiple of 32 (the tiles' K step), else the AVX-512 fp32
+    // kernels.
     if (isa == Isa::Avx512Bf16) kernel = attn_avx512bf16::attention_tile;
+    else if (isa == Isa::Amx && bf16 && head_dim % 32 == 0) kernel = attn_amx::attention_tile;
     else if (isa >= Isa::Avx512) kernel = attn_avx512::attention_tile;
     else if (isa == Isa::Avx2) kernel = attn_avx2::attention_tile;
 #endif
@@ -189,7 +291,7 @@ void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const 
     const size_t per_thread = attention_thread_floats(heads, kv_heads, d);
 
     // Keys and values as the kernels read them: transposed fp32 keys, or (BF16 mode on AVX512_BF16) bf16 pairs.
-    const bool pairs = bf16 && isa == Isa::Avx512Bf16;
+    const bool pairs = bf16 && (isa == Isa::Avx512Bf16 || (isa == Isa::Amx && d % 32 == 0));
     std::vector<int64_t> off;
     int64_t tp = 0;
     uint32_t *kp = nullptr, *vp = nullptr;

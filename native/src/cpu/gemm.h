@@ -94,6 +94,11 @@ const GemmKernels &gemm_kernels_avx512();
 const GemmKernels &gemm_kernels_avx512bf16();
 const GemmKernels &gemm_kernels_amx();
 
+// AMX: loads the tile configuration every AMX kernel of the engine uses (palette 1, all eight tiles 16 rows x 64
+// bytes) on the calling thread / releases the tiles. Only at the Amx level.
+void amx_begin();
+void amx_end();
+
 // The portable widening (fp32 kernels of every ISA may use it).
 void widen_pairs_scalar(const uint32_t *src, int kcb, int nr, float *dst);
 

@@ -20,7 +20,7 @@ namespace rir {
 namespace cpu {
 namespace {
 
-constexpr int kAmxMr = 32, kAmxNr = 32, kAmxKc = 512;
+constexpr int kAmxMr = 32, kAmxNr = 32, kAmxKc = 1024;
 constexpr int kPairsPerStep = 16;  // K pairs per tile step (a tile row is 64 bytes: 32 bf16 of X, 16 pairs of W)
 
 // The 64-byte tile configuration (palette 1): all eight tiles 16 rows x 64 bytes.
@@ -31,6 +31,8 @@ struct alignas(64) TileConfig {
     uint16_t colsb[16];
     uint8_t rows[16];
 };
+
+}  // namespace
 
 RIR_AMX void amx_begin() {
     static const TileConfig cfg = [] {
@@ -47,6 +49,8 @@ RIR_AMX void amx_begin() {
 }
 
 RIR_AMX void amx_end() { _tile_release(); }
+
+namespace {
 
 template <bool TwoRowTiles>
 RIR_AMX void ukr_amx_impl(int kcb, const void *xv, int64_t ldx, const void *pv, float *y, int64_t ldy, int m,
