@@ -350,8 +350,8 @@ std::vector<float> run_attention(ThreadPool &pool, Isa isa, const std::vector<fl
     const int64_t T = cu[n_seqs];
     std::vector<float> out(T * heads * d, NAN), kv(attention_kv_floats(T, n_seqs, kv_heads, d), NAN),
         scratch(attention_thread_floats(heads, kv_heads, d) * pool.size(), NAN);
-    attention(pool, isa, q.data(), k.data(), v.data(), cu, n_seqs, heads, kv_heads, d, bf16, out.data(), kv.data(),
-              scratch.data());
+    attention(pool, isa, q.data(), int64_t(heads) * d, k.data(), v.data(), int64_t(kv_heads) * d, cu, n_seqs, heads,
+              kv_heads, d, bf16, out.data(), kv.data(), scratch.data());
     return out;
 }
 
@@ -477,6 +477,21 @@ TEST_CASE(attention_sequence_alone_equals_it_in_a_batch) {
     for (Isa isa : supported_isas())
         for (bool bf16 : {false, true}) {
             const std::vector<float> all = run_attention(pool, isa, q, k, v, cu, n_seqs, heads, kv_heads, d, bf16);
+            {
+                // The same from one fused [q k v] row per token (the backend's QKV GEMM output): bit for bit.
+                const int64_t qd = heads * d, kvd = kv_heads * d, ld = qd + 2 * kvd;
+                std::vector<float> qkv(T * ld);
+                for (int64_t t = 0; t < T; ++t) {
+                    std::copy(q.begin() + t * qd, q.begin() + (t + 1) * qd, qkv.begin() + t * ld);
+                    std::copy(k.begin() + t * kvd, k.begin() + (t + 1) * kvd, qkv.begin() + t * ld + qd);
+                    std::copy(v.begin() + t * kvd, v.begin() + (t + 1) * kvd, qkv.begin() + t * ld + qd + kvd);
+                }
+                std::vector<float> out(T * qd), kv(attention_kv_floats(T, n_seqs, kv_heads, d)),
+                    scratch(attention_thread_floats(heads, kv_heads, d) * pool.size());
+                attention(pool, isa, qkv.data(), ld, qkv.data() + qd, qkv.data() + qd + kvd, ld, cu, n_seqs, heads,
+                          kv_heads, d, bf16, out.data(), kv.data(), scratch.data());
+                CHECK_MSG(out == all, isa_name(isa) << " bf16=" << bf16 << ": strided q, k, v differ");
+            }
             for (int s = 0; s < n_seqs; ++s) {
                 const int32_t one[] = {0, cu[s + 1] - cu[s]};
                 auto slice = [&](const std::vector<float> &x, int w) {

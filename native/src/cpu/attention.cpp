@@ -230,10 +230,9 @@ int64_t padded_offsets(const int32_t *cu, int n_seqs, std::vector<int64_t> &off)
     return total;
 }
 
-// k, v [T, kv_heads * d] (bf16 values in fp32) -> kp [kv_heads][d/2][Tp] and vp [kv_heads][Tp/2][d] bf16 pairs.
-void layout_bf16_pairs(ThreadPool &pool, const float *k, const float *v, const int32_t *cu, int n_seqs, int kv_heads,
-                       int d, const std::vector<int64_t> &off, int64_t tp, uint32_t *kp, uint32_t *vp) {
-    const int64_t kvd = static_cast<int64_t>(kv_heads) * d;
+// k, v [T, kv_heads * d] (row stride kvd; bf16 values in fp32) -> kp [kv_heads][d/2][Tp] and vp [kv_heads][Tp/2][d] bf16 pairs.
+void layout_bf16_pairs(ThreadPool &pool, const float *k, const float *v, int64_t kvd, const int32_t *cu, int n_seqs,
+                       int kv_heads, int d, const std::vector<int64_t> &off, int64_t tp, uint32_t *kp, uint32_t *vp) {
     pool.run(static_cast<int64_t>(n_seqs) * kv_heads, [&](int64_t task, int) {
         const int s = static_cast<int>(task / kv_heads), h = static_cast<int>(task % kv_heads);
         const int64_t start = cu[s], len = cu[s + 1] - start;
@@ -271,9 +270,9 @@ size_t attention_thread_floats(int heads, int kv_heads, int head_dim) {
            round_up16(static_cast<size_t>(rows) * kAttnPbStride / 2) + 3 * round_up16(rows);
 }
 
-void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const float *v, const int32_t *cu_seqlens,
-               int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out, float *kv_scratch,
-               float *thread_scratch) {
+void attention(ThreadPool &pool, Isa isa, const float *q, int64_t ldq, const float *k, const float *v, int64_t ldkv,
+               const int32_t *cu_seqlens, int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out,
+               float *kv_scratch, float *thread_scratch) {
     void (*kernel)(const AttnTile &) = attn_scalar::attention_tile;
 #if defined(__x86_64__)
     // Avx512Bf16: vdpbf16ps kernels in BF16 mode (select_isa() picks this level only where they are the faster
@@ -286,7 +285,7 @@ void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const 
 #endif
     const int64_t T = cu_seqlens[n_seqs];
     const int group = heads / kv_heads, d = head_dim;
-    const int64_t ldq = static_cast<int64_t>(heads) * d, ldkv = static_cast<int64_t>(kv_heads) * d;
+    const int64_t ldo = static_cast<int64_t>(heads) * d, kvd = static_cast<int64_t>(kv_heads) * d;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const size_t per_thread = attention_thread_floats(heads, kv_heads, d);
 
@@ -298,10 +297,10 @@ void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const 
     if (pairs) {
         tp = padded_offsets(cu_seqlens, n_seqs, off);
         kp = reinterpret_cast<uint32_t *>(kv_scratch);
-        vp = kp + ldkv / 2 * tp;
-        layout_bf16_pairs(pool, k, v, cu_seqlens, n_seqs, kv_heads, d, off, tp, kp, vp);
+        vp = kp + kvd / 2 * tp;
+        layout_bf16_pairs(pool, k, v, ldkv, cu_seqlens, n_seqs, kv_heads, d, off, tp, kp, vp);
     } else {
-        transpose_keys(pool, k, T, kv_heads, d, kv_scratch);
+        transpose_keys(pool, k, ldkv, T, kv_heads, d, kv_scratch);
     }
 
     // Tiles: (sequence, block of query positions), longest sequences first (they cost the most per tile), each
@@ -323,8 +322,8 @@ void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const 
         AttnTile a{};
         a.q = q + t0 * ldq + static_cast<int64_t>(kvh) * group * d;
         a.ldq = ldq;
-        a.out = out + t0 * ldq + static_cast<int64_t>(kvh) * group * d;
-        a.ldo = ldq;
+        a.out = out + t0 * ldo + static_cast<int64_t>(kvh) * group * d;
+        a.ldo = ldo;
         if (pairs) {
             a.kp = kp + static_cast<int64_t>(kvh) * (d / 2) * tp + off[s];
             a.ldkp = tp;

@@ -6,10 +6,11 @@
 // torch rounds them (embedding, RMSNorm output, each projection, RoPE cos/sin and products, attention output,
 // residual adds, SiLU and its product); reductions and softmax stay fp32. See the forward in cpu_backend.cpp.
 //
-// Memory: weights are used in place (bf16, mmapped); activations are fp32 buffers sized by the batch, cached and
-// grown across calls: about (2*hidden + 2*heads*head_dim + 3*kv_heads*head_dim) floats per token, plus the MLP's
-// 2*intermediate floats for at most kMlpChunkTokens tokens, plus per thread one attention tile's scratch (a fixed
-// size: attention_thread_floats). Nothing grows with the square of a sequence length.
+// Memory: the weights once (projections packed for the kernels, gemm.h; embedding and norms copied), the size of the
+// bf16 checkpoint; activations are fp32 buffers sized by the batch, cached and grown across calls: about
+// (2*hidden + 2*(heads + 2*kv_heads)*head_dim) floats per token, plus the MLP's 3*intermediate floats for at most
+// kMlpChunkTokens tokens, plus per thread one attention tile's scratch (a fixed size: attention_thread_floats).
+// Nothing grows with the square of a sequence length.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +32,7 @@ struct CpuOptions {
     int64_t max_batch_tokens = 0;                 // 0 = kDefaultMaxBatchTokens
 };
 
-// The weights (and the Checkpoint owning them) must outlive the backend.
+// The weights need only outlive the constructor: the backend packs the projections and copies the rest.
 std::unique_ptr<Backend> make_cpu_backend(const LlamaConfig &config, const ModelWeights &weights,
                                           const CpuOptions &options);
 
@@ -71,6 +72,8 @@ public:
     std::string device() const override;
     rir_precision precision() const override { return precision_; }
     int64_t max_batch_tokens() const override { return max_batch_tokens_; }
+    // Projections are packed and the embedding table and norms copied when the backend is built.
+    bool owns_weights() const override { return true; }
 
     // Runs the forward pass and copies the final RMSNorm output, [total_tokens, hidden] (what embed() pools), to out.
     void final_hidden(const PackedBatch &batch, float *out);
@@ -88,24 +91,31 @@ private:
 
     // One layer's projections, packed for this backend's kernels when it is built (gemm.h).
     struct PackedLayer {
-        PackedWeights q, k, v, o, gate, up, down;
+        PackedWeights qkv;      // [q; k; v] rows: one [qd + 2 kvd, hidden] projection
+        PackedWeights o;
+        PackedWeights gate_up;  // gate and up interleaved by half panels (see the constructor)
+        PackedWeights down;
     };
 
     LlamaConfig config_;
-    ModelWeights weights_;  // pointers only; the tensors belong to the caller (Checkpoint)
+    ModelWeights weights_;        // embedding and norms (into owned_); projection pointers null (packed_ instead)
+    std::vector<bf16_t> owned_;   // the embedding table, then each layer's two norms, then the final norm
     rir_precision precision_;
     int64_t max_batch_tokens_;
     Isa isa_;
     ThreadPool pool_;
     Gemm gemm_;
     std::vector<PackedLayer> packed_;
+    int64_t gate_up_half_ = 0;  // gate (and up) rows per panel of gate_up
+    int64_t gate_up_rows_ = 0;  // rows of gate_up, padded to whole panels
     std::vector<float> inv_freq_;
     int64_t rope_positions_ = 0;                 // rows held in the RoPE tables
     FloatBuffer rope_cos_, rope_sin_;            // [positions, head_dim / 2]
     std::vector<int32_t> positions_;             // [T]
-    FloatBuffer h_, x_, q_, k_, v_, attn_;       // activations, see reserve()
+    FloatBuffer h_, x_, qkv_, attn_;             // activations, see reserve()
     FloatBuffer kt_;                             // keys and values laid out for attention (attention_kv_floats)
-    FloatBuffer gate_, up_;                      // [min(T, kMlpChunkTokens), intermediate]
+    FloatBuffer gate_up_;                        // [min(T, kMlpChunkTokens), gate_up_rows_]
+    FloatBuffer act_;                            // SwiGLU output, [min(T, kMlpChunkTokens), intermediate]
     FloatBuffer scores_;                         // attention scratch, per thread (attention_thread_floats)
     OpProfile *profile_ = nullptr;
 };

@@ -167,7 +167,8 @@ size_t Gemm::scratch_bytes() const {
     return n;
 }
 
-void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool x_bf16_exact, bool round_out) {
+void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool x_bf16_exact, bool round_out,
+               const GemmEpilogue *epilogue) {
     const int64_t N = w.rows(), K = w.cols();
     if (T <= 0 || N <= 0) return;
     const GemmKernels &ks = kernels(x_bf16_exact);
@@ -275,6 +276,7 @@ void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool
                                 for (int j = 0; j < cols; ++j) yt[i * N + j] = round_bf16(yt[i * N + j]);
                         }
                     }
+                    if (last && epilogue) (*epilogue)(t, m, n0 + int64_t(s) * nr, cols, yt, N);
                 }
             }
         }

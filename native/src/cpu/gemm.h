@@ -105,6 +105,14 @@ void widen_pairs_scalar(const uint32_t *src, int kcb, int nr, float *dst);
 // out[i] = r(x[i]) as bf16 bits, for n values (vectorized where the CPU allows).
 void narrow_bf16(const float *x, int64_t n, bf16_t *out);
 
+// Work done on a block of Y right after it is final (after the last K block and the BF16 rounding), while it is in
+// cache: rows [t, t + m) of Y, columns [n0, n0 + cols) (one panel), at y with row stride ldy. Called on the GEMM's
+// threads, once per block; must not use the pool.
+struct GemmEpilogue {
+    virtual ~GemmEpilogue() = default;
+    virtual void operator()(int64_t t, int m, int64_t n0, int cols, const float *y, int64_t ldy) const = 0;
+};
+
 class Gemm {
 public:
     // Kernels for bf16-exact inputs: vdpbf16ps at the Avx512Bf16 level, tiles at the Amx level (select_isa() picks
@@ -114,7 +122,9 @@ public:
     // Y = X W^T with W packed for this Gemm's ISA (w.nr() == pack_panel_width(isa())): X [T, w.cols()], Y
     // [T, w.rows()]. x_bf16_exact: every X value is exactly a bf16 value, which allows the bf16 kernels.
     // round_out: Y = r(Y), rounded to bf16 (the BF16 mode's rounding of every projection).
-    void run(const float *x, int64_t T, const PackedWeights &w, float *y, bool x_bf16_exact, bool round_out);
+    // epilogue: see GemmEpilogue (null: none).
+    void run(const float *x, int64_t T, const PackedWeights &w, float *y, bool x_bf16_exact, bool round_out,
+             const GemmEpilogue *epilogue = nullptr);
 
     // The kernel set run() uses for the given kind of input.
     const GemmKernels &kernels(bool x_bf16_exact) const;

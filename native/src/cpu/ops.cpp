@@ -46,10 +46,12 @@ struct OpsKernels {
     decltype(&ops_scalar::rope_range) rope;
     decltype(&ops_scalar::swiglu_range) swiglu;
     decltype(&ops_scalar::residual_range) residual;
+    decltype(&ops_scalar::swiglu_block) swiglu_block;
 };
 
 #define RIR_OPS_SET(ns) \
-    OpsKernels { ns::embed_range, ns::rmsnorm_range, ns::rope_range, ns::swiglu_range, ns::residual_range }
+    OpsKernels { ns::embed_range, ns::rmsnorm_range, ns::rope_range, ns::swiglu_range, ns::residual_range, \
+                 ns::swiglu_block }
 
 const OpsKernels &ops_for(Isa isa) {
     static const OpsKernels scalar = RIR_OPS_SET(ops_scalar);
@@ -77,8 +79,16 @@ void embed_rows(ThreadPool &pool, Isa isa, const int32_t *ids, int64_t T, const 
 void rmsnorm(ThreadPool &pool, Isa isa, const float *x, int64_t T, int hidden, const bf16_t *w, float eps, bool bf16,
              float *out) {
     const OpsKernels &k = ops_for(isa);
+    pool.parallel_for(T, kMinRowsPerChunk, [&](int64_t t0, int64_t t1, int) {
+        k.rmsnorm(const_cast<float *>(x), nullptr, t0, t1, hidden, w, eps, bf16, out);  // x is not written
+    });
+}
+
+void residual_rmsnorm(ThreadPool &pool, Isa isa, float *h, const float *d, int64_t T, int hidden, const bf16_t *w,
+                      float eps, bool bf16, float *out) {
+    const OpsKernels &k = ops_for(isa);
     pool.parallel_for(T, kMinRowsPerChunk,
-                      [&](int64_t t0, int64_t t1, int) { k.rmsnorm(x, t0, t1, hidden, w, eps, bf16, out); });
+                      [&](int64_t t0, int64_t t1, int) { k.rmsnorm(h, d, t0, t1, hidden, w, eps, bf16, out); });
 }
 
 std::vector<float> rope_inv_freq(const LlamaConfig &c) {
@@ -131,22 +141,24 @@ void rope_apply(ThreadPool &pool, Isa isa, float *x, int64_t ld, int64_t T, int 
     });
 }
 
-void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, int head_dim, float *kt) {
+void transpose_keys(ThreadPool &pool, const float *k, int64_t ld, int64_t T, int kv_heads, int head_dim, float *kt) {
     const int64_t width = static_cast<int64_t>(kv_heads) * head_dim;
     constexpr int64_t kBlock = 64;  // tokens per cache block of the transpose
     pool.parallel_for(T, kBlock, [&](int64_t t0, int64_t t1, int) {
         for (int64_t tb = t0; tb < t1; tb += kBlock) {
             int64_t te = std::min(t1, tb + kBlock);
             for (int64_t c = 0; c < width; ++c)
-                for (int64_t t = tb; t < te; ++t) kt[c * T + t] = k[t * width + c];
+                for (int64_t t = tb; t < te; ++t) kt[c * T + t] = k[t * ld + c];
         }
     });
 }
 
 void swiglu(ThreadPool &pool, Isa isa, float *g, const float *u, int64_t n, bool bf16) {
     const OpsKernels &k = ops_for(isa);
-    pool.parallel_for(n, kMinElemsPerChunk, [&](int64_t i0, int64_t i1, int) { k.swiglu(g, u, i0, i1, bf16); });
+    pool.parallel_for(n, kMinElemsPerChunk, [&](int64_t i0, int64_t i1, int) { k.swiglu(g, u, g, i0, i1, bf16); });
 }
+
+SwigluBlockFn swiglu_block_kernel(Isa isa) { return ops_for(isa).swiglu_block; }
 
 void residual_add(ThreadPool &pool, Isa isa, float *h, const float *d, int64_t n, bool bf16) {
     const OpsKernels &k = ops_for(isa);

@@ -26,6 +26,11 @@ void embed_rows(ThreadPool &pool, Isa isa, const int32_t *ids, int64_t T, const 
 void rmsnorm(ThreadPool &pool, Isa isa, const float *x, int64_t T, int hidden, const bf16_t *w, float eps, bool bf16,
              float *out);
 
+// h = h + d (FP32) or r(h + d) (BF16), then out = RMSNorm(h) as above: the residual add fused with the norm that
+// reads the residual stream next.
+void residual_rmsnorm(ThreadPool &pool, Isa isa, float *h, const float *d, int64_t T, int hidden, const bf16_t *w,
+                      float eps, bool bf16, float *out);
+
 // inv_freq[i] = 1 / theta^(2i/head_dim) in fp32 (as torch computes it), then the llama3 scaling when configured.
 std::vector<float> rope_inv_freq(const LlamaConfig &config);
 
@@ -40,11 +45,12 @@ void rope_tables(const std::vector<float> &inv_freq, int64_t n_pos, bool bf16, f
 void rope_apply(ThreadPool &pool, Isa isa, float *x, int64_t ld, int64_t T, int n_heads, int head_dim,
                 const int32_t *pos, const float *cos_table, const float *sin_table, bool bf16);
 
-// kt[h][d][t] = k[t][h * head_dim + d]: keys transposed so that the score loop runs over contiguous keys.
-void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, int head_dim, float *kt);
+// kt[h][d][t] = k[t * ld + h * head_dim + d]: keys transposed so that the score loop runs over contiguous keys.
+void transpose_keys(ThreadPool &pool, const float *k, int64_t ld, int64_t T, int kv_heads, int head_dim, float *kt);
 
-// Bidirectional GQA attention confined to each sequence of the packed batch. q [T, heads * head_dim], k and v
-// [T, kv_heads * head_dim]; query head h reads kv head h / (heads / kv_heads). Flash-style (attention_kernel.inc):
+// Bidirectional GQA attention confined to each sequence of the packed batch. q [T, heads * head_dim] with row stride
+// ldq, k and v [T, kv_heads * head_dim] with row stride ldkv (parts of one fused QKV row, or separate arrays); out
+// [T, heads * head_dim], dense. Query head h reads kv head h / (heads / kv_heads). Flash-style (attention_kernel.inc):
 // keys in blocks of kAttnKeyBlock with an online softmax, scores (q . k) / sqrt(head_dim) and softmax in fp32,
 // out = P V / l. BF16 mode: the CUDA kernel's steps (docs/numerics.md): P rounded to bf16 before P V, the row sum of
 // the unrounded P, out = r(O / l); q, k, v must be bf16 values (on AVX512_BF16 the products run as vdpbf16ps).
@@ -56,13 +62,18 @@ void transpose_keys(ThreadPool &pool, const float *k, int64_t T, int kv_heads, i
 constexpr int kAttnKeyBlock = 64;
 size_t attention_kv_floats(int64_t T, int n_seqs, int kv_heads, int head_dim);
 size_t attention_thread_floats(int heads, int kv_heads, int head_dim);
-void attention(ThreadPool &pool, Isa isa, const float *q, const float *k, const float *v, const int32_t *cu_seqlens,
-               int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out, float *kv_scratch,
-               float *thread_scratch);
+void attention(ThreadPool &pool, Isa isa, const float *q, int64_t ldq, const float *k, const float *v, int64_t ldkv,
+               const int32_t *cu_seqlens, int n_seqs, int heads, int kv_heads, int head_dim, bool bf16, float *out,
+               float *kv_scratch, float *thread_scratch);
 
 // g = silu(g) * u (FP32, silu in fp32) or g = r(r(silu(g)) * u) (BF16, silu in double rounded to fp32, as the
 // CUDA kernel); silu(x) = x / (1 + exp(-x)).
 void swiglu(ThreadPool &pool, Isa isa, float *g, const float *u, int64_t n, bool bf16);
+// The same on the calling thread over a block (the gate/up GEMM's epilogue): rows of n values, out = silu(g) * u, g and
+// u rows ld_in apart, out rows ld_out apart. The kernel of an ISA, looked up once.
+using SwigluBlockFn = void (*)(const float *g, const float *u, int64_t ld_in, float *out, int64_t ld_out, int rows,
+                               int64_t n, bool bf16);
+SwigluBlockFn swiglu_block_kernel(Isa isa);
 
 // h = h + d (FP32) or h = r(h + d) (BF16).
 void residual_add(ThreadPool &pool, Isa isa, float *h, const float *d, int64_t n, bool bf16);

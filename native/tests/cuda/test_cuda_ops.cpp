@@ -181,8 +181,8 @@ void check_attention(const std::vector<int32_t> &lens, int heads, int kv_heads, 
     std::vector<float> kv(cpu::attention_kv_floats(T, n_seqs, kv_heads, head_dim)),
         scratch(cpu::attention_thread_floats(heads, kv_heads, head_dim) * static_cast<size_t>(pool().size())),
         twin(static_cast<size_t>(T) * qd);
-    cpu::attention(pool(), cpu::select_isa(), q.data(), k.data(), v.data(), cu_seqlens.data(), n_seqs, heads, kv_heads,
-                   head_dim, true, twin.data(), kv.data(), scratch.data());
+    cpu::attention(pool(), cpu::select_isa(), q.data(), qd, k.data(), v.data(), kvd, cu_seqlens.data(), n_seqs, heads,
+                   kv_heads, head_dim, true, twin.data(), kv.data(), scratch.data());
     const Diff d_twin = compare(got, twin);
 
     // Exact reference: float64 softmax attention of the same bf16 inputs.
