@@ -2,12 +2,15 @@
 // engine's own parser only to count FLOPs.
 //
 //   bench_embed --model DIR --seq-len S [--batch-tokens B] [--iters N] [--threads T]
-//               [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--json]
+//               [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--drift] [--json]
 //   bench_embed --model DIR --lengths L1,L2,... [...]     one batch of sequences of these lengths (mixed lengths, as
 //                                                         real documents come; the benchmark suite's padded-peer case)
 //
 // --json prints one JSON object last: tokens_per_s, tflops, seq_len, batch_tokens, n_seqs, mean_ms, p50_ms, p99_ms,
-// load_s (rir_open wall time), load_gbps (checkpoint bytes / load_s), device, backend, precision.
+// load_s (rir_open wall time), load_gbps (checkpoint bytes / load_s), device, backend, precision, min_cos_vs_fp32.
+// --drift (with a precision other than fp32): embeds the same batch once more with a second handle in FP32 on the
+// same device kind and reports the smallest cosine between the two vectors of a sequence (min_cos_vs_fp32: what the
+// precision costs in agreement); null without --drift.
 //
 // Each batch packs floor(B / S) sequences (at least one) of S random token ids (or, with --lengths, one sequence of
 // each given length, S = the longest); W warm-up calls, then N timed calls.
@@ -15,6 +18,7 @@
 // attention over each token's own sequence; embedding gather, norms, RoPE, softmax are not counted). The config is
 // read from DIR/config.json with the engine's own parser (rir::parse_config, same defaults as the loader).
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -34,7 +38,7 @@ namespace {
 [[noreturn]] void usage(const char *msg) {
     std::fprintf(stderr,
                  "error: %s\nusage: bench_embed --model DIR (--seq-len S [--batch-tokens B] | --lengths L1,L2,...) "
-                 "[--iters N] [--threads T] [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] "
+                 "[--iters N] [--threads T] [--precision default|fp32|bf16] [--device cpu|cuda|auto] [--warmup W] [--drift] "
                  "[--json]\n",
                  msg);
     std::exit(2);
@@ -51,7 +55,7 @@ int64_t parse_int(const char *flag, const char *v) {
 
 int main(int argc, char **argv) {
     std::string model_dir, device = "cpu", precision = "default";
-    bool json = false;
+    bool json = false, drift = false;
     int64_t seq_len = 0, batch_tokens = 0, iters = 5, threads = 0, warmup = 1;
     std::vector<int64_t> lengths;  // --lengths: one sequence of each
     for (int i = 1; i < argc; ++i) {
@@ -59,11 +63,15 @@ int main(int argc, char **argv) {
         if (a == "-h" || a == "--help") {
             std::printf("usage: bench_embed --model DIR (--seq-len S [--batch-tokens B] | --lengths L1,L2,...) "
                         "[--iters N] [--threads T] [--precision default|fp32|bf16] [--device cpu|cuda|auto] "
-                        "[--warmup W] [--json]\n");
+                        "[--warmup W] [--drift] [--json]\n");
             return 0;
         }
         if (a == "--json") {
             json = true;
+            continue;
+        }
+        if (a == "--drift") {
+            drift = true;
             continue;
         }
         if (i + 1 >= argc) usage(("missing value after " + a).c_str());
@@ -157,6 +165,32 @@ int main(int argc, char **argv) {
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::sort(lat_ms.begin(), lat_ms.end());
+
+    double min_cos = NAN;  // --drift: the same batch in FP32, cosine per sequence (outputs are unit vectors)
+    if (drift && rir_precision_of(model) != RIR_PRECISION_FP32) {
+        rir_open_options o32 = opt;
+        o32.precision = RIR_PRECISION_FP32;
+        rir_model *m32 = nullptr;
+        if (rir_open(&o32, &m32, err, sizeof err) != RIR_OK) {
+            std::fprintf(stderr, "rir_open (fp32, for --drift) failed: %s\n", err);
+            return 1;
+        }
+        std::vector<float> ref(out.size());
+        if (rir_embed(m32, ids.data(), cu.data(), nullptr, static_cast<int32_t>(n_seqs), 0, ref.data(),
+                      static_cast<int64_t>(ref.size())) != RIR_OK) {
+            std::fprintf(stderr, "rir_embed (fp32, for --drift) failed: %s\n", rir_last_error(m32));
+            return 1;
+        }
+        rir_close(m32);
+        min_cos = 1.0;
+        const int64_t H = static_cast<int64_t>(hidden);
+        for (int64_t s = 0; s < n_seqs; ++s) {
+            double dot = 0;
+            for (int64_t i = 0; i < H; ++i) dot += static_cast<double>(out[s * H + i]) * ref[s * H + i];
+            min_cos = std::min(min_cos, dot);
+        }
+        std::printf("drift       min cosine vs FP32 over %" PRId64 " sequences: %.7f\n", n_seqs, min_cos);
+    }
     auto pct = [&](double q) { return lat_ms[std::min(lat_ms.size() - 1, static_cast<size_t>(q * lat_ms.size()))]; };
 
     const double tokens_per_s = static_cast<double>(total) * iters / secs;
@@ -178,10 +212,12 @@ int main(int argc, char **argv) {
                               layers * (2 * hidden + hidden * (qd + 2 * kvd) + qd * hidden + 3 * hidden * inter);
         std::printf("{\"tokens_per_s\": %.3f, \"tflops\": %.6f, \"seq_len\": %" PRId64 ", \"batch_tokens\": %" PRId64
                     ", \"n_seqs\": %" PRId64 ", \"mean_ms\": %.4f, \"p50_ms\": %.4f, \"p99_ms\": %.4f, \"load_s\": %.3f"
-                    ", \"load_gbps\": %.3f, \"device\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\"}\n",
+                    ", \"load_gbps\": %.3f, \"device\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\""
+                    ", \"min_cos_vs_fp32\": %s}\n",
                     tokens_per_s, tokens_per_s * (linear_flop + attn_flop) / 1e12, seq_len, total, n_seqs,
                     secs / iters * 1e3, pct(0.5), pct(0.99), load_s, params * 2 / 1e9 / load_s, rir_device(model),
-                    rir_backend(model), rir_precision_of(model) == RIR_PRECISION_BF16 ? "bf16" : "fp32");
+                    rir_backend(model), rir_precision_of(model) == RIR_PRECISION_BF16 ? "bf16" : "fp32",
+                    std::isnan(min_cos) ? "null" : std::to_string(min_cos).c_str());
     }
     rir_close(model);
     return 0;

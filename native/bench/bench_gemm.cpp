@@ -14,6 +14,8 @@
 //   gemm         the engine's full threaded GEMM (cpu::Gemm::run on weights packed as the backend packs them),
 //                Y[N, N] = X[N, N] W[N, N]^T, best of I calls: the ceiling the forward pass's projections can reach.
 //                bf16_gemm: the same with bf16-exact X (the BF16 mode's kernels).
+//   mem_read     GB/s of a streaming read of a 1 GiB buffer by all threads at once (best of 3): the bound of
+//                memory-bound work such as one search query over an index.
 // The suite states each precision's "of ceiling" against its own kernel-in-cache figure.
 #include <algorithm>
 #include <atomic>
@@ -216,6 +218,31 @@ int main(int argc, char **argv) {
         return fma_loop_scalar(0.5f + t);
     });
 
+    // 1a. memory read bandwidth: every thread sums its share of a 1 GiB buffer (4 independent sums: the loads, not
+    // the additions, bound the loop), best of 3.
+    double mem_gbps = 0;
+    {
+        const size_t n = size_t(1) << 28;  // floats: 1 GiB
+        std::vector<float> buf(n, 1.0f);
+        for (int rep = 0; rep < 3; ++rep) {
+            std::vector<std::thread> ts;
+            std::vector<float> sums(threads);
+            const auto t0 = Clock::now();
+            for (int t = 0; t < threads; ++t)
+                ts.emplace_back([&, t] {
+                    const size_t b = n / threads * t, e = t + 1 == threads ? n : n / threads * (t + 1);
+                    float s[8] = {};
+                    for (size_t i = b; i + 8 <= e; i += 8)
+                        for (int j = 0; j < 8; ++j) s[j] += buf[i + j];
+                    sums[t] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+                });
+            for (auto &t : ts) t.join();
+            const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+            if (sums[0] == 12345.0f) std::puts("");
+            mem_gbps = std::max(mem_gbps, n * sizeof(float) / secs / 1e9);
+        }
+    }
+
     // 1b. the BF16 mode's instruction at this level
     const char *bf16_instr = "fma";
     double bf16_peak = fma_peak;
@@ -289,13 +316,14 @@ int main(int argc, char **argv) {
     std::printf("bf16_peak    %8.1f GFLOP/s  register-only %s loop\n", bf16_peak / 1e9, bf16_instr);
     std::printf("bf16_kernel  %8.1f GFLOP/s  BF16 mode's GEMM microkernel, data in cache\n", kernel16 / 1e9);
     std::printf("bf16_gemm    %8.1f GFLOP/s  BF16 mode's full GEMM (bf16-exact X)\n", gemm16 / 1e9);
+    std::printf("mem_read     %8.1f GB/s     streaming read, all threads\n", mem_gbps);
     if (json)
         std::printf("{\"isa\": \"%s\", \"threads\": %d, \"kernel_name\": \"%s\", \"fma_peak_gflops\": %.3f, "
                     "\"kernel_gflops\": %.3f, \"gemm_gflops\": %.3f, \"bf16_kernel_name\": \"%s\", "
                     "\"bf16_instr\": \"%s\", \"bf16_peak_gflops\": %.3f, \"bf16_kernel_gflops\": %.3f, "
-                    "\"bf16_gemm_gflops\": %.3f, \"size\": %lld, \"iters\": %lld}\n",
+                    "\"bf16_gemm_gflops\": %.3f, \"mem_read_gbps\": %.3f, \"size\": %lld, \"iters\": %lld}\n",
                     isa_name(isa), threads, ks.name, fma_peak / 1e9, kernel / 1e9, gemm_flops / 1e9, ks16.name,
-                    bf16_instr, bf16_peak / 1e9, kernel16 / 1e9, gemm16 / 1e9, static_cast<long long>(n),
+                    bf16_instr, bf16_peak / 1e9, kernel16 / 1e9, gemm16 / 1e9, mem_gbps, static_cast<long long>(n),
                     static_cast<long long>(iters));
     return 0;
 }

@@ -172,10 +172,11 @@ void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool
     const int64_t N = w.rows(), K = w.cols();
     if (T <= 0 || N <= 0) return;
     const GemmKernels &ks = kernels(x_bf16_exact);
+    const bool pairs = !ks.bf16_x && ks.mr_pairs > 0 && T <= kPairsMaxRows;  // fp32 products from the pairs in place
     if (w.nr() != ks.nr)
         throw Error(RIR_ERR_INTERNAL, std::string("cpu gemm: weights packed for panels of ") + std::to_string(w.nr()) +
                                           " columns, kernels " + ks.name + " use " + std::to_string(ks.nr));
-    const int mr = ks.mr, nr = ks.nr;
+    const int mr = pairs ? ks.mr_pairs : ks.mr, nr = ks.nr;
     const int threads = pool_.size();
 
     const void *xs = x;
@@ -237,7 +238,7 @@ void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool
         for (int64_t k0 = 0; k0 < K; k0 += kc) {
             const int kcb = static_cast<int>(std::min(kc, K - k0));
             const bool last = k0 + kcb >= K;
-            if (!ks.bf16_x)
+            if (!ks.bf16_x && !pairs)
                 for (int s = 0; s < np; ++s) ks.widen(w.panel(s0 + s) + (k0 / 2) * nr, kcb, nr, widened + s * nr * kcb);
             // X tile copy (fp32 kernels): 4-byte units of the block plus one cache line per row, so that the mr rows
             // never share L1 sets (rows of X itself, K elements apart, often do: K = 4096 is 16 KiB).
@@ -265,9 +266,10 @@ void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool
                 for (int s = 0; s < np; ++s) {
                     const int cols = static_cast<int>(std::min<int64_t>(nr, ncv - int64_t(s) * nr));
                     float *yt = y + t * N + n0 + int64_t(s) * nr;
-                    const void *ps = ks.bf16_x ? static_cast<const void *>(w.panel(s0 + s) + (k0 / 2) * nr)
-                                               : static_cast<const void *>(widened + s * nr * kcb);
-                    ks.ukr[m](kcb, xk, ldk, ps, yt, N, cols, k0 > 0);
+                    const bool in_place = ks.bf16_x || pairs;
+                    const void *ps = in_place ? static_cast<const void *>(w.panel(s0 + s) + (k0 / 2) * nr)
+                                              : static_cast<const void *>(widened + s * nr * kcb);
+                    (pairs ? ks.ukr_pairs : ks.ukr)[m](kcb, xk, ldk, ps, yt, N, cols, k0 > 0);
                     if (last && round_out) {
                         if (ks.round_rows) {
                             ks.round_rows(yt, N, m, cols);

@@ -86,7 +86,16 @@ struct GemmKernels {
     void (*end)() = nullptr;    // and after its last (AMX: tile release)
     // Y[m, ncols] = r(Y) (round to bf16) for the BF16 mode's projections; null: a scalar loop.
     void (*round_rows)(float *y, int64_t ldy, int m, int ncols) = nullptr;
+    // fp32 kernels reading the packed pairs in place (no widening pass), for short inputs (T <= kPairsMaxRows): the
+    // same sums in the same order as ukr, equal bits. mr_pairs rows per call; null where absent.
+    int mr_pairs = 0;
+    void (*ukr_pairs[kMaxMr + 1])(int kcb, const void *x, int64_t ldx, const void *panel, float *y, int64_t ldy,
+                                  int ncols, bool accumulate) = {};
 };
+
+// Inputs of at most this many rows take the fp32 kernels' ukr_pairs: below it, widening a panel block costs more than
+// the few products each widened value takes part in (bench_embed batch-1 latency, medium, Sapphire Rapids).
+constexpr int64_t kPairsMaxRows = 32;
 
 const GemmKernels &gemm_kernels_scalar();
 const GemmKernels &gemm_kernels_avx2();

@@ -3,6 +3,7 @@
 // On other architectures the x86 kernel sets fall back to the scalar one.
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "cpu/bf16.h"
 #include "cpu/gemm.h"
@@ -57,6 +58,51 @@ RIR_AVX2 void ukr_avx2(int kcb, const void *xv, int64_t ldx, const void *pv, flo
             _mm256_store_ps(tmp + 8, acc[i][1]);
             for (int j = 0; j < ncols; ++j) yi[j] = accumulate ? yi[j] + tmp[j] : tmp[j];
         }
+    }
+}
+
+// The same products read straight from the packed pairs, for a few rows of X (short inputs), where widening each
+// panel block first would cost more than the products: pair row p gives k = 2p (its low halves) and k = 2p + 1 (its
+// high halves). Every accumulator adds the same products in the same order as ukr_avx2 over the widened block, so the
+// two give equal bits. MR = 4: 8 accumulators + 4 widened operands + the mask + a broadcast fit 16 registers.
+constexpr int kAvx2DirectMr = 4;
+template <int M>
+RIR_AVX2 void ukr_avx2_pairs(int kcb, const void *xv, int64_t ldx, const void *pv, float *y, int64_t ldy, int ncols,
+                             bool accumulate) {
+    const float *x = static_cast<const float *>(xv);
+    const uint32_t *p = static_cast<const uint32_t *>(pv);
+    const __m256i hi = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    __m256 acc[M][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int k = 0; k < kcb; k += 2) {
+        const __m256i u0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + (k / 2) * kAvx2Nr));
+        const __m256i u1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + (k / 2) * kAvx2Nr + 8));
+        const __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(u0, 16));
+        const __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(u1, 16));
+#pragma GCC unroll 16
+        for (int i = 0; i < M; ++i) {
+            const __m256 xb = _mm256_broadcast_ss(x + i * ldx + k);
+            acc[i][0] = _mm256_fmadd_ps(xb, e0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(xb, e1, acc[i][1]);
+        }
+        if (k + 1 == kcb) break;  // odd K: the last pair's high half is padding
+        const __m256 o0 = _mm256_castsi256_ps(_mm256_and_si256(u0, hi));
+        const __m256 o1 = _mm256_castsi256_ps(_mm256_and_si256(u1, hi));
+#pragma GCC unroll 16
+        for (int i = 0; i < M; ++i) {
+            const __m256 xb = _mm256_broadcast_ss(x + i * ldx + k + 1);
+            acc[i][0] = _mm256_fmadd_ps(xb, o0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(xb, o1, acc[i][1]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+        float *yi = y + i * ldy;
+        alignas(32) float tmp[kAvx2Nr];
+        _mm256_store_ps(tmp, acc[i][0]);
+        _mm256_store_ps(tmp + 8, acc[i][1]);
+        for (int j = 0; j < ncols; ++j) yi[j] = accumulate ? yi[j] + tmp[j] : tmp[j];
     }
 }
 
@@ -160,6 +206,41 @@ RIR_AVX512 void ukr_avx512(int kcb, const void *xv, int64_t ldx, const void *pv,
     for (int i = 0; i < M; ++i) store_rows_avx512(acc[i][0], acc[i][1], y + i * ldy, ncols, accumulate);
 }
 
+// ukr_avx512 straight from the packed pairs (see ukr_avx2_pairs): equal bits. MR = 12: 24 accumulators + 4 widened
+// operands + the mask + a broadcast fit 32 registers.
+template <int M>
+RIR_AVX512 void ukr_avx512_pairs(int kcb, const void *xv, int64_t ldx, const void *pv, float *y, int64_t ldy,
+                                 int ncols, bool accumulate) {
+    const float *x = static_cast<const float *>(xv);
+    const uint32_t *p = static_cast<const uint32_t *>(pv);
+    const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    __m512 acc[M][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kcb; k += 2) {
+        const __m512i u0 = _mm512_loadu_si512(p + (k / 2) * kAvx512Nr), u1 = _mm512_loadu_si512(p + (k / 2) * kAvx512Nr + 16);
+        const __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(u0, 16));
+        const __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(u1, 16));
+#pragma GCC unroll 16
+        for (int i = 0; i < M; ++i) {
+            const __m512 xb = _mm512_set1_ps(x[i * ldx + k]);
+            acc[i][0] = _mm512_fmadd_ps(xb, e0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(xb, e1, acc[i][1]);
+        }
+        if (k + 1 == kcb) break;  // odd K: the last pair's high half is padding
+        const __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(u0, hi));
+        const __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(u1, hi));
+#pragma GCC unroll 16
+        for (int i = 0; i < M; ++i) {
+            const __m512 xb = _mm512_set1_ps(x[i * ldx + k + 1]);
+            acc[i][0] = _mm512_fmadd_ps(xb, o0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(xb, o1, acc[i][1]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) store_rows_avx512(acc[i][0], acc[i][1], y + i * ldy, ncols, accumulate);
+}
+
 // ------------------------------------------------------------------------------------------------ AVX512_BF16
 // Panels are the packed pairs themselves: unit (p, j) = W[n_j][2p] | W[n_j][2p+1] << 16, the vdpbf16ps operand.
 template <int M>
@@ -194,6 +275,10 @@ const GemmKernels &gemm_kernels_avx2() {
         GemmKernels g{"avx2", kAvx2Mr, kAvx2Nr, kAvx2Kc, false, widen_avx2,
                       {nullptr, ukr_avx2<1>, ukr_avx2<2>, ukr_avx2<3>, ukr_avx2<4>, ukr_avx2<5>, ukr_avx2<6>}};
         g.round_rows = round_rows_avx2;
+        g.mr_pairs = kAvx2DirectMr;
+        const decltype(g.ukr_pairs) pairs = {nullptr, ukr_avx2_pairs<1>, ukr_avx2_pairs<2>, ukr_avx2_pairs<3>,
+                                             ukr_avx2_pairs<4>};
+        std::copy(std::begin(pairs), std::end(pairs), g.ukr_pairs);
         return g;
     }();
     return k;
@@ -206,6 +291,12 @@ const GemmKernels &gemm_kernels_avx512() {
                        ukr_avx512<6>, ukr_avx512<7>, ukr_avx512<8>, ukr_avx512<9>, ukr_avx512<10>, ukr_avx512<11>,
                        ukr_avx512<12>}};
         g.round_rows = round_rows_avx512;
+        g.mr_pairs = kAvx512Mr;
+        const decltype(g.ukr_pairs) pairs = {
+            nullptr, ukr_avx512_pairs<1>, ukr_avx512_pairs<2>, ukr_avx512_pairs<3>, ukr_avx512_pairs<4>,
+            ukr_avx512_pairs<5>, ukr_avx512_pairs<6>, ukr_avx512_pairs<7>, ukr_avx512_pairs<8>, ukr_avx512_pairs<9>,
+            ukr_avx512_pairs<10>, ukr_avx512_pairs<11>, ukr_avx512_pairs<12>};
+        std::copy(std::begin(pairs), std::end(pairs), g.ukr_pairs);
         return g;
     }();
     return k;

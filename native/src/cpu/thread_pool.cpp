@@ -2,6 +2,11 @@
 #include "cpu/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace rir {
 namespace cpu {
@@ -45,19 +50,45 @@ void ThreadPool::work(int thread) {
     }
 }
 
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+    _mm_pause();
+#endif
+}
+
+// Spins until pred() holds or kSpinNs passed; returns pred().
+template <typename Pred>
+bool spin_until(Pred pred, int64_t ns) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+    for (int i = 0;; ++i) {
+        if (pred()) return true;
+        cpu_relax();
+        if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return pred();
+    }
+}
+
+}  // namespace
+
 void ThreadPool::worker_loop(int thread) {
     uint64_t seen = 0;
     for (;;) {
-        {
+        if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpinNs)) {
             std::unique_lock<std::mutex> lock(mutex_);
-            start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
+            sleepers_.fetch_add(1);
+            start_cv_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
+            sleepers_.fetch_sub(1);
         }
-        work(thread);
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (--busy_ == 0) done_cv_.notify_one();
+            if (stop_) return;
+            seen = generation_.load();
+        }
+        work(thread);
+        if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::lock_guard<std::mutex> lock(mutex_);  // the caller may be about to wait on done_cv_
+            done_cv_.notify_one();
         }
     }
 }
@@ -73,16 +104,19 @@ void ThreadPool::run(int64_t n_tasks, const Task &fn) {
         job_ = &fn;
         n_tasks_ = n_tasks;
         next_.store(0, std::memory_order_relaxed);
-        busy_ = static_cast<int>(workers_.size());
+        busy_.store(static_cast<int>(workers_.size()));
         error_ = nullptr;
-        ++generation_;
+        generation_.fetch_add(1, std::memory_order_release);
     }
-    start_cv_.notify_all();
+    if (sleepers_.load() > 0) start_cv_.notify_all();
     work(0);
     std::exception_ptr error;
-    {
+    if (!spin_until([&] { return busy_.load(std::memory_order_acquire) == 0; }, kSpinNs)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        done_cv_.wait(lock, [&] { return busy_ == 0; });
+        done_cv_.wait(lock, [&] { return busy_.load() == 0; });
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
         job_ = nullptr;
         error = error_;
         error_ = nullptr;

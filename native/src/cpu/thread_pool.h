@@ -2,6 +2,10 @@
 // for every task in [0, n), handing tasks out dynamically; the calling thread works too, so a pool of size N has
 // N - 1 worker threads. `thread` is in [0, size()) and indexes per-thread scratch buffers. The first exception a task
 // throws is rethrown by run() after all threads stopped taking tasks.
+// A forward pass is a few hundred run() calls back to back; waking a sleeping thread costs tens of microseconds
+// (futex), which at batch 1 was a large part of a short query. So idle workers spin for a short while (kSpinNs)
+// before sleeping, and the caller spins before it waits for the last worker: between the ops of one forward pass no
+// thread sleeps, and a pool left idle sleeps within kSpinNs.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -36,14 +40,17 @@ private:
     void worker_loop(int thread);
     void work(int thread);
 
+    static constexpr int64_t kSpinNs = 200'000;  // 0.2 ms: longer than any gap between two ops of a forward pass
+
     std::vector<std::thread> workers_;
     std::mutex mutex_;
     std::condition_variable start_cv_, done_cv_;
     const Task *job_ = nullptr;
     int64_t n_tasks_ = 0;
     std::atomic<int64_t> next_{0};
-    int busy_ = 0;              // workers still inside the current job
-    uint64_t generation_ = 0;   // bumped for every job so sleeping workers know a new one arrived
+    std::atomic<int> busy_{0};               // workers still inside the current job
+    std::atomic<uint64_t> generation_{0};    // bumped for every job so waiting workers know a new one arrived
+    std::atomic<int> sleepers_{0};           // workers blocked on start_cv_ (the caller notifies only then)
     bool stop_ = false;
     std::exception_ptr error_;  // first exception of the current job
 };
