@@ -6,12 +6,16 @@ and PNG plots in the same folder (or --out DIR).
 
 Plots (matplotlib, Agg; written only when the data for them is there):
   embed-throughput.png     tokens/s vs S, ours (solid) vs peer (dashed), log-log, ours/peer annotated at each S
-  achieved-vs-ceiling.png  ours' achieved FLOP/s per S as a fraction of the measured ceiling (1.0) and the datasheet
+  achieved-vs-ceiling.png  ours' achieved FLOP/s per S as a fraction of the measured ceiling of the row's precision
+                           (1.0: fp32 rows against the fp32 kernel, bf16 rows against the BF16 mode's) and the datasheet
   latency.png              batch-1 latency, mean and p99, ours vs peer, by token count (grouped bars, log y)
   server.png               req/s and p50/p99 latency vs concurrent clients
 
-Every figure in report.md comes from results.json; missing values show as "n/a". The PNGs carry no software/date
-metadata, so rendering the same results.json twice gives the same bytes (same matplotlib and FreeType).
+report.md: how it was made (with the ceilings of both precisions and the memory bandwidth), then one section per suite
+(embed with its BF16 vs FP32 table, ops: one table per precision, checkpoint and S, and attention vs the GEMMs per ISA;
+latency, open, tokenizer, jni, search, server) and the errors. Every figure in report.md comes from results.json;
+missing values show as "n/a", "-" marks a cell that does not apply (a memory op's "of ceiling"). The PNGs carry no
+software/date metadata, so rendering the same results.json twice gives the same bytes (same matplotlib and FreeType).
 
 Library use (the orchestrator and the tests import this file):
   render_markdown(results, plots=None) -> str       plots: the plot file names to link (None: those the data allows)
@@ -39,11 +43,13 @@ PLOT_LATENCY = "latency.png"
 PLOT_SERVER = "server.png"
 ALL_PLOTS = (PLOT_EMBED, PLOT_CEILING, PLOT_LATENCY, PLOT_SERVER)
 
-SUITE_ORDER = ("embed", "latency", "open", "tokenizer", "jni", "search", "server")
+SUITE_ORDER = ("embed", "ops", "latency", "open", "tokenizer", "jni", "search", "server")
 SUITE_TITLES = {
-    "embed": "Embedding throughput", "latency": "Batch-1 latency", "open": "Model open", "tokenizer": "Tokenizer",
-    "jni": "JNI overhead", "search": "Brute-force search", "server": "HTTP server",
+    "embed": "Embedding throughput", "ops": "Where the time goes", "latency": "Batch-1 latency", "open": "Model open",
+    "tokenizer": "Tokenizer", "jni": "JNI overhead", "search": "Brute-force search", "server": "HTTP server",
 }
+MATRIX_OPS = ("qkv", "o_proj", "gate_up", "down")  # the GEMMs of a layer (bench_ops names); attention is the other
+NOT_APPLICABLE = "-"
 DPI = 100
 
 
@@ -99,6 +105,11 @@ def fmt_int(v: Any) -> str:
     if not is_num(v):
         return NA
     return f"{v:,.0f}" if float(v).is_integer() else sig(v)
+
+
+def fmt_cos(v: Any) -> str:
+    """A cosine near 1 (min cos vs FP32): six decimals, as bench_embed prints it."""
+    return NA if not is_num(v) else f"{v:.6f}"
 
 
 def fmt_plain(v: Any) -> str:
@@ -206,6 +217,34 @@ def ceiling_gflops(results: Dict[str, Any]) -> Optional[float]:
     return c if c and c > 0 else None
 
 
+def precision_ceiling(results: Dict[str, Any], precision: Any) -> Optional[float]:
+    """The measured ceiling of a precision: ceiling.bf16_gflops for bf16 on a CPU (the BF16 mode's kernel), else
+    ceiling.gflops (fp32 on a CPU; on a GPU the one ceiling there is, a bf16 GEMM)."""
+    if precision == "bf16" and not is_cuda(results):
+        c = num(dig(results, "ceiling", "bf16_gflops"))
+        return c if c and c > 0 else None
+    return ceiling_gflops(results)
+
+
+def old_bf16_basis(results: Dict[str, Any], row: Dict[str, Any]) -> bool:
+    """A CPU BF16 row of a results.json made before the BF16 ceiling existed (no ceiling.bf16_gflops key): its
+    fraction_of_ceiling is against the fp32 ceiling."""
+    c = results.get("ceiling") if isinstance(results.get("ceiling"), dict) else {}
+    return row.get("precision") == "bf16" and not is_cuda(results) and "bf16_gflops" not in c
+
+
+def gemm_gflops(ops: Any) -> Optional[float]:
+    """The GEMMs' (qkv, o_proj, gate_up, down) GFLOP/s in a bench_ops profile: their FLOPs (gflops x ms of each)
+    over their summed time. None when none of them has both numbers."""
+    flop = ms = 0.0
+    for o in ops if isinstance(ops, list) else []:
+        if isinstance(o, dict) and o.get("op") in MATRIX_OPS and is_num(o.get("gflops")) and is_num(o.get("ms")) \
+                and o["ms"] > 0:
+            flop += o["gflops"] * o["ms"]
+            ms += o["ms"]
+    return flop / ms if ms > 0 else None
+
+
 def machine_name(results: Dict[str, Any]) -> str:
     return str(dig(results, "machine", "name") or "unknown machine")
 
@@ -235,12 +274,30 @@ def embed_ratio(row: Dict[str, Any]) -> Optional[float]:
     return ratio(dig(row, "ours", "tokens_per_s"), dig(row, "peer", "tokens_per_s"))
 
 
-def embed_fraction(results: Dict[str, Any], row: Dict[str, Any]) -> Optional[float]:
-    """ours.gflops / ceiling.gflops: the row's fraction_of_ceiling, else computed."""
+def embed_fraction_basis(results: Dict[str, Any], row: Dict[str, Any]) -> Tuple[Optional[float], str]:
+    """(ours.gflops / the ceiling, the precision of that ceiling): the row's fraction_of_ceiling, else computed
+    against the ceiling of the row's precision. A BF16 row of an old results.json (no BF16 ceiling) was measured
+    against the fp32 ceiling: its basis is "fp32"."""
+    own = str(row.get("precision") or "fp32")
+    basis = "fp32" if old_bf16_basis(results, row) else own
     f = num(row.get("fraction_of_ceiling"))
     if f is not None:
-        return f
-    return ratio(dig(row, "ours", "gflops"), ceiling_gflops(results))
+        return f, basis
+    return ratio(dig(row, "ours", "gflops"), precision_ceiling(results, basis)), basis
+
+
+def embed_fraction(results: Dict[str, Any], row: Dict[str, Any]) -> Optional[float]:
+    """ours.gflops / the ceiling of the row's precision (the row's fraction_of_ceiling, else computed); None for a BF16
+    row of an old results.json, whose stored fraction is against the fp32 ceiling (embed_fraction_basis has it)."""
+    f, basis = embed_fraction_basis(results, row)
+    return f if basis == str(row.get("precision") or "fp32") else None
+
+
+def fmt_embed_fraction(results: Dict[str, Any], row: Dict[str, Any]) -> str:
+    f, basis = embed_fraction_basis(results, row)
+    if f is not None and basis != str(row.get("precision") or "fp32"):
+        return f"{fmt_pct(f)} of {basis}"
+    return fmt_pct(f)
 
 
 def latency_ratio(row: Dict[str, Any]) -> Optional[float]:
@@ -253,7 +310,7 @@ def latency_ratio(row: Dict[str, Any]) -> Optional[float]:
 
 def embed_series(results: Dict[str, Any]) -> List[Tuple[str, List[Dict[str, Any]]]]:
     """embed rows grouped into lines: one per checkpoint (and precision, when the rows mix precisions), ordered by
-    the checkpoints list; each line's rows sorted by S (the first row of a repeated S wins)."""
+    the checkpoints list, fp32 before bf16; each line's rows sorted by S (the first row of a repeated S wins)."""
     rows = [r for r in rows_of(suite(results, "embed")) if is_num(r.get("seq_len"))]
     precisions = {r.get("precision") for r in rows}
     order = checkpoint_order(results)
@@ -264,7 +321,9 @@ def embed_series(results: Dict[str, Any]) -> List[Tuple[str, List[Dict[str, Any]
         lst = groups.setdefault((ck, pr), [])
         if all(x["seq_len"] != r["seq_len"] for x in lst):
             lst.append(r)
-    keys = sorted(groups, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0], k[1]))
+    rank = {"": 0, "fp32": 0, "bf16": 1}  # fp32 before bf16, then any other precision by name
+    keys = sorted(groups, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0],
+                                         rank.get(k[1], 2), k[1]))
     return [((f"{k[0]} {k[1]}" if k[1] else k[0]), sorted(groups[k], key=lambda r: r["seq_len"])) for k in keys]
 
 
@@ -276,7 +335,7 @@ def wants_embed_plot(results: Dict[str, Any]) -> bool:
 
 def wants_ceiling_plot(results: Dict[str, Any]) -> bool:
     return ceiling_gflops(results) is not None and any(
-        is_num(dig(r, "ours", "gflops")) for _, rows in embed_series(results) for r in rows)
+        embed_fraction_basis(results, r)[0] is not None for _, rows in embed_series(results) for r in rows)
 
 
 def wants_latency_plot(results: Dict[str, Any]) -> bool:
@@ -360,9 +419,15 @@ def _how_section(results: Dict[str, Any], L: List[str]) -> None:
         parts.append(f"register-only FMA peak {fmt_flops(results, ceil['fma_peak_gflops'])}")
     if is_num(ceil.get("datasheet_gflops")):
         parts.append(f"datasheet peak {fmt_flops(results, ceil['datasheet_gflops'])}")
+    if is_num(ceil.get("bf16_gflops")):
+        parts.append(f"BF16 rows against the BF16 mode's ceiling {fmt_flops(results, ceil['bf16_gflops'])}")
     L.append("- Ceiling (for \"of ceiling\"): " + "; ".join(parts))
     peer = dig(results, "suites", "embed", "peer")
     L.append(f"- Peer: {cell(peer) if peer else NA}")
+    if results.get("native_dir"):
+        L.append(f"- Native tools from `{cell(results['native_dir'])}`")
+    if not is_cuda(results):
+        _ceilings_table(results, L)
 
     m = results.get("machine") if isinstance(results.get("machine"), dict) else {}
     L += ["", f"Machine `{machine_name(results)}`:", ""]
@@ -385,6 +450,28 @@ def _how_section(results: Dict[str, Any], L: List[str]) -> None:
         L += ["", "Suites not in this run: " + ", ".join(absent) + "."]
 
 
+def _ceilings_table(results: Dict[str, Any], L: List[str]) -> None:
+    """Ceilings of both precisions (CPU): the instruction, its register-only peak, the GEMM microkernel with operands
+    in cache (the ceiling "of ceiling" refers to) and the full threaded GEMM; then the memory read bandwidth."""
+    ceil = results.get("ceiling") if isinstance(results.get("ceiling"), dict) else {}
+    unit, _ = flop_unit(results)
+
+    def kernel(name: Any) -> str:
+        return f"`{cell(name)}`" if name else NA
+
+    rows = [["fp32", "fma", fmt_flops(results, ceil.get("fma_peak_gflops")), kernel(ceil.get("kernel_name")),
+             fmt_flops(results, ceil.get("gflops")), fmt_flops(results, ceil.get("gemm_gflops"))],
+            ["bf16", fmt_text(ceil.get("bf16_instr")), fmt_flops(results, ceil.get("bf16_peak_gflops")),
+             kernel(ceil.get("bf16_kernel_name")), fmt_flops(results, ceil.get("bf16_gflops")),
+             fmt_flops(results, ceil.get("bf16_gemm_gflops"))]]
+    mem = ceil.get("mem_read_gbps")
+    L += ["", "Ceilings (`native/bench/bench_gemm`, all threads at once; \"of ceiling\" in this report is a row's "
+              f"achieved {unit} over the kernel in cache of its own precision):", "",
+          md_table(["precision", "instruction", "register-only peak", "kernel", "kernel in cache (the ceiling)",
+                    "full GEMM"], rows), "",
+          f"Memory read bandwidth (streaming read, all threads, same run): {sig(mem) + ' GB/s' if is_num(mem) else NA}"]
+
+
 def _embed_section(results: Dict[str, Any], plots: Sequence[str], L: List[str]) -> None:
     s = suite(results, "embed")
     unit, scale = flop_unit(results)
@@ -392,22 +479,46 @@ def _embed_section(results: Dict[str, Any], plots: Sequence[str], L: List[str]) 
     if s is None:
         L += ["", "Not run."]
         return
+    bf16_ceiling = precision_ceiling(results, "bf16")
+    if is_cuda(results) or bf16_ceiling is None:
+        basis = f"measured ceiling ({fmt_flops(results, ceiling_gflops(results))})"
+    else:
+        basis = (f"measured ceiling of the row's precision (fp32 {fmt_flops(results, ceiling_gflops(results))}, "
+                 f"bf16 {fmt_flops(results, bf16_ceiling)})")
     L += ["", "Same inputs for ours and the peer (above). ours/peer > 1 means we are faster. "
-              f"\"of ceiling\" = achieved {unit} / measured ceiling ({fmt_flops(results, ceiling_gflops(results))})."]
+              f"\"of ceiling\" = achieved {unit} / {basis}. \"min cos vs FP32\": the smallest cosine between a BF16 "
+              "row's vectors and the engine's FP32 vectors of the same inputs."]
+    if any(old_bf16_basis(results, r) for r in rows_of(s)):
+        L += ["", "This run measured no BF16 ceiling: its BF16 rows' \"of ceiling\" is against the fp32 one "
+                  "(\"of fp32\")."]
     _suite_error_line(L, s)
+
+    def cos(r: Dict[str, Any]) -> str:
+        return NA if r.get("precision") != "bf16" else fmt_cos(r.get("min_cos_vs_fp32"))
+
     rows = []
     for _, series in embed_series(results):
         for r in series:
             rows.append([fmt_text(r.get("checkpoint")), fmt_plain(r.get("seq_len")), fmt_int(r.get("batch_tokens")),
-                         fmt_text(r.get("precision")), fmt_rate(dig(r, "ours", "tokens_per_s")), fmt_rate(dig(r, "peer", "tokens_per_s")),
-                         fmt_ratio(embed_ratio(r)),
+                         fmt_text(r.get("precision")), fmt_rate(dig(r, "ours", "tokens_per_s")),
+                         fmt_rate(dig(r, "peer", "tokens_per_s")), fmt_ratio(embed_ratio(r)),
                          sig(None if not is_num(dig(r, "ours", "gflops")) else dig(r, "ours", "gflops") / scale),
-                         fmt_pct(embed_fraction(results, r))])
+                         fmt_embed_fraction(results, r), cos(r)])
     rows += [[fmt_text(r.get("checkpoint")), NA, fmt_int(r.get("batch_tokens")),  # rows without S: not plotted
-              fmt_text(r.get("precision")), fmt_rate(dig(r, "ours", "tokens_per_s")), fmt_rate(dig(r, "peer", "tokens_per_s")),
-              fmt_ratio(embed_ratio(r)), NA, NA] for r in rows_of(s) if not is_num(r.get("seq_len"))]
-    L += ["", md_table(["checkpoint", "S", "batch tokens", "ours precision", "tokens/s ours", "tokens/s peer", "ours/peer",
-                        f"achieved {unit}", "of ceiling"], rows)]
+              fmt_text(r.get("precision")), fmt_rate(dig(r, "ours", "tokens_per_s")),
+              fmt_rate(dig(r, "peer", "tokens_per_s")), fmt_ratio(embed_ratio(r)), NA, NA, cos(r)]
+             for r in rows_of(s) if not is_num(r.get("seq_len"))]
+    L += ["", md_table(["checkpoint", "S", "batch tokens", "ours precision", "tokens/s ours", "tokens/s peer",
+                        "ours/peer", f"achieved {unit}", "of ceiling", "min cos vs FP32"], rows)]
+    pairs = bf16_pairs(results)
+    if pairs:
+        L += ["", "BF16 vs FP32 (the engine on the same shapes; BF16/FP32 > 1: the BF16 mode is faster):", "",
+              md_table(["checkpoint", "S", "batch tokens", "tokens/s FP32", "tokens/s BF16", "BF16/FP32",
+                        "min cos vs FP32"],
+                       [[fmt_text(b.get("checkpoint")), fmt_plain(b.get("seq_len")), fmt_int(b.get("batch_tokens")),
+                         fmt_rate(dig(f, "ours", "tokens_per_s")), fmt_rate(dig(b, "ours", "tokens_per_s")),
+                         fmt_ratio(ratio(dig(b, "ours", "tokens_per_s"), dig(f, "ours", "tokens_per_s"))),
+                         fmt_cos(b.get("min_cos_vs_fp32"))] for f, b in pairs])]
     mixed = {}
     for r in rows_of(s):
         if r.get("lengths"):
@@ -432,20 +543,107 @@ def _embed_section(results: Dict[str, Any], plots: Sequence[str], L: List[str]) 
     _image(L, plots, PLOT_CEILING, "achieved FLOP/s as a fraction of the measured ceiling")
 
 
+def bf16_pairs(results: Dict[str, Any]) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+    """(fp32 row, bf16 row) of the embed suite with the same checkpoint, S and batch tokens (the first of each), in
+    the order of embed_series."""
+    rows = rows_of(suite(results, "embed"))
+    key = lambda r: (r.get("checkpoint"), r.get("seq_len"), r.get("batch_tokens"))  # noqa: E731
+    fp32: Dict[Any, Dict[str, Any]] = {}
+    for r in rows:
+        if r.get("precision") == "fp32" and is_num(r.get("seq_len")):
+            fp32.setdefault(key(r), r)
+    out, seen = [], set()
+    for _, series in embed_series(results):
+        for r in series:
+            if r.get("precision") == "bf16" and key(r) in fp32 and key(r) not in seen:
+                seen.add(key(r))
+                out.append((fp32[key(r)], r))
+    for r in rows:  # repeated S in a series (embed_series keeps the first): still paired
+        if r.get("precision") == "bf16" and key(r) in fp32 and key(r) not in seen:
+            seen.add(key(r))
+            out.append((fp32[key(r)], r))
+    return out
+
+
+def _ops_section(results: Dict[str, Any], L: List[str]) -> None:
+    s = suite(results, "ops")
+    if s is None:
+        return
+    unit, scale = flop_unit(results)
+    L += ["", "## Where the time goes (ops)", "",
+          f"`native/bench/bench_ops`: each op of the CPU forward pass, milliseconds per forward pass "
+          f"({fmt_int(s.get('warmup'))} warm-up, {fmt_int(s.get('iters'))} timed), its share of the time the ops "
+          f"took, and what it achieved: {unit} for the matrix products, GB/s of activations for the memory-bound ops. "
+          "\"of ceiling\" = a matrix op's achieved rate / the measured ceiling of its precision (How this was made). "
+          f"Kernels: the engine's own ({fmt_text(s.get('isa'))})."]
+    _suite_error_line(L, s)
+    order = checkpoint_order(results)
+    profiles = [r for r in rows_of(s) if isinstance(r.get("ops"), list)]
+    prec_rank = {"fp32": 0, "bf16": 1}
+    profiles.sort(key=lambda r: (prec_rank.get(r.get("precision"), 2), str(r.get("precision")),
+                                 order.index(r.get("checkpoint")) if r.get("checkpoint") in order else len(order),
+                                 str(r.get("checkpoint")), num(r.get("seq_len")) or 0))
+    for r in profiles:
+        prec = r.get("precision")
+        ceil = precision_ceiling(results, prec)
+        L += ["", f"### {fmt_text(prec)}, {fmt_text(r.get('checkpoint'))}, S = {fmt_plain(r.get('seq_len'))}", "",
+              f"{fmt_int(r.get('batch_tokens'))} tokens in {fmt_int(r.get('n_seqs'))} "
+              f"sequence{'' if r.get('n_seqs') == 1 else 's'}, kernels "
+              f"{fmt_text(r.get('isa'))}, {fmt_int(r.get('threads'))} threads: {sig(r.get('total_ms'))} ms per "
+              f"forward pass, {fmt_rate(r.get('tokens_per_s'))} tokens/s, {fmt_flops(results, r.get('gflops'))}.", ""]
+        rows = []
+        for o in r["ops"]:
+            if not isinstance(o, dict):
+                continue
+            gf, gb = o.get("gflops"), o.get("gbps")
+            if is_num(gf):
+                achieved, frac = f"{sig(gf / scale)} {unit}", fmt_pct(ratio(gf, ceil))
+            elif is_num(gb):
+                achieved, frac = f"{sig(gb)} GB/s", NOT_APPLICABLE
+            else:
+                achieved, frac = NA, NA
+            rows.append([fmt_text(o.get("op")), sig(o.get("ms")), fmt_pct(o.get("share")), achieved, frac])
+        L.append(md_table(["op", "ms", "share", "achieved", "of ceiling"], rows))
+    isa_rows = [r for r in s.get("isa_rows") or [] if isinstance(r, dict)]
+    if isa_rows or s.get("isa_note"):
+        L += ["", f"### Attention vs the GEMMs per ISA ({fmt_text(s.get('isa_checkpoint'))}, "
+                  f"S = {fmt_plain(s.get('isa_seq_len'))})", "",
+              "The same forward pass with the kernels capped at each ISA level from avx2 up to the engine's own "
+              "(`REASONIR_CPU_ISA`). GEMM = qkv + o_proj + gate_up + down: their FLOPs over their time. A level whose "
+              "attention lost its vectorization shows as a low attention / GEMM."]
+        if s.get("isa_note"):
+            L += ["", f"_{cell(s['isa_note'])}_"]
+        rows = []
+        for r in isa_rows:
+            isa = fmt_text(r.get("isa"))
+            if r.get("isa_requested") and r.get("isa_requested") != r.get("isa"):
+                isa += f" (asked {r['isa_requested']})"
+            att, gemm = r.get("attention_gflops"), r.get("gemm_gflops")
+            q = num(r.get("attention_vs_gemm"))
+            rows.append([isa, fmt_text(r.get("precision")), sig(None if not is_num(att) else att / scale),
+                         sig(None if not is_num(gemm) else gemm / scale),
+                         sig(q if q is not None else ratio(att, gemm)), fmt_rate(r.get("tokens_per_s"))])
+        if rows:
+            L += ["", md_table(["isa", "precision", f"attention {unit}", f"GEMM {unit}", "attention / GEMM",
+                                "tokens/s"], rows)]
+
+
 def _latency_section(results: Dict[str, Any], plots: Sequence[str], L: List[str]) -> None:
     s = suite(results, "latency")
     if s is None:
         return
-    L += ["", "## Batch-1 latency (latency)", "", "One sequence of N tokens per call. Speed-up = peer mean / ours mean "
+    L += ["", "## Batch-1 latency (latency)", "", "One sequence of N tokens per call, ours in the precision shown; the "
+          "peer is fp32 (a BF16 row shows the same peer measurement). Speed-up = peer mean / ours mean "
           "(how many times faster we are)."]
     _suite_error_line(L, s)
-    rows = [[fmt_text(r.get("checkpoint")), fmt_plain(r.get("tokens")),
+    rows = [[fmt_text(r.get("checkpoint")), fmt_plain(r.get("tokens")), fmt_text(r.get("precision")),
              sig(dig(r, "ours", "mean_ms")), sig(dig(r, "ours", "p50_ms")), sig(dig(r, "ours", "p99_ms")),
              fmt_int(dig(r, "ours", "n")),
              sig(dig(r, "peer", "mean_ms")), sig(dig(r, "peer", "p50_ms")), sig(dig(r, "peer", "p99_ms")),
-             fmt_int(dig(r, "peer", "n")), fmt_ratio(latency_ratio(r))] for r in rows_of(s)]
-    L += ["", md_table(["checkpoint", "tokens", "ours mean ms", "ours p50 ms", "ours p99 ms", "ours n",
-                        "peer mean ms", "peer p50 ms", "peer p99 ms", "peer n", "speed-up"], rows)]
+             fmt_int(dig(r, "peer", "n")), fmt_ratio(latency_ratio(r)),
+             NA if r.get("precision") != "bf16" else fmt_cos(r.get("min_cos_vs_fp32"))] for r in rows_of(s)]
+    L += ["", md_table(["checkpoint", "tokens", "precision", "ours mean ms", "ours p50 ms", "ours p99 ms", "ours n",
+                        "peer mean ms", "peer p50 ms", "peer p99 ms", "peer n", "speed-up", "min cos vs FP32"], rows)]
     _image(L, plots, PLOT_LATENCY, "batch-1 latency, mean and p99, ours vs peer")
 
 
@@ -498,12 +696,27 @@ def _search_section(results: Dict[str, Any], L: List[str]) -> None:
     s = suite(results, "search")
     if s is None:
         return
-    L += ["", "## Brute-force search (search)"]
+    mem = num(dig(results, "ceiling", "mem_read_gbps"))
+    L += ["", "## Brute-force search (search)", "",
+          "A batch of queries is a GEMM against the index (compute-bound): \"of fp32 ceiling\" = its GFLOP/s / the "
+          f"fp32 ceiling ({fmt_flops(results, ceiling_gflops(results))}). One query reads the whole index for one "
+          "result (memory-bound): \"of memory bandwidth\" = its GB/s / the streaming read bandwidth of the same run "
+          f"({sig(mem) + ' GB/s' if mem else NA})."]
     _suite_error_line(L, s)
-    rows = [[fmt_int(r.get("rows")), fmt_int(r.get("dim")), fmt_text(r.get("dtype")), fmt_int(r.get("queries")),
-             fmt_int(r.get("k")), fmt_int(r.get("threads")), sig(r.get("queries_per_s")), sig(r.get("gflops")),
-             sig(r.get("gb_per_s"))] for r in rows_of(s)]
-    L += ["", md_table(["rows", "dim", "dtype", "queries", "k", "threads", "queries/s", "GFLOP/s", "GB/s"], rows)]
+    rows = []
+    for r in rows_of(s):
+        q = num(r.get("queries"))
+        f = num(r.get("fraction_of_ceiling"))
+        m = num(r.get("fraction_of_memory"))
+        batched = q is None or q > 1
+        rows.append([fmt_int(r.get("rows")), fmt_int(r.get("dim")), fmt_text(r.get("dtype")), fmt_int(r.get("queries")),
+                     fmt_int(r.get("k")), fmt_int(r.get("threads")), sig(r.get("queries_per_s")), sig(r.get("gflops")),
+                     sig(r.get("gb_per_s")),
+                     fmt_pct(f if f is not None else ratio(r.get("gflops"), ceiling_gflops(results)))
+                     if batched else NOT_APPLICABLE,
+                     fmt_pct(m if m is not None else ratio(r.get("gb_per_s"), mem)) if not batched else NOT_APPLICABLE])
+    L += ["", md_table(["rows", "dim", "dtype", "queries", "k", "threads", "queries/s", "GFLOP/s", "GB/s",
+                        "of fp32 ceiling", "of memory bandwidth"], rows)]
 
 
 def _server_section(results: Dict[str, Any], plots: Sequence[str], L: List[str]) -> None:
@@ -534,6 +747,7 @@ def render_markdown(results: Dict[str, Any], plots: Optional[Iterable[str]] = No
                     f"({fmt_text(results.get('mode'))}, {fmt_text(results.get('device'))})", ""]
     _how_section(results, L)
     _embed_section(results, plots, L)
+    _ops_section(results, L)
     _latency_section(results, plots, L)
     _open_section(results, L)
     _tokenizer_section(results, L)
@@ -631,19 +845,31 @@ def _plot_ceiling(results, ax, ticker) -> None:
     ceil = ceiling_gflops(results)
     top = 1.1
     xs_all = []
+    bf16 = None if is_cuda(results) else precision_ceiling(results, "bf16")
     for i, (label, rows) in enumerate(embed_series(results)):
-        pts = [(r["seq_len"], dig(r, "ours", "gflops")) for r in rows if is_num(dig(r, "ours", "gflops"))]
+        # each row against the ceiling of its precision (a BF16 row of an old results.json: against fp32's)
+        pts, bases = [], set()
+        for r in rows:
+            f, basis = embed_fraction_basis(results, r)
+            if f is not None:
+                pts.append((r["seq_len"], f, dig(r, "ours", "gflops")))
+                bases.add(basis)
         if not pts:
             continue
-        xs = [x for x, _ in pts]
-        ys = [g / ceil for _, g in pts]
+        xs = [x for x, _, _ in pts]
+        ys = [f for _, f, _ in pts]
         xs_all += xs
         top = max(top, max(ys) * 1.15)
-        ax.plot(xs, ys, "-o", color=f"C{i % 10}", label=f"{label} ours", lw=1.8, ms=5)
-        for x, (_, g) in zip(xs, pts):
-            ax.annotate(sig(g / scale), (x, g / ceil), xytext=(0, 7), textcoords="offset points", ha="center",
-                        fontsize=8, color=f"C{i % 10}")
-    ax.axhline(1.0, color="black", ls="--", lw=1.2, label=f"measured ceiling {sig(ceil / scale)} {unit}")
+        old = any(old_bf16_basis(results, r) for r in rows)
+        ax.plot(xs, ys, "-o", color=f"C{i % 10}", label=f"{label} ours" + (" (vs fp32 ceiling)" if old else ""),
+                lw=1.8, ms=5)
+        for x, f, g in pts:
+            if is_num(g):
+                ax.annotate(sig(g / scale), (x, f), xytext=(0, 7), textcoords="offset points", ha="center",
+                            fontsize=8, color=f"C{i % 10}")
+    what = f"measured ceiling {sig(ceil / scale)} {unit}" if bf16 is None else \
+        f"measured ceiling: fp32 {sig(ceil / scale)}, bf16 {sig(bf16 / scale)} {unit}"
+    ax.axhline(1.0, color="black", ls="--", lw=1.2, label=what)
     ds = num(dig(results, "ceiling", "datasheet_gflops"))
     if ds and ds > 0:
         ax.axhline(ds / ceil, color="grey", ls=":", lw=1.4, label=f"datasheet {sig(ds / scale)} {unit}")
@@ -653,7 +879,7 @@ def _plot_ceiling(results, ax, ticker) -> None:
         _log_ticks(ax, ticker, xs_all)
     ax.set_ylim(0, top)
     ax.set_xlabel("sequence length S (tokens, log scale)")
-    ax.set_ylabel(f"achieved / measured ceiling (labels: {unit})")
+    ax.set_ylabel(f"achieved / measured ceiling of its precision (labels: {unit})")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
 
@@ -661,7 +887,9 @@ def _plot_ceiling(results, ax, ticker) -> None:
 def _plot_latency(results, ax, ticker) -> None:
     rows = rows_of(suite(results, "latency"))
     many = len({r.get("checkpoint") for r in rows}) > 1
-    labels = [(f"{r.get('checkpoint')}\n" if many else "") + f"{fmt_plain(r.get('tokens'))}" for r in rows]
+    precisions = len({r.get("precision") for r in rows}) > 1
+    labels = [(f"{r.get('checkpoint')}\n" if many else "") + f"{fmt_plain(r.get('tokens'))}"
+              + (f"\n{r.get('precision') or NA}" if precisions else "") for r in rows]
     bars = (("ours", "mean_ms", "ours mean", "C0", None, 1.0), ("ours", "p99_ms", "ours p99", "C0", "//", 0.45),
             ("peer", "mean_ms", "peer mean", "C1", None, 1.0), ("peer", "p99_ms", "peer p99", "C1", "//", 0.45))
     width = 0.2
@@ -738,7 +966,8 @@ def make_plots(results: Dict[str, Any], out_dir: str) -> List[str]:
     jobs = {
         PLOT_EMBED: ("Embedding throughput, ours vs peer (solid = ours, dashed = peer; labels = ours/peer)",
                      _plot_embed),
-        PLOT_CEILING: (f"Achieved {unit} (ours) as a fraction of the measured ceiling", _plot_ceiling),
+        PLOT_CEILING: (f"Achieved {unit} (ours) as a fraction of the measured ceiling of its precision",
+                       _plot_ceiling),
         PLOT_LATENCY: ("Batch-1 latency, mean and p99, ours vs peer", _plot_latency),
         PLOT_SERVER: ("HTTP server: throughput and latency vs clients", _plot_server),
     }

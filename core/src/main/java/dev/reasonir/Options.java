@@ -12,9 +12,11 @@ package dev.reasonir;
  * @param threads     CPU backend threads, 0 = one per core
  * @param precision   numeric mode
  * @param overflow    what to do with inputs longer than maxLength
- * @param copyWeights copy the weights into memory at open instead of memory-mapping the checkpoint files (default
- *                    false): a shard truncated or rewritten while the model is open can otherwise crash the process
- *                    (SIGBUS on the next read of the mapping); costs resident memory equal to the weights
+ * @param copyWeights read the checkpoint files with plain reads instead of memory-mapping them during the open
+ *                    (default false). Both backends keep their own copy of the weights and drop every mapping once
+ *                    open returns, so this only matters during the open itself: a shard truncated while it is read
+ *                    then fails with an I/O error instead of crashing the process (SIGBUS on a mapped read); it costs
+ *                    a second copy of the weights in memory until the open returns
  */
 public record Options(String device, int maxLength, int batchTokens, int threads, Precision precision,
                       Overflow overflow, boolean copyWeights) {
