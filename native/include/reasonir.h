@@ -1,7 +1,7 @@
 /*
  * reasonir.h: the whole contract between the ReasonIR engine and its callers (the Java bindings, the CLI, tests).
  *
- * Plain C99, no C++ or CUDA types. Every call takes an explicit model handle; the library keeps no global state
+ * Plain C99, no C++ or CUDA types. Every model call takes an explicit model handle; the library keeps no global state
  * (a failed open reports through a caller-provided buffer, every other failure through the handle's last error).
  *
  * A batch is *packed*: the token ids of all sequences are concatenated (no padding), cu_seqlens[i]..cu_seqlens[i+1]
@@ -11,6 +11,9 @@
  * Thread safety: every function may be called from any thread. Calls on one handle are serialized inside the library
  * (a per-handle lock: a second rir_embed waits for the first); distinct handles, on the same or on different devices,
  * run concurrently. rir_close must not race with other calls on the same handle (the Java API guarantees this).
+ *
+ * The exception: rir_score (exact-search scoring) needs no model; it reports failures through a per-thread last
+ * error (rir_score_last_error) and keeps a per-thread scratch buffer.
  *
  * Devices: the library chooses the backend once, at rir_open ("auto": the first CUDA device when a usable GPU and
  * cuBLASLt are present, otherwise the CPU; rir_device_note says why). After an unrecoverable device error (a sticky
@@ -61,10 +64,11 @@ typedef struct rir_open_options {
     uint32_t flags;             /* RIR_OPEN_* bits */
 } rir_open_options;
 
-/* Copy the weights into private memory at open instead of using the memory-mapped shards in place (the CPU backend;
- * like llama.cpp's --no-mmap). A mapped shard that is truncated or rewritten while the model is open makes the next
- * read of it fault (SIGBUS: the process dies); with this flag no mapping outlives rir_open. Costs resident memory
- * equal to the weights. The CUDA backend always drops the mapping once the weights are on the device. */
+/* Read the shards with plain reads instead of memory-mapping them during rir_open (like llama.cpp's --no-mmap). Both
+ * backends keep their own copy of the weights (the CPU backend packs them for its kernels, the CUDA backend uploads
+ * them) and drop every mapping before rir_open returns, so this matters only during the open: a shard truncated while
+ * it is mapped makes the next read of it fault (SIGBUS: the process dies), while with this flag it fails the open
+ * with RIR_ERR_IO. Costs a second copy of the weights in memory until rir_open returns. */
 #define RIR_OPEN_COPY_WEIGHTS 1u
 
 /* Fills defaults: device "auto", num_threads 0, precision DEFAULT, max_batch_tokens 0, flags 0. */
@@ -118,6 +122,40 @@ const char *rir_device_note(const rir_model *model);
  * or cuBLASLt cannot be loaded); when 0 and why_buf is not NULL, the reason is written there (NUL-terminated,
  * truncated to why_cap bytes). Never fails otherwise. */
 int32_t rir_cuda_device_count(char *why_buf, size_t why_cap);
+
+/* ---- Exact-search scoring (no model handle) ---- */
+
+/* Element type of index rows. */
+typedef enum rir_dtype {
+    RIR_DTYPE_F16 = 1, /* IEEE binary16 (NumPy <f2), converted exactly to fp32 */
+    RIR_DTYPE_F32 = 2  /* IEEE binary32 (NumPy <f4) */
+} rir_dtype;
+
+/* Scores a block of index rows against a batch of query vectors on the CPU, single-threaded in the calling thread
+ * (callers parallelize over blocks):
+ *   scores[i * ld_scores + j] = score(queries + i * dim, row j)   for i < n_queries, j < n_rows
+ *   rows      [n_rows * dim]     values of type dtype, row-major, no padding (any address aligned to the element)
+ *   queries   [n_queries * dim]  fp32, finite (not checked: a non-finite query gives NaN/infinite scores)
+ *   scores    [(n_queries - 1) * ld_scores + n_rows], ld_scores >= n_rows
+ * Definition of score(q, x) over dimension D, bit for bit: 16 lane partial sums, lane l (0..15) accumulating the
+ * dimensions d with d % 16 == l in ascending d as an fp32 fused multiply-add chain starting at +0
+ * (acc = fma(q[d], x[d], acc)); dimensions past D (when D % 16 != 0) contribute nothing; then the lanes are reduced
+ * in one fixed tree: s8[i] = lane[i] + lane[i+8] (i < 8), s4[i] = s8[i] + s8[i+4], s2[i] = s4[i] + s4[i+2],
+ * score = s2[0] + s2[1]. A score therefore depends on the query and the row only: it is the same whatever the
+ * number of queries or rows in a call, the split into calls or threads, and the instruction set (AVX-512, AVX2 or
+ * scalar, chosen at run time; REASONIR_CPU_ISA caps it): bit-identical on every x86-64 CPU. Rows may hold anything;
+ * a row with an infinity or NaN gives an infinite or NaN score (a NaN's payload is not specified).
+ * Memory: a per-thread scratch of about n_queries * (4 * dim + 384) bytes, kept for the thread's next call (freed
+ * when the thread exits). Performance: a few hundred rows per call or more (the queries are repacked per call).
+ * n_rows == 0 or n_queries == 0 is a no-op (the pointers may then be NULL). Fails with RIR_ERR_INVALID_ARGUMENT for
+ * a NULL pointer where data is needed, n_rows < 0, dim < 1, n_queries < 0, ld_scores < n_rows or an unknown dtype;
+ * rir_score_last_error says why. */
+rir_status rir_score(const void *rows, int32_t dtype, int64_t n_rows, int32_t dim, const float *queries,
+                     int32_t n_queries, float *scores, int64_t ld_scores);
+
+/* Message of the calling thread's last rir_score call ("" when it succeeded). Valid until that thread's next
+ * rir_score call. */
+const char *rir_score_last_error(void);
 
 /* Library version string, e.g. "0.1.0". */
 const char *rir_version(void);

@@ -12,6 +12,8 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "cpu/isa.h"
+#include "cpu/score.h"
 #include "error.h"
 #include "reasonir.h"
 
@@ -123,6 +125,29 @@ void check_finite(const float *out, int32_t n_seqs, int hidden) {
     }
 }
 
+// rir_score has no handle: its last error is per thread.
+thread_local std::string score_last_error;
+
+void validate_score(const void *rows, int32_t dtype, int64_t n_rows, int32_t dim, const float *queries,
+                    int32_t n_queries, const float *scores, int64_t ld_scores) {
+    using rir::Error;
+    if (dtype != RIR_DTYPE_F16 && dtype != RIR_DTYPE_F32)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: unknown dtype " + std::to_string(dtype) +
+                                                  " (RIR_DTYPE_F16 = 1, RIR_DTYPE_F32 = 2)");
+    if (dim < 1) throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: dim must be >= 1, got " + std::to_string(dim));
+    if (n_rows < 0)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: n_rows must be >= 0, got " + std::to_string(n_rows));
+    if (n_queries < 0)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: n_queries must be >= 0, got " + std::to_string(n_queries));
+    if (ld_scores < n_rows)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: ld_scores " + std::to_string(ld_scores) +
+                                                  " is smaller than n_rows " + std::to_string(n_rows));
+    if (n_rows == 0 || n_queries == 0) return;
+    if (!rows) throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: rows is NULL");
+    if (!queries) throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: queries is NULL");
+    if (!scores) throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: scores is NULL");
+}
+
 }  // namespace
 
 extern "C" {
@@ -219,5 +244,17 @@ int32_t rir_cuda_device_count(char *why_buf, size_t why_cap) {
     return n;
 }
 const char *rir_version(void) { return REASONIR_VERSION; }
+
+rir_status rir_score(const void *rows, int32_t dtype, int64_t n_rows, int32_t dim, const float *queries,
+                     int32_t n_queries, float *scores, int64_t ld_scores) {
+    return guarded(score_last_error, [&] {
+        validate_score(rows, dtype, n_rows, dim, queries, n_queries, scores, ld_scores);
+        if (n_rows == 0 || n_queries == 0) return;
+        rir::cpu::score_rows(rir::cpu::select_isa(), rows, static_cast<rir::cpu::ScoreDtype>(dtype), n_rows, dim,
+                             queries, n_queries, scores, ld_scores);
+    });
+}
+
+const char *rir_score_last_error(void) { return score_last_error.c_str(); }
 
 }  // extern "C"

@@ -5,6 +5,9 @@
 #include <cstring>
 #include <string>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #if defined(__linux__) && defined(__x86_64__)
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,6 +46,14 @@ bool amx_permitted() {
     return false;
 #endif
 }
+
+// AMX-TILE and AMX-BF16: CPUID leaf 7, sub-leaf 0, EDX bits 24 and 22 (read directly: not every compiler's
+// __builtin_cpu_supports knows the AMX names).
+bool amx_bf16_in_cpuid() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (d & (1u << 24)) && (d & (1u << 22));
+}
 #endif
 
 }  // namespace
@@ -56,7 +67,7 @@ Isa detect_isa() {
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
         if (__builtin_cpu_supports("avx512bf16")) {
 #if defined(__x86_64__)
-            if (__builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") && amx_permitted())
+            if (amx_bf16_in_cpuid() && amx_permitted())
                 return Isa::Amx;
 #endif
             return Isa::Avx512Bf16;

@@ -48,6 +48,10 @@ public final class ReasonIRNative {
 
     public static final int RIR_EMBED_NO_NORMALIZE = 1;
 
+    /** {@code rir_dtype}: element type of the index rows {@link #rir_score} reads. */
+    public static final int RIR_DTYPE_F16 = 1;
+    public static final int RIR_DTYPE_F32 = 2;
+
     /** {@code rir_open_options.flags}: copy the weights into private memory instead of mapping the shards. */
     public static final int RIR_OPEN_COPY_WEIGHTS = 1;
 
@@ -143,4 +147,18 @@ public final class ReasonIRNative {
     public static native int rir_cuda_device_count(@Cast("char*") BytePointer whyBuf, @Cast("size_t") long whyCap);
 
     public static native @Cast("const char*") BytePointer rir_version();
+
+    /**
+     * {@code rir_score}: scores {@code nRows} rows of {@code dim} values of {@code dtype} at native address
+     * {@code rows} against {@code nQueries} fp32 queries at address {@code queries}, writing
+     * {@code scores[i * ldScores + j]} at address {@code scores}. Raw addresses (not Pointers) so that a memory-mapped
+     * index can be scored in place without a Pointer per call; the caller guarantees that the memory is valid and
+     * stays reachable for the duration of the call ({@link NativeScorer} does). No model handle.
+     */
+    public static native int rir_score(@Cast("const void*") long rows, int dtype, @Cast("int64_t") long nRows,
+                                       int dim, @Cast("const float*") long queries, int nQueries,
+                                       @Cast("float*") long scores, @Cast("int64_t") long ldScores);
+
+    /** Message of the calling thread's last {@link #rir_score} ("" when it succeeded). */
+    public static native @Cast("const char*") BytePointer rir_score_last_error();
 }

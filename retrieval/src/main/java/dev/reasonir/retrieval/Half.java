@@ -9,14 +9,14 @@ package dev.reasonir.retrieval;
  * way NumPy's {@code astype(np.float16)} does (round to nearest, ties to even) so an index written here is
  * byte-identical to one written in Python.
  *
- * <p>Decoding is a lookup in a precomputed 65536-entry table (256 KiB): the search decodes billions of halves per
- * batch, and a load from a table that stays in cache is cheaper than the branches of the arithmetic conversion
- * (which JDK 17's C2 cannot vectorize anyway).
+ * <p>Decoding is a lookup in a precomputed 65536-entry table (256 KiB), cheaper than the branches of the arithmetic
+ * conversion when many halves are decoded ({@link MappedMatrix#row}; the exact search itself scores halves in the
+ * native engine, which converts them with the same exact result).
  */
 public final class Half {
     /**
-     * float32 value of every half, indexed by its 16 bits as an unsigned number. Package-private so the search
-     * kernel can index it without a call per element; never written after class initialization.
+     * float32 value of every half, indexed by its 16 bits as an unsigned number. Package-private so readers in this
+     * package can index it without a call per element; never written after class initialization.
      */
     static final float[] TO_FLOAT = buildTable();
 

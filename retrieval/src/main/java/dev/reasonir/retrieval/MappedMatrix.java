@@ -17,9 +17,11 @@ import java.util.Objects;
  * <p>Mapping instead of reading lets an index larger than the heap (1M x 4096 halves is 8 GB) be searched with the
  * operating system's page cache as the only copy, shared by every process that opens it. A single
  * {@link MappedByteBuffer} cannot exceed 2 GiB, so the data is mapped as several segments, each holding whole rows
- * (no row straddles two buffers, so a row is always read with one bulk copy).
+ * (no row straddles two buffers, so a block of rows is always one contiguous range of one direct buffer, which
+ * {@link ExactSearch} hands to the native scorer in place).
  *
- * <p>Reads are thread-safe: they only use absolute bulk gets, which never touch a buffer's position.
+ * <p>Reads are thread-safe: they only use absolute gets and native reads of the mapped memory, which never touch a
+ * buffer's position.
  * {@link #close()} must not race with reads.
  */
 public final class MappedMatrix implements AutoCloseable {
@@ -167,7 +169,7 @@ public final class MappedMatrix implements AutoCloseable {
         floats = null;
     }
 
-    // ---- package-private access for ExactSearch: whole segments, so it can bulk-copy slices of rows ----
+    // ---- package-private access for ExactSearch: whole segments (direct buffers), scored in place natively ----
 
     /** Number of mapped segments. */
     int segmentCount() {

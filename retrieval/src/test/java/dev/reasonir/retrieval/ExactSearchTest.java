@@ -28,7 +28,23 @@ class ExactSearchTest {
     @TempDir
     Path dir;
 
-    /** The definition: float32 dot product over d ascending, full ranking by TREC_ORDER (stable), first k. */
+    /**
+     * The score's definition, written from the documentation: 16 lanes, lane l an fp32 fused multiply-add chain over
+     * d = l, l + 16, ... from +0; then s8[i] = l[i] + l[i+8], s4[i] = s8[i] + s8[i+4], s2[i] = s4[i] + s4[i+2],
+     * s2[0] + s2[1].
+     */
+    static float score(float[] q, float[] x) {
+        float[] lane = new float[16];
+        for (int d = 0; d < q.length; d++) lane[d & 15] = Math.fma(q[d], x[d], lane[d & 15]);
+        float[] s8 = new float[8];
+        for (int i = 0; i < 8; i++) s8[i] = lane[i] + lane[i + 8];
+        float[] s4 = new float[4];
+        for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
+        float s20 = s4[0] + s4[2], s21 = s4[1] + s4[3];
+        return s20 + s21;
+    }
+
+    /** The definition: {@link #score} of every row, full ranking by TREC_ORDER (stable), first k. */
     static List<List<Hit>> reference(float[][] x, String[] ids, float[][] queries, int k, List<Set<Long>> excluded) {
         List<List<Hit>> out = new ArrayList<>();
         for (int qi = 0; qi < queries.length; qi++) {
@@ -37,9 +53,7 @@ class ExactSearchTest {
             List<Hit> all = new ArrayList<>();
             for (int r = 0; r < x.length; r++) {
                 if (ex.contains((long) r)) continue;
-                float s = 0f;
-                for (int d = 0; d < q.length; d++) s += q[d] * x[r][d];
-                all.add(new Hit(ids[r], r, s));
+                all.add(new Hit(ids[r], r, score(q, x[r])));
             }
             all.sort(Hit.TREC_ORDER);
             out.add(new ArrayList<>(all.subList(0, Math.min(k, all.size()))));
@@ -66,10 +80,10 @@ class ExactSearchTest {
     @ParameterizedTest
     @EnumSource(Dtype.class)
     void randomDataMatchesReferenceForEveryK(Dtype dtype) throws IOException {
-        int rows = 1500, dim = 37;                            // odd dim: exercises the single-dimension tails
+        int rows = 1500, dim = 37;                            // 2 x 16 + 5: exercises the masked tail step
         float[][] x = randomRows(rows, dim, dtype, 11);
         String[] ids = ids(rows, 12);
-        float[][] q = queries(14, dim, 13);                   // 14 = 4 tiles of 3 + a tile of 2
+        float[][] q = queries(14, dim, 13);                   // 14 = 3 native tiles of 4 + a tile of 2
         try (MappedMatrix m = map(x, dtype)) {
             for (int k : new int[] {1, 5, rows, rows + 3}) {
                 List<List<Hit>> expected = reference(x, ids, q, k, null);
@@ -83,7 +97,7 @@ class ExactSearchTest {
     }
 
     @Test
-    void scoresDoNotDependOnThreadsBlocksOrChunks() throws IOException {
+    void scoresDoNotDependOnThreadsOrBlocks() throws IOException {
         int rows = 700, dim = 64;
         float[][] x = randomRows(rows, dim, Dtype.F16, 21);
         String[] ids = ids(rows, 22);
@@ -94,11 +108,9 @@ class ExactSearchTest {
             assertEquals(expected, ExactSearch.search(m, ids, q, 50, null, 2));
             assertEquals(expected, ExactSearch.search(m, ids, q, 50, null, 0));
             for (int threads : new int[] {1, 2, 5}) {
-                for (int block : new int[] {1, 3, 64, 256, 1024}) {
-                    for (int chunk : new int[] {1, 2, 5, 16, 64, 1000}) {
-                        assertEquals(expected, ExactSearch.search(m, ids, q, 50, null, threads, block, chunk),
-                                "threads=" + threads + " block=" + block + " chunk=" + chunk);
-                    }
+                for (int block : new int[] {1, 3, 5, 6, 7, 64, 256, 1024}) {
+                    assertEquals(expected, ExactSearch.search(m, ids, q, 50, null, threads, block),
+                            "threads=" + threads + " block=" + block);
                 }
             }
         }
@@ -118,7 +130,68 @@ class ExactSearchTest {
             for (int k : new int[] {1, 5, 100, rows + 3}) {
                 List<List<Hit>> expected = reference(x, ids, q, k, null);
                 assertEquals(expected, ExactSearch.search(m, ids, q, k, null, 2), "k=" + k);
-                assertEquals(expected, ExactSearch.search(m, ids, q, k, null, 2, 16, 8), "k=" + k + ", blocks of 16");
+                assertEquals(expected, ExactSearch.search(m, ids, q, k, null, 2, 16), "k=" + k + ", blocks of 16");
+            }
+        }
+    }
+
+    /**
+     * Every returned score is the 16-lane definition's, bit for bit, and not what the previous Java kernel computed
+     * (a sequential unfused sum): the data are chosen so that the two differ for most rows, so this test fails if
+     * the scores were computed in another order. Covers the native kernel's several-query-tiles path with several
+     * dimension chunks and a tail (dim 1000 = 3 x 256 + 232, 232 = 14 x 16 + 8) and its one-tile path.
+     */
+    @ParameterizedTest
+    @EnumSource(Dtype.class)
+    void scoresAreTheSixteenLaneDefinitionBitForBit(Dtype dtype) throws IOException {
+        int rows = 203, dim = 1000;
+        float[][] x = randomRows(rows, dim, dtype, 101);
+        SplittableRandom random = new SplittableRandom(102);
+        for (float[] row : x) {                              // magnitudes from 2^-10 to 2^10: order matters
+            for (int d = 0; d < dim; d++) {
+                float v = (float) Math.scalb(random.nextGaussian(), random.nextInt(21) - 10);
+                row[d] = dtype == Dtype.F16 ? Half.toFloat(Half.fromFloat(v)) : v;
+            }
+        }
+        String[] ids = ids(rows, 103);
+        float[][] q = queries(9, dim, 104);
+        try (MappedMatrix m = map(x, dtype)) {
+            for (float[][] batch : new float[][][] {q, {q[4]}, Arrays.copyOf(q, 4)}) {
+                List<List<Hit>> all = ExactSearch.search(m, ids, batch, rows, null, 2);
+                int differFromSequential = 0;
+                for (int i = 0; i < batch.length; i++) {
+                    assertEquals(rows, all.get(i).size());
+                    for (Hit h : all.get(i)) {
+                        float want = score(batch[i], x[(int) h.row()]);
+                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(h.score()),
+                                "query " + i + " row " + h.row());
+                        float sequential = 0f;
+                        for (int d = 0; d < dim; d++) sequential += batch[i][d] * x[(int) h.row()][d];
+                        if (sequential != want) differFromSequential++;
+                    }
+                }
+                assertTrue(differFromSequential > rows * batch.length / 2,
+                        differFromSequential + " of " + rows * batch.length + " differ from a sequential sum");
+            }
+        }
+    }
+
+    /** Non-finite rows (possible in a hand-made index) give NaN or infinite scores, as they always did. */
+    @Test
+    void nonFiniteRowsScoreNonFinite() throws IOException {
+        float[][] x = randomRows(20, 24, Dtype.F16, 111);
+        x[3][5] = Float.POSITIVE_INFINITY;
+        x[7][0] = Float.NaN;
+        String[] ids = ids(20, 112);
+        float[][] q = {new float[24]};
+        Arrays.fill(q[0], 0.25f);
+        try (MappedMatrix m = map(x, Dtype.F16)) {
+            List<Hit> hits = ExactSearch.search(m, ids, q, 20, null, 1).get(0);
+            for (Hit h : hits) {
+                if (h.row() == 3) assertEquals(Float.POSITIVE_INFINITY, h.score());
+                else if (h.row() == 7) assertTrue(Float.isNaN(h.score()));
+                else assertEquals(Float.floatToRawIntBits(score(q[0], x[(int) h.row()])),
+                        Float.floatToRawIntBits(h.score()));
             }
         }
     }
@@ -146,7 +219,7 @@ class ExactSearchTest {
         try (MappedMatrix m = map(x, Dtype.F32)) {
             for (int k : new int[] {1, 5, rows, rows + 3}) {
                 List<List<Hit>> expected = reference(x, ids, q, k, referenceExcluded);
-                List<List<Hit>> got = ExactSearch.search(m, ids, q, k, excluded, 2, 32, 16);
+                List<List<Hit>> got = ExactSearch.search(m, ids, q, k, excluded, 2, 32);
                 assertEquals(expected, got, "k=" + k);
                 assertTrue(got.get(3).isEmpty());
                 assertEquals(Math.min(k, 2), got.get(4).size());
@@ -177,7 +250,7 @@ class ExactSearchTest {
             for (int k : new int[] {1, 3, 5, 8, 9, rows}) {
                 List<List<Hit>> expected = reference(x, ids, q, k, null);
                 for (int threads : new int[] {1, 2}) {
-                    assertEquals(expected, ExactSearch.search(m, ids, q, k, null, threads, 7, 3), "k=" + k);
+                    assertEquals(expected, ExactSearch.search(m, ids, q, k, null, threads, 7), "k=" + k);
                 }
             }
             List<Hit> top = ExactSearch.search(m, ids, q, 8, null, 2).get(0);
@@ -195,7 +268,7 @@ class ExactSearchTest {
         String[] ids = ids(3000, 92);
         float[][] q = queries(4, 8, 93);
         try (MappedMatrix m = map(x, Dtype.F16)) {
-            ExactSearch.search(m, ids, q, 10, null, 4, 16, 8);
+            ExactSearch.search(m, ids, q, 10, null, 4, 16);
             for (Thread t : Thread.getAllStackTraces().keySet()) {
                 assertTrue(!t.getName().startsWith("reasonir-exact-search") || !t.isAlive(), t.getName());
             }

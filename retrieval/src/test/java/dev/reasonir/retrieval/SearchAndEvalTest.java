@@ -43,15 +43,15 @@ class SearchAndEvalTest {
         model.close();
     }
 
-    /** Float32 dot products over d ascending, every row, sorted the trec_eval way, first k, excluded left out. */
+    /**
+     * The search's score definition ({@link ExactSearchTest#score}: 16 fused multiply-add lanes, fixed reduction
+     * tree) of every row, sorted the trec_eval way, first k, excluded left out.
+     */
     static List<Hit> bruteForce(Index index, float[] q, int k, Set<String> excluded) {
         List<Hit> all = new ArrayList<>();
         for (int r = 0; r < index.size(); r++) {
             if (excluded.contains(index.id(r))) continue;
-            float[] v = index.vector(r);
-            float s = 0;
-            for (int d = 0; d < v.length; d++) s += q[d] * v[d];
-            all.add(new Hit(index.id(r), r, s));
+            all.add(new Hit(index.id(r), r, ExactSearchTest.score(q, index.vector(r))));
         }
         all.sort(Hit.TREC_ORDER);
         return all.subList(0, Math.min(k, all.size()));
