@@ -2,14 +2,19 @@
 # benchmarks/run.sh: the one command that measures the engine against the alternative a user would pick and writes
 # a report (benchmarks/results/<date>-<machine>/report.md, results.json, PNG plots).
 #
-#   benchmarks/run.sh [--quick] [--out DIR] [--suites LIST] [--threads T] [--no-peer]
+#   benchmarks/run.sh [--quick] [--out DIR] [--suites LIST] [--threads T] [--no-peer] [--native DIR]
+#                     [--ops-shapes LIST]
 #   benchmarks/run.sh --gpu [--out DIR]
 #
-#   --quick        the ~3-minute subset (default run: ~15 minutes on a 2-core machine)
+#   --quick        the ~3-minute subset (default run: ~20 minutes on a 2-core machine)
 #   --out DIR      output folder (default benchmarks/results/<date>-<machine>)
-#   --suites LIST  comma list of: ceiling, embed, latency, open, tokenizer, jni, search, server (default all)
+#   --suites LIST  comma list of: ceiling, embed, ops, latency, open, tokenizer, jni, search, server (default all)
 #   --threads T    threads for the engine and the PyTorch peer (default all cores)
 #   --no-peer      skip the PyTorch peer
+#   --native DIR   the native tools' build folder (default build/native; e.g. a git worktree's build of older code)
+#   --ops-shapes LIST  the ops suite's per-op profiles as checkpoint:S pairs (default h256_l4 and medium at
+#                  S = 128, 1024, 8192)
+#   REASONIR_CPU_ISA=avx2|avx512|...  in the environment caps the engine's kernels for every suite
 #   --gpu          on a GPU machine: run benchmarks/gpu-check.sh (the CUDA engine vs HF transformers on the 8B shape,
 #                  plus parity) and write its figures in this same report format (benchmarks/suite/from_gpu_check.py)
 #

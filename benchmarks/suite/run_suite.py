@@ -331,6 +331,8 @@ class Runner:
 
     def ops_plan(self) -> List[Any]:
         """The per-op profile's (checkpoint, S) and the per-ISA rows' (checkpoint, S)."""
+        if self.args.ops_shapes:
+            return list(self.args.ops_shapes), ("medium", 1024)
         if self.quick:
             return [("h256_l4", 128), ("h256_l4", 1024), ("medium", 128)], ("h256_l4", 1024)
         return [(ck, s) for ck in ("h256_l4", "medium") for s in (128, 1024, 8192)], ("medium", 1024)
@@ -560,6 +562,20 @@ class Runner:
 SUITES = ["ceiling", "embed", "ops", "latency", "open", "tokenizer", "jni", "search", "server"]
 
 
+def ops_shapes(text: str) -> List[Any]:
+    """--ops-shapes: "ck:S,ck:S" -> [(ck, S)]."""
+    out = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        ck, _, seq = item.partition(":")
+        if ck not in CHECKPOINTS or not seq.isdigit() or int(seq) < 1:
+            raise argparse.ArgumentTypeError(f"'{item}' is not checkpoint:S with a checkpoint of "
+                                             f"{', '.join(CHECKPOINTS)} and S >= 1")
+        out.append((ck, int(seq)))
+    if not out:
+        raise argparse.ArgumentTypeError("no checkpoint:S pair")
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the 3-minute subset")
@@ -567,6 +583,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--suites", help=f"comma list of suites (default all: {','.join(SUITES)})")
     ap.add_argument("--threads", type=int, default=0, help="threads for the engine and the peer (default all cores)")
     ap.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
+    ap.add_argument("--ops-shapes", metavar="LIST", type=ops_shapes, default=None,
+                    help="the ops suite's profiles as checkpoint:S pairs, e.g. medium:128,h256_l4:8192 (default: "
+                         "h256_l4 and medium at S = 128, 1024, 8192)")
     ap.add_argument("--native", metavar="DIR", help="the native tools' build folder (default build/native): e.g. a "
                     "git worktree's build, to measure the code before a change")
     a = ap.parse_args(argv)

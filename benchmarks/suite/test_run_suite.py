@@ -106,9 +106,9 @@ class RunnerTestBase(unittest.TestCase):
                 f.write("#!/bin/sh\necho 'usage: bench_embed --model DIR [--drift] [--json]'\n")
             os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
 
-    def runner(self, quick=False, no_peer=False, gemm=None, fail=None, native=None):
+    def runner(self, quick=False, no_peer=False, gemm=None, fail=None, native=None, ops_shapes=None):
         args = argparse.Namespace(quick=quick, threads=2, passthrough=[], native=native or self.tmp.name,
-                                  no_peer=no_peer, suites=None, out=None)
+                                  no_peer=no_peer, suites=None, out=None, ops_shapes=ops_shapes)
         r = run_suite.Runner(args)
         r.results["machine"] = {"threads": 2}
         fake = FakeTools(r, gemm=gemm, fail=fail)
@@ -196,6 +196,16 @@ class EmbedTest(RunnerTestBase):
 
 
 class OpsTest(RunnerTestBase):
+    def test_ops_shapes_option(self):
+        self.assertEqual(run_suite.ops_shapes("medium:128, h256_l4:8192"), [("medium", 128), ("h256_l4", 8192)])
+        for bad in ("medium", "large:128", "medium:0", "medium:x", ","):
+            with self.assertRaises(argparse.ArgumentTypeError):
+                run_suite.ops_shapes(bad)
+        r = self.runner(ops_shapes=[("medium", 128)])[0]
+        shapes, isa = r.ops_plan()
+        self.assertEqual(shapes, [("medium", 128)])
+        self.assertEqual(isa, ("medium", 1024))
+
     def test_full_profile_and_per_isa(self):
         r, fake = self.runner()
         r.suite_ceiling()
