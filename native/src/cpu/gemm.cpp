@@ -142,11 +142,12 @@ PackedWeights PackedWeights::of(ThreadPool &pool, Isa isa, const bf16_t *w, int6
 // ------------------------------------------------------------------------------------------------ driver
 
 Gemm::Gemm(ThreadPool &pool, Isa isa) : pool_(pool), isa_(isa) {
-    // The fp32 kernels widen at most kMaxNc columns x 256 k per block.
+    // The fp32 kernels widen at most kMaxNc columns x 256 k per block; the X tile holds at most kMaxMr rows of a K
+    // block of up to kMaxKc 4-byte units.
     panels_.resize(pool.size());
     for (auto &p : panels_) p.resize(static_cast<size_t>(kMaxNc) * 256);
     xtiles_.resize(pool.size());
-    for (auto &x : xtiles_) x.resize(static_cast<size_t>(GemmKernels::kMaxMr) * (256 + kPanelRowPad / 4));
+    for (auto &x : xtiles_) x.resize(static_cast<size_t>(GemmKernels::kMaxMr) * (kMaxKc + kPanelRowPad / 4));
 }
 
 const GemmKernels &Gemm::kernels(bool x_bf16_exact) const {
@@ -172,7 +173,8 @@ void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool
     const int64_t N = w.rows(), K = w.cols();
     if (T <= 0 || N <= 0) return;
     const GemmKernels &ks = kernels(x_bf16_exact);
-    const bool pairs = !ks.bf16_x && ks.mr_pairs > 0 && T <= kPairsMaxRows;  // fp32 products from the pairs in place
+    // fp32 products straight from the packed pairs (no widening pass)
+    const bool pairs = !ks.bf16_x && ks.mr_pairs > 0 && (ks.pairs_max_rows < 0 || T <= ks.pairs_max_rows);
     if (w.nr() != ks.nr)
         throw Error(RIR_ERR_INTERNAL, std::string("cpu gemm: weights packed for panels of ") + std::to_string(w.nr()) +
                                           " columns, kernels " + ks.name + " use " + std::to_string(ks.nr));
@@ -226,7 +228,7 @@ void Gemm::run(const float *x, int64_t T, const PackedWeights &w, float *y, bool
     int64_t rows = (row_tiles + tb - 1) / tb * mr;
     tb = (T + rows - 1) / rows;
 
-    const int64_t kc = ks.kc;
+    const int64_t kc = pairs ? ks.kc_pairs : ks.kc;
     pool_.run(nb * tb, [&](int64_t task, int thread) {
         const int64_t n0 = (task % nb) * nc;
         const int64_t ncv = std::min(nc, N - n0);

@@ -86,15 +86,19 @@ struct GemmKernels {
     void (*end)() = nullptr;    // and after its last (AMX: tile release)
     // Y[m, ncols] = r(Y) (round to bf16) for the BF16 mode's projections; null: a scalar loop.
     void (*round_rows)(float *y, int64_t ldy, int m, int ncols) = nullptr;
-    // fp32 kernels reading the packed pairs in place (no widening pass), for short inputs (T <= kPairsMaxRows): the
-    // same sums in the same order as ukr, equal bits. mr_pairs rows per call; null where absent.
+    // fp32 kernels reading the packed pairs in place (no widening pass): the same sums in the same order as ukr,
+    // equal bits. Used for inputs of at most pairs_max_rows rows (every input when -1), over K blocks of kc_pairs;
+    // mr_pairs rows per call; null where absent. Unless pairs_max_rows is -1, kc_pairs must equal kc: the K blocks
+    // (and so each output's sum) must not depend on T (batch invariance).
     int mr_pairs = 0;
+    int64_t pairs_max_rows = 0;
+    int kc_pairs = 0;
     void (*ukr_pairs[kMaxMr + 1])(int kcb, const void *x, int64_t ldx, const void *panel, float *y, int64_t ldy,
                                   int ncols, bool accumulate) = {};
 };
 
-// Inputs of at most this many rows take the fp32 kernels' ukr_pairs: below it, widening a panel block costs more than
-// the few products each widened value takes part in (bench_embed batch-1 latency, medium, Sapphire Rapids).
+// Short inputs (at most this many rows) take the fp32 kernels' ukr_pairs on every ISA that has them: below it,
+// widening a panel block costs more than the few products each widened value takes part in.
 constexpr int64_t kPairsMaxRows = 32;
 
 const GemmKernels &gemm_kernels_scalar();
@@ -143,6 +147,7 @@ public:
 
     static constexpr int kMaxNc = 256;       // columns per thread block: 256 x KC(256) fp32 = 256 KiB of panel, fits L2
     static constexpr int kPanelRowPad = 64;  // bytes added to each row of the X tile copy (one cache line)
+    static constexpr int kMaxKc = 1024;      // 4-byte units of X per row of a K block, in every kernel set
 
 private:
     ThreadPool &pool_;
