@@ -9,7 +9,10 @@
 //   - shapes are validated (op(A) is m x k, op(B) k x n, C and D m x n, ld >= rows): CUBLAS_STATUS_INVALID_VALUE;
 //     unsupported types, compute types or epilogues: CUBLAS_STATUS_NOT_SUPPORTED.
 // Test knob: environment FAKE_CUBLASLT_FAIL=matmul makes cublasLtMatmul return CUBLAS_STATUS_EXECUTION_FAILED
-// (FAKE_CUBLASLT_FAIL=heuristic: the heuristic finds no algorithm; =create: cublasLtCreate fails), read per call.
+// (FAKE_CUBLASLT_FAIL=heuristic: the heuristic finds no algorithm; =create: cublasLtCreate fails; =algo0: matmul
+// with the heuristic's first algorithm returns CUBLAS_STATUS_NOT_SUPPORTED, the others run; =allalgos: every
+// algorithm returns CUBLAS_STATUS_NOT_SUPPORTED), read per call. The heuristic offers up to kFakeAlgos algorithms,
+// numbered in algo.data[1]; fakeCublasLtMatmulCalls(i) counts the matmul calls made with algorithm i.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -48,6 +51,8 @@ namespace {
 
 constexpr uint32_t kMagic = 0x4c74656d;  // "Ltem"
 std::atomic<long> g_live{0};             // handles and descriptors not yet destroyed (leak tests)
+constexpr int kFakeAlgos = 3;            // algorithms the heuristic offers (all compute the same thing)
+std::atomic<long> g_calls[kFakeAlgos];   // matmul calls per algorithm
 
 bool fail_requested(const char *what) {
     const char *v = std::getenv("FAKE_CUBLASLT_FAIL");
@@ -228,12 +233,16 @@ int cublasLtMatmulAlgoGetHeuristic(Handle handle, MatmulDesc desc, MatrixLayout 
     Problem p;
     if (int st = validate(desc, a, b, c, d, &p)) return st;
     if (fail_requested("heuristic")) return CUBLAS_STATUS_NOT_SUPPORTED;
-    std::memset(&results[0], 0, sizeof(HeuristicResult));
-    results[0].algo.data[0] = 0x66616b65;  // "fake": matmul accepts any algo, this one is just recognisable
-    results[0].workspaceSize = 0;
-    results[0].state = CUBLAS_STATUS_SUCCESS;
-    results[0].wavesCount = 1.0f;
-    *returned = 1;
+    const int n = std::min(requested, kFakeAlgos);
+    for (int i = 0; i < n; ++i) {
+        std::memset(&results[i], 0, sizeof(HeuristicResult));
+        results[i].algo.data[0] = 0x66616b65;  // "fake": recognisable
+        results[i].algo.data[1] = static_cast<uint64_t>(i);
+        results[i].workspaceSize = 0;
+        results[i].state = CUBLAS_STATUS_SUCCESS;
+        results[i].wavesCount = 1.0f;
+    }
+    *returned = n;
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -245,6 +254,11 @@ int cublasLtMatmul(Handle handle, MatmulDesc desc, const void *alpha, const void
     Problem p;
     if (int st = validate(desc, a, b, c, d, &p)) return st;
     if (fail_requested("matmul")) return CUBLAS_STATUS_EXECUTION_FAILED;
+    // A null algo asks the library to choose (as the real one allows): counted as none of the heuristic's.
+    if (algo && (algo->data[0] != 0x66616b65 || algo->data[1] >= uint64_t(kFakeAlgos))) return CUBLAS_STATUS_INVALID_VALUE;
+    if (algo) g_calls[algo->data[1]].fetch_add(1);
+    if (fail_requested("allalgos") || (fail_requested("algo0") && algo && algo->data[1] == 0))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
     const uint64_t m = p.m, n = p.n, k = p.k;
     if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
     const float al = *static_cast<const float *>(alpha), be = *static_cast<const float *>(beta);
@@ -317,6 +331,8 @@ int cublasLtMatmul(Handle handle, MatmulDesc desc, const void *alpha, const void
 
 // Not part of cuBLASLt: objects created and not destroyed, for leak tests (look it up with dlsym).
 long fakeCublasLtLiveObjects(void) { return g_live.load(); }
+// Not part of cuBLASLt: matmul calls made with the heuristic's algorithm i so far (-1 for an i out of range).
+long fakeCublasLtMatmulCalls(int i) { return i >= 0 && i < kFakeAlgos ? g_calls[i].load() : -1; }
 
 }  // extern "C"
 

@@ -27,5 +27,27 @@ inline void check(cudaError_t e, const std::string &what) {
                 "cuda: " + what + " failed (" + describe(e) + ")");
 }
 
+// Makes `ordinal` the calling thread's current device for the guard's lifetime and restores the device the caller had
+// (a JVM thread or an application that also uses CUDA must find its device unchanged after a call into the engine).
+// Throws like check() when the device cannot be selected; the caller's device is then unchanged.
+class DeviceGuard {
+public:
+    explicit DeviceGuard(int ordinal) {
+        if (cudaGetDevice(&previous_) != cudaSuccess) {
+            cudaGetLastError();
+            previous_ = -1;
+        }
+        check(cudaSetDevice(ordinal), "cudaSetDevice(" + std::to_string(ordinal) + ")");
+    }
+    ~DeviceGuard() {
+        if (previous_ >= 0 && cudaSetDevice(previous_) != cudaSuccess) cudaGetLastError();
+    }
+    DeviceGuard(const DeviceGuard &) = delete;
+    DeviceGuard &operator=(const DeviceGuard &) = delete;
+
+private:
+    int previous_ = -1;
+};
+
 }  // namespace cuda
 }  // namespace rir

@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -170,17 +171,19 @@ Gemm::Plan &Gemm::plan(int64_t T, int K, int N) {
     ok(lib_.pref_create(&pref), "cublasLtMatmulPreferenceCreate");
     const uint64_t ws = kWorkspaceBytes;
     int s = lib_.pref_set(pref, lt::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-    lt::HeuristicResult result{};
+    lt::HeuristicResult results[kAlgoCandidates] = {};
     int returned = 0;
     if (s == lt::CUBLAS_STATUS_SUCCESS)
-        s = lib_.heuristic(handle_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &returned);
+        s = lib_.heuristic(handle_, p.desc, p.a, p.b, p.d, p.d, pref, kAlgoCandidates, results, &returned);
     lib_.pref_destroy(pref);
     ok(s, "cublasLtMatmulAlgoGetHeuristic");
-    if (returned < 1) {
+    for (int i = 0; i < std::min(returned, kAlgoCandidates); ++i)
+        if (results[i].state == lt::CUBLAS_STATUS_SUCCESS && results[i].workspaceSize <= kWorkspaceBytes)
+            p.algos.push_back(results[i].algo);
+    if (p.algos.empty()) {
         destroy(p);
         throw Error(RIR_ERR_DEVICE, "cuBLASLt has no bf16 algorithm for " + shape + " on this GPU");
     }
-    p.algo = result.algo;
     return plans_.emplace(key, p).first->second;
 }
 
@@ -189,11 +192,22 @@ void Gemm::nt(const __nv_bfloat16 *X, int64_t T, int K, const __nv_bfloat16 *W, 
     if (T <= 0) return;
     Plan &p = plan(T, K, N);
     const float alpha = 1.0f, beta = 0.0f;
-    const int s = lib_.matmul(handle_, p.desc, &alpha, W, p.a, X, p.b, &beta, Y, p.d, Y, p.d, &p.algo, workspace_,
-                              kWorkspaceBytes, stream);
-    if (s != lt::CUBLAS_STATUS_SUCCESS)
-        fail(s, "cublasLtMatmul [" + std::to_string(T) + " x " + std::to_string(K) + "] x [" + std::to_string(N) +
-                    " x " + std::to_string(K) + "]^T");
+    std::string tried;
+    for (;;) {
+        const int s = lib_.matmul(handle_, p.desc, &alpha, W, p.a, X, p.b, &beta, Y, p.d, Y, p.d, &p.algos[p.chosen],
+                                  workspace_, kWorkspaceBytes, stream);
+        if (s == lt::CUBLAS_STATUS_SUCCESS) return;
+        tried += std::string(tried.empty() ? "" : ", ") + status_name(s);
+        // A status that says this algorithm cannot run here: try the next candidate (and keep it for the shape).
+        // Anything else (out of memory, an uninitialized handle, a failed launch on a dead context) is reported.
+        const bool algo_at_fault = s == lt::CUBLAS_STATUS_NOT_SUPPORTED || s == lt::CUBLAS_STATUS_INVALID_VALUE ||
+                                   s == lt::CUBLAS_STATUS_ARCH_MISMATCH;
+        if (!algo_at_fault || p.chosen + 1 >= p.algos.size())
+            fail(s, "cublasLtMatmul [" + std::to_string(T) + " x " + std::to_string(K) + "] x [" + std::to_string(N) +
+                        " x " + std::to_string(K) + "]^T (" + std::to_string(p.chosen + 1) + " of " +
+                        std::to_string(p.algos.size()) + " algorithms tried: " + tried + ")");
+        ++p.chosen;
+    }
 }
 
 }  // namespace cuda

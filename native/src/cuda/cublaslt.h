@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <vector>
 #include <string>
 #include <tuple>
 
@@ -56,10 +57,14 @@ public:
     static constexpr size_t kMaxPlans = 512;
 
 private:
+    // Algorithms asked of the heuristic per shape: the first that runs is kept (a choice that fails, e.g.
+    // CUBLAS_STATUS_NOT_SUPPORTED on a driver/GPU combination the heuristic misjudges, is not tried again).
+    static constexpr int kAlgoCandidates = 8;
     struct Plan {
         lt::MatmulDesc desc = nullptr;
         lt::MatrixLayout a = nullptr, b = nullptr, d = nullptr;
-        lt::MatmulAlgo algo{};
+        std::vector<lt::MatmulAlgo> algos;  // the heuristic's usable candidates, best first
+        size_t chosen = 0;                  // the first that has not failed
     };
     Plan &plan(int64_t T, int K, int N);
     void destroy(Plan &p);

@@ -124,7 +124,7 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
     const LtLibrary *lib = load_cublaslt(&why);
     if (!lib) throw Error(RIR_ERR_DEVICE, "cuda backend: " + why);
 
-    ck(cudaSetDevice(ordinal_), "cudaSetDevice");
+    const DeviceGuard on_device(ordinal_);
     cudaDeviceProp prop;
     ck(cudaGetDeviceProperties(&prop, ordinal_), "cudaGetDeviceProperties");
     const std::string name = "cuda:" + std::to_string(ordinal_) + " (" + prop.name + ")";
@@ -179,7 +179,11 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
 
         const std::vector<float> inv = cpu::rope_inv_freq(c);  // the CPU twin's table, bit for bit
         ck(cudaMalloc(reinterpret_cast<void **>(&inv_freq_), inv.size() * sizeof(float)), "cudaMalloc of inv_freq");
-        ck(cudaMemcpy(inv_freq_, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice), "copy inv_freq");
+        // On the backend's stream (non-blocking: the legacy default stream of a plain cudaMemcpy does not order it
+        // before the kernels that read the table), and waited for before `inv` goes away.
+        ck(cudaMemcpyAsync(inv_freq_, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice, stream_),
+           "copy inv_freq");
+        ck(cudaStreamSynchronize(stream_), "copy inv_freq");
         attention_prepare(c.head_dim);
         final_norm_pool_prepare(c.hidden);
         ck(cudaGetLastError(), "cudaFuncSetAttribute");
@@ -211,8 +215,12 @@ void CudaBackend::release() {
 
 CudaBackend::~CudaBackend() {
     if (poisoned_) return;  // the context is dead: freeing through it would only fail; the process reclaims it
-    cudaSetDevice(ordinal_);
-    release();
+    try {
+        const DeviceGuard on_device(ordinal_);
+        release();
+    } catch (const Error &) {
+        // the device cannot be selected any more: nothing can be freed through it; the process reclaims it
+    }
 }
 
 void CudaBackend::probe_after_failure(const std::string &what) {
@@ -234,7 +242,7 @@ void CudaBackend::embed(const PackedBatch &batch, bool normalize, float *out) {
         throw Error(RIR_ERR_INPUT, "cuda backend: batch of " + std::to_string(T) + " tokens exceeds max_batch_tokens " +
                                        std::to_string(max_tokens_));
     try {
-        ck(cudaSetDevice(ordinal_), "cudaSetDevice");
+        const DeviceGuard on_device(ordinal_);  // restores the caller's device when the call ends
         forward(batch, normalize);
         ck(cudaMemcpyAsync(out, out_, static_cast<size_t>(batch.n_seqs) * c_.hidden * sizeof(float),
                            cudaMemcpyDeviceToHost, stream_),

@@ -1,7 +1,10 @@
 // test_cuda_forward.cpp: the whole CUDA backend on the generated fixture checkpoints: against the CPU backend in BF16
 // mode (its op-by-op reference) and the committed float32 reference outputs (cosine >= 0.9995 per vector), batch
 // invariance, determinism, the handle's error paths. `--small` runs one small forward only (for compute-sanitizer).
+#include <dlfcn.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -199,6 +202,79 @@ TEST_CASE(sticky_error_poisons_the_backend) {
     CHECK_THROWS(gpu->embed(b, true, out.data()), RIR_ERR_DEVICE, "cudaErrorIllegalAddress");
     CHECK_THROWS(gpu->embed(b, true, out.data()), RIR_ERR_DEVICE, "unusable after an earlier CUDA error");
     gpu.reset();  // must not touch the dead context, nor crash
+    emu::reset();
+}
+
+// Open, embed and close all leave the calling thread's current device as the caller had it (a JVM thread or an
+// application that uses CUDA itself must not find its device switched by a call into the engine).
+TEST_CASE(the_callers_current_device_is_restored) {
+    auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
+    emu::set_device_count(2);
+    REQUIRE(cudaSetDevice(1) == cudaSuccess);
+    auto current = [] {
+        int d = -1;
+        cudaGetDevice(&d);
+        return d;
+    };
+    rir::cuda::CudaOptions o;
+    o.ordinal = 0;
+    auto gpu = rir::cuda::make_cuda_backend(ck->config(), ck->weights(), o);
+    CHECK(current() == 1);
+    const int32_t ids[] = {1, 2, 3}, cu[] = {0, 3}, pool[] = {0};
+    rir::PackedBatch b;
+    b.token_ids = ids;
+    b.cu_seqlens = cu;
+    b.pool_start = pool;
+    b.n_seqs = 1;
+    std::vector<float> out(static_cast<size_t>(ck->config().hidden));
+    gpu->embed(b, true, out.data());
+    CHECK(current() == 1);
+    gpu.reset();
+    CHECK(current() == 1);
+    emu::reset();
+}
+
+// cuBLASLt's heuristic may rank first an algorithm that then fails on this GPU and driver (CUBLAS_STATUS_NOT_SUPPORTED):
+// the backend falls back to the next candidate, keeps it for the shape (the failing one is tried once per shape, not
+// on every call), and gives the same result; when every candidate fails, the error names them.
+TEST_CASE(cublaslt_falls_back_to_the_next_algorithm) {
+    const char *fake = std::getenv("REASONIR_CUBLASLT");
+    REQUIRE(fake != nullptr);
+    void *h = dlopen(fake, RTLD_NOW | RTLD_NOLOAD);
+    REQUIRE(h != nullptr);
+    auto calls = reinterpret_cast<long (*)(int)>(dlsym(h, "fakeCublasLtMatmulCalls"));
+    REQUIRE(calls != nullptr);
+    auto ck = rir::Checkpoint::open(fixture_dir("plain_mha"));
+    const int32_t ids[] = {5, 6, 7, 8, 9}, cu[] = {0, 5}, pool[] = {0};
+    rir::PackedBatch b;
+    b.token_ids = ids;
+    b.cu_seqlens = cu;
+    b.pool_start = pool;
+    b.n_seqs = 1;
+    const int H = ck->config().hidden;
+    std::vector<float> ref(H), got(H), again(H);
+    auto plain = rir::cuda::make_cuda_backend(ck->config(), ck->weights(), rir::cuda::CudaOptions{});
+    plain->embed(b, true, ref.data());
+    plain.reset();
+
+    setenv("FAKE_CUBLASLT_FAIL", "algo0", 1);
+    auto gpu = rir::cuda::make_cuda_backend(ck->config(), ck->weights(), rir::cuda::CudaOptions{});
+    const long first0 = calls(0), first1 = calls(1);
+    gpu->embed(b, true, got.data());
+    const long tried0 = calls(0) - first0, ran1 = calls(1) - first1;
+    CHECK(std::memcmp(got.data(), ref.data(), H * sizeof(float)) == 0);
+    CHECK(tried0 > 0);          // the heuristic's first choice was tried (and failed) ...
+    CHECK(ran1 >= tried0);      // ... and every GEMM then ran on the second
+    gpu->embed(b, true, again.data());
+    CHECK(calls(0) - first0 == tried0);  // the failing choice is not tried again for the same shapes
+    CHECK(std::memcmp(again.data(), ref.data(), H * sizeof(float)) == 0);
+
+    setenv("FAKE_CUBLASLT_FAIL", "allalgos", 1);
+    auto none = rir::cuda::make_cuda_backend(ck->config(), ck->weights(), rir::cuda::CudaOptions{});
+    CHECK_THROWS(none->embed(b, true, got.data()), RIR_ERR_DEVICE, "3 of 3 algorithms tried");
+    unsetenv("FAKE_CUBLASLT_FAIL");
+    none.reset();
+    gpu.reset();
     emu::reset();
 }
 
