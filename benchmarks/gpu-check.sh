@@ -23,7 +23,10 @@
 # starting new parts shortly before the budget ends.
 # Environment: PYTHON (interpreter), GPU_CHECK_BUDGET_S, GPU_CHECK_WORK (scratch, default build/gpu-check),
 # GPU_CHECK_CUBLASLT_SEARCH (folders to search for libcublasLt / cublasLt.h instead of the wheel, /usr, /opt, /).
-# Exit status: 0 all recorded steps passed (or were skipped), 1 some step failed, 2 no GPU, 64 bad arguments.
+# Verdict (report.json "overall"): pass (every step ran and held), fail (a real mismatch or error), incomplete
+# (nothing failed, but a step was not run or not run to its end: time budget, a missing package, a run cut off from
+# outside; report.md lists them: rerun those with --steps). Incomplete is never reported as fail.
+# Exit status: 0 pass, 1 fail, 3 incomplete, 2 no GPU, 64 bad arguments.
 set -u -o pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -142,8 +145,8 @@ run_step() {
     STEP_ELAPSED=0
     STEP_T0=$(date +%s)
     if optional "$name" && [ "$(elapsed)" -gt "$SKIP_AT" ]; then
-        record "$name" skip "skipped: time budget (${SKIP_AT}s) used up at $(elapsed)s"
-        printf '[%4ss] %-10s SKIP (time budget)\n' "$(elapsed)" "$name"
+        record "$name" incomplete "not run: time budget (${SKIP_AT}s) used up at $(elapsed)s"
+        printf '[%4ss] %-10s INCOMPLETE (time budget)\n' "$(elapsed)" "$name"
         return 0
     fi
     printf '[%4ss] %-10s ...\n' "$(elapsed)" "$name"
@@ -177,14 +180,17 @@ step_env() {
     smi="$(timeout 10 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | head -n 1)"
     echo "nvidia-smi: $smi"
     timeout 10 nvidia-smi 2>&1 | head -n 20
-    # cuBLASLt: the pip wheel first (python3's nvidia.cublas), then the file system.
-    wheel="$(timeout 20 "$PY" -c 'import nvidia.cublas as m, os; print(list(m.__path__)[0])' 2>/dev/null)"
-    echo "nvidia-cublas wheel dir: ${wheel:-none}"
+    # cuBLASLt: the pip wheels first, then the file system. The NVIDIA wheels share the namespace package `nvidia`:
+    # CUDA 12 ones install nvidia/cublas/{lib,include}, CUDA 13 ones nvidia/cu13/{lib,include}, where a probe of
+    # `import nvidia.cublas` finds nothing; so every folder of the namespace is searched.
+    wheel="$(timeout 20 "$PY" -c 'import nvidia; print("\n".join(list(nvidia.__path__)))' 2>/dev/null | head -n 4)"
+    echo "nvidia wheel dirs: ${wheel:-none}"
     if [ -n "${GPU_CHECK_CUBLASLT_SEARCH:-}" ]; then  # explicit folders only (no find /)
         # shellcheck disable=SC2086
         cands="$(find $GPU_CHECK_CUBLASLT_SEARCH \( -name 'libcublasLt.so*' -o -name cublasLt.h \) -print 2>/dev/null | sort -u)"
     else
-        cands="$( { [ -n "$wheel" ] && find "$wheel" \( -name 'libcublasLt.so*' -o -name cublasLt.h \) 2>/dev/null;
+        # shellcheck disable=SC2086
+        cands="$( { [ -n "$wheel" ] && find $wheel \( -name 'libcublasLt.so*' -o -name cublasLt.h \) 2>/dev/null;
                     timeout 20 find /usr/local /usr/lib /usr/lib64 /usr/include /opt \
                         \( -name 'libcublasLt.so*' -o -name cublasLt.h \) -print 2>/dev/null; } | sort -u)"
         if ! printf '%s\n' "$cands" | grep -q '/libcublasLt\.so' || ! printf '%s\n' "$cands" | grep -q '/cublasLt\.h$'; then
@@ -254,6 +260,10 @@ step_build() {
         home="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
         if [ -f "$BUILD_DIR/build.ninja" ] && [ "$home" = "$ROOT" ]; then
             mode="$mode (incremental build)"
+            # ctest's fixture setup runs CMake's Python3_EXECUTABLE: it must be this run's interpreter (with numpy)
+            if [ "$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)" != "$(command -v "$PY")" ]; then
+                timeout 120 cmake -S . -B "$BUILD_DIR" -DPython3_EXECUTABLE="$(command -v "$PY")"
+            fi
             timeout 420 cmake --build "$BUILD_DIR" -j16; rc=$?
         fi
     else
@@ -264,8 +274,10 @@ step_build() {
             echo "removing a stale CMake cache (source '$home', generator '$gen')"
             rm -rf "$BUILD_DIR/CMakeCache.txt" "$BUILD_DIR/CMakeFiles"
         fi
+        # Python3_EXECUTABLE: ctest's fixture setup (materialize_fixtures.py, numpy) must run under this interpreter,
+        # not whichever python3 CMake would find first (without numpy every fixture-dependent test would be skipped)
         timeout 120 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DREASONIR_CUDA=ON \
-            -DCMAKE_CUDA_ARCHITECTURES=90a-real -DREASONIR_EMU_TESTS=OFF \
+            -DCMAKE_CUDA_ARCHITECTURES=90a-real -DREASONIR_EMU_TESTS=OFF -DPython3_EXECUTABLE="$(command -v "$PY")" \
             && timeout 480 cmake --build "$BUILD_DIR" -j16
         rc=$?
     fi
@@ -341,10 +353,16 @@ step_sanitizer() {
     [ "$QUICK" = 1 ] && tools="memcheck"
     if [ ! -x "$bin" ]; then record sanitizer fail "$bin is missing (no --small forward to check)"; return; fi
     if ! command -v compute-sanitizer >/dev/null 2>&1; then record sanitizer fail "compute-sanitizer not on PATH"; return; fi
+    local unfinished=0
     for tool in $tools; do
         lim=60; [ "$QUICK" = 1 ] && lim=45
-        # leave at least ~3 minutes of the budget to parity and bench
-        t=$(( $(left_before_skip) - 180 )); [ $t -gt $lim ] && t=$lim; [ $t -lt 15 ] && t=15
+        # leave at least ~3 minutes of the budget to parity and bench; below 15 s a tool cannot finish: not run
+        t=$(( $(left_before_skip) - 180 )); [ $t -gt $lim ] && t=$lim
+        if [ $t -lt 15 ]; then
+            json="$json$sep\"$tool\": {\"status\": \"not run (time budget)\", \"rc\": null, \"elapsed_s\": 0, \"parsed\": {}}"
+            sep=", "; summ="$summ$tool not run (time budget); "; unfinished=$((unfinished+1))
+            continue
+        fi
         t0=$(date +%s)
         echo "\$ compute-sanitizer --tool $tool --error-exitcode 1 $bin --small   (limit ${t}s)"
         timeout -k 5 "$t" compute-sanitizer --tool "$tool" --error-exitcode 1 "$bin" --small > "$WORK/san_$tool.out" 2>&1
@@ -353,7 +371,8 @@ step_sanitizer() {
         local p
         p="$("$PY" "$GPU_DIR/common.py" sanitizer-summary "$WORK/san_$tool.out" 2>/dev/null)"
         [ -n "$p" ] || p='{}'
-        if [ $rc -eq 0 ]; then st=pass; elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then st="timeout ${t}s"; fails=$((fails+1)); else st=fail; fails=$((fails+1)); fi
+        # a timeout is not a finding: the tool did not finish (incomplete), it did not report an error
+        if [ $rc -eq 0 ]; then st=pass; elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then st="timeout ${t}s"; unfinished=$((unfinished+1)); else st=fail; fails=$((fails+1)); fi
         json="$json$sep\"$tool\": {\"status\": \"$st\", \"rc\": $rc, \"elapsed_s\": $(( $(date +%s) - t0 )), \"parsed\": $p}"
         sep=", "
         summ="$summ$tool $st; "
@@ -369,7 +388,9 @@ for t, v in d["tools"].items():
     v["summary_line"] = (v.get("parsed") or {}).get("summary_line") or ""
 json.dump(d, open(p, "w"))
 EOF
-    if [ $fails -eq 0 ]; then
+    if [ $fails -eq 0 ] && [ $unfinished -gt 0 ]; then
+        record sanitizer incomplete "${summ% }" --data "$WORK/sanitizer.json"
+    elif [ $fails -eq 0 ]; then
         record sanitizer pass "${summ% }" --data "$WORK/sanitizer.json"
     else
         record sanitizer fail "${summ% }" --data "$WORK/sanitizer.json" --error-file "$LOGS/sanitizer.log"
@@ -437,7 +458,7 @@ echo
     --meta "gpu=$GPU_NAME" --meta "total_elapsed_s=$TOTAL" --meta "budget_s=$BUDGET" --meta "mode=$MODE" \
     --meta "build_dir=$BUILD_DIR" --meta "command=benchmarks/gpu-check.sh $ORIG_ARGS" --meta "out_dir=$OUT_DIR"
 RC=$?
-if [ $RC -gt 1 ]; then
+if [ $RC -ne 0 ] && [ $RC -ne 1 ] && [ $RC -ne 3 ]; then
     echo "gpu-check: report.py failed (exit $RC); step records are in $STEPS" >&2
     RC=1
 fi

@@ -23,7 +23,10 @@ import sys
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-STATUSES = ("pass", "fail", "skip", "error")
+# pass: ran and held; fail: a real mismatch or error; incomplete: not run, or not run to the end, for a reason
+# outside the engine (time budget, a missing package): never a failure; skip: not asked for (an optional step
+# without its inputs); error: the step's own machinery broke (treated as fail).
+STATUSES = ("pass", "fail", "incomplete", "skip", "error")
 
 # H100 SXM bf16 dense peak (TFLOP/s), the spec's "Size of the work".
 BF16_PEAK_TFLOPS = 989.0

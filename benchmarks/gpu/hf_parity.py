@@ -91,6 +91,17 @@ def evaluate(row: Dict[str, object], results: Dict[str, np.ndarray], min_cos: fl
         row.setdefault("notes", []).append(f"not compared: {', '.join(missing)}")
 
 
+def verdict(rows: List[Dict[str, object]], fatal: Optional[str]) -> str:
+    """fail: a config that ran did not match, or the step broke; incomplete: every config that ran matched but some
+    (or all) were not run for time; pass: every config ran and matched."""
+    ran = [r for r in rows if not r.get("skipped")]
+    if fatal is not None or any(not r.get("pass") for r in ran):
+        return "fail"
+    if len(ran) < len(rows) or not ran:
+        return "incomplete"
+    return "pass"
+
+
 def run_config(name: str, model_dir: str, seqs, expected: Dict[str, np.ndarray], args, deadline) -> Dict[str, object]:
     row: Dict[str, object] = {"config": name, "model_dir": model_dir, "sequences": len(seqs),
                               "tokens": int(sum(len(s[0]) for s in seqs)),
@@ -199,7 +210,7 @@ def main(argv=None) -> int:
         names = [n for n in args.configs.split(",") if n]
         for name in names:
             if deadline.expired(20):
-                rows.append({"config": name, "skipped": "time budget", "pass": False})
+                rows.append({"config": name, "skipped": "time budget", "pass": None})
                 continue
             try:
                 seqs = fixture_inputs(args.fixtures, name)
@@ -211,7 +222,7 @@ def main(argv=None) -> int:
         if args.big:
             name = f"reasonir8b_l{args.big_layers}"
             if deadline.expired(30):
-                rows.append({"config": name, "skipped": "time budget", "pass": False})
+                rows.append({"config": name, "skipped": "time budget", "pass": None})
             else:
                 row_pre: Dict[str, object] = {}
                 try:
@@ -229,9 +240,7 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001
         fatal = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
     data["configs"] = rows
-    ran = [r for r in rows if not r.get("skipped")]
-    ok = bool(ran) and all(r.get("pass") for r in rows) and fatal is None
-    status = "pass" if ok else "fail"
+    status = verdict(rows, fatal)
     summary = summarize(rows) or "nothing ran"
     if args.steps_dir:
         common.write_step(args.steps_dir, args.step, status, time.perf_counter() - t0, summary, data, fatal)

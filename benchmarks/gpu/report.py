@@ -49,15 +49,21 @@ def load_steps(steps_dir: str) -> List[Dict[str, Any]]:
 
 def build_report(steps: List[Dict[str, Any]], meta: Optional[Dict[str, Any]] = None,
                  expected: Optional[List[str]] = None) -> Dict[str, Any]:
+    """The verdict: fail when a step failed (or broke); else incomplete when a step did not run to its end or an
+    expected step left no record (a run cut off by an outside limit); else pass. Incomplete is never fail."""
     present = {s["step"] for s in steps}
     missing = [n for n in (expected or []) if n not in present]
     bad = [s["step"] for s in steps if s.get("status") in ("fail", "error")]
-    overall = "pass" if not bad and not missing else "fail"
+    unfinished = [s["step"] for s in steps if s.get("status") == "incomplete"]
+    overall = "fail" if bad else "incomplete" if (unfinished or missing) else "pass"
     return common.sanitize({
         "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "overall": overall, "failed_steps": bad, "missing_steps": missing,
+        "overall": overall, "failed_steps": bad, "incomplete_steps": unfinished, "missing_steps": missing,
         "meta": meta or {}, "steps": steps,
     })
+
+
+EXIT_CODES = {"pass": 0, "fail": 1, "incomplete": 3}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -108,8 +114,14 @@ def render_md(report: Dict[str, Any]) -> str:
     rows = [[STEP_TITLES.get(s["step"], s["step"]), s.get("status", "?").upper(), f(s.get("elapsed_s"), ".1f"),
              s.get("summary", "")] for s in report["steps"]]
     for m in report.get("missing_steps", []):
-        rows.append([STEP_TITLES.get(m, m), "MISSING", "n/a", "no record written"])
+        rows.append([STEP_TITLES.get(m, m), "MISSING", "n/a", "no record written: not run (the run was cut off)"])
     L.append(table(["step", "status", "elapsed (s)", "summary"], rows))
+    not_run = report.get("incomplete_steps", []) + report.get("missing_steps", [])
+    if not_run:
+        L.append("")
+        L.append("Not run to the end (INCOMPLETE is not a failure: time budget, a missing package, or a run cut off "
+                 "from outside): " + ", ".join(STEP_TITLES.get(n, n) for n in not_run) +
+                 ". Rerun them with `--steps " + ",".join(n for n in not_run) + "`.")
 
     env = step_by_name(report, "env")
     if env:
@@ -248,8 +260,12 @@ def summary_text(report: Dict[str, Any]) -> str:
             summ = summ[:107] + "..."
         lines.append(f"{name.ljust(w)}  {s.get('status', '?').upper():7} {f(s.get('elapsed_s'), '.1f'):>6}s  {summ}")
     for m in report.get("missing_steps", []):
-        lines.append(f"{STEP_TITLES.get(m, m).ljust(w)}  MISSING")
+        lines.append(f"{STEP_TITLES.get(m, m).ljust(w)}  MISSING (no record: not run)")
     lines.append(f"overall: {report['overall'].upper()}")
+    not_run = report.get("incomplete_steps", []) + report.get("missing_steps", [])
+    if report["overall"] == "incomplete":
+        lines.append("not run to the end: " + ", ".join(STEP_TITLES.get(n, n) for n in not_run) +
+                     " (rerun them with --steps)")
     return "\n".join(lines)
 
 
@@ -274,7 +290,7 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out_dir, "report.md"), "w", encoding="utf-8") as fh:
         fh.write(render_md(report))
     print(summary_text(report))
-    return 0 if report["overall"] == "pass" else 1
+    return EXIT_CODES.get(report["overall"], 1)
 
 
 if __name__ == "__main__":

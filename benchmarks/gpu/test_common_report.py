@@ -119,7 +119,7 @@ def sample_steps(d):
          "compare": {"ours_vs_hf": cmp, "hf_vs_ref_fp32": cmp, "ours_vs_ref_fp32": cmp},
          "bidirectional": {"bidirectional_max_abs_change_pos0": 0.3, "causal_control_max_abs_change_pos0": 0.0,
                            "ok": True}, "hf_rope": {"ok": True}, "errors": []},
-        {"config": "reasonir8b_l2", "skipped": "time budget", "pass": False}]})
+        {"config": "reasonir8b_l2", "skipped": "time budget", "pass": None}]})
     common.write_step(d, "bench", "pass", 120, "fast", {
         "model": {"hidden_size": 4096}, "gemm_ceiling": {"gemm_tflops": 780.0, "source": "torch.matmul bf16"},
         "table": [{"seq_len": 512, "ours_tokens_per_s": 40000.0, "ours_tflops": 569.0, "ours_pct_peak": 57.5,
@@ -163,9 +163,37 @@ class ReportTest(unittest.TestCase):
             common.write_step(d, "java", "skip", 0, "no JRE")
             rep = report.build_report(report.load_steps(d), {}, ["env", "java"])
             self.assertEqual(rep["overall"], "pass")
+            # An expected step without a record was not run (a run cut off from outside): incomplete, not fail.
             rep = report.build_report(report.load_steps(d), {}, ["env", "parity"])
-            self.assertEqual((rep["overall"], rep["missing_steps"]), ("fail", ["parity"]))
-            self.assertIn("MISSING", report.render_md(rep))
+            self.assertEqual((rep["overall"], rep["missing_steps"]), ("incomplete", ["parity"]))
+            md = report.render_md(rep)
+            self.assertIn("MISSING", md)
+            self.assertIn("--steps parity", md)
+
+    def test_verdict_incomplete_is_never_fail(self):
+        with tempfile.TemporaryDirectory() as d:
+            common.write_step(d, "env", "pass", 1, "ok")
+            common.write_step(d, "sanitizer", "incomplete", 0, "memcheck not run (time budget)")
+            rep = report.build_report(report.load_steps(d), {}, ["env", "sanitizer"])
+            self.assertEqual(rep["overall"], "incomplete")
+            self.assertEqual(rep["incomplete_steps"], ["sanitizer"])
+            self.assertIn("rerun them with --steps", report.summary_text(rep))
+            # a real failure anywhere wins
+            common.write_step(d, "ctest", "fail", 3, "1 failed")
+            rep = report.build_report(report.load_steps(d), {}, ["env", "sanitizer", "ctest"])
+            self.assertEqual((rep["overall"], rep["failed_steps"]), ("fail", ["ctest"]))
+        for overall, code in (("pass", 0), ("fail", 1), ("incomplete", 3)):
+            self.assertEqual(report.EXIT_CODES[overall], code)
+
+    def test_parity_configs_skipped_for_time_are_incomplete(self):
+        import hf_parity  # numpy only at import time
+        ok, bad, late = {"config": "a", "pass": True}, {"config": "b", "pass": False}, \
+            {"config": "c", "skipped": "time budget", "pass": None}
+        self.assertEqual(hf_parity.verdict([ok, ok], None), "pass")
+        self.assertEqual(hf_parity.verdict([ok, late], None), "incomplete")
+        self.assertEqual(hf_parity.verdict([late], None), "incomplete")
+        self.assertEqual(hf_parity.verdict([ok, bad, late], None), "fail")
+        self.assertEqual(hf_parity.verdict([ok], "engine failed to load"), "fail")
 
     def test_main_writes_files(self):
         with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as out:
