@@ -12,15 +12,17 @@
 #   header     compiles native/tests/cuda/cublaslt_header_check.cpp against the real cublasLt.h
 #   fixtures   weights-tools/materialize_fixtures.py --out build/generated
 #   ctest      ctest -R 'cuda|parity|api'
-#   sanitizer  compute-sanitizer memcheck + racecheck on DIR/test_cuda_forward --small        (optional)
 #   parity     benchmarks/gpu/hf_parity.py: ours vs HF transformers vs the fp32 reference
 #   bench      benchmarks/gpu/bench.py: ours vs HF on a random 32-layer 8B checkpoint          (optional)
+#   sanitizer  compute-sanitizer memcheck + racecheck on DIR/test_cuda_forward --small        (optional)
 #   java       build/jre/bin/java ... GpuSmoke when a JRE and jars were carried                (optional)
-# then benchmarks/gpu/report.py writes OUT/report.md, OUT/report.json (and OUT/steps.log) and prints a summary.
+# benchmarks/gpu/report.py writes OUT/report.md and OUT/report.json (and OUT/steps.log) after every step, so a run
+# cut off from outside still leaves a report of everything done so far (the steps not reached: incomplete), and
+# prints a summary at the end.
 #
-# OUT: --out DIR, else $OUT when set, else benchmarks/results/<date>-<gpu>. Budget: about 6 minutes (--budget,
-# default 360 s); optional steps are skipped once 5.5 minutes (budget - 30 s) have passed, and the Python steps stop
-# starting new parts shortly before the budget ends.
+# OUT: --out DIR, else $OUT when set, else benchmarks/results/<date>-<gpu>. Budget: 7 minutes (--budget, default
+# 420 s); optional steps are not run once the budget minus 30 s has passed, and the Python steps stop starting new
+# parts shortly before the budget ends.
 # Environment: PYTHON (interpreter), GPU_CHECK_BUDGET_S, GPU_CHECK_WORK (scratch, default build/gpu-check),
 # GPU_CHECK_CUBLASLT_SEARCH (folders to search for libcublasLt / cublasLt.h instead of the wheel, /usr, /opt, /).
 # Verdict (report.json "overall"): pass (every step ran and held), fail (a real mismatch or error), incomplete
@@ -32,7 +34,9 @@ set -u -o pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 GPU_DIR="$SCRIPT_DIR/gpu"
-ALL_STEPS="env build header fixtures ctest sanitizer parity bench java"
+# In order of value: a run cut short keeps the verdicts that matter most (build, the CUDA tests, parity, the
+# benchmark), then the slow sanitizer, then Java.
+ALL_STEPS="env build header fixtures ctest parity bench sanitizer java"
 OPTIONAL_STEPS="sanitizer bench java"
 
 usage() {
@@ -44,7 +48,7 @@ BUILD_DIR="build/gpu"
 OUT_ARG=""
 QUICK=0
 STEPS_ARG=""
-BUDGET="${GPU_CHECK_BUDGET_S:-360}"
+BUDGET="${GPU_CHECK_BUDGET_S:-420}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --build-dir) [ $# -ge 2 ] || { echo "gpu-check: --build-dir needs a value" >&2; exit 64; }; BUILD_DIR="$2"; shift 2 ;;
@@ -163,6 +167,7 @@ run_step() {
     } >> "$STEPS_LOG"
     read -r st summ < <("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("status","?"), d.get("summary","").replace("\n"," ")[:150])' "$STEPS/$name.json" 2>/dev/null || echo "? unreadable")
     printf '[%4ss] %-10s %s in %ss: %s\n' "$(elapsed)" "$name" "$(printf '%s' "$st" | tr a-z A-Z)" "$STEP_ELAPSED" "$summ"
+    write_report > /dev/null 2>&1 || true  # the report so far: a run killed from outside after this still has it
 }
 
 # ---- steps ---------------------------------------------------------------------------------------------------------
@@ -356,8 +361,8 @@ step_sanitizer() {
     local unfinished=0
     for tool in $tools; do
         lim=60; [ "$QUICK" = 1 ] && lim=45
-        # leave at least ~3 minutes of the budget to parity and bench; below 15 s a tool cannot finish: not run
-        t=$(( $(left_before_skip) - 180 )); [ $t -gt $lim ] && t=$lim
+        # parity and the benchmark ran before: the rest of the budget; below 15 s a tool cannot finish: not run
+        t=$(left_before_skip); [ $t -gt $lim ] && t=$lim
         if [ $t -lt 15 ]; then
             json="$json$sep\"$tool\": {\"status\": \"not run (time budget)\", \"rc\": null, \"elapsed_s\": 0, \"parsed\": {}}"
             sep=", "; summ="$summ$tool not run (time budget); "; unfinished=$((unfinished+1))
@@ -444,6 +449,15 @@ step_java() {
     fi
 }
 
+# write_report: OUT/report.{md,json} from the step records so far (steps selected but without a record yet show as
+# not run); prints report.py's summary; returns its exit status (0 pass, 1 fail, 3 incomplete).
+write_report() {
+    "$PY" "$GPU_DIR/report.py" --steps-dir "$STEPS" --out-dir "$OUT_DIR" \
+        --expect "$(printf '%s' "$SELECTED" | tr ' ' ',')" \
+        --meta "gpu=$GPU_NAME" --meta "total_elapsed_s=$(elapsed)" --meta "budget_s=$BUDGET" --meta "mode=$MODE" \
+        --meta "build_dir=$BUILD_DIR" --meta "command=benchmarks/gpu-check.sh $ORIG_ARGS" --meta "out_dir=$OUT_DIR"
+}
+
 # ---- run -----------------------------------------------------------------------------------------------------------
 STEP_ELAPSED=0
 STEP_T0=$(date +%s)
@@ -451,16 +465,12 @@ for s in $ALL_STEPS; do
     run_step "$s"
 done
 
-TOTAL=$(elapsed)
-EXPECT="$(printf '%s' "$SELECTED" | tr ' ' ',')"
 echo
-"$PY" "$GPU_DIR/report.py" --steps-dir "$STEPS" --out-dir "$OUT_DIR" --expect "$EXPECT" \
-    --meta "gpu=$GPU_NAME" --meta "total_elapsed_s=$TOTAL" --meta "budget_s=$BUDGET" --meta "mode=$MODE" \
-    --meta "build_dir=$BUILD_DIR" --meta "command=benchmarks/gpu-check.sh $ORIG_ARGS" --meta "out_dir=$OUT_DIR"
+write_report
 RC=$?
 if [ $RC -ne 0 ] && [ $RC -ne 1 ] && [ $RC -ne 3 ]; then
     echo "gpu-check: report.py failed (exit $RC); step records are in $STEPS" >&2
     RC=1
 fi
-echo "gpu-check: total ${TOTAL}s; report: $OUT_DIR/report.md, $OUT_DIR/report.json, $OUT_DIR/steps.log"
+echo "gpu-check: total $(elapsed)s; report: $OUT_DIR/report.md, $OUT_DIR/report.json, $OUT_DIR/steps.log"
 exit $RC

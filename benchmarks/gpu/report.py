@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
 
-STEP_ORDER = ["env", "build", "header", "fixtures", "ctest", "sanitizer", "parity", "bench", "java"]
+STEP_ORDER = ["env", "build", "header", "fixtures", "ctest", "parity", "bench", "sanitizer", "java"]
 STEP_TITLES = {
     "env": "Environment", "build": "Build", "header": "cuBLASLt header check", "fixtures": "Fixtures",
     "ctest": "Native tests (ctest)", "sanitizer": "compute-sanitizer", "parity": "Parity vs HF transformers",

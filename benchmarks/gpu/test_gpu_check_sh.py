@@ -2,6 +2,7 @@
 run with a fake nvidia-smi over cheap steps (report files, $OUT, fail-soft recording)."""
 import json
 import os
+import signal  # noqa: F401  (os.killpg)
 import shutil
 import stat
 import subprocess
@@ -133,6 +134,42 @@ class GpuCheckShTest(unittest.TestCase):
                 log = f.read()
             self.assertIn("nvidia wheel dirs: " + os.path.join(site, "nvidia"), log)  # found through the wheel,
             self.assertNotIn("searching the whole file system", log)                 # not by the slow fallback
+
+    def test_run_cut_off_from_outside_leaves_a_report(self):
+        # The report is rewritten after every step: killing the script in the middle of a step (an outside time
+        # limit) leaves report.json with the steps done and the rest listed as not run.
+        with tempfile.TemporaryDirectory() as d:
+            binp = fake_bin(os.path.join(d, "bin"), FAKE_SMI_OK)
+            san = os.path.join(binp, "compute-sanitizer")
+            with open(san, "w") as f:
+                f.write('#!/bin/sh\ncase "$1" in --tool) sleep 60;; *) echo "fake compute-sanitizer";; esac\n')
+            os.chmod(san, 0o755)
+            build = os.path.join(d, "build")
+            os.makedirs(build)
+            tcf = os.path.join(build, "test_cuda_forward")
+            with open(tcf, "w") as f:
+                f.write("#!/bin/sh\nexit 0\n")
+            os.chmod(tcf, 0o755)
+            out = os.path.join(d, "out")
+            env = dict(os.environ, GPU_CHECK_WORK=os.path.join(d, "work"), GPU_CHECK_CUBLASLT_SEARCH=d)
+            env.pop("OUT", None)
+            env["PATH"] = binp + os.pathsep + env["PATH"]
+            proc = subprocess.Popen(["bash", SCRIPT, "--steps", "sanitizer,java", "--out", out, "--build-dir", build],
+                                    cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+            deadline = time.time() + 60
+            while time.time() < deadline and not os.path.exists(os.path.join(out, "report.json")):
+                time.sleep(0.2)
+            time.sleep(1.0)  # now inside the sanitizer step (the fake tool sleeps)
+            os.killpg(proc.pid, 9)
+            proc.communicate()
+            with open(os.path.join(out, "report.json")) as f:
+                rep = json.load(f)
+            self.assertEqual([s["step"] for s in rep["steps"]], ["env"])
+            self.assertEqual(rep["missing_steps"], ["sanitizer", "java"])
+            self.assertIn(rep["overall"], ("incomplete", "fail"))  # env fails where torch cannot see a GPU
+            with open(os.path.join(out, "report.md")) as f:
+                self.assertIn("--steps sanitizer,java", f.read())
 
     def test_cmake_gets_this_runs_python(self):
         # ctest's fixture setup runs CMake's Python3_EXECUTABLE: both configure paths must pass the script's one.
