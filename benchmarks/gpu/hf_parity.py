@@ -91,6 +91,23 @@ def evaluate(row: Dict[str, object], results: Dict[str, np.ndarray], min_cos: fl
         row.setdefault("notes", []).append(f"not compared: {', '.join(missing)}")
 
 
+WORKFLOW_MIN_COSINE = 0.9999
+
+
+def same_vectors(a: np.ndarray, b: np.ndarray) -> Dict[str, object]:
+    """Bit equality, max |diff| and the smallest per-row cosine of two [n, hidden] float32 arrays."""
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    num = (a.astype(np.float64) * b).sum(axis=1)
+    den = np.linalg.norm(a.astype(np.float64), axis=1) * np.linalg.norm(b.astype(np.float64), axis=1)
+    cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+    equal = bool(a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32)))
+    return {"equal_bits": equal,
+            "max_abs_diff": float(np.max(np.abs(a - b))) if a.size else 0.0,
+            # equal vectors have cosine 1 exactly (the double-precision formula may say 1 - 2e-16)
+            "min_cosine": 1.0 if equal or not cos.size else float(np.min(cos))}
+
+
 def verdict(rows: List[Dict[str, object]], fatal: Optional[str]) -> str:
     """fail: a config that ran did not match, or the step broke; incomplete: every config that ran matched but some
     (or all) were not run for time; pass: every config ran and matched."""
@@ -142,15 +159,36 @@ def run_config(name: str, model_dir: str, seqs, expected: Dict[str, np.ndarray],
     # --- ours ---------------------------------------------------------------------------------------------------
     if not args.skip_ours:
         try:
+            budget = max(args.max_batch_tokens, max(len(s[0]) for s in seqs))
             with engine.Engine(args.lib, model_dir, device=args.engine_device, precision=args.precision,
-                               max_batch_tokens=max(args.max_batch_tokens, max(len(s[0]) for s in seqs))) as e:
+                               max_batch_tokens=budget) as e:
                 row["ours"] = e.info()
                 t1 = time.perf_counter()
                 results["ours"] = e.embed(seqs, normalize=False)
                 row["ours"]["run_s"] = round(time.perf_counter() - t1, 3)
+                # What the retrieval workflow relies on (index resume, search of separately built indexes):
+                again = e.embed(seqs, normalize=False)
+                alone = np.stack([e.embed([sq], normalize=False)[0] for sq in seqs])
+            with engine.Engine(args.lib, model_dir, device=args.engine_device, precision=args.precision,
+                               max_batch_tokens=budget) as e2:
+                other = e2.embed(seqs, normalize=False)
+            row["workflow"] = {"determinism": same_vectors(results["ours"], again),
+                               "batch_invariance": same_vectors(results["ours"], alone),
+                               "two_handles": same_vectors(results["ours"], other)}
         except Exception as exc:  # noqa: BLE001
             row["errors"].append(f"ours: {type(exc).__name__}: {exc}")
     evaluate(row, results, args.min_cosine, need_hf=not args.skip_hf)
+    wf = row.get("workflow") or {}
+    if wf:
+        # The same call twice must give the same bits (index resume assumes it). A sequence alone vs in a batch, and
+        # the same batch on a second handle, may differ in the last bits on a GPU (cuBLASLt picks its kernels by
+        # row count), but no further than cosine 0.9999.
+        if not wf["determinism"]["equal_bits"]:
+            row["errors"].append(f"determinism: the same call twice differs (max |diff| "
+                                 f"{wf['determinism']['max_abs_diff']:.3g})")
+        for k in ("batch_invariance", "two_handles"):
+            if wf[k]["min_cosine"] < WORKFLOW_MIN_COSINE:
+                row["errors"].append(f"{k}: min cosine {wf[k]['min_cosine']:.6f} < {WORKFLOW_MIN_COSINE}")
     if row["errors"]:
         row["pass"] = False
     bid = row.get("bidirectional")

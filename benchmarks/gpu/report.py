@@ -183,6 +183,22 @@ def render_md(report: Dict[str, Any]) -> str:
         L.append("")
         L.append(f"Pass: min cosine >= {p.get('data', {}).get('min_cosine_required', 0.9995)} for ours vs HF and ours "
                  "vs the fp32 reference. The pos-0 change proves HF ran bidirectionally (the causal control must be 0).")
+        wf_rows = []
+        for r in cfgs:
+            wf = r.get("workflow") or {}
+            if wf:
+                def same(k):
+                    x = wf.get(k) or {}
+                    if not x:
+                        return "n/a"
+                    return (f"{'equal bits' if x.get('equal_bits') else 'differ'}; max abs {f(x.get('max_abs_diff'))}; "
+                            f"min cos {f(x.get('min_cosine'), '.7f')}")
+                wf_rows.append([r.get("config"), same("determinism"), same("batch_invariance"), same("two_handles")])
+        if wf_rows:
+            L += ["", "What the retrieval workflow relies on (ours): the same call twice (must be equal bits: index "
+                  "resume assumes it), each sequence alone vs in the batch, and the same batch on a second handle "
+                  "(min cosine >= 0.9999; on a GPU cuBLASLt may pick other kernels for other row counts):", ""]
+            L.append(table(["config", "same call twice", "alone vs in the batch", "second handle"], wf_rows))
         for r in cfgs:
             for e in r.get("errors", []) or []:
                 L.append(f"- {r.get('config')}: {cell(e[:400])}")

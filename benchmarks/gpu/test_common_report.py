@@ -185,6 +185,21 @@ class ReportTest(unittest.TestCase):
         for overall, code in (("pass", 0), ("fail", 1), ("incomplete", 3)):
             self.assertEqual(report.EXIT_CODES[overall], code)
 
+    def test_same_vectors(self):
+        import numpy as np
+        import hf_parity
+        a = np.array([[1.0, 2.0], [3.0, -4.0]], dtype=np.float32)
+        self.assertEqual(hf_parity.same_vectors(a, a.copy()), {"equal_bits": True, "max_abs_diff": 0.0,
+                                                               "min_cosine": 1.0})
+        b = a.copy()
+        b[1, 0] = np.nextafter(np.float32(3.0), np.float32(4.0))
+        r = hf_parity.same_vectors(a, b)
+        self.assertFalse(r["equal_bits"])
+        self.assertAlmostEqual(r["max_abs_diff"], 2.384185791015625e-07)
+        self.assertGreater(r["min_cosine"], 0.99999)
+        r = hf_parity.same_vectors(a, -a)
+        self.assertAlmostEqual(r["min_cosine"], -1.0)
+
     def test_parity_configs_skipped_for_time_are_incomplete(self):
         import hf_parity  # numpy only at import time
         ok, bad, late = {"config": "a", "pass": True}, {"config": "b", "pass": False}, \

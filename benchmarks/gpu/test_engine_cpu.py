@@ -127,6 +127,12 @@ class EngineCpuTest(unittest.TestCase):
             self.assertEqual(rec["status"], "pass")
             rows = rec["data"]["configs"]
             self.assertEqual([r["config"] for r in rows], ["llama3_gqa", "plain_mha", "h256_l4"])
+            for r in rows:  # on the CPU all three hold bit for bit
+                wf = r["workflow"]
+                for k in ("determinism", "batch_invariance", "two_handles"):
+                    self.assertTrue(wf[k]["equal_bits"], (r["config"], k, wf[k]))
+                    self.assertEqual(wf[k]["max_abs_diff"], 0.0)
+                    self.assertEqual(wf[k]["min_cosine"], 1.0)
             for r in rows:
                 self.assertGreater(r["compare"]["ours_vs_ref_fp32"]["min_cosine"], 0.99999)
                 self.assertIn("ours_vs_ref_bf16", r["compare"])
