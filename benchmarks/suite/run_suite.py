@@ -6,8 +6,8 @@ this with /usr/bin/python3) and writes results.json, report.md and the plots (re
                                                    [--native DIR]
 
 Suites (SCHEMA.md names them): ceiling, embed, ops, latency, open, tokenizer, jni, search, server. Each runs the
-project's own tools (native/bench/bench_embed, bench_gemm and bench_ops, benchmarks.jar's TokenizerBench, JniBench and
-SearchBench, the server's LoadTest from the CLI jar) and the PyTorch peer (benchmarks/peer/torch_llama.py) on the same
+project's own tools (native/bench/bench_embed, bench_gemm and bench_ops, benchmarks.jar's TokenizerBench, JniBench,
+SearchBench and LoadTest) and the PyTorch peer (benchmarks/peer/torch_llama.py) on the same
 checkpoints, sequence lengths and token budgets. --native DIR takes the native tools from another build (default
 build/native; e.g. a git worktree's build of the code before a change), recorded as "native_dir" in results.json.
 A suite that fails is recorded in results.json ("error") and the others still run.
@@ -531,7 +531,7 @@ class Runner:
 
     def suite_server(self) -> None:
         clients, requests = ("1,8", "20") if self.quick else ("1,8,64", "50")
-        r = self.run_json(JAVA + ["-cp", CLI_JAR, "dev.reasonir.server.LoadTest", "--model", self.ckpt("h256_l4"),
+        r = self.run_json(JAVA + ["-cp", BENCH_JAR, "dev.reasonir.bench.LoadTest", "--model", self.ckpt("h256_l4"),
                                   "--device", "cpu", "--clients", clients, "--requests",
                                   requests, "--json"], 600, "LoadTest")
         self.results["suites"]["server"] = r

@@ -1,10 +1,12 @@
-package dev.reasonir.server;
+package dev.reasonir.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.server.EmbeddingServer;
+import dev.reasonir.server.ServerConfig;
 
 import java.io.IOException;
 import java.net.URI;
@@ -32,8 +34,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * Java API (no HTTP, no batching) as the baseline.
  *
  * <pre>
- * java -cp ... dev.reasonir.server.LoadTest --model DIR [--tokenizer DIR] [--device cpu] [--clients 1,8,64]
- *      [--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens 16384] [--max-seconds 120] [--json]
+ * java -cp benchmarks/target/benchmarks.jar dev.reasonir.bench.LoadTest --model DIR [--tokenizer DIR] [--device cpu]
+ *      [--clients 1,8,64] [--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens 16384] [--max-seconds 120]
+ *      [--json]
  * </pre>
  *
  * {@code --json} adds a last line for the benchmark suite's orchestrator, the "server" suite object of
