@@ -305,7 +305,9 @@ TEST_CASE(find_nonfinite_reports_the_first_bad_element) {
 
 }  // namespace
 
-int main() {
+// `test_cuda_ops [NAME_PART]`: only the cases whose name contains NAME_PART (gpu-check.sh runs racecheck on
+// `attention`).
+int main(int argc, char **argv) {
     require_gpu();
-    return check::run_all();
+    return check::run_all(argc > 1 ? argv[1] : nullptr);
 }
