@@ -3,24 +3,42 @@
 
     python3 weights-tools/generate_checkpoint.py --preset tiny-h256 --out /tmp/tiny [--seed 0] [--shards 2]
     python3 weights-tools/generate_checkpoint.py --config CONFIG.json --out DIR [--seed N] [--shards K]
-        [--prefix model.|none] [--lm-head] [--dtype bf16|f32|f16] [--tokenizer-dir DIR]
+        [--prefix model.|none] [--lm-head] [--dtype bf16|f32|f16] [--tokenizer-dir DIR] [--layers N]
+        [--fill numpy|torch] [--device cpu|cuda] [--force] [--json]
 
 Writes DIR/config.json, then `model.safetensors` (K = 1) or `model-0000i-of-0000K.safetensors` plus
-`model.safetensors.index.json` (K > 1), and copies the tokenizer files from --tokenizer-dir when given.
+`model.safetensors.index.json` (K > 1), and copies the tokenizer files from --tokenizer-dir when given. --layers N
+replaces num_hidden_layers of the preset or config (the GPU benchmark's few-layer 8B-shaped checkpoints).
+
+Reuse: the command line (and `make`, the function for callers) writes DIR/.generate_checkpoint.json last, a record of
+the completed config, shards, seed, fill, device type, prefix, lm_head, dtype and tokenizer folder; a later run with the
+same arguments finds it and the files it names and reuses the folder (--force regenerates). It prints the sha256 of each
+file, or with --json one line {"out", "layers", "shards", "bytes", "seconds", "gb_per_s", "reused", "fill", "device"}.
 
 Streaming: tensors are produced in chunks of CHUNK_VALUES values and written as they come, so memory stays at a few
-tens of MB even for the 15 GB bf16 8B checkpoint (its 128256 x 4096 embedding alone is 2 GB in fp32).
+tens of MB even for the 15 GB bf16 8B checkpoint (its 128256 x 4096 embedding alone is 2 GB in fp32). The torch fill
+works in chunks of TORCH_CHUNK_VALUES: the 1-layer 8B shape peaked at 442 MB resident on a CPU, 240 MB of them torch's.
 
-Determinism: tensor `name` (without any `model.` prefix) draws from numpy.random.default_rng(s) with
-s = first 8 bytes (little endian) of sha256(f"{seed}/{name}"), so values do not depend on sharding, prefix, tensor
-order or which other tensors exist. Only the raw PCG64 output (`bit_generator.random_raw`) is used: numpy keeps bit
-generators stream-stable across versions, unlike its distribution samplers (NEP 19), and every value is then built
-with exact or correctly rounded IEEE float32 operations (no transcendental functions), so the same bytes come out on
-any machine. materialize_fixtures.py still checks sha256 to catch drift.
+Determinism (--fill numpy, the default): tensor `name` (without any `model.` prefix) draws from
+numpy.random.default_rng(s) with s = first 8 bytes (little endian) of sha256(f"{seed}/{name}"), so values do not depend
+on sharding, prefix, tensor order or which other tensors exist. Only the raw PCG64 output (`bit_generator.random_raw`)
+is used: numpy keeps bit generators stream-stable across versions, unlike its distribution samplers (NEP 19), and every
+value is then built with exact or correctly rounded IEEE float32 operations (no transcendental functions), so the same
+bytes come out on any machine. materialize_fixtures.py still checks sha256 to catch drift.
+
+--fill torch [--device cuda]: the fast path for multi-GB checkpoints (the GPU check's 8B-shaped models). numpy makes
+about 0.2 GB/s on one core; on a GPU the draws cost nothing and the rate is that of the copy to the host and the file
+writes (expected above 1 GB/s; the --json line reports it). Same plan (tensor_specs, plan_shards, file names, index,
+prefix) and same distribution (uniform with each spec's std and offset, drawn in float32, then rounded to the storage
+dtype to nearest even), but torch's generators: tensor `name` draws from torch.Generator(device) seeded with the same
+tensor_seed(seed, name), TORCH_CHUNK_VALUES values per call, converted on the device and copied to the host one chunk
+at a time. The bytes therefore differ from the numpy fill, and between CPU and CUDA generators (and possibly torch
+versions); they repeat for the same seed, device type and torch. torch is imported only for this fill. Fixtures use
+the numpy fill, whose bytes are pinned by sha256.
 
 Distribution: every tensor is uniform with a chosen standard deviation (uniform on (-a, a) has std a / sqrt(3)); a
 uniform is one multiply per value from 23 random bits, the fast path the 8B shape needs, and sums of many such terms
-(every projection output) are Gaussian by the central limit theorem anyway. See `init_std` for the scales.
+(every projection output) are Gaussian by the central limit theorem anyway. The scales are explained above TensorSpec.
 """
 from __future__ import annotations
 
@@ -42,6 +60,11 @@ import safetensors_io as st  # noqa: E402
 
 # Values generated per chunk (even, so chunk boundaries never split a 64-bit raw word; 4 Mi values = 16 MB fp32).
 CHUNK_VALUES = 1 << 22
+# Values per torch draw (64 MB fp32 on the device, 32 MB bf16 on the host): big enough that per-call overheads vanish
+# on a GPU, small enough to bound memory. Part of what fixes the torch fill's bytes (generator calls per tensor).
+TORCH_CHUNK_VALUES = 1 << 24
+MARKER = ".generate_checkpoint.json"
+FILLS = ("numpy", "torch")
 
 # -------------------------------------------------------------------------------------------------------------------
 # Configs
@@ -241,6 +264,27 @@ def tensor_array(spec: TensorSpec, seed: int) -> np.ndarray:
     return np.concatenate(list(tensor_values(spec, seed))).reshape(spec.shape)
 
 
+def torch_storage_chunks(spec: TensorSpec, seed: int, st_dtype: str, device: str = "cpu") -> Iterator[np.ndarray]:
+    """Storage-dtype chunks (row-major) of `spec` drawn with torch on `device`: uniform(-amp, amp) + offset in float32,
+    as tensor_values, rounded to `st_dtype` on the device (torch rounds to nearest even, like st.to_storage)."""
+    import torch  # optional: only this fill needs it
+
+    g = torch.Generator(device=device)
+    g.manual_seed(tensor_seed(seed, spec.name))
+    amp = spec.std * math.sqrt(3.0)
+    tdt = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}[st_dtype]
+    remaining = spec.numel
+    while remaining > 0:
+        n = min(TORCH_CHUNK_VALUES, remaining)
+        x = torch.empty(n, dtype=torch.float32, device=device).uniform_(-amp, amp, generator=g)
+        if spec.offset != 0.0:
+            x += spec.offset
+        y = x.to(tdt).cpu()
+        # numpy has no bfloat16: hand over the raw bits, as st.to_storage does
+        yield y.view(torch.int16).numpy().view(np.uint16) if st_dtype == "BF16" else y.numpy()
+        remaining -= n
+
+
 # -------------------------------------------------------------------------------------------------------------------
 # Writing a checkpoint
 # -------------------------------------------------------------------------------------------------------------------
@@ -276,14 +320,20 @@ def stored_name(prefix: str, name: str) -> str:
 
 def generate(cfg: Dict[str, object], out_dir: str, seed: int = 0, shards: int = 1, prefix: str = "",
              lm_head: bool = False, dtype: str = "bf16", tokenizer_dir: Optional[str] = None,
-             progress: Optional[bool] = None) -> Dict[str, str]:
+             progress: Optional[bool] = None, fill: str = "numpy", device: str = "cpu",
+             sha256: bool = True) -> Dict[str, Optional[str]]:
     """Writes a checkpoint into out_dir (created if needed); returns {file name: sha256 hex} of every .safetensors
-    file and the index (when sharded). `cfg` is completed with complete_config. `progress`: print per-tensor progress
-    to stderr (default: only when the checkpoint exceeds 1 GB)."""
+    file and the index (when sharded); the digests are None with sha256=False (hashing costs about 1 s per GB).
+    `cfg` is completed with complete_config. `fill`: "numpy" (deterministic bytes) or "torch" on `device` (see the
+    module docstring). `progress`: print per-tensor progress to stderr (default: only when the checkpoint exceeds
+    1 GB). Checkpoint files of another layout left in out_dir are removed: a stale model.safetensors would win over
+    a new index in every reader."""
     if dtype not in ST_DTYPE:
         raise ValueError(f"dtype must be one of {sorted(ST_DTYPE)}, got {dtype!r}")
     if prefix not in ("", "model."):
         raise ValueError(f"prefix must be '' or 'model.', got {prefix!r}")
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {list(FILLS)}, got {fill!r}")
     cfg = complete_config(cfg, dtype)
     st_dtype = ST_DTYPE[dtype]
     itemsize = st.DTYPES[st_dtype].itemsize
@@ -293,10 +343,21 @@ def generate(cfg: Dict[str, object], out_dir: str, seed: int = 0, shards: int = 
     if progress is None:
         progress = total_bytes > (1 << 30)
     os.makedirs(out_dir, exist_ok=True)
+    names = [shard_file_name(i, shards) for i in range(shards)] + (["model.safetensors.index.json"] if shards > 1
+                                                                     else [])
+    for old in os.listdir(out_dir):
+        if old not in names and (old == "model.safetensors.index.json" or
+                                 (old.startswith("model") and old.endswith(".safetensors"))):
+            os.remove(os.path.join(out_dir, old))
     with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
         f.write(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
-    digests: Dict[str, str] = {}
+    def storage_chunks(spec):
+        if fill == "torch":
+            return torch_storage_chunks(spec, seed, st_dtype, device)
+        return (st.to_storage(x, st_dtype) for x in tensor_values(spec, seed))
+
+    digests: Dict[str, Optional[str]] = {}
     weight_map: Dict[str, str] = {}
     done = 0
     t0 = time.time()
@@ -306,9 +367,9 @@ def generate(cfg: Dict[str, object], out_dir: str, seed: int = 0, shards: int = 
         def producer(spec):
             def chunks():
                 nonlocal done
-                for x in tensor_values(spec, seed):
-                    yield st.to_storage(x, st_dtype)
-                    done += x.size * itemsize
+                for x in storage_chunks(spec):
+                    yield x
+                    done += x.nbytes
                 if progress:
                     el = time.time() - t0
                     print(f"  {fname}: {stored_name(prefix, spec.name)} {list(spec.shape)}  {done / 1e9:.2f}/"
@@ -316,11 +377,11 @@ def generate(cfg: Dict[str, object], out_dir: str, seed: int = 0, shards: int = 
             return chunks
 
         entries = [st.TensorEntry(stored_name(prefix, s.name), st_dtype, s.shape, producer(s)) for s in shard]
-        hasher = hashlib.sha256()
+        hasher = hashlib.sha256() if sha256 else None
         tmp = os.path.join(out_dir, fname + ".partial")
         st.write_safetensors(tmp, entries, {"format": "pt"}, hasher=hasher)
         os.replace(tmp, os.path.join(out_dir, fname))
-        digests[fname] = hasher.hexdigest()
+        digests[fname] = hasher.hexdigest() if hasher else None
         for s in shard:
             weight_map[stored_name(prefix, s.name)] = fname
     if shards > 1:
@@ -337,6 +398,77 @@ def generate(cfg: Dict[str, object], out_dir: str, seed: int = 0, shards: int = 
             elif name == "tokenizer.json":
                 raise FileNotFoundError(f"--tokenizer-dir {tokenizer_dir}: no tokenizer.json")
     return digests
+
+
+def build_config(preset: Optional[str] = "reasonir-8b", config: Optional[Dict[str, object]] = None,
+                 layers: Optional[int] = None, dtype: str = "bf16") -> Dict[str, object]:
+    """The completed config of a preset (or of `config`), with num_hidden_layers = layers when given."""
+    if config is None and preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    cfg = copy.deepcopy(config) if config is not None else PRESETS[preset]()
+    if layers is not None:
+        if int(layers) < 1:
+            raise ValueError(f"layers must be >= 1, got {layers}")
+        cfg["num_hidden_layers"] = int(layers)
+    return complete_config(cfg, dtype)
+
+
+def reuse_record(cfg: Dict[str, object], shards: int, seed: int, fill: str, device: str, prefix: str,
+                 lm_head: bool, dtype: str, tokenizer_dir: Optional[str]) -> Dict[str, object]:
+    """What fixes a checkpoint's bytes: the marker's content. Only the device type matters (cuda:0 and cuda:1 share
+    a generator), and the numpy fill ignores the device."""
+    dev = device.split(":")[0] if fill == "torch" else None
+    return {"config": cfg, "shards": shards, "seed": seed, "fill": fill, "device": dev, "prefix": prefix,
+            "lm_head": lm_head, "dtype": dtype, "tokenizer_dir": tokenizer_dir, "version": 1}
+
+
+def is_complete(out: str, record: Dict[str, object]) -> bool:
+    """out holds a checkpoint made with `record` (the marker matches, every file it implies exists)."""
+    try:
+        with open(os.path.join(out, MARKER), "r", encoding="utf-8") as f:
+            if json.load(f) != json.loads(json.dumps(record)):
+                return False
+    except (OSError, ValueError):
+        return False
+    k = int(record["shards"])
+    names = [shard_file_name(i, k) for i in range(k)] + (["model.safetensors.index.json"] if k > 1 else [])
+    return all(os.path.isfile(os.path.join(out, n)) for n in names + ["config.json"])
+
+
+def make(out: str, preset: Optional[str] = "reasonir-8b", config: Optional[Dict[str, object]] = None,
+         layers: Optional[int] = None, shards: int = 1, fill: str = "numpy", device: str = "cpu", seed: int = 0,
+         prefix: str = "", lm_head: bool = False, dtype: str = "bf16", tokenizer_dir: Optional[str] = None,
+         force: bool = False, digests: bool = False, progress: Optional[bool] = None) -> Dict[str, object]:
+    """generate() behind the reuse marker, for callers and the command line: returns {"out", "layers", "shards",
+    "bytes" (tensor data), "seconds", "gb_per_s", "reused", "fill", "device"} (+ "files": {name: sha256} with
+    digests=True, read back from disk when reused). A folder made with the same arguments is reused unless force."""
+    cfg = build_config(preset, config, layers, dtype)
+    record = reuse_record(cfg, shards, seed, fill, device, prefix, lm_head, dtype, tokenizer_dir)
+    itemsize = st.DTYPES[ST_DTYPE[dtype]].itemsize
+    total = sum(s.numel * itemsize for s in tensor_specs(cfg, lm_head))
+    info: Dict[str, object] = {"out": out, "layers": cfg["num_hidden_layers"], "shards": shards, "bytes": total,
+                               "fill": fill, "device": record["device"] or "cpu"}
+    if not force and is_complete(out, record):
+        info.update({"reused": True, "seconds": 0.0, "gb_per_s": None})
+        if digests:
+            names = [shard_file_name(i, shards) for i in range(shards)]
+            names += ["model.safetensors.index.json"] if shards > 1 else []
+            info["files"] = {n: file_sha256(os.path.join(out, n)) for n in names}
+        return info
+    marker = os.path.join(out, MARKER)
+    if os.path.exists(marker):
+        os.remove(marker)  # a run cut off below must not leave a folder that looks complete
+    t0 = time.perf_counter()
+    files = generate(cfg, out, seed=seed, shards=shards, prefix=prefix, lm_head=lm_head, dtype=dtype,
+                     tokenizer_dir=tokenizer_dir, progress=progress, fill=fill, device=device, sha256=digests)
+    secs = time.perf_counter() - t0
+    with open(marker, "w", encoding="utf-8") as f:
+        json.dump(record, f, sort_keys=True)
+    info.update({"reused": False, "seconds": round(secs, 3),
+                 "gb_per_s": round(total / 1e9 / secs, 3) if secs > 0 else None})
+    if digests:
+        info["files"] = files
+    return info
 
 
 def file_sha256(path: str) -> str:
@@ -356,28 +488,40 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--layers", type=int, help="num_hidden_layers instead of the preset's or config's")
     ap.add_argument("--prefix", choices=["model.", "none"], default="none",
                     help="tensor name prefix (default none, like the ReasonIR-8B checkpoint)")
     ap.add_argument("--lm-head", action="store_true", help="also write lm_head.weight (unused by the embedder)")
     ap.add_argument("--dtype", choices=sorted(ST_DTYPE), default="bf16")
     ap.add_argument("--tokenizer-dir", help="copy tokenizer.json, tokenizer_config.json, special_tokens_map.json")
+    ap.add_argument("--fill", choices=FILLS, default="numpy",
+                    help="numpy: deterministic bytes (default); torch: fast, same distribution, other bytes")
+    ap.add_argument("--device", default="cpu", help="torch device of --fill torch (cpu, cuda, cuda:1)")
+    ap.add_argument("--force", action="store_true", help="regenerate even if a matching checkpoint is there")
+    ap.add_argument("--json", action="store_true", help="print one JSON line instead of the sha256 list")
     args = ap.parse_args(argv)
-    if args.config:
-        with open(args.config, "r", encoding="utf-8") as f:
-            cfg = json.load(f)
-    else:
-        cfg = PRESETS[args.preset]()
-    t0 = time.time()
     try:
-        digests = generate(cfg, args.out, seed=args.seed, shards=args.shards,
-                           prefix="" if args.prefix == "none" else args.prefix, lm_head=args.lm_head,
-                           dtype=args.dtype, tokenizer_dir=args.tokenizer_dir)
-    except (ValueError, OSError) as exc:
+        cfg = None
+        if args.config:
+            with open(args.config, "r", encoding="utf-8") as f:
+                cfg = json.load(f)
+        info = make(args.out, preset=args.preset, config=cfg, layers=args.layers, shards=args.shards,
+                    fill=args.fill, device=args.device, seed=args.seed,
+                    prefix="" if args.prefix == "none" else args.prefix, lm_head=args.lm_head, dtype=args.dtype,
+                    tokenizer_dir=args.tokenizer_dir, force=args.force, digests=not args.json)
+    except (ValueError, OSError, ImportError, RuntimeError) as exc:  # ImportError/RuntimeError: torch, its device
+        if args.json:
+            print(json.dumps({"out": args.out, "error": f"{type(exc).__name__}: {exc}"}))
         print(f"generate_checkpoint: error: {exc}", file=sys.stderr)
         return 2
-    size = sum(os.path.getsize(os.path.join(args.out, n)) for n in digests)
-    print(f"wrote {args.out}: {len(digests)} file(s), {size / 1e6:.1f} MB in {time.time() - t0:.1f} s")
-    for name, digest in digests.items():
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    files = info["files"]
+    size = sum(os.path.getsize(os.path.join(args.out, n)) for n in files)
+    print(f"{'reused' if info['reused'] else 'wrote'} {args.out}: {len(files)} file(s), {size / 1e6:.1f} MB in "
+          f"{info['seconds']:.1f} s")
+    for name, digest in files.items():
         print(f"{digest}  {name}")
     return 0
 

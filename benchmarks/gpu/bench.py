@@ -1,21 +1,51 @@
 #!/usr/bin/env python3
-"""Step 8 of the GPU check: our engine vs Hugging Face transformers on a full 8B-shaped checkpoint, same GPU, one
+"""Step 8 of the GPU check: our engine vs Hugging Face transformers on ReasonIR-8B-shaped checkpoints, same GPU, one
 after the other (every measurement in its own process, so the GPU is free between them).
 
-    python3 benchmarks/gpu/bench.py --build-dir build/gpu --model DIR [--make-checkpoint] [--layers 32]
-        [--seq-lens 128,512,2048,8192] [--batch-tokens 16384] [--iters 5] [--warmup 1] [--latency-iters 50]
-        [--no-hf] [--device cuda] [--steps-dir D]
+    python3 benchmarks/gpu/bench.py --build-dir build/gpu --model DIR [--make-checkpoint [--depths 1,3] [--layers 32]
+        [--shards 2] [--seed 0]] [--seq-lens 128,512,2048,8192] [--batch-tokens 16384] [--iters 5] [--warmup 1]
+        [--latency-iters 50] [--no-hf] [--device cuda] [--steps-dir D]
+
+Without a 16 GB file: with --make-checkpoint, weights-tools/generate_checkpoint.py (--preset reasonir-8b --layers L
+--fill torch --device cuda) writes one checkpoint per depth L in --depths into DIR/layers-L: the real per-layer shapes
+(hidden 4096, 32/8 heads of 128, MLP 14336) and the real 128256 x 4096 embedding, L layers (1.5 GB at L = 1, 2.4 GB at
+L = 3, against 15 GB at 32). Everything is timed at every depth, and since a forward is the non-layer work (embedding
+gather, final norm, pooling, transfers, launches) plus L identical layers, the two extreme depths La < Lb give per S
+
+    per_layer = (T(Lb) - T(La)) / (Lb - La),  overhead = T(La) - La * per_layer,  T(N) = T(La) + (N - La) * per_layer
+
+with N = --layers (32), converted to tokens/s and TFLOP/s with common.flops_per_token at N layers. Those rows are
+labelled extrapolated (data "extrapolated", and the summary); the measured rows of every depth stay next to them.
+The same holds for the batch-1 latency. Depths 1 and 3: the cheapest pair whose difference spans two layers, so
+per_layer averages two layers of the same kernels; at S = 128 a layer is about 12 ms of a 16384-token call on an H100
+(7 TFLOP): with call times that repeat to 0.5 %, the 24 ms difference T(3) - T(1) is good to about 1 %, and T(32)
+inherits that 1 % (31 x per_layer dominates it).
+Without --make-checkpoint, --model DIR is the one checkpoint timed, measured only (no extrapolation): a real model, or
+the tiny model of a CPU rehearsal (--device cpu --no-hf).
 
 Parts, each failing soft (error recorded, next part runs), stopping to start new ones when GPU_CHECK_DEADLINE nears:
-  checkpoint  make_checkpoint.py --layers L --shards 4 into --model (timed; reused when already there)
-  ours        BUILD/bench_embed --model DIR --device cuda --precision bf16 --seq-len S --batch-tokens B --iters N
-              --warmup W --json per S (S = 8192: 2 sequences of 16384 tokens), then --seq-len 32 --batch-tokens 32
-              --iters 50 for batch-1 latency (mean; p99 when bench_embed reports p99_ms); JSON parsed, text fallback
-  hf          hf_bench.py (LlamaModel bf16 sdpa, padded batches of B/S sequences, bidirectional mask)
-  ceiling     BUILD/bench_cuda_ops --gemm-ceiling --json ({"gemm_tflops"}), else torch.matmul 8192^3 bf16
-  ops         BUILD/bench_cuda_ops --layer --model DIR --tokens 8192 --json (op -> ms of one layer)
+  checkpoint  generate_checkpoint.py per depth (timed; a folder made with the same arguments is reused)
+  ours        per depth: BUILD/bench_embed --model M --device cuda --precision bf16 --seq-len S --batch-tokens B
+              --iters N --warmup W --json per S (S = 8192: 2 sequences of 16384 tokens), then --seq-len 32
+              --batch-tokens 32 --iters 50 for batch-1 latency (mean; p99 when reported); JSON parsed, text fallback
+  hf          per depth: hf_bench.py (LlamaModel bf16 sdpa, padded batches of B/S sequences, bidirectional mask)
+  ceiling     BUILD/bench_cuda_ops --gemm-ceiling [--gemm-size N] --json ({"gemm_tflops"}), else torch.matmul
+              N^3 bf16 (N = 8192)
+  ops         BUILD/bench_cuda_ops --layer --model M --tokens 8192 --json (op -> ms of one layer; deepest M)
 FLOPs per token (common.flops_per_token): 2*layers*(h*q + 2*h*kv + q*h + 3*h*inter) + 4*S*q*layers; TFLOP/s is
-reported against the 989 TFLOP/s bf16 dense peak and the measured GEMM ceiling. Writes STEPS_DIR/bench.json.
+reported against the 989 TFLOP/s bf16 dense peak and the GEMM ceiling measured in the same run.
+
+Output (STEPS_DIR/bench.json, common.write_step): "runs" (per depth: layers, model, checkpoint, ours, ours_latency, hf,
+table); the deepest run also under the keys report.py and from_gpu_check.py read ("model", "checkpoint", "ours",
+"ours_latency", "hf", "table": measured, that depth's config); "extrapolated" {"layers", "from_layers", "rows" (per
+S, combine_table's columns plus per-layer and overhead ms), "latency"} when two depths ran; "gemm_ceiling",
+"per_op_ms", "errors", "part_s".
+
+Time on an H100 (16 cores, page-cached disk), estimated, for the defaults (2 depths x 4 S): generation 2 x ~6 s
+(python + torch import and CUDA init, then 1.5 / 2.4 GB at over 1 GB/s; 0 when reused), ours 2 x 5 processes x
+~3-4 s (CUDA context, cuBLASLt, loading 2 GB; the timed calls are milliseconds), HF 2 x ~15 s (torch + transformers
+import, from_pretrained, runs), ceiling and ops ~10 s: about 100 s, against the step's 400 s limit and the check's
+420 s budget. The part that grows with the model, the load, is what a 32-layer checkpoint would make 6 x dearer.
 """
 from __future__ import annotations
 
@@ -31,6 +61,7 @@ from typing import Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+GENERATOR = os.path.join(ROOT, "weights-tools", "generate_checkpoint.py")
 sys.path.insert(0, HERE)
 import common  # noqa: E402
 
@@ -97,6 +128,12 @@ class Bench:
         self.deadline = common.Deadline()
         self.data: Dict[str, object] = {"errors": [], "device": args.device}
         self.log: List[str] = []
+        if args.make_checkpoint:
+            self.runs = [{"layers": L, "model": os.path.join(args.model, f"layers-{L}")} for L in args.depths]
+            self.data["depths"] = list(args.depths)
+        else:
+            self.runs = [{"layers": None, "model": args.model}]
+        self.data["runs"] = self.runs
 
     def err(self, part: str, msg: str) -> None:
         self.data["errors"].append(f"{part}: {common.tail_text(msg, 1500)}")
@@ -110,6 +147,10 @@ class Bench:
 
     def exe(self, name: str) -> str:
         return os.path.join(self.args.build_dir, name)
+
+    def tag(self, run) -> str:
+        """Error-part suffix naming the depth, when there are several (from_gpu_check matches the part's start)."""
+        return f" [L={run['layers']}]" if len(self.runs) > 1 else ""
 
     def call(self, part: str, cmd: List[str], want_s: float) -> Optional[Dict[str, object]]:
         t = self.budget(want_s)
@@ -126,32 +167,35 @@ class Bench:
     # parts ------------------------------------------------------------------------------------------------------
     def checkpoint(self) -> None:
         a = self.args
-        cmd = [a.python, os.path.join(HERE, "make_checkpoint.py"), "--out", a.model, "--layers", str(a.layers),
-               "--shards", str(a.shards), "--device", a.device]
-        r = self.call("checkpoint", cmd, 240)
-        if r is None:
-            return
-        info = common.last_json_object(r["output"]) or {}
-        info["wall_s"] = round(r["wall_s"], 2)
-        self.data["checkpoint"] = info
-        if r["rc"] != 0 or "error" in info:
-            self.err("checkpoint", info.get("error") or r["output"])
+        for run in self.runs:
+            cmd = [a.python, GENERATOR, "--preset", "reasonir-8b", "--layers", str(run["layers"]), "--out",
+                   run["model"], "--shards", str(a.shards), "--seed", str(a.seed), "--fill", "torch", "--device",
+                   a.device, "--json"]
+            r = self.call("checkpoint" + self.tag(run), cmd, 120)
+            if r is None:
+                return
+            info = common.last_json_object(r["output"]) or {}
+            info["wall_s"] = round(r["wall_s"], 2)
+            run["checkpoint"] = info
+            if r["rc"] != 0 or "error" in info:
+                self.err("checkpoint" + self.tag(run), info.get("error") or r["output"])
 
-    def ours_run(self, seq_len: int, batch_tokens: int, iters: int, warmup: int) -> Dict[str, object]:
+    def ours_run(self, run, seq_len: int, batch_tokens: int, iters: int, warmup: int) -> Dict[str, object]:
         a = self.args
         exe = self.exe("bench_embed")
         row: Dict[str, object] = {"seq_len": seq_len, "batch_tokens": batch_tokens}
         if not os.path.exists(exe):
             row["error"] = f"{exe} missing"
             return row
-        base = [exe, "--model", a.model, "--device", a.device, "--precision", a.precision, "--seq-len", str(seq_len),
-                "--batch-tokens", str(batch_tokens), "--iters", str(iters), "--warmup", str(warmup)]
-        r = self.call(f"ours S={seq_len}", base + ["--json"], 150)
+        base = [exe, "--model", run["model"], "--device", a.device, "--precision", a.precision, "--seq-len",
+                str(seq_len), "--batch-tokens", str(batch_tokens), "--iters", str(iters), "--warmup", str(warmup)]
+        part = f"ours S={seq_len}{self.tag(run)}"
+        r = self.call(part, base + ["--json"], 150)
         if r is None:
             row["skipped"] = "time budget"
             return row
         if r["rc"] != 0 and "--json" in r["output"] and ("unknown flag" in r["output"] or "usage" in r["output"]):
-            r = self.call(f"ours S={seq_len} (text)", base, 150)  # a bench_embed without --json
+            r = self.call(part + " (text)", base, 150)  # a bench_embed without --json
             if r is None:
                 row["skipped"] = "time budget"
                 return row
@@ -165,50 +209,53 @@ class Bench:
 
     def ours(self) -> None:
         a = self.args
-        rows = []
-        for S in a.seq_lens:
-            row = self.ours_run(S, max(a.batch_tokens, S), a.iters, a.warmup)
-            rows.append(row)
-            print(f"bench: ours S={S}: {row.get('tokens_per_s', row.get('error', row.get('skipped')))}",
-                  file=sys.stderr, flush=True)
-        self.data["ours"] = rows
-        lat = self.ours_run(a.latency_len, a.latency_len, a.latency_iters, 5)
-        if "ms_per_call" in lat:
-            lat["mean_ms"] = lat["ms_per_call"]
-        self.data["ours_latency"] = lat
+        for run in self.runs:
+            rows = []
+            for S in a.seq_lens:
+                row = self.ours_run(run, S, max(a.batch_tokens, S), a.iters, a.warmup)
+                rows.append(row)
+                print(f"bench: ours{self.tag(run)} S={S}: "
+                      f"{row.get('tokens_per_s', row.get('error', row.get('skipped')))}", file=sys.stderr, flush=True)
+            run["ours"] = rows
+            lat = self.ours_run(run, a.latency_len, a.latency_len, a.latency_iters, 5)
+            if "ms_per_call" in lat:
+                lat["mean_ms"] = lat["ms_per_call"]
+            run["ours_latency"] = lat
 
     def hf(self) -> None:
         a = self.args
-        out = os.path.join(a.work_dir, "hf_bench.json")
-        if os.path.exists(out):
-            os.remove(out)
-        cmd = [a.python, os.path.join(HERE, "hf_bench.py"), "--model", a.model, "--seq-lens",
-               ",".join(str(s) for s in a.seq_lens), "--batch-tokens", str(a.batch_tokens), "--iters", str(a.iters),
-               "--warmup", str(a.warmup), "--latency-len", str(a.latency_len), "--latency-iters",
-               str(a.latency_iters), "--json-out", out]
-        if a.torch_ceiling:
-            cmd.append("--gemm-ceiling")
-        r = self.call("hf", cmd, 300)
-        if r is None:
-            return
-        res = None
-        if os.path.exists(out):
-            try:
-                res = common.read_json_file(out)
-            except (OSError, ValueError):
-                res = None
-        res = res or common.last_json_object(r["output"])
-        if res is None:
-            self.err("hf", f"rc {r['rc']}: {r['output']}")
-            return
-        for e in res.get("errors", []):
-            self.err("hf", e)
-        self.data["hf"] = res
+        for i, run in enumerate(self.runs):
+            out = os.path.join(a.work_dir, f"hf_bench{'-l%d' % run['layers'] if run['layers'] else ''}.json")
+            if os.path.exists(out):
+                os.remove(out)
+            cmd = [a.python, os.path.join(HERE, "hf_bench.py"), "--model", run["model"], "--seq-lens",
+                   ",".join(str(s) for s in a.seq_lens), "--batch-tokens", str(a.batch_tokens), "--iters",
+                   str(a.iters), "--warmup", str(a.warmup), "--latency-len", str(a.latency_len), "--latency-iters",
+                   str(a.latency_iters), "--json-out", out]
+            if a.torch_ceiling and i == 0:
+                cmd.append("--gemm-ceiling")
+            r = self.call("hf" + self.tag(run), cmd, 300)
+            if r is None:
+                return
+            res = None
+            if os.path.exists(out):
+                try:
+                    res = common.read_json_file(out)
+                except (OSError, ValueError):
+                    res = None
+            res = res or common.last_json_object(r["output"])
+            if res is None:
+                self.err("hf", f"rc {r['rc']}: {r['output']}{self.tag(run)}")
+                continue
+            for e in res.get("errors", []):
+                self.err("hf", f"{e}{self.tag(run)}")  # "hf: latency: ..." keeps from_gpu_check's routing
+            run["hf"] = res
 
     def ceiling(self) -> None:
         exe = self.exe("bench_cuda_ops")
         if os.path.exists(exe):
-            r = self.call("ceiling", [exe, "--gemm-ceiling", "--json"], 60)
+            size = ["--gemm-size", str(self.args.gemm_size)] if self.args.gemm_size else []
+            r = self.call("ceiling", [exe, "--gemm-ceiling", "--json"] + size, 60)
             if r is not None:
                 obj = common.last_json_object(r["output"])
                 if r["rc"] == 0 and obj and "gemm_tflops" in obj:
@@ -218,13 +265,15 @@ class Bench:
                 self.err("ceiling", f"bench_cuda_ops rc {r['rc']}: {r['output']}")
         else:
             self.err("ceiling", f"{exe} missing; using torch.matmul")
-        hf_c = (self.data.get("hf") or {}).get("gemm_ceiling")
+        hf_c = next((run["hf"]["gemm_ceiling"] for run in self.runs if (run.get("hf") or {}).get("gemm_ceiling")),
+                    None)
         if hf_c:
             self.data["gemm_ceiling"] = hf_c
             return
         r = self.call("ceiling (torch)", [self.args.python, "-c",
                                           "import sys, json; sys.path.insert(0, %r); import hf_bench; "
-                                          "print(json.dumps(hf_bench.gemm_ceiling()))" % HERE], 60)
+                                          "print(json.dumps(hf_bench.gemm_ceiling(%d)))"
+                                          % (HERE, self.args.gemm_size or 8192)], 60)
         if r is not None:
             obj = common.last_json_object(r["output"])
             if obj and "gemm_tflops" in obj:
@@ -237,8 +286,8 @@ class Bench:
         if not os.path.exists(exe):
             self.err("ops", f"{exe} missing")
             return
-        r = self.call("ops", [exe, "--layer", "--model", self.args.model, "--tokens", str(self.args.ops_tokens),
-                              "--json"], 90)
+        r = self.call("ops", [exe, "--layer", "--model", self.runs[-1]["model"], "--tokens",
+                              str(self.args.ops_tokens), "--json"], 90)
         if r is None:
             return
         obj = common.last_json_object(r["output"])
@@ -250,16 +299,111 @@ class Bench:
 
     # combine ----------------------------------------------------------------------------------------------------
     def combine(self) -> None:
-        try:
-            with open(os.path.join(self.args.model, "config.json"), "r", encoding="utf-8") as f:
-                cfg = json.load(f)
-        except (OSError, ValueError) as exc:
-            self.err("combine", f"no config.json in {self.args.model}: {exc}")
+        ceiling = (self.data.get("gemm_ceiling") or {}).get("gemm_tflops")
+        cfgs = []
+        for run in self.runs:
+            try:
+                with open(os.path.join(run["model"], "config.json"), "r", encoding="utf-8") as f:
+                    cfg = json.load(f)
+            except (OSError, ValueError) as exc:
+                self.err("combine", f"no config.json in {run['model']}: {exc}")
+                continue
+            run["layers"] = int(cfg["num_hidden_layers"])
+            run["model_config"] = {k: cfg.get(k) for k in MODEL_KEYS}
+            run["table"] = combine_table(cfg, run.get("ours", []), run.get("hf") or {}, ceiling)
+            cfgs.append((run, cfg))
+        if not cfgs:
             return
-        self.data["model"] = {k: cfg.get(k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads",
-                                                       "num_key_value_heads", "intermediate_size", "vocab_size")}
-        self.data["table"] = combine_table(cfg, self.data.get("ours", []), (self.data.get("hf") or {}),
-                                           (self.data.get("gemm_ceiling") or {}).get("gemm_tflops"))
+        # the deepest run under the keys report.py and from_gpu_check.py read
+        deepest, cfg = cfgs[-1]
+        self.data["model"] = deepest["model_config"]
+        for key in ("checkpoint", "ours", "ours_latency", "hf", "table"):
+            if key in deepest:
+                self.data[key] = deepest[key]
+        if len(cfgs) > 1:
+            self.data["extrapolated"] = extrapolate(cfg, cfgs[0][0], deepest, self.args.layers, ceiling)
+
+
+MODEL_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+              "vocab_size")
+
+
+def call_ms(row: Dict[str, object]) -> Optional[float]:
+    """Mean ms per call of a throughput row: ms_per_call, else its tokens per call over tokens_per_s."""
+    if row.get("ms_per_call") is not None:
+        return float(row["ms_per_call"])
+    tps = row.get("tokens_per_s")
+    return None if not tps else tokens_per_call(row) / float(tps) * 1e3
+
+
+def tokens_per_call(row: Dict[str, object]) -> int:
+    """Tokens in one call of a row (hf_bench: tokens_per_call; bench_embed: n_seqs x S, n_seqs = max(1, B // S))."""
+    S = int(row["seq_len"])
+    if row.get("tokens_per_call"):
+        return int(row["tokens_per_call"])
+    return int(row.get("n_seqs") or max(1, int(row.get("batch_tokens") or S) // S)) * S
+
+
+def linear_fit(t_a: Optional[float], t_b: Optional[float], la: int, lb: int, n: int,
+               problem: Optional[str] = None) -> Dict[str, object]:
+    """T(L) = overhead + L * per_layer through (la, t_a) and (lb, t_b), evaluated at n layers; "error" when a
+    measurement is missing or failed (`problem`) or the fit is meaningless."""
+    if t_a is None or t_b is None:
+        return {"error": problem or "not measured at both depths"}
+    per_layer = (t_b - t_a) / (lb - la)
+    out: Dict[str, object] = {"ms_measured": [t_a, t_b], "per_layer_ms": per_layer,
+                              "overhead_ms": t_a - la * per_layer, "ms": t_a + (n - la) * per_layer}
+    if problem:
+        out["error"] = problem
+    elif per_layer <= 0:  # noise larger than the layers' time
+        out["error"] = f"per-layer time {per_layer:.4g} ms <= 0"
+    return out
+
+
+def _problem(*rows: Dict[str, object]) -> Optional[str]:
+    return next((str(r.get("error") or r.get("skipped")) for r in rows if r.get("error") or r.get("skipped")), None)
+
+
+def _fit_throughput(ra: Dict[str, object], rb: Dict[str, object], la: int, lb: int, n: int):
+    """(fit of the call times, extrapolated tokens/s or None) of one S at depths la and lb."""
+    ms = [call_ms(r) if r.get("tokens_per_s") is not None else None for r in (ra, rb)]
+    fit = linear_fit(ms[0], ms[1], la, lb, n, _problem(ra, rb))
+    return fit, (None if "error" in fit else tokens_per_call(rb) / fit["ms"] * 1e3)
+
+
+def extrapolate(cfg, run_a, run_b, n_layers: int, ceiling_tflops) -> Dict[str, object]:
+    """The n_layers-deep model from the shallowest (run_a) and deepest (run_b) runs, same shapes but the depth:
+    per S, combine_table's columns at n layers plus {ours,hf}_{ms_measured,per_layer_ms,overhead_ms,ms}; and the
+    batch-1 latency the same way."""
+    la, lb = int(run_a["layers"]), int(run_b["layers"])
+    cfg_n = dict(cfg, num_hidden_layers=int(n_layers))
+    label = {"layers": n_layers, "extrapolated": True, "from_layers": [la, lb]}
+
+    def by_s(rows):
+        return {int(r["seq_len"]): r for r in rows or [] if "seq_len" in r}
+
+    ours = [by_s(r.get("ours")) for r in (run_a, run_b)]
+    hf = [by_s((r.get("hf") or {}).get("throughput")) for r in (run_a, run_b)]
+    rows = []
+    for S, ob in ours[1].items():
+        o_fit, o_tps = _fit_throughput(ours[0].get(S, {}), ob, la, lb, n_layers)
+        h_fit, h_tps = _fit_throughput(hf[0].get(S, {}), hf[1].get(S, {}), la, lb, n_layers)
+        row = combine_table(cfg_n, [{"seq_len": S, "tokens_per_s": o_tps, "error": o_fit.get("error")}],
+                            {"throughput": [{"seq_len": S, "tokens_per_s": h_tps, "error": h_fit.get("error")}]},
+                            ceiling_tflops)[0]
+        row.update(label, tokens_per_call=tokens_per_call(ob))
+        row.update({f"ours_{k}": v for k, v in o_fit.items()})
+        row.update({f"hf_{k}": v for k, v in h_fit.items()})
+        rows.append(row)
+    lats = [r.get("ours_latency") or {} for r in (run_a, run_b)]
+    hf_lats = [(r.get("hf") or {}).get("latency") or {} for r in (run_a, run_b)]
+    lat: Dict[str, object] = dict(label, tokens=lats[1].get("seq_len") or hf_lats[1].get("tokens"))
+    for who, (ra, rb) in (("ours", lats), ("hf", hf_lats)):
+        fit = linear_fit(ra.get("mean_ms"), rb.get("mean_ms"), la, lb, n_layers, _problem(ra, rb))
+        lat.update({f"{who}_{k}": v for k, v in fit.items()})
+    lat["hf_over_ours"] = None if ("ours_error" in lat or "hf_error" in lat) else \
+        common.ratio(lat["hf_ms"], lat["ours_ms"])
+    return dict(label, model={k: cfg_n.get(k) for k in MODEL_KEYS}, rows=rows, latency=lat)
 
 
 def combine_table(cfg, ours_rows, hf_res, ceiling_tflops) -> List[Dict[str, object]]:
@@ -287,12 +431,16 @@ def combine_table(cfg, ours_rows, hf_res, ceiling_tflops) -> List[Dict[str, obje
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="ours vs HF throughput/latency on an 8B-shaped checkpoint")
+    ap = argparse.ArgumentParser(description="ours vs HF throughput/latency on 8B-shaped checkpoints")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build", "gpu"))
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--make-checkpoint", action="store_true")
-    ap.add_argument("--layers", type=int, default=32)
-    ap.add_argument("--shards", type=int, default=4)
+    ap.add_argument("--model", required=True, help="the checkpoint to time; with --make-checkpoint, the folder "
+                                                   "that receives one per depth (DIR/layers-L)")
+    ap.add_argument("--make-checkpoint", action="store_true",
+                    help="generate 8B-shaped checkpoints of --depths layers and extrapolate to --layers")
+    ap.add_argument("--depths", default="1,3", help="layer counts generated and timed (two or more: extrapolated)")
+    ap.add_argument("--layers", type=int, default=32, help="depth of the extrapolated model (ReasonIR-8B: 32)")
+    ap.add_argument("--shards", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--precision", default="bf16")
     ap.add_argument("--seq-lens", default="128,512,2048,8192")
@@ -305,6 +453,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-hf", action="store_true")
     ap.add_argument("--no-ops", action="store_true")
     ap.add_argument("--no-ceiling", action="store_true")
+    ap.add_argument("--gemm-size", type=int, help="N of the N^3 GEMM ceiling (default the tool's, 8192)")
     ap.add_argument("--torch-ceiling", action="store_true", help="also time torch.matmul in the HF process")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--work-dir", default=None, help="scratch files (default: --steps-dir or /tmp)")
@@ -313,6 +462,9 @@ def main(argv=None) -> int:
     ap.add_argument("--log", help="append the commands and their output tails here")
     args = ap.parse_args(argv)
     args.seq_lens = [int(s) for s in args.seq_lens.split(",") if s]
+    args.depths = sorted({int(s) for s in args.depths.split(",") if s})
+    if not args.depths or args.depths[0] < 1:
+        ap.error(f"--depths needs layer counts >= 1, got {args.depths}")
     args.work_dir = args.work_dir or args.steps_dir or "/tmp"
     os.makedirs(args.work_dir, exist_ok=True)
 
@@ -334,7 +486,7 @@ def main(argv=None) -> int:
     if args.log:
         with open(args.log, "a", encoding="utf-8") as f:
             f.write("\n".join(b.log) + "\n")
-    ours_ok = bool(b.data.get("ours")) and all("tokens_per_s" in r for r in b.data["ours"])
+    ours_ok = all(run.get("ours") and all("tokens_per_s" in r for r in run["ours"]) for run in b.runs)
     status = "pass" if ours_ok and not b.data["errors"] else "fail"
     summary = bench_summary(b.data)
     if args.steps_dir:
@@ -344,19 +496,32 @@ def main(argv=None) -> int:
     return 0 if status == "pass" else 1
 
 
-def bench_summary(data: Dict[str, object]) -> str:
+def _summary_parts(rows, ours_ms, hf_ms, tflops: bool = False) -> List[str]:
     parts = []
-    for r in data.get("table", []) or []:
-        o = r.get("ours_tokens_per_s")
-        h = r.get("hf_tokens_per_s")
-        q = r.get("ours_over_hf")
-        parts.append(f"S={r['seq_len']}: ours {fmt(o, '.0f')} tok/s, HF {fmt(h, '.0f')}, x{fmt(q, '.2f')}")
-    lat = data.get("ours_latency") or {}
-    if lat.get("mean_ms") is not None:
-        parts.append(f"latency ours {lat['mean_ms']:.2f} ms")
-    hl = ((data.get("hf") or {}).get("latency") or {}).get("mean_ms")
-    if hl is not None:
-        parts.append(f"HF {hl:.2f} ms")
+    for r in rows or []:
+        tf = f" ({fmt(r.get('ours_tflops'), '.0f')} TFLOP/s)" if tflops else ""
+        parts.append(f"S={r['seq_len']}: ours {fmt(r.get('ours_tokens_per_s'), '.0f')} tok/s{tf}, "
+                     f"HF {fmt(r.get('hf_tokens_per_s'), '.0f')}, x{fmt(r.get('ours_over_hf'), '.2f')}")
+    if ours_ms is not None:
+        parts.append(f"latency ours {ours_ms:.2f} ms")
+    if hf_ms is not None:
+        parts.append(f"HF {hf_ms:.2f} ms")
+    return parts
+
+
+def bench_summary(data: Dict[str, object]) -> str:
+    """One line: the extrapolated rows first (labelled), then the measured rows of the deepest checkpoint."""
+    parts = _summary_parts(data.get("table"), (data.get("ours_latency") or {}).get("mean_ms"),
+                           ((data.get("hf") or {}).get("latency") or {}).get("mean_ms"))
+    ex = data.get("extrapolated")
+    if ex:
+        la, lb = ex["from_layers"]
+        lat = ex.get("latency") or {}
+        pick = (lambda who: None if lat.get(f"{who}_error") else lat.get(f"{who}_ms"))
+        head = _summary_parts(ex.get("rows"), pick("ours"), pick("hf"), tflops=True)
+        measured = "; ".join(parts) or "no results"
+        return (f"EXTRAPOLATED to {ex['layers']} layers from {la} and {lb}: " + ("; ".join(head) or "n/a")
+                + f" | measured at {lb} layers: {measured}")
     if not parts and data.get("errors"):
         return "no results: " + str(data["errors"][0]).splitlines()[0][:160]
     return "; ".join(parts) or "no results"

@@ -1,4 +1,5 @@
-"""Unit tests of common.py (records, parsers, FLOPs) and report.py (merging, rendering). No GPU, numpy-free."""
+"""Unit tests of common.py (records, parsers, FLOPs) and report.py (merging, rendering). No GPU; numpy only for
+weights-tools' generator (the ReasonIR-8B config) and hf_parity."""
 import json
 import math
 import os
@@ -9,11 +10,13 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+# appended, so after HERE: weights-tools has a hf_parity.py of its own
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(HERE)), "weights-tools"))
 import common  # noqa: E402
+import generate_checkpoint  # noqa: E402
 import report  # noqa: E402
 
-REASONIR_8B = {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
-               "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256}
+REASONIR_8B = generate_checkpoint.PRESETS["reasonir-8b"]()
 
 
 class CommonTest(unittest.TestCase):

@@ -1,4 +1,5 @@
-"""The torch-free parts of hf_common.py and make_checkpoint.py; the torch parts run only where torch is installed."""
+"""The torch-free parts of hf_common.py and hf_parity.py; the torch parts (a tiny checkpoint from
+weights-tools/generate_checkpoint.py's torch fill, read by HF) run only where torch is installed."""
 import json
 import os
 import sys
@@ -9,7 +10,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import hf_common  # noqa: E402
 import hf_parity  # noqa: E402
-import make_checkpoint  # noqa: E402
+
+sys.path.append(hf_common.WEIGHTS_TOOLS)  # appended: weights-tools has a hf_parity.py of its own
+import generate_checkpoint as gen  # noqa: E402
 
 try:  # TorchCpuTest needs all three (Debian's python3-torch alone has no transformers or safetensors)
     import safetensors  # noqa: F401
@@ -53,10 +56,11 @@ class PureTest(unittest.TestCase):
         self.assertFalse(row["pass"])  # nothing to compare with is not a pass
 
     def test_checkpoint_config_and_plan(self):
-        cfg = make_checkpoint.build_config(2)
+        # the configs bench.py and hf_parity.py --make-big ask generate_checkpoint for
+        cfg = gen.build_config("reasonir-8b", layers=2)
         self.assertEqual((cfg["num_hidden_layers"], cfg["vocab_size"], cfg["hidden_size"]), (2, 128256, 4096))
         self.assertEqual(cfg["rope_scaling"]["rope_type"], "llama3")
-        shards = make_checkpoint.plan(make_checkpoint.build_config(32), 4)
+        shards = gen.plan_shards(gen.tensor_specs(gen.build_config("reasonir-8b")), 2, 4)
         self.assertEqual(len(shards), 4)
         names = [s.name for sh in shards for s in sh]
         self.assertEqual(len(names), 1 + 32 * 9 + 1)
@@ -64,25 +68,10 @@ class PureTest(unittest.TestCase):
         total = sum(s.numel * 2 for sh in shards for s in sh)
         self.assertAlmostEqual(total / 1e9, 15.01, places=2)  # 7.5 G bf16 parameters (no lm_head)
 
-    def test_is_complete(self):
-        with tempfile.TemporaryDirectory() as d:
-            cfg = make_checkpoint.build_config(1, {"hidden_size": 64})
-            rec = make_checkpoint.params_record(cfg, 2, 0, 0.02)
-            self.assertFalse(make_checkpoint.is_complete(d, rec))
-            for n in ("config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-                      "model.safetensors.index.json"):
-                open(os.path.join(d, n), "w").close()
-            with open(os.path.join(d, make_checkpoint.MARKER), "w") as f:
-                json.dump(rec, f)
-            self.assertTrue(make_checkpoint.is_complete(d, rec))
-            self.assertFalse(make_checkpoint.is_complete(d, make_checkpoint.params_record(cfg, 2, 1, 0.02)))
-            os.remove(os.path.join(d, "model-00002-of-00002.safetensors"))
-            self.assertFalse(make_checkpoint.is_complete(d, rec))
-
 
 @unittest.skipUnless(HAVE_TORCH, "torch, transformers or safetensors not installed")
 class TorchCpuTest(unittest.TestCase):
-    """Where torch + transformers + safetensors exist (CPU is enough): a tiny checkpoint through make_checkpoint,
+    """Where torch + transformers + safetensors exist (CPU is enough): a tiny checkpoint through generate_checkpoint,
     read by the numpy reader and by HF, and the bidirectionality proof."""
 
     def test_tiny_checkpoint_hf_bidirectional(self):
@@ -92,10 +81,11 @@ class TorchCpuTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             over = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
                     "head_dim": 16, "vocab_size": 300}
-            info = make_checkpoint.generate(d, layers=2, shards=2, seed=0, device="cpu", overrides=over)
+            cfg = dict(gen.PRESETS["reasonir-8b"](), **over)
+            info = gen.make(d, preset=None, config=cfg, layers=2, shards=2, fill="torch", device="cpu")
             self.assertFalse(info["reused"])
-            self.assertTrue(make_checkpoint.generate(d, layers=2, shards=2, seed=0, device="cpu",
-                                                     overrides=over)["reused"])
+            self.assertTrue(gen.make(d, preset=None, config=cfg, layers=2, shards=2, fill="torch",
+                                     device="cpu")["reused"])
             ref = reference.Model(d)
             model, linfo = hf_common.load_llama(d, "cpu", "fp32", "sdpa")
             self.assertGreater(linfo["bidirectional_modules"], 0)

@@ -597,46 +597,76 @@ class PlotTest(unittest.TestCase):
 # ---------------------------------------------------------------------------------------------------------------
 # from_gpu_check: a GPU check report made by the GPU check's own code
 # ---------------------------------------------------------------------------------------------------------------
-REASONIR_8B = {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
-               "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256, "torch_dtype": "bfloat16"}
-OURS_TPS = {128: 41000.0, 512: 39500.0, 2048: 35800.0, 8192: 26400.0, 32: 2100.0}
-HF_TPS = {128: 15800.0, 512: 17900.0, 2048: 16100.0, 8192: 9900.0}
-CKPT_BYTES = 16060522496
+sys.path.append(os.path.join(ROOT, "weights-tools"))  # appended: weights-tools has a hf_parity.py of its own
+import generate_checkpoint as gen  # noqa: E402
+
+REASONIR_8B = gen.PRESETS["reasonir-8b"]()
+# Call times (ms) of the fake GPU at depth L: base + L * per_layer, exact in binary so the expected values below are
+# exact. Key 32 of OURS_MS is the batch-1 latency query (32 tokens).
+OURS_MS = {128: (1.5, 12.5), 512: (1.25, 12.75), 2048: (1.0, 14.0), 8192: (1.75, 19.5), 32: (0.5, 0.25)}
+HF_MS = {128: (6.0, 30.0), 512: (5.0, 28.0), 2048: (5.5, 32.0), 8192: (7.0, 50.0)}
+HF_LATENCY_MS = (4.0, 0.75)
+# 2 x (128256 x 4096 embedding + final norm + 3 x 218,112,000 per layer) bf16 bytes
+L3_BYTES = 2359353344
 
 
 def _arg(cmd, flag):
     return cmd[cmd.index(flag) + 1]
 
 
+def ms_at(table, key, layers):
+    base, per_layer = table[key] if key in table else table
+    return base + layers * per_layer
+
+
 class FakeGpu:
-    """Stands in for bench.py's subprocesses: prints what make_checkpoint.py / bench_embed / hf_bench.py /
-    bench_cuda_ops print (their formats, read from their sources)."""
+    """Stands in for bench.py's subprocesses: prints what generate_checkpoint.py --json / bench_embed / hf_bench.py /
+    bench_cuda_ops print (their formats, read from their sources), with call times linear in the model's depth
+    (read from the config.json the fake generator wrote). Every command is kept in `cmds`."""
 
     def __init__(self, common, hf_oom_at=None, ceiling=True):
         self.common = common
         self.hf_oom_at = hf_oom_at
         self.ceiling = ceiling
+        self.cmds = []
+
+    @staticmethod
+    def config(cmd):
+        with open(os.path.join(_arg(cmd, "--model"), "config.json"), encoding="utf-8") as f:
+            return json.load(f)
 
     def __call__(self, cmd, timeout, env=None):
+        self.cmds.append(cmd)
         exe = os.path.basename(cmd[1] if cmd[0].endswith("python3") or "python" in os.path.basename(cmd[0])
                                else cmd[0])
-        if exe == "make_checkpoint.py":
-            out = json.dumps({"out": _arg(cmd, "--out"), "layers": 32, "shards": 4, "bytes": CKPT_BYTES,
-                              "device": "cuda", "reused": False, "seconds": 61.3, "generate_and_copy_s": 40.2,
-                              "gb_per_s": 0.26})
+        if exe == "generate_checkpoint.py":
+            if [_arg(cmd, k) for k in ("--preset", "--fill", "--device")] != ["reasonir-8b", "torch", "cuda"] \
+                    or "--json" not in cmd:
+                raise AssertionError(f"unexpected generator command {cmd}")
+            layers, folder = int(_arg(cmd, "--layers")), _arg(cmd, "--out")
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
+                json.dump(gen.build_config("reasonir-8b", layers=layers), f)
+            size = 2 * sum(s.numel for s in gen.tensor_specs(gen.build_config("reasonir-8b", layers=layers)))
+            out = "  model-00001-of-00004.safetensors: embed_tokens.weight [128256, 4096]  1.05/2.36 GB, 0 s\n" + \
+                json.dumps({"out": folder, "layers": layers, "shards": int(_arg(cmd, "--shards")), "bytes": size,
+                            "fill": "torch", "device": "cuda", "reused": False, "seconds": 1.25,
+                            "gb_per_s": round(size / 1e9 / 1.25, 3)})
         elif exe == "bench_embed":
+            cfg = self.config(cmd)
             S, B = int(_arg(cmd, "--seq-len")), int(_arg(cmd, "--batch-tokens"))
             n = max(1, B // S)
-            tps = OURS_TPS[S]
-            tf = tps * self.common.flops_per_token(REASONIR_8B, S) / 1e12
-            ms = n * S / tps * 1e3
+            ms = ms_at(OURS_MS, S, cfg["num_hidden_layers"])
+            tps = n * S / ms * 1e3
+            tf = tps * self.common.flops_per_token(cfg, S) / 1e12
             out = (f"device      cuda:0 (NVIDIA H100 80GB HBM3) (cuda, precision bf16)\n"
-                   f"throughput  {tps:.1f} tokens/s, {tf * 1e3:.1f} GFLOP/s\n"
-                   '{"tokens_per_s": %.3f, "tflops": %.6f, "seq_len": %d, "batch_tokens": %d, "n_seqs": %d, '
-                   '"mean_ms": %.4f, "p50_ms": %.4f, "p99_ms": %.4f, "load_s": %.3f, "load_gbps": %.3f, '
-                   '"device": "cuda:0 (NVIDIA H100 80GB HBM3)", "backend": "cuda", "precision": "bf16"}\n'
-                   % (tps, tf, S, n * S, n, ms, ms * 0.99, ms * 1.2, 7.512, CKPT_BYTES / 1e9 / 7.512))
+                   f"throughput  {tps:.1f} tokens/s, {tf * 1e3:.1f} GFLOP/s\n" + json.dumps(
+                       {"tokens_per_s": tps, "tflops": tf, "seq_len": S, "batch_tokens": n * S, "n_seqs": n,
+                        "mean_ms": ms, "p50_ms": ms * 0.99, "p99_ms": ms * 1.2, "load_s": 7.512,
+                        "load_gbps": L3_BYTES / 1e9 / 7.512, "device": "cuda:0 (NVIDIA H100 80GB HBM3)",
+                        "backend": "cuda", "precision": "bf16"}) + "\n")
         elif exe == "hf_bench.py":
+            layers = self.config(cmd)["num_hidden_layers"]
             res = {"errors": [], "throughput": [], "attn": "sdpa", "gpu": "NVIDIA H100 80GB HBM3",
                    "load": {"load_s": 11.2}, "load_s": 11.2}
             B = int(_arg(cmd, "--batch-tokens"))
@@ -646,11 +676,12 @@ class FakeGpu:
                     row["error"] = "OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB"
                 else:
                     n = max(1, B // S)
-                    row.update({"batch": n, "tokens_per_call": n * S, "iters": 5,
-                                "ms_per_call": n * S / HF_TPS[S] * 1e3, "tokens_per_s": HF_TPS[S],
-                                "peak_mem_gb": 31.5})
+                    ms = ms_at(HF_MS, S, layers)
+                    row.update({"batch": n, "tokens_per_call": n * S, "iters": 5, "ms_per_call": ms,
+                                "tokens_per_s": n * S / ms * 1e3, "peak_mem_gb": 31.5})
                 res["throughput"].append(row)
-            res["latency"] = {"tokens": 32, "calls": 50, "mean_ms": 24.1, "p50_ms": 23.8, "p99_ms": 29.7}
+            ms = ms_at(HF_LATENCY_MS, None, layers)
+            res["latency"] = {"tokens": 32, "calls": 50, "mean_ms": ms, "p50_ms": ms * 0.99, "p99_ms": ms * 1.2}
             with open(_arg(cmd, "--json-out"), "w", encoding="utf-8") as f:
                 json.dump(res, f)
             out = json.dumps(res)
@@ -669,20 +700,24 @@ class FakeGpu:
         return {"rc": 0, "wall_s": 1.0, "output": out, "timed_out": False}
 
 
-def make_gpu_check_report(tmp: str, hf_oom_at=None, ceiling=True, with_bench=True, gpu="NVIDIA H100 80GB HBM3"):
-    """report.json of a GPU check, made by benchmarks/gpu's bench.py, common.py and report.py."""
+def gpu_modules():
     common = _load("gpu_check_common", os.path.join(GPU_DIR, "common.py"))
     sys.modules.setdefault("common", common)  # bench.py / report.py do `import common`
-    bench = _load("gpu_check_bench", os.path.join(GPU_DIR, "bench.py"))
+    return common, _load("gpu_check_bench", os.path.join(GPU_DIR, "bench.py"))
+
+
+def make_gpu_check_report(tmp: str, hf_oom_at=None, ceiling=True, with_bench=True, gpu="NVIDIA H100 80GB HBM3",
+                          fake=None):
+    """report.json of a GPU check, made by benchmarks/gpu's bench.py (8B-shaped checkpoints of 1 and 3 layers,
+    extrapolated to 32, as gpu-check.sh runs it), common.py and report.py."""
+    common, bench = gpu_modules()
     gpu_report = _load("gpu_check_report", os.path.join(GPU_DIR, "report.py"))
     steps = os.path.join(tmp, "steps")
-    model = os.path.join(tmp, "ckpt-8b-l32")
+    model = os.path.join(tmp, "ckpt-8b")
     build = os.path.join(tmp, "build")
     out = os.path.join(tmp, "gpu-out")
-    for d in (steps, model, build):
+    for d in (steps, build):
         os.makedirs(d, exist_ok=True)
-    with open(os.path.join(model, "config.json"), "w") as f:
-        json.dump(REASONIR_8B, f)
     for exe in ("bench_embed", "bench_cuda_ops"):
         open(os.path.join(build, exe), "w").close()
     py_json = os.path.join(tmp, "env_python.json")
@@ -701,9 +736,10 @@ def make_gpu_check_report(tmp: str, hf_oom_at=None, ceiling=True, with_bench=Tru
         common.write_step(steps, "parity", "fail", 40.0, "1 of 3 configs failed", {"configs": []},
                           "llama3_gqa: min cosine 0.9981 < 0.9995")
         if with_bench:
-            with mock.patch.object(bench, "run_cmd", FakeGpu(common, hf_oom_at, ceiling)):
-                bench.main(["--build-dir", build, "--model", model, "--make-checkpoint", "--steps-dir", steps,
-                            "--work-dir", tmp, "--python", "/opt/torch/.venv/bin/python3"])
+            with mock.patch.object(bench, "run_cmd", fake or FakeGpu(common, hf_oom_at, ceiling)):
+                bench.main(["--build-dir", build, "--model", model, "--make-checkpoint", "--layers", "32",
+                            "--shards", "4", "--steps-dir", steps, "--work-dir", tmp,
+                            "--python", "/opt/torch/.venv/bin/python3"])
         else:
             common.write_step(steps, "bench", "skip", 0, "skipped: time budget (330s) used up at 331s")
         gpu_report.main(["--steps-dir", steps, "--out-dir", out, "--expect", "env,build,parity,bench",
@@ -711,6 +747,10 @@ def make_gpu_check_report(tmp: str, hf_oom_at=None, ceiling=True, with_bench=Tru
                          "--meta", "mode=full", "--meta", "build_dir=build/gpu",
                          "--meta", "command=benchmarks/gpu-check.sh ", "--meta", f"out_dir={out}"])
     return os.path.join(out, "report.json")
+
+
+def bench_data(rep):
+    return next(s for s in rep["steps"] if s["step"] == "bench")
 
 
 class FromGpuCheckTest(unittest.TestCase):
@@ -726,6 +766,7 @@ class FromGpuCheckTest(unittest.TestCase):
             return rep, self.fgc.convert(rep, "gpu-out/report.json")
 
     def test_full_report(self):
+        # The suite's report shows what was measured: the deepest checkpoint (3 layers), not the extrapolation.
         rep, res = self.convert()
         self.assertEqual(rep["overall"], "fail")  # parity failed in this fake run
         self.assertEqual(res["schema"], "reasonir-bench/1")
@@ -744,18 +785,20 @@ class FromGpuCheckTest(unittest.TestCase):
         self.assertIsNone(res["ceiling"]["fma_peak_gflops"])
         self.assertIn("bench_cuda_ops --gemm-ceiling: bf16 8192x8192x8192 GEMM", res["ceiling"]["how"])
         ck = res["checkpoints"][0]
-        self.assertEqual(ck, {"name": "ckpt-8b-l32", "hidden": 4096, "layers": 32, "heads": 32, "kv_heads": 8,
-                              "head_dim": 128, "intermediate": 14336, "vocab": 128256, "bytes": CKPT_BYTES})
+        self.assertEqual(ck, {"name": "layers-3", "hidden": 4096, "layers": 3, "heads": 32, "kv_heads": 8,
+                              "head_dim": 128, "intermediate": 14336, "vocab": 128256, "bytes": L3_BYTES})
         rows = res["suites"]["embed"]["rows"]
         self.assertEqual([r["seq_len"] for r in rows], [128, 512, 2048, 8192])
         common = sys.modules["gpu_check_common"]
+        cfg3 = dict(REASONIR_8B, num_hidden_layers=3)
         for r in rows:
             S = r["seq_len"]
-            self.assertEqual(r["checkpoint"], "ckpt-8b-l32")
-            self.assertAlmostEqual(r["ours"]["tokens_per_s"], OURS_TPS[S])
-            self.assertAlmostEqual(r["peer"]["tokens_per_s"], HF_TPS[S])
-            self.assertAlmostEqual(r["ratio"], OURS_TPS[S] / HF_TPS[S])
-            gf = OURS_TPS[S] * common.flops_per_token(REASONIR_8B, S) / 1e9
+            ours, hf = 16384 / ms_at(OURS_MS, S, 3) * 1e3, 16384 / ms_at(HF_MS, S, 3) * 1e3
+            self.assertEqual(r["checkpoint"], "layers-3")
+            self.assertAlmostEqual(r["ours"]["tokens_per_s"], ours)
+            self.assertAlmostEqual(r["peer"]["tokens_per_s"], hf)
+            self.assertAlmostEqual(r["ratio"], ours / hf)
+            gf = ours * common.flops_per_token(cfg3, S) / 1e9
             self.assertAlmostEqual(r["ours"]["gflops"], gf, delta=1e-6 * gf)
             self.assertAlmostEqual(r["fraction_of_ceiling"], gf / 702400.0, places=6)
             self.assertEqual(r["precision"], "bf16")
@@ -765,11 +808,12 @@ class FromGpuCheckTest(unittest.TestCase):
         self.assertNotIn("error", res["suites"]["embed"])
         lat = res["suites"]["latency"]["rows"][0]
         self.assertEqual(lat["tokens"], 32)
-        self.assertAlmostEqual(lat["ratio"], 24.1 / lat["ours"]["mean_ms"])
+        self.assertEqual((lat["ours"]["mean_ms"], lat["peer"]["mean_ms"]), (1.25, 6.25))  # 0.5 + 3 x 0.25, 4 + 3 x 0.75
+        self.assertAlmostEqual(lat["ratio"], 5.0)
         self.assertEqual(lat["peer"]["n"], 50)
         op = res["suites"]["open"]["rows"][0]
-        self.assertEqual((op["seconds"], op["bytes"], op["cold"]), (7.512, CKPT_BYTES, None))
-        self.assertAlmostEqual(op["gb_per_s"], CKPT_BYTES / 1e9 / 7.512, places=2)
+        self.assertEqual((op["seconds"], op["bytes"], op["cold"]), (7.512, L3_BYTES, None))
+        self.assertAlmostEqual(op["gb_per_s"], L3_BYTES / 1e9 / 7.512, places=2)
         self.assertEqual(sorted(res["suites"]), ["embed", "latency", "open"])  # nothing invented
         # the bench ran clean; only the failed parity step is reported
         self.assertEqual(res["errors"], [{"suite": "parity", "message":
@@ -781,13 +825,14 @@ class FromGpuCheckTest(unittest.TestCase):
         self.assertIn("(full, cuda)", md)
         self.assertIn("702 TFLOP/s measured", md)
         self.assertIn("datasheet peak 989 TFLOP/s", md)
-        tf = OURS_TPS[512] * common.flops_per_token(REASONIR_8B, 512) / 1e12
-        self.assertIn(f"| ckpt-8b-l32 | 512 | 16,384 | bf16 | 39,500 | 17,900 | 2.21x | {report.sig(tf)} | "
+        # S = 512 at 3 layers: ours 16384 tokens in 1.25 + 3 x 12.75 = 39.5 ms, HF in 5 + 3 x 28 = 89 ms
+        tf = 16384 / 39.5e-3 * common.flops_per_token(cfg3, 512) / 1e12
+        self.assertIn(f"| layers-3 | 512 | 16,384 | bf16 | 414,785 | 184,090 | 2.25x | {report.sig(tf)} | "
                       f"{report.fmt_pct(tf / 702.4)} |", md)
         self.assertIn("- **parity**: 1 of 3 configs failed", md)
 
     def test_peer_oom_and_no_ceiling(self):
-        _, res = self.convert(hf_oom_at=8192, ceiling=False)
+        rep, res = self.convert(hf_oom_at=8192, ceiling=False)
         rows = {r["seq_len"]: r for r in res["suites"]["embed"]["rows"]}
         self.assertIsNone(rows[8192]["peer"])
         self.assertIsNone(rows[8192]["ratio"])
@@ -798,10 +843,17 @@ class FromGpuCheckTest(unittest.TestCase):
         self.assertIn(("embed", "peer S=8192: OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB"), msgs)
         self.assertTrue(any(s == "ceiling" and "bench_cuda_ops rc 1" in m for s, m in msgs), msgs)
         md = report.render_markdown(res)
-        self.assertIn("| ckpt-8b-l32 | 8192 | 16,384 | bf16 | 26,400 | n/a | n/a |", md)
+        self.assertIn("| layers-3 | 8192 | 16,384 | bf16 | 271,934 | n/a | n/a |", md)  # 16384 / 60.25 ms
         self.assertIn("| n/a |\n", section(md, "Embedding throughput"))  # of ceiling unknown
         self.assertIn("- **embed**: peer S=8192: OutOfMemoryError", md)
         self.assertNotIn(report.PLOT_CEILING, md)
+        # the extrapolation carries the peer's failure instead of inventing a figure; ours still extrapolates
+        ex = {r["seq_len"]: r for r in bench_data(rep)["data"]["extrapolated"]["rows"]}
+        self.assertTrue(ex[8192]["hf_error"].startswith("OutOfMemoryError"), ex[8192])
+        self.assertIsNone(ex[8192]["hf_tokens_per_s"])
+        self.assertIsNone(ex[8192]["ours_over_hf"])
+        self.assertAlmostEqual(ex[8192]["ours_ms"], 1.75 + 32 * 19.5)
+        self.assertIsNone(ex[8192]["ours_pct_ceiling"])
 
     def test_bench_skipped_and_other_gpus(self):
         _, res = self.convert(with_bench=False, gpu="NVIDIA H100 PCIe")
@@ -838,6 +890,113 @@ class FromGpuCheckTest(unittest.TestCase):
                         self.assertTrue(f.read(8) == PNG_SIG, name)
                     self.assertIn(f"]({name})", md)
                 self.assertFalse(os.path.exists(os.path.join(out, "server.png")))
+
+
+class BenchExtrapolationTest(unittest.TestCase):
+    """bench.py's few-layer flow: checkpoints of 1 and 3 layers, both timed, the 32-layer model extrapolated."""
+
+    def test_checkpoints_runs_and_extrapolated_rows(self):
+        common, _ = gpu_modules()
+        fake = FakeGpu(common)
+        with tempfile.TemporaryDirectory() as d:
+            with open(make_gpu_check_report(d, fake=fake), encoding="utf-8") as f:
+                step = bench_data(json.load(f))
+            model = os.path.join(d, "ckpt-8b")
+        gens = [c for c in fake.cmds if os.path.basename(c[1]) == "generate_checkpoint.py"]
+        self.assertEqual([(_arg(c, "--layers"), _arg(c, "--out"), _arg(c, "--shards")) for c in gens],
+                         [("1", os.path.join(model, "layers-1"), "4"), ("3", os.path.join(model, "layers-3"), "4")])
+        self.assertEqual(sorted({_arg(c, "--model") for c in fake.cmds if c[0].endswith("bench_embed")}),
+                         [os.path.join(model, "layers-1"), os.path.join(model, "layers-3")])
+        self.assertEqual(step["status"], "pass")
+        data = step["data"]
+        self.assertEqual(data["errors"], [])
+        self.assertEqual(data["depths"], [1, 3])
+        self.assertEqual([r["layers"] for r in data["runs"]], [1, 3])
+        self.assertEqual([r["checkpoint"]["bytes"] for r in data["runs"]], [1486905344, L3_BYTES])
+        # measured at 1 layer, S = 128: 16384 tokens in 1.5 + 12.5 = 14 ms
+        self.assertAlmostEqual(data["runs"][0]["table"][0]["ours_tokens_per_s"], 16384 / 14e-3)
+        self.assertEqual(data["model"]["num_hidden_layers"], 3)  # the keys the reports read: the deepest run
+        self.assertEqual(data["table"], data["runs"][1]["table"])
+        ex = data["extrapolated"]
+        self.assertEqual((ex["layers"], ex["from_layers"], ex["model"]["num_hidden_layers"]), (32, [1, 3], 32))
+        rows = {r["seq_len"]: r for r in ex["rows"]}
+        self.assertEqual(sorted(rows), [128, 512, 2048, 8192])
+        r = rows[128]
+        self.assertTrue(r["extrapolated"])
+        self.assertEqual((r["layers"], r["tokens_per_call"]), (32, 16384))
+        # ours: T(1) = 14, T(3) = 39 ms -> 12.5 ms per layer, overhead 1.5 ms, T(32) = 14 + 31 x 12.5 = 401.5 ms
+        self.assertEqual(r["ours_ms_measured"], [14.0, 39.0])
+        self.assertAlmostEqual(r["ours_per_layer_ms"], 12.5)
+        self.assertAlmostEqual(r["ours_overhead_ms"], 1.5)
+        self.assertAlmostEqual(r["ours_ms"], 401.5)
+        self.assertAlmostEqual(r["ours_tokens_per_s"], 40806.973848, places=5)  # 16384 / 0.4015 s
+        # 14,025,752,576 FLOP per token at 32 layers and S = 128 (common.flops_per_token)
+        self.assertAlmostEqual(r["gflop_per_token"], 14.025752576)
+        self.assertAlmostEqual(r["ours_tflops"], 572.348519, places=5)
+        self.assertAlmostEqual(r["ours_pct_ceiling"], 100 * 572.348519 / 702.4, places=5)
+        self.assertAlmostEqual(r["ours_pct_peak"], 100 * 572.348519 / 989.0, places=5)
+        # HF: 36 and 96 ms -> 30 ms per layer, overhead 6 ms, T(32) = 966 ms
+        self.assertEqual((r["hf_per_layer_ms"], r["hf_overhead_ms"], r["hf_ms"]), (30.0, 6.0, 966.0))
+        self.assertAlmostEqual(r["hf_tokens_per_s"], 16960.662526, places=5)
+        self.assertAlmostEqual(r["ours_over_hf"], 966.0 / 401.5)
+        self.assertIsNone(r["ours_error"])
+        for S, row in rows.items():  # every S: T(32) = base + 32 x per_layer
+            self.assertAlmostEqual(row["ours_ms"], OURS_MS[S][0] + 32 * OURS_MS[S][1])
+            self.assertAlmostEqual(row["hf_ms"], HF_MS[S][0] + 32 * HF_MS[S][1])
+            self.assertAlmostEqual(row["ours_tflops"], 16384 / row["ours_ms"] * 1e3 *
+                                   common.flops_per_token(REASONIR_8B, S) / 1e12)
+        # batch-1 latency: ours 0.75 and 1.25 ms -> 0.25 ms per layer, 8.5 ms at 32; HF 4.75 and 6.25 -> 28 ms
+        lat = ex["latency"]
+        self.assertEqual((lat["tokens"], lat["layers"], lat["extrapolated"]), (32, 32, True))
+        self.assertEqual(lat["ours_ms_measured"], [0.75, 1.25])
+        self.assertEqual((lat["ours_per_layer_ms"], lat["ours_overhead_ms"], lat["ours_ms"]), (0.25, 0.5, 8.5))
+        self.assertEqual((lat["hf_per_layer_ms"], lat["hf_ms"]), (0.75, 28.0))
+        self.assertAlmostEqual(lat["hf_over_ours"], 28.0 / 8.5)
+        self.assertTrue(step["summary"].startswith(
+            "EXTRAPOLATED to 32 layers from 1 and 3: S=128: ours 40807 tok/s (572 TFLOP/s), HF 16961, x2.41; "),
+            step["summary"])
+        self.assertIn("; latency ours 8.50 ms; HF 28.00 ms | measured at 3 layers: S=128: ours 420103 tok/s, HF "
+                      "170667, x2.46;", step["summary"])  # 16384 / 39 ms, 16384 / 96 ms
+
+    def test_existing_model_is_measured_only(self):
+        # --model DIR without --make-checkpoint (the CPU rehearsal's way): that checkpoint, nothing generated or
+        # extrapolated, the record as before this flow existed
+        common, bench = gpu_modules()
+        fake = FakeGpu(common)
+        with tempfile.TemporaryDirectory() as d:
+            model = os.path.join(d, "given")
+            os.makedirs(model)
+            with open(os.path.join(model, "config.json"), "w") as f:
+                json.dump(gen.build_config("reasonir-8b", layers=2), f)
+            build = os.path.join(d, "build")
+            os.makedirs(build)
+            open(os.path.join(build, "bench_embed"), "w").close()
+            with mock.patch.object(bench, "run_cmd", fake), contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                rc = bench.main(["--build-dir", build, "--model", model, "--seq-lens", "128,512", "--no-ops",
+                                 "--no-ceiling", "--steps-dir", d, "--work-dir", d])
+            rec = common.read_step(d, "bench")
+        self.assertEqual((rc, rec["status"]), (0, "pass"))
+        self.assertEqual({os.path.basename(c[1] if "python" in c[0] else c[0]) for c in fake.cmds},
+                         {"bench_embed", "hf_bench.py"})
+        data = rec["data"]
+        self.assertNotIn("extrapolated", data)
+        self.assertNotIn("depths", data)
+        self.assertEqual([(r["layers"], r["model"]) for r in data["runs"]], [(2, model)])
+        # 2 layers: S = 128 ours 1.5 + 25 = 26.5 ms, HF 6 + 60 = 66 ms; S = 512 ours 1.25 + 25.5 = 26.75 ms, HF
+        # 5 + 56 = 61 ms; latency ours 0.5 + 0.5 = 1.0 ms, HF 4 + 1.5 = 5.5 ms
+        self.assertAlmostEqual(data["table"][0]["ours_tokens_per_s"], 16384 / 26.5e-3)
+        self.assertEqual(rec["summary"], "S=128: ours 618264 tok/s, HF 248242, x2.49; S=512: ours 612486 tok/s, "
+                                         "HF 268590, x2.28; latency ours 1.00 ms; HF 5.50 ms")
+
+    def test_linear_fit(self):
+        _, bench = gpu_modules()
+        self.assertEqual(bench.linear_fit(10.0, 16.0, 2, 4, 32),
+                         {"ms_measured": [10.0, 16.0], "per_layer_ms": 3.0, "overhead_ms": 4.0, "ms": 100.0})
+        self.assertEqual(bench.linear_fit(5.0, 4.0, 1, 3, 32)["error"], "per-layer time -0.5 ms <= 0")
+        self.assertEqual(bench.linear_fit(None, 4.0, 1, 3, 32), {"error": "not measured at both depths"})
+        self.assertEqual(bench.linear_fit(None, 4.0, 1, 3, 32, "rc 1: boom"), {"error": "rc 1: boom"})
+        self.assertEqual(bench.linear_fit(1.0, 4.0, 1, 3, 32, "skipped")["error"], "skipped")
 
 
 if __name__ == "__main__":
