@@ -3,7 +3,7 @@
 # benchmarks/gpu/README.md). Runs offline on a bare H100/H200 box with nvcc, CMake, ninja, compute-sanitizer and a
 # python3 holding torch + transformers + safetensors + numpy.
 #
-#   benchmarks/gpu-check.sh [--build-dir DIR] [--out DIR] [--quick] [--steps LIST] [--budget SECONDS]
+#   benchmarks/gpu-check.sh [--build-dir DIR] [--out DIR] [--quick] [--steps LIST] [--budget SECONDS] [--emulate]
 #
 # Steps (each prints its elapsed time, fails soft: its error is recorded and the next step runs):
 #   env        GPU / driver / toolchain / Python package versions; locates libcublasLt (exports REASONIR_CUBLASLT)
@@ -13,9 +13,18 @@
 #   fixtures   weights-tools/materialize_fixtures.py --out build/generated
 #   ctest      ctest -R 'cuda|parity|api'
 #   parity     benchmarks/gpu/hf_parity.py: ours vs HF transformers vs the fp32 reference
-#   bench      benchmarks/gpu/bench.py: ours vs HF on a random 32-layer 8B checkpoint          (optional)
-#   sanitizer  compute-sanitizer memcheck + racecheck on DIR/test_cuda_forward --small        (optional)
+#   bench      benchmarks/gpu/bench.py: ours vs HF on 8B-shaped checkpoints of 1 and 3 layers, with the 32-layer
+#              extrapolation, the batch-1 latency, the GEMM ceiling and per-op times         (optional)
+#   sanitizer  compute-sanitizer memcheck on DIR/test_cuda_forward --small, racecheck on DIR/test_cuda_ops
+#              attention (the attention kernels' tests)                                          (optional)
 #   java       build/jre/bin/java ... GpuSmoke when a JRE and jars were carried                (optional)
+# --emulate: the whole check on a machine without a GPU, as a rehearsal (CI runs it): the CUDA emulator build of the
+# engine (native/emu; build dir default build/gpu-emu, configured with the emulator, or an existing one such as
+# Maven's build/native), the fake cuBLASLt, and the stand-ins in benchmarks/gpu/emulate/ for nvidia-smi and
+# compute-sanitizer. ctest runs the emulator's CUDA tests, parity compares with HF transformers where it imports
+# (else with the project's fp32 reference only), the benchmark times a tiny model, header and java are skipped (no
+# real cublasLt.h; the Java API's CUDA path runs under the emulator in core's tests). Timings mean nothing there; the
+# verdict and report are those of a GPU run. Scratch build/gpu-check-emu, report build/gpu-check-emu/report.
 # benchmarks/gpu/report.py writes OUT/report.md and OUT/report.json (and OUT/steps.log) after every step, so a run
 # cut off from outside still leaves a report of everything done so far (the steps not reached: incomplete), and
 # prints a summary at the end.
@@ -44,7 +53,8 @@ usage() {
 }
 
 ORIG_ARGS="$*"
-BUILD_DIR="build/gpu"
+BUILD_DIR=""
+EMULATE=0
 OUT_ARG=""
 QUICK=0
 STEPS_ARG=""
@@ -56,6 +66,7 @@ while [ $# -gt 0 ]; do
         --out) [ $# -ge 2 ] || { echo "gpu-check: --out needs a value" >&2; exit 64; }; OUT_ARG="$2"; shift 2 ;;
         --out=*) OUT_ARG="${1#*=}"; shift ;;
         --quick) QUICK=1; shift ;;
+        --emulate) EMULATE=1; shift ;;
         --steps) [ $# -ge 2 ] || { echo "gpu-check: --steps needs a value" >&2; exit 64; }; STEPS_ARG="$2"; shift 2 ;;
         --steps=*) STEPS_ARG="${1#*=}"; shift ;;
         --budget) [ $# -ge 2 ] || { echo "gpu-check: --budget needs a value" >&2; exit 64; }; BUDGET="$2"; shift 2 ;;
@@ -65,7 +76,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$BUDGET" in ''|*[!0-9]*) echo "gpu-check: --budget must be a whole number of seconds" >&2; exit 64 ;; esac
-[ -n "$BUILD_DIR" ] || { echo "gpu-check: --build-dir is empty" >&2; exit 64; }
+case "$ORIG_ARGS" in *--build-dir*) [ -n "$BUILD_DIR" ] || { echo "gpu-check: --build-dir is empty" >&2; exit 64; } ;; esac
+if [ "$EMULATE" = 1 ]; then
+    BUILD_DIR="${BUILD_DIR:-build/gpu-emu}"
+    PATH="$SCRIPT_DIR/gpu/emulate:$PATH"  # the nvidia-smi and compute-sanitizer stand-ins
+else
+    BUILD_DIR="${BUILD_DIR:-build/gpu}"
+fi
 SELECTED="$ALL_STEPS"
 if [ -n "$STEPS_ARG" ]; then
     SELECTED="env"
@@ -96,20 +113,26 @@ export GPU_CHECK_DEADLINE=$((START + BUDGET - 15))
 elapsed() { echo $(( $(date +%s) - START )); }
 left_before_skip() { echo $(( SKIP_AT - $(elapsed) )); }
 
+MODE=full
+[ "$QUICK" = 1 ] && MODE=quick
 PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import numpy' >/dev/null 2>&1 && [ -x /opt/torch/.venv/bin/python3 ]; then
     PY=/opt/torch/.venv/bin/python3
 fi
 GPU_NAME="$(timeout 5 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
 GPU_SLUG="$(printf '%s' "${GPU_NAME:-gpu}" | tr 'A-Z' 'a-z' | sed -e 's/[^a-z0-9]\{1,\}/-/g' -e 's/^-//' -e 's/-$//')"
+DEFAULT_WORK=build/gpu-check
+[ "$EMULATE" = 1 ] && DEFAULT_WORK=build/gpu-check-emu
+WORK="${GPU_CHECK_WORK:-$DEFAULT_WORK}"
 if [ -n "$OUT_ARG" ]; then
     OUT_DIR="$OUT_ARG"
 elif [ -n "${OUT:-}" ]; then
     OUT_DIR="$OUT"
+elif [ "$EMULATE" = 1 ]; then
+    OUT_DIR="$WORK/report"  # a rehearsal's report is not a result
 else
     OUT_DIR="benchmarks/results/$(date +%Y%m%d-%H%M)-${GPU_SLUG:-gpu}"
 fi
-WORK="${GPU_CHECK_WORK:-build/gpu-check}"
 STEPS="$WORK/steps"
 LOGS="$WORK/logs"
 mkdir -p "$OUT_DIR" "$LOGS" "$WORK/scratch" || { echo "gpu-check: cannot create $OUT_DIR / $WORK" >&2; exit 1; }
@@ -118,13 +141,24 @@ mkdir -p "$STEPS"
 rm -f "$LOGS"/*.log
 STEPS_LOG="$OUT_DIR/steps.log"
 : > "$STEPS_LOG"
-LIB="$BUILD_DIR/libreasonir.so"
+abs_path() { case "$1" in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
+# BIN_DIR holds the programs under their GPU names: the build dir itself, or under --emulate links to the emulator
+# build's (emu-lib/libreasonir.so, *_emu), so that every later step runs the same commands either way.
+BIN_DIR="$BUILD_DIR"
+if [ "$EMULATE" = 1 ]; then
+    BIN_DIR="$WORK/emu-bin"
+    mkdir -p "$BIN_DIR"
+    ln -sfn "$(abs_path "$BUILD_DIR")/emu-lib/libreasonir.so" "$BIN_DIR/libreasonir.so"
+    for b in test_cuda_forward test_cuda_ops bench_embed bench_cuda_ops; do
+        ln -sfn "$(abs_path "$BUILD_DIR")/${b}_emu" "$BIN_DIR/$b"
+    done
+    MODE=emulate
+fi
+LIB="$BIN_DIR/libreasonir.so"
 export REASONIR_FIXTURES="$ROOT/weights-tools/fixtures"
 export REASONIR_GENERATED="$ROOT/build/generated"
 export REASONIR_SCRATCH="$WORK/scratch"
 export PYTHONDONTWRITEBYTECODE=1
-MODE=full
-[ "$QUICK" = 1 ] && MODE=quick
 
 echo "gpu-check: $GPU_NAME; build dir $BUILD_DIR; out $OUT_DIR; mode $MODE; budget ${BUDGET}s; python $PY"
 
@@ -190,7 +224,9 @@ step_env() {
     # `import nvidia.cublas` finds nothing; so every folder of the namespace is searched.
     wheel="$(timeout 20 "$PY" -c 'import nvidia; print("\n".join(list(nvidia.__path__)))' 2>/dev/null | head -n 4)"
     echo "nvidia wheel dirs: ${wheel:-none}"
-    if [ -n "${GPU_CHECK_CUBLASLT_SEARCH:-}" ]; then  # explicit folders only (no find /)
+    if [ "$EMULATE" = 1 ]; then  # the emulator build's fake cuBLASLt (the build step makes it); no real header
+        cands="$(abs_path "$BUILD_DIR")/libfake_cublaslt.so"
+    elif [ -n "${GPU_CHECK_CUBLASLT_SEARCH:-}" ]; then  # explicit folders only (no find /)
         # shellcheck disable=SC2086
         cands="$(find $GPU_CHECK_CUBLASLT_SEARCH \( -name 'libcublasLt.so*' -o -name cublasLt.h \) -print 2>/dev/null | sort -u)"
     else
@@ -207,6 +243,7 @@ step_env() {
     fi
     echo "candidates:"; printf '%s\n' "$cands"
     CUBLASLT_SO="$(printf '%s\n' "$cands" | grep '/libcublasLt\.so' | pick_cublaslt)"
+    [ "$EMULATE" = 1 ] && CUBLASLT_SO="$cands"
     local hdr
     hdr="$(printf '%s\n' "$cands" | grep '/cublasLt\.h$' | head -n 1)"
     [ -n "$hdr" ] && CUBLASLT_INC="$(dirname "$hdr")"
@@ -217,7 +254,7 @@ step_env() {
     else
         status=fail; problems="no libcublasLt.so found; "
     fi
-    [ -n "$CUBLASLT_INC" ] || problems="${problems}no cublasLt.h found; "
+    [ -n "$CUBLASLT_INC" ] || [ "$EMULATE" = 1 ] || problems="${problems}no cublasLt.h found; "
     py_json="$WORK/env_python.json"
     timeout 60 "$PY" - > "$py_json" 2>"$WORK/env_python.err" <<'EOF'
 import json, sys
@@ -239,8 +276,12 @@ except Exception:  # noqa: BLE001
 print(json.dumps(out))
 EOF
     cat "$py_json" "$WORK/env_python.err"
-    grep -q '"torch_cuda_available": true' "$py_json" || { status=fail; problems="${problems}torch cannot use the GPU; "; }
-    grep -q '"transformers": "missing' "$py_json" && { status=fail; problems="${problems}no transformers; "; }
+    if [ "$EMULATE" = 1 ]; then  # HF runs on the CPU when it imports; parity falls back to the reference otherwise
+        grep -q '"transformers": "missing' "$py_json" && problems="${problems}no transformers (parity: reference only); "
+    else
+        grep -q '"torch_cuda_available": true' "$py_json" || { status=fail; problems="${problems}torch cannot use the GPU; "; }
+        grep -q '"transformers": "missing' "$py_json" && { status=fail; problems="${problems}no transformers; "; }
+    fi
     record env "$status" "${smi}; cublasLt ${CUBLASLT_SO:-none}${problems:+; $problems}" \
         --data "$py_json" \
         --set "gpu=$smi" \
@@ -257,10 +298,31 @@ EOF
 
 lib_loads() { [ -f "$LIB" ] && "$PY" -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$LIB" >/dev/null 2>&1; }
 
+# --emulate: the emulator's targets in BUILD_DIR; an existing build dir (e.g. Maven's build/native) is built, never
+# reconfigured, and must have been configured with the emulator (REASONIR_EMU_TESTS=ON).
+EMU_TARGETS="reasonir_emu_shared fake_cublaslt test_cuda_forward_emu test_cuda_ops_emu bench_embed_emu bench_cuda_ops_emu"
+build_emulated() {
+    if [ -f "$BUILD_DIR/CMakeCache.txt" ]; then
+        mode="emulator targets built in $BUILD_DIR"
+        if ! grep -q '^REASONIR_EMU_TESTS:BOOL=ON' "$BUILD_DIR/CMakeCache.txt"; then
+            echo "$BUILD_DIR was configured without the CUDA emulator (REASONIR_EMU_TESTS=OFF): use another --build-dir"
+            return 1
+        fi
+    else
+        mode="configured (CUDA off, emulator on) and built"
+        timeout 120 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DREASONIR_CUDA=OFF -DREASONIR_EMU_TESTS=ON \
+            -DPython3_EXECUTABLE="$(command -v "$PY")" || return 1
+    fi
+    # shellcheck disable=SC2086
+    timeout 900 cmake --build "$BUILD_DIR" -j"$(nproc)" --target $EMU_TARGETS
+}
+
 step_build() {
     local t0 mode rc=0 home gen
     t0=$(date +%s)
-    if lib_loads; then
+    if [ "$EMULATE" = 1 ]; then
+        build_emulated; rc=$?
+    elif lib_loads; then
         mode="reused $LIB"
         home="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
         if [ -f "$BUILD_DIR/build.ninja" ] && [ "$home" = "$ROOT" ]; then
@@ -287,8 +349,8 @@ step_build() {
         rc=$?
     fi
     local secs=$(( $(date +%s) - t0 )) bins="" b
-    for b in test_cuda_forward bench_embed bench_cuda_ops; do
-        [ -x "$BUILD_DIR/$b" ] && bins="$bins $b" || bins="$bins !$b"
+    for b in test_cuda_forward test_cuda_ops bench_embed bench_cuda_ops; do
+        [ -x "$BIN_DIR/$b" ] && bins="$bins $b" || bins="$bins !$b"
     done
     local cuda_count lib_abs="$LIB"
     case "$LIB" in /*) ;; *) lib_abs="$ROOT/$LIB" ;; esac
@@ -305,6 +367,9 @@ step_build() {
 
 step_header() {
     local src="native/tests/cuda/cublaslt_header_check.cpp" rc
+    if [ "$EMULATE" = 1 ]; then
+        record header skip "skipped: emulated run (no real cublasLt.h to check cublaslt_api.h against)"; return
+    fi
     if [ ! -f "$src" ]; then record header fail "$src is missing"; return; fi
     if [ -z "$CUBLASLT_INC" ]; then record header fail "no cublasLt.h found on this machine"; return; fi
     echo "g++ -std=c++17 -fsyntax-only -I$CUBLASLT_INC -I/usr/local/cuda/include -Inative/src -Inative/include $src"
@@ -337,7 +402,8 @@ step_fixtures() {
 step_ctest() {
     local rc regex='cuda|parity|api' sum="$WORK/ctest_summary.json" t
     t=150; [ "$QUICK" = 1 ] && t=100
-    timeout -k 5 "$t" ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -R "$regex" --timeout 120 \
+    [ "$EMULATE" = 1 ] && { regex='_emu'; t=400; }  # the CUDA tests over the emulator (minutes on a CPU)
+    timeout -k 5 "$t" ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -R "$regex" --timeout "$((t - 30))" \
         -j4 > "$WORK/ctest.out" 2>&1
     rc=$?
     cat "$WORK/ctest.out"
@@ -353,10 +419,22 @@ step_ctest() {
     fi
 }
 
+# memcheck on one small forward (every kernel of a layer); racecheck on the attention kernels' tests, the kernels
+# with shared-memory tiles written and read by different warps (the rest of the forward is GEMMs and row ops).
+sanitizer_cmd() {
+    case "$1" in
+        memcheck) echo "$BIN_DIR/test_cuda_forward --small" ;;
+        racecheck) echo "$BIN_DIR/test_cuda_ops attention" ;;
+    esac
+}
+
 step_sanitizer() {
-    local bin="$BUILD_DIR/test_cuda_forward" tools="memcheck racecheck" tool rc t lim t0 st json="{" sep="" fails=0 summ=""
+    local tools="memcheck racecheck" tool rc t lim t0 st json="{" sep="" fails=0 summ="" cmd
     [ "$QUICK" = 1 ] && tools="memcheck"
-    if [ ! -x "$bin" ]; then record sanitizer fail "$bin is missing (no --small forward to check)"; return; fi
+    for tool in $tools; do
+        cmd="$(sanitizer_cmd "$tool")"
+        if [ ! -x "${cmd%% *}" ]; then record sanitizer fail "${cmd%% *} is missing (nothing for $tool to check)"; return; fi
+    done
     if ! command -v compute-sanitizer >/dev/null 2>&1; then record sanitizer fail "compute-sanitizer not on PATH"; return; fi
     local unfinished=0
     for tool in $tools; do
@@ -369,8 +447,10 @@ step_sanitizer() {
             continue
         fi
         t0=$(date +%s)
-        echo "\$ compute-sanitizer --tool $tool --error-exitcode 1 $bin --small   (limit ${t}s)"
-        timeout -k 5 "$t" compute-sanitizer --tool "$tool" --error-exitcode 1 "$bin" --small > "$WORK/san_$tool.out" 2>&1
+        cmd="$(sanitizer_cmd "$tool")"
+        echo "\$ compute-sanitizer --tool $tool --error-exitcode 1 $cmd   (limit ${t}s)"
+        # shellcheck disable=SC2086
+        timeout -k 5 "$t" compute-sanitizer --tool "$tool" --error-exitcode 1 $cmd > "$WORK/san_$tool.out" 2>&1
         rc=$?
         tail -c 200000 "$WORK/san_$tool.out"
         local p
@@ -378,7 +458,7 @@ step_sanitizer() {
         [ -n "$p" ] || p='{}'
         # a timeout is not a finding: the tool did not finish (incomplete), it did not report an error
         if [ $rc -eq 0 ]; then st=pass; elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then st="timeout ${t}s"; unfinished=$((unfinished+1)); else st=fail; fails=$((fails+1)); fi
-        json="$json$sep\"$tool\": {\"status\": \"$st\", \"rc\": $rc, \"elapsed_s\": $(( $(date +%s) - t0 )), \"parsed\": $p}"
+        json="$json$sep\"$tool\": {\"status\": \"$st\", \"command\": \"$cmd\", \"rc\": $rc, \"elapsed_s\": $(( $(date +%s) - t0 )), \"parsed\": $p}"
         sep=", "
         summ="$summ$tool $st; "
     done
@@ -403,10 +483,17 @@ EOF
 }
 
 step_parity() {
-    local t=300
+    local t=300 where
     [ "$QUICK" = 1 ] && t=200
+    # On a GPU: the fixtures and a 2-layer 8B-shaped checkpoint, HF on the GPU. Emulated: the fixtures only (an 8B
+    # layer would take hours on the emulator), HF on the CPU when transformers imports, else the reference only.
+    where=(--big "$WORK/ckpt-8b-l2" --make-big)
+    if [ "$EMULATE" = 1 ]; then
+        where=(--device cpu)
+        "$PY" -c 'import transformers' >/dev/null 2>&1 || where+=(--skip-hf)
+    fi
     timeout -k 10 "$t" "$PY" "$GPU_DIR/hf_parity.py" --lib "$LIB" --generated build/generated \
-        --fixtures weights-tools/fixtures --big "$WORK/ckpt-8b-l2" --make-big --steps-dir "$STEPS"
+        --fixtures weights-tools/fixtures "${where[@]}" --steps-dir "$STEPS"
     local rc=$?
     echo "hf_parity.py exit $rc"
     if [ ! -s "$STEPS/parity.json" ]; then
@@ -415,10 +502,14 @@ step_parity() {
 }
 
 step_bench() {
-    local args=(--build-dir "$BUILD_DIR" --model "$WORK/ckpt-8b-l32" --make-checkpoint --layers 32 --shards 4
-                --steps-dir "$STEPS" --work-dir "$WORK" --log "$LOGS/bench_commands.txt" --python "$PY")
-    if [ "$QUICK" = 1 ]; then
-        args+=(--seq-lens 512,8192 --iters 3 --latency-iters 30)
+    local args=(--build-dir "$BIN_DIR" --steps-dir "$STEPS" --work-dir "$WORK" --log "$LOGS/bench_commands.txt"
+                --python "$PY")
+    if [ "$EMULATE" = 1 ]; then  # the flow on a tiny fixture; the emulator's timings mean nothing
+        args+=(--model build/generated/h256_l4 --seq-lens 64 --batch-tokens 128 --iters 1 --warmup 0
+               --latency-len 8 --latency-iters 2 --ops-tokens 128 --gemm-size 128 --no-hf)
+    else
+        args+=(--model "$WORK/ckpt-8b" --make-checkpoint)  # 1 and 3 8B-shaped layers, extrapolated to 32
+        [ "$QUICK" = 1 ] && args+=(--seq-lens 512,8192 --iters 3 --latency-iters 30)
     fi
     timeout -k 10 400 "$PY" "$GPU_DIR/bench.py" "${args[@]}"
     local rc=$?
@@ -431,6 +522,10 @@ step_bench() {
 
 step_java() {
     local jars
+    if [ "$EMULATE" = 1 ]; then
+        record java skip "skipped: emulated run (core's emulated-gpu tests run the Java API's CUDA path on the emulator)"
+        return
+    fi
     jars="$(ls build/gpu-java/*.jar 2>/dev/null | head -n 1)"
     if [ ! -x build/jre/bin/java ] || [ -z "$jars" ]; then
         record java skip "skipped: no carried JRE"

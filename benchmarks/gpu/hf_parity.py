@@ -17,8 +17,8 @@ reported with its own flag (a failure there points at HF's reading of the config
 Also per config: HF's RoPE inverse frequencies vs the reference's, and the bidirectionality proof (changing the last
 token changes position 0's final state; under a causal control mask it does not).
 
-"big": a full-width ReasonIR-8B-shaped random checkpoint with 2 layers (make_checkpoint.py, generated on the GPU
-with --make-big), inputs: random ids of lengths 1, 7, 128, 1000 with pool_start 0, 3, 25, 999 (BOS first).
+"big": a full-width ReasonIR-8B-shaped random checkpoint with 2 layers (weights-tools/generate_checkpoint.py's torch
+fill, generated on the GPU with --make-big), inputs: random ids of lengths 1, 7, 128, 1000 with pool_start 0, 3, 25, 999 (BOS first).
 Every part fails soft: errors are recorded per config and the next part runs. Writes STEPS_DIR/parity.json.
 """
 from __future__ import annotations
@@ -225,7 +225,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fixtures", default=os.path.join(ROOT, "weights-tools", "fixtures"))
     ap.add_argument("--configs", default=",".join(FIXTURE_CONFIGS), help="fixture names ('' for none)")
     ap.add_argument("--big", help="folder of the 8B-shaped 2-layer checkpoint (config 'reasonir8b_l2')")
-    ap.add_argument("--make-big", action="store_true", help="generate --big with make_checkpoint.py if absent")
+    ap.add_argument("--make-big", action="store_true",
+                    help="generate --big (weights-tools/generate_checkpoint.py, torch fill) unless already there")
     ap.add_argument("--big-layers", type=int, default=2)
     ap.add_argument("--device", default="cuda", help="torch device for HF")
     ap.add_argument("--engine-device", default="cuda", help="rir_open device for ours")
@@ -243,6 +244,12 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     rows: List[Dict[str, object]] = []
     data: Dict[str, object] = {"min_cosine_required": args.min_cosine, "attn": args.attn}
+    if args.skip_hf:
+        try:
+            import transformers  # noqa: F401
+            data["hf_not_run"] = "--skip-hf"
+        except ImportError:
+            data["hf_not_run"] = "--skip-hf: transformers does not import here"
     fatal: Optional[str] = None
     try:
         names = [n for n in args.configs.split(",") if n]
@@ -265,10 +272,11 @@ def main(argv=None) -> int:
                 row_pre: Dict[str, object] = {}
                 try:
                     if args.make_big:
-                        import make_checkpoint
+                        sys.path.append(os.path.join(ROOT, "weights-tools"))  # appended: it has a hf_parity.py too
+                        import generate_checkpoint
 
-                        row_pre["checkpoint"] = make_checkpoint.generate(args.big, layers=args.big_layers, shards=2,
-                                                                         seed=1, device=args.device)
+                        row_pre["checkpoint"] = generate_checkpoint.make(args.big, layers=args.big_layers, shards=2,
+                                                                         seed=1, fill="torch", device=args.device)
                     rows.append(run_config(name, args.big, big_inputs(), {}, args, deadline))
                     rows[-1].update(row_pre)
                 except Exception as exc:  # noqa: BLE001

@@ -183,6 +183,9 @@ def render_md(report: Dict[str, Any]) -> str:
         L.append("")
         L.append(f"Pass: min cosine >= {p.get('data', {}).get('min_cosine_required', 0.9995)} for ours vs HF and ours "
                  "vs the fp32 reference. The pos-0 change proves HF ran bidirectionally (the causal control must be 0).")
+        if p.get("data", {}).get("hf_not_run"):
+            L.append(f"HF transformers was not run ({p['data']['hf_not_run']}): ours was compared with the project's "
+                     "fp32 and bf16 references only.")
         wf_rows = []
         for r in cfgs:
             wf = r.get("workflow") or {}

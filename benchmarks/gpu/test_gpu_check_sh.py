@@ -146,10 +146,11 @@ class GpuCheckShTest(unittest.TestCase):
             os.chmod(san, 0o755)
             build = os.path.join(d, "build")
             os.makedirs(build)
-            tcf = os.path.join(build, "test_cuda_forward")
-            with open(tcf, "w") as f:
-                f.write("#!/bin/sh\nexit 0\n")
-            os.chmod(tcf, 0o755)
+            for prog in ("test_cuda_forward", "test_cuda_ops"):  # what memcheck and racecheck run
+                tcf = os.path.join(build, prog)
+                with open(tcf, "w") as f:
+                    f.write("#!/bin/sh\nexit 0\n")
+                os.chmod(tcf, 0o755)
             out = os.path.join(d, "out")
             env = dict(os.environ, GPU_CHECK_WORK=os.path.join(d, "work"), GPU_CHECK_CUBLASLT_SEARCH=d)
             env.pop("OUT", None)
@@ -172,10 +173,12 @@ class GpuCheckShTest(unittest.TestCase):
                 self.assertIn("--steps sanitizer,java", f.read())
 
     def test_cmake_gets_this_runs_python(self):
-        # ctest's fixture setup runs CMake's Python3_EXECUTABLE: both configure paths must pass the script's one.
+        # ctest's fixture setup runs CMake's Python3_EXECUTABLE: every configure path (GPU: fresh and incremental;
+        # the emulator's) must pass the script's one.
         with open(SCRIPT) as f:
             text = f.read()
-        self.assertEqual(text.count('-DPython3_EXECUTABLE="$(command -v "$PY")"'), 2)
+        self.assertEqual(text.count('-DPython3_EXECUTABLE="$(command -v "$PY")"'), 3)
+        self.assertEqual(text.count("cmake -S . -B"), 3)
 
     def test_budget_skips_optional_steps(self):
         with tempfile.TemporaryDirectory() as d:
@@ -192,6 +195,101 @@ class GpuCheckShTest(unittest.TestCase):
             self.assertIn(rep["overall"], ("incomplete", "fail"))  # env may fail here (no torch on the GPU)
             if rep["overall"] == "incomplete":
                 self.assertEqual(p.returncode, 3)
+
+
+def emulator_build_dir():
+    """Maven's native build (configured with the CUDA emulator) when there, so the rehearsal only builds what it
+    lacks; else the script's own default (build/gpu-emu, configured and built from scratch: minutes)."""
+    native = os.path.join(ROOT, "build", "native")
+    try:
+        with open(os.path.join(native, "CMakeCache.txt")) as f:
+            if "REASONIR_EMU_TESTS:BOOL=ON" in f.read():
+                return native
+    except OSError:
+        pass
+    return os.path.join(ROOT, "build", "gpu-emu")
+
+
+class GpuCheckEmulatedTest(unittest.TestCase):
+    """`gpu-check.sh --emulate`: the whole check, end to end, on the CUDA emulator (issue 17): the flow, the time
+    limits, the step records and the report run here before any GPU sees them."""
+
+    def emulate(self, d, *args, timeout=1500):
+        out = os.path.join(d, "out")
+        env = {"GPU_CHECK_WORK": os.path.join(d, "work"), "PYTHON": sys.executable}
+        p, _ = run(["--emulate", "--build-dir", emulator_build_dir(), "--out", out] + list(args), env,
+                   timeout=timeout)
+        with open(os.path.join(out, "report.json")) as f:
+            rep = json.load(f)
+        return p, rep, {s["step"]: s for s in rep["steps"]}, out
+
+    def test_emulated_check_passes_with_every_step(self):
+        with tempfile.TemporaryDirectory() as d:
+            p, rep, steps, out = self.emulate(d)
+            msg = p.stdout[-4000:] + p.stderr[-2000:]
+            self.assertEqual(rep["overall"], "pass", msg)
+            self.assertEqual(p.returncode, 0, msg)
+            self.assertEqual(list(steps), ["env", "build", "header", "fixtures", "ctest", "parity", "bench",
+                                           "sanitizer", "java"])
+            self.assertEqual(rep["meta"]["mode"], "emulate")
+            self.assertEqual(rep["meta"]["gpu"], "CUDA emulator (CPU)")
+            for name in ("header", "java"):  # no real cublasLt.h; the Java CUDA path runs in core's emulated tests
+                self.assertEqual(steps[name]["status"], "skip")
+            for name in ("env", "build", "fixtures", "ctest", "parity", "bench", "sanitizer"):
+                self.assertEqual(steps[name]["status"], "pass", (name, steps[name].get("summary")))
+            self.assertTrue(steps["env"]["data"]["cublaslt_so"].endswith("libfake_cublaslt.so"))
+            self.assertRegex(steps["ctest"]["summary"], r"^[1-9][0-9]* passed, 0 failed")
+            # parity: the three fixtures, each within the tolerance of the fp32 reference, bit-deterministic
+            cfgs = steps["parity"]["data"]["configs"]
+            self.assertEqual([c["config"] for c in cfgs], ["llama3_gqa", "plain_mha", "h256_l4"])
+            for c in cfgs:
+                self.assertTrue(c["pass"], c)
+                self.assertGreaterEqual(c["compare"]["ours_vs_ref_fp32"]["min_cosine"], 0.9995)
+                self.assertTrue(c["workflow"]["determinism"]["equal_bits"])
+            try:
+                import transformers  # noqa: F401
+                self.assertNotIn("hf_not_run", steps["parity"]["data"])
+            except ImportError:
+                self.assertIn("transformers does not import", steps["parity"]["data"]["hf_not_run"])
+            # bench: the tiny model through bench_embed, the latency run, the GEMM ceiling and the per-op layer
+            bench = steps["bench"]["data"]
+            self.assertGreater(bench["ours"][0]["tokens_per_s"], 0)
+            self.assertEqual(bench["ours"][0]["seq_len"], 64)
+            self.assertIn("cuda", bench["ours"][0]["backend"])
+            self.assertGreater(bench["ours_latency"]["mean_ms"], 0)
+            self.assertGreater(bench["gemm_ceiling"]["gemm_tflops"], 0)
+            self.assertGreater(bench["per_op_ms"]["layer_ms"], 0)
+            tools = steps["sanitizer"]["data"]["tools"]
+            self.assertEqual(sorted(tools), ["memcheck", "racecheck"])
+            self.assertTrue(tools["memcheck"]["command"].endswith("test_cuda_forward --small"))
+            self.assertTrue(tools["racecheck"]["command"].endswith("test_cuda_ops attention"))
+            for t in tools.values():
+                self.assertEqual((t["status"], t["summary_line"]), ("pass", "ERROR SUMMARY: 0 errors"))
+            with open(os.path.join(out, "report.md")) as f:
+                self.assertEqual(f.readline().strip(), "# ReasonIR GPU check: PASS")
+
+    def test_budget_too_small_gives_a_partial_incomplete_report(self):
+        # 50 s: the parity step starts its first config, runs out of time for the others (each takes tens of seconds
+        # on the emulator), and the optional steps after it are not started: nothing failed, so incomplete (exit 3).
+        with tempfile.TemporaryDirectory() as d:
+            p, rep, steps, out = self.emulate(d, "--budget", "50", "--steps", "build,fixtures,parity,bench,sanitizer")
+            msg = p.stdout[-4000:] + p.stderr[-2000:]
+            self.assertEqual(rep["overall"], "incomplete", msg)
+            self.assertEqual(p.returncode, 3, msg)
+            self.assertEqual(steps["parity"]["status"], "incomplete", msg)
+            cfgs = steps["parity"]["data"]["configs"]
+            skipped = [c for c in cfgs if c.get("skipped")]
+            self.assertTrue(skipped, cfgs)
+            self.assertTrue(all(c["skipped"] == "time budget" for c in skipped))
+            self.assertTrue(all(c["pass"] for c in cfgs if not c.get("skipped")), cfgs)
+            for name in ("bench", "sanitizer"):
+                self.assertEqual(steps[name]["status"], "incomplete")
+                self.assertIn("time budget", steps[name]["summary"])
+            self.assertEqual(sorted(rep["incomplete_steps"]), ["bench", "parity", "sanitizer"])
+            with open(os.path.join(out, "report.md")) as f:
+                md = f.read()
+            self.assertTrue(md.startswith("# ReasonIR GPU check: INCOMPLETE"), md[:200])
+            self.assertIn("parity", md)
 
 
 if __name__ == "__main__":
