@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
 # gpu-check.sh: the one command that validates and benchmarks the CUDA engine on a GPU machine (see
-# benchmarks/gpu/README.md). Runs offline on a bare H100/H200 box with nvcc, CMake, ninja, compute-sanitizer and a
+# benchmarks/README.md). Runs offline on a bare H100/H200 box with nvcc, CMake, ninja, compute-sanitizer and a
 # python3 holding torch + transformers + safetensors + numpy.
 #
 #   benchmarks/gpu-check.sh [--build-dir DIR] [--out DIR] [--quick] [--steps LIST] [--budget SECONDS] [--emulate]
 #
-# Steps (each prints its elapsed time, fails soft: its error is recorded and the next step runs):
+# Steps (each prints its elapsed time, fails soft: its error is recorded and the next step runs). Validation steps
+# (does the CUDA engine build, pass its tests and agree with HF transformers?):
 #   env        GPU / driver / toolchain / Python package versions; locates libcublasLt (exports REASONIR_CUBLASLT)
 #              and cublasLt.h (always runs: the later steps need what it finds)
 #   build      reuses DIR/libreasonir.so when it loads, else configures + builds DIR (CUDA on, sm_90a)
 #   header     compiles native/tests/cuda/cublaslt_header_check.cpp against the real cublasLt.h
 #   fixtures   weights-tools/materialize_fixtures.py --out build/generated
 #   ctest      ctest -R 'cuda|parity|api'
-#   parity     benchmarks/gpu/hf_parity.py: ours vs HF transformers vs the fp32 reference
-#   bench      benchmarks/gpu/bench.py: ours vs HF on 8B-shaped checkpoints of 1 and 3 layers, with the 32-layer
-#              extrapolation, the batch-1 latency, the GEMM ceiling and per-op times         (optional)
+#   parity     python3 -m reasonir_bench.hf_parity: ours vs HF transformers vs the fp32 reference
 #   sanitizer  compute-sanitizer memcheck on DIR/test_cuda_forward --small, racecheck on DIR/test_cuda_ops
 #              attention (the attention kernels' tests)                                          (optional)
 #   java       build/jre/bin/java ... GpuSmoke when a JRE and jars were carried                (optional)
+# Benchmark step (how fast, against HF transformers on the same GPU):
+#   bench      python3 -m reasonir_bench.gpu_bench: ours vs HF on 8B-shaped checkpoints of 1 and 3 layers, with the
+#              32-layer extrapolation, the batch-1 latency, the GEMM ceiling and per-op times   (optional)
+#              Also writes OUT/bench/results.json in the benchmark suite's schema, with its report.md and plots.
+# The steps run in the order env build header fixtures ctest parity bench sanitizer java (most valuable first).
+# The Python side is the package benchmarks/reasonir_bench (this script puts benchmarks/ on PYTHONPATH).
 # --emulate: the whole check on a machine without a GPU, as a rehearsal (CI runs it): the CUDA emulator build of the
 # engine (native/emu; build dir default build/gpu-emu, configured with the emulator, or an existing one such as
-# Maven's build/native), the fake cuBLASLt, and the stand-ins in benchmarks/gpu/emulate/ for nvidia-smi and
+# Maven's build/native), the fake cuBLASLt, and the stand-ins in benchmarks/emulate/ for nvidia-smi and
 # compute-sanitizer. ctest runs the emulator's CUDA tests, parity compares with HF transformers where it imports
 # (else with the project's fp32 reference only), the benchmark times a tiny model, header and java are skipped (no
 # real cublasLt.h; the Java API's CUDA path runs under the emulator in core's tests). Timings mean nothing there; the
 # verdict and report are those of a GPU run. Scratch build/gpu-check-emu, report build/gpu-check-emu/report.
-# benchmarks/gpu/report.py writes OUT/report.md and OUT/report.json (and OUT/steps.log) after every step, so a run
+# reasonir_bench.check_report writes OUT/report.md and OUT/report.json (and OUT/steps.log) after every step, so a run
 # cut off from outside still leaves a report of everything done so far (the steps not reached: incomplete), and
 # prints a summary at the end.
 #
@@ -42,7 +47,10 @@ set -u -o pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-GPU_DIR="$SCRIPT_DIR/gpu"
+# The Python tools: python3 -m reasonir_bench.<module> (benchmarks/reasonir_bench)
+export PYTHONPATH="$SCRIPT_DIR${PYTHONPATH:+:$PYTHONPATH}"
+VALIDATION_STEPS="env build header fixtures ctest parity sanitizer java"
+BENCHMARK_STEPS="bench"
 # In order of value: a run cut short keeps the verdicts that matter most (build, the CUDA tests, parity, the
 # benchmark), then the slow sanitizer, then Java.
 ALL_STEPS="env build header fixtures ctest parity bench sanitizer java"
@@ -79,7 +87,7 @@ case "$BUDGET" in ''|*[!0-9]*) echo "gpu-check: --budget must be a whole number 
 case "$ORIG_ARGS" in *--build-dir*) [ -n "$BUILD_DIR" ] || { echo "gpu-check: --build-dir is empty" >&2; exit 64; } ;; esac
 if [ "$EMULATE" = 1 ]; then
     BUILD_DIR="${BUILD_DIR:-build/gpu-emu}"
-    PATH="$SCRIPT_DIR/gpu/emulate:$PATH"  # the nvidia-smi and compute-sanitizer stand-ins
+    PATH="$SCRIPT_DIR/emulate:$PATH"  # the nvidia-smi and compute-sanitizer stand-ins
 else
     BUILD_DIR="${BUILD_DIR:-build/gpu}"
 fi
@@ -87,7 +95,7 @@ SELECTED="$ALL_STEPS"
 if [ -n "$STEPS_ARG" ]; then
     SELECTED="env"
     for s in ${STEPS_ARG//,/ }; do
-        case " $ALL_STEPS " in *" $s "*) ;; *) echo "gpu-check: unknown step '$s' (steps: $ALL_STEPS)" >&2; exit 64 ;; esac
+        case " $ALL_STEPS " in *" $s "*) ;; *) echo "gpu-check: unknown step '$s' (validation: $VALIDATION_STEPS; benchmark: $BENCHMARK_STEPS)" >&2; exit 64 ;; esac
         [ "$s" = env ] || SELECTED="$SELECTED $s"
     done
 fi
@@ -162,11 +170,11 @@ export PYTHONDONTWRITEBYTECODE=1
 
 echo "gpu-check: $GPU_NAME; build dir $BUILD_DIR; out $OUT_DIR; mode $MODE; budget ${BUDGET}s; python $PY"
 
-# record STEP STATUS SUMMARY [common.py record args...]: the step's JSON record (shell steps)
+# record STEP STATUS SUMMARY [reasonir_bench.common record args...]: the step's JSON record (shell steps)
 record() {
     local step="$1" status="$2" summary="$3"
     shift 3
-    "$PY" "$GPU_DIR/common.py" record --steps-dir "$STEPS" --step "$step" --status "$status" \
+    "$PY" -m reasonir_bench.common record --steps-dir "$STEPS" --step "$step" --status "$status" \
         --elapsed "$(( $(date +%s) - STEP_T0 ))" --summary "$summary" "$@" \
         || echo "{\"step\": \"$step\", \"status\": \"error\", \"summary\": \"could not record (python failed)\", \"data\": {}}" \
             > "$STEPS/$step.json"
@@ -204,7 +212,7 @@ run_step() {
     write_report > /dev/null 2>&1 || true  # the report so far: a run killed from outside after this still has it
 }
 
-# ---- steps ---------------------------------------------------------------------------------------------------------
+# ---- validation steps ------------------------------------------------------------------------------------------------
 CUBLASLT_SO=""
 CUBLASLT_INC=""
 
@@ -354,7 +362,7 @@ step_build() {
     done
     local cuda_count lib_abs="$LIB"
     case "$LIB" in /*) ;; *) lib_abs="$ROOT/$LIB" ;; esac
-    cuda_count="$(cd "$GPU_DIR" && "$PY" -c 'import engine, sys; n, why = engine.cuda_device_count(engine.load_library(sys.argv[1])); print(f"{n} device(s)" + (f" ({why})" if why else ""))' "$lib_abs" 2>&1 | tail -n 1)"
+    cuda_count="$("$PY" -c 'import sys; from reasonir_bench import engine; n, why = engine.cuda_device_count(engine.load_library(sys.argv[1])); print(f"{n} device(s)" + (f" ({why})" if why else ""))' "$lib_abs" 2>&1 | tail -n 1)"
     echo "rir_cuda_device_count: $cuda_count"
     if [ $rc -eq 0 ] && lib_loads; then
         record build pass "$mode in ${secs}s; binaries:$bins; CUDA: $cuda_count" --set "build_s=$secs" \
@@ -407,7 +415,7 @@ step_ctest() {
         -j4 > "$WORK/ctest.out" 2>&1
     rc=$?
     cat "$WORK/ctest.out"
-    "$PY" "$GPU_DIR/common.py" ctest-summary "$WORK/ctest.out" > "$sum" 2>/dev/null || echo '{}' > "$sum"
+    "$PY" -m reasonir_bench.validate ctest-summary "$WORK/ctest.out" > "$sum" 2>/dev/null || echo '{}' > "$sum"
     local line
     line="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("line", ""))' "$sum" 2>/dev/null)"
     if [ $rc -eq 0 ]; then
@@ -454,7 +462,7 @@ step_sanitizer() {
         rc=$?
         tail -c 200000 "$WORK/san_$tool.out"
         local p
-        p="$("$PY" "$GPU_DIR/common.py" sanitizer-summary "$WORK/san_$tool.out" 2>/dev/null)"
+        p="$("$PY" -m reasonir_bench.validate sanitizer-summary "$WORK/san_$tool.out" 2>/dev/null)"
         [ -n "$p" ] || p='{}'
         # a timeout is not a finding: the tool did not finish (incomplete), it did not report an error
         if [ $rc -eq 0 ]; then st=pass; elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then st="timeout ${t}s"; unfinished=$((unfinished+1)); else st=fail; fails=$((fails+1)); fi
@@ -492,31 +500,12 @@ step_parity() {
         where=(--device cpu)
         "$PY" -c 'import transformers' >/dev/null 2>&1 || where+=(--skip-hf)
     fi
-    timeout -k 10 "$t" "$PY" "$GPU_DIR/hf_parity.py" --lib "$LIB" --generated build/generated \
+    timeout -k 10 "$t" "$PY" -m reasonir_bench.hf_parity --lib "$LIB" --generated build/generated \
         --fixtures weights-tools/fixtures "${where[@]}" --steps-dir "$STEPS"
     local rc=$?
-    echo "hf_parity.py exit $rc"
+    echo "reasonir_bench.hf_parity exit $rc"
     if [ ! -s "$STEPS/parity.json" ]; then
-        record parity error "hf_parity.py ended (exit $rc) without a record (crash or timeout)" --error-file "$LOGS/parity.log"
-    fi
-}
-
-step_bench() {
-    local args=(--build-dir "$BIN_DIR" --steps-dir "$STEPS" --work-dir "$WORK" --log "$LOGS/bench_commands.txt"
-                --python "$PY")
-    if [ "$EMULATE" = 1 ]; then  # the flow on a tiny fixture; the emulator's timings mean nothing
-        args+=(--model build/generated/h256_l4 --seq-lens 64 --batch-tokens 128 --iters 1 --warmup 0
-               --latency-len 8 --latency-iters 2 --ops-tokens 128 --gemm-size 128 --no-hf)
-    else
-        args+=(--model "$WORK/ckpt-8b" --make-checkpoint)  # 1 and 3 8B-shaped layers, extrapolated to 32
-        [ "$QUICK" = 1 ] && args+=(--seq-lens 512,8192 --iters 3 --latency-iters 30)
-    fi
-    timeout -k 10 400 "$PY" "$GPU_DIR/bench.py" "${args[@]}"
-    local rc=$?
-    echo "bench.py exit $rc"
-    [ -f "$LOGS/bench_commands.txt" ] && tail -c 400000 "$LOGS/bench_commands.txt"
-    if [ ! -s "$STEPS/bench.json" ]; then
-        record bench error "bench.py ended (exit $rc) without a record (crash or timeout)" --error-file "$LOGS/bench.log"
+        record parity error "reasonir_bench.hf_parity ended (exit $rc) without a record (crash or timeout)" --error-file "$LOGS/parity.log"
     fi
 }
 
@@ -544,10 +533,31 @@ step_java() {
     fi
 }
 
+# ---- benchmark steps -------------------------------------------------------------------------------------------------
+step_bench() {
+    local args=(--build-dir "$BIN_DIR" --steps-dir "$STEPS" --work-dir "$WORK" --log "$LOGS/bench_commands.txt"
+                --python "$PY" --results-dir "$OUT_DIR/bench" --meta "gpu=$GPU_NAME" --meta "mode=$MODE"
+                --meta "command=benchmarks/gpu-check.sh $ORIG_ARGS" --meta "check_report=../report.md")
+    if [ "$EMULATE" = 1 ]; then  # the flow on a tiny fixture; the emulator's timings mean nothing
+        args+=(--model build/generated/h256_l4 --seq-lens 64 --batch-tokens 128 --iters 1 --warmup 0
+               --latency-len 8 --latency-iters 2 --ops-tokens 128 --gemm-size 128 --no-hf)
+    else
+        args+=(--model "$WORK/ckpt-8b" --make-checkpoint)  # 1 and 3 8B-shaped layers, extrapolated to 32
+        [ "$QUICK" = 1 ] && args+=(--seq-lens 512,8192 --iters 3 --latency-iters 30)
+    fi
+    timeout -k 10 400 "$PY" -m reasonir_bench.gpu_bench "${args[@]}"
+    local rc=$?
+    echo "reasonir_bench.gpu_bench exit $rc"
+    [ -f "$LOGS/bench_commands.txt" ] && tail -c 400000 "$LOGS/bench_commands.txt"
+    if [ ! -s "$STEPS/bench.json" ]; then
+        record bench error "reasonir_bench.gpu_bench ended (exit $rc) without a record (crash or timeout)" --error-file "$LOGS/bench.log"
+    fi
+}
+
 # write_report: OUT/report.{md,json} from the step records so far (steps selected but without a record yet show as
-# not run); prints report.py's summary; returns its exit status (0 pass, 1 fail, 3 incomplete).
+# not run); prints check_report's summary; returns its exit status (0 pass, 1 fail, 3 incomplete).
 write_report() {
-    "$PY" "$GPU_DIR/report.py" --steps-dir "$STEPS" --out-dir "$OUT_DIR" \
+    "$PY" -m reasonir_bench.check_report --steps-dir "$STEPS" --out-dir "$OUT_DIR" \
         --expect "$(printf '%s' "$SELECTED" | tr ' ' ',')" \
         --meta "gpu=$GPU_NAME" --meta "total_elapsed_s=$(elapsed)" --meta "budget_s=$BUDGET" --meta "mode=$MODE" \
         --meta "build_dir=$BUILD_DIR" --meta "command=benchmarks/gpu-check.sh $ORIG_ARGS" --meta "out_dir=$OUT_DIR"
@@ -564,7 +574,7 @@ echo
 write_report
 RC=$?
 if [ $RC -ne 0 ] && [ $RC -ne 1 ] && [ $RC -ne 3 ]; then
-    echo "gpu-check: report.py failed (exit $RC); step records are in $STEPS" >&2
+    echo "gpu-check: check_report failed (exit $RC); step records are in $STEPS" >&2
     RC=1
 fi
 echo "gpu-check: total $(elapsed)s; report: $OUT_DIR/report.md, $OUT_DIR/report.json, $OUT_DIR/steps.log"

@@ -16,11 +16,13 @@
 #                  S = 128, 1024, 8192)
 #   REASONIR_CPU_ISA=avx2|avx512|...  in the environment caps the engine's kernels for every suite
 #   --gpu          on a GPU machine: run benchmarks/gpu-check.sh (the CUDA engine vs HF transformers on the 8B shape,
-#                  plus parity) and write its figures in this same report format (benchmarks/suite/from_gpu_check.py)
+#                  plus parity), whose benchmark step writes its figures in this same report format (results.json,
+#                  report.md, plots; copied here next to the check's own report in gpu-check/)
 #
 # What it does: installs what it needs that is missing (Debian's python3-torch and python3-matplotlib, for
 # /usr/bin/python3; the Llama-3.1 tokenizer), builds the native tools and the Java jars (Maven, incremental), then runs
-# benchmarks/suite/run_suite.py, which generates the random-weight checkpoints under build/bench and runs each suite.
+# `python3 -m reasonir_bench.suite` (benchmarks/reasonir_bench/suite.py), which generates the random-weight
+# checkpoints under build/bench and runs each suite.
 # The 8B shape runs only on a GPU (--gpu): on a CPU one call of it takes minutes.
 # Exit status: 0 every suite ran, 1 some suite failed (the report says which), 2 setup failed, 64 bad arguments.
 set -euo pipefail
@@ -51,9 +53,12 @@ if [ "${1:-}" = "--gpu" ]; then
     rc=0
     bash "$ROOT/benchmarks/gpu-check.sh" --out "$OUT_DIR/gpu-check" || rc=$?
     [ -f "$OUT_DIR/gpu-check/report.json" ] || fail "gpu-check.sh wrote no report (exit $rc)"
-    # Plots need matplotlib; without it report.md is still written and says so.
-    "${PYTHON:-python3}" "$ROOT/benchmarks/suite/from_gpu_check.py" --report "$OUT_DIR/gpu-check/report.json" \
-        --out "$OUT_DIR" || fail "could not convert the GPU report"
+    # The benchmark step's results.json (suite schema), rendered here: plots need matplotlib; without it report.md
+    # is still written and says so.
+    [ -f "$OUT_DIR/gpu-check/bench/results.json" ] || fail "the GPU check's benchmark step wrote no results.json (exit $rc)"
+    cp "$OUT_DIR/gpu-check/bench/results.json" "$OUT_DIR/results.json"
+    PYTHONPATH="$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m reasonir_bench.report \
+        --results "$OUT_DIR/results.json" || fail "could not render the GPU benchmark's report"
     exit $(( rc == 0 ? 0 : 1 ))
 fi
 
@@ -82,4 +87,5 @@ done
 
 # 3. the suites
 cd "$ROOT"
-exec "$PY" benchmarks/suite/run_suite.py "$@"
+export PYTHONPATH="$ROOT/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
+exec "$PY" -m reasonir_bench.suite "$@"

@@ -29,8 +29,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * End-to-end throughput of {@link ReasonIR#embedTokens} (packing, JNI, native forward, pooling) on pre-tokenized
  * random ids: one invocation embeds {@code batchTokens / seqLen} sequences of {@code seqLen} tokens. JMH reports
- * invocations/s plus the auxiliary counters {@code tokens} (tokens/s) and {@code mflop} (MFLOP/s from the model's
- * FLOPs per token, spec "Size of the work": 2 x linear parameters + 4 x S x q_dim per layer for attention).
+ * invocations/s plus the auxiliary counter {@code tokens} (tokens/s). FLOP/s are not counted here: the benchmark tools
+ * emit tokens and seconds, and the Python package's flops.py (benchmarks/reasonir_bench) turns tokens/s into FLOP/s
+ * with the model's config.json.
  *
  * <pre>
  * java -jar benchmarks/target/benchmarks.jar -p model=build/generated/h256_l4 -p seqLen=128,1024
@@ -62,19 +63,16 @@ public class EmbedBenchmark {
     private ReasonIR engine;
     private List<TokenizedInput> inputs;
     private long tokensPerCall;
-    private double flopPerToken;
 
     /** Per-iteration counters JMH turns into rates. */
     @State(Scope.Thread)
     @AuxCounters(AuxCounters.Type.OPERATIONS)
     public static class Work {
         public long tokens;
-        public long mflop;
 
         @Setup(Level.Iteration)
         public void reset() {
             tokens = 0;
-            mflop = 0;
         }
     }
 
@@ -90,9 +88,7 @@ public class EmbedBenchmark {
             inputs.add(TokenizedInput.of(ids, 0));
         }
         tokensPerCall = (long) inputs.size() * seqLen;
-        flopPerToken = ModelFlops.perToken(Path.of(model), seqLen);
-        System.out.printf("%n%s, %d sequences x %d tokens per call, %.4f GFLOP per token%n", engine.device(),
-                inputs.size(), seqLen, flopPerToken / 1e9);
+        System.out.printf("%n%s, %d sequences x %d tokens per call%n", engine.device(), inputs.size(), seqLen);
     }
 
     @TearDown(Level.Trial)
@@ -104,7 +100,6 @@ public class EmbedBenchmark {
     public EmbeddingResult embed(Work work) {
         EmbeddingResult res = engine.embedTokens(inputs);
         work.tokens += tokensPerCall;
-        work.mflop += (long) (tokensPerCall * flopPerToken / 1e6);
         return res;
     }
 }

@@ -43,7 +43,7 @@ import java.util.SplittableRandom;
  *      [--bench-embed build/native/bench_embed | --native-us 38.0] [--calls 20000] [--tokens 1] [--json]
  * </pre>
  *
- * With {@code --json} the last line of stdout is the "jni" suite object of benchmarks/suite/SCHEMA.md plus
+ * With {@code --json} the last line of stdout is the "jni" suite object of benchmarks/reasonir_bench/SCHEMA.md plus
  * {@code java_p50_us}, {@code java_p99_us}, {@code native_p50_us}, {@code native_p99_us} (null unless bench_embed
  * ran here) and {@code calls}; {@code native_us} and {@code overhead_us} are null when neither {@code --native-us}
  * nor {@code --bench-embed} is given. The means include the rare slow calls (a GC, the OS preempting the thread);

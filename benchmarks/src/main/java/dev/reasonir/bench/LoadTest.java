@@ -40,7 +40,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * </pre>
  *
  * {@code --json} adds a last line for the benchmark suite's orchestrator, the "server" suite object of
- * benchmarks/suite/SCHEMA.md: {@code {"checkpoint": <model folder name>, "rows": [{clients, requests, req_per_s,
+ * benchmarks/reasonir_bench/SCHEMA.md: {@code {"checkpoint": <model folder name>, "rows": [{clients, requests, req_per_s,
  * p50_ms, p99_ms, errors}]}} ({@code requests}: requests done; {@code errors}: responses other than 200 and failed
  * exchanges; a latency of a level without requests is null). {@code --help} prints the usage; bad arguments print one
  * line and exit with status 2.
@@ -221,7 +221,7 @@ public final class LoadTest {
         return sb.append("}").toString();
     }
 
-    /** The "server" suite object of benchmarks/suite/SCHEMA.md, on one line (null for a latency that is NaN). */
+    /** The "server" suite object of benchmarks/reasonir_bench/SCHEMA.md, on one line (null for a latency that is NaN). */
     static String suiteJson(String checkpoint, List<Level> levels) throws IOException {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode root = mapper.createObjectNode().put("checkpoint", checkpoint);

@@ -41,7 +41,7 @@ import java.util.stream.IntStream;
  * The index is a {@code .npy} file (128-byte header) generated when missing or of the wrong size, deterministically
  * from {@code --seed}, in chunks (never all in memory), through a temporary file renamed at the end. The first
  * {@code --warmup} batches (which also fault the file into memory) are not timed. Prints one human-readable line and
- * one JSON line; with {@code --json}, a last line follows with the "search" suite row of benchmarks/suite/SCHEMA.md
+ * one JSON line; with {@code --json}, a last line follows with the "search" suite row of benchmarks/reasonir_bench/SCHEMA.md
  * (rows, dim, dtype, queries, k, threads, queries_per_s, gflops, gb_per_s), for the benchmark suite's orchestrator.
  */
 public final class SearchBench {
@@ -104,7 +104,7 @@ public final class SearchBench {
         if (c.json) System.out.println(suiteRow(c, threads, qps, gflops, gbps));
     }
 
-    /** The "search" suite row of benchmarks/suite/SCHEMA.md, as one line of JSON. */
+    /** The "search" suite row of benchmarks/reasonir_bench/SCHEMA.md, as one line of JSON. */
     static String suiteRow(Config c, int threads, double qps, double gflops, double gbps) throws IOException {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode o = mapper.createObjectNode();

@@ -44,7 +44,7 @@ import java.util.concurrent.Future;
  *      --tokenizer .cache/tokenizer/llama3_1 [--docs 2000] [--seconds 5] [--threads 1,2] [--engine-seconds 10] [--json]
  * </pre>
  *
- * With {@code --json} the last line of stdout is the "tokenizer" suite object of benchmarks/suite/SCHEMA.md
+ * With {@code --json} the last line of stdout is the "tokenizer" suite object of benchmarks/reasonir_bench/SCHEMA.md
  * ({@code pipeline} is null: the orchestrator fills it from an index build).
  */
 public final class TokenizerBench {

@@ -6,7 +6,7 @@ import java.util.function.Consumer;
 /**
  * The argument loop of the suite's small command-line tools (JniBench, SearchBench, TokenizerBench): switches such as
  * {@code --json}, and {@code --option value} pairs handed to the tool's own {@code switch}. These tools are driven by
- * benchmarks/suite/run_suite.py, not by users, and print one-line errors; the user-facing command line is picocli
+ * benchmarks/reasonir_bench/suite.py, not by users, and print one-line errors; the user-facing command line is picocli
  * (module cli). Written once here so that the three tools read their arguments the same way.
  */
 final class ToolArgs {

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The benchmark suite's command-line tools {@link TokenizerBench} and {@link JniBench}: argument handling (usage,
  * one-line errors, exit status 2) and a very short real run on the h256_l4 random-weight checkpoint with the real
- * Llama-3.1 tokenizer, whose last line must be the suite's JSON object (benchmarks/suite/SCHEMA.md) with sane values.
+ * Llama-3.1 tokenizer, whose last line must be the suite's JSON object (benchmarks/reasonir_bench/SCHEMA.md) with sane values.
  */
 class SuiteToolsTest {
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -23,7 +23,7 @@ import java.util.List;
  * </pre>
  * INPUTS_JSON holds {@code {"sequences": [{"ids": [...], "pool_start": k}, ...]}} (the layout of the project's fixture
  * inputs); without it, a few random sequences of lengths 1 to 300 are used. benchmarks/gpu-check.sh runs it on the GPU
- * machine with a carried JRE (benchmarks/gpu/prepare-java.sh).
+ * machine with a carried JRE (benchmarks/prepare-java.sh).
  */
 public final class GpuSmoke {
     private GpuSmoke() {}

@@ -28,8 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * backend that holds (determinism, batch invariance and two handles are bit-exact; docs/numerics.md). On CUDA only
  * determinism is bit-exact: alone vs in a batch, and on a second handle, vectors agree to cosine >= 0.9999 (cuBLASLt
  * picks its kernels by row count), so a GPU index resumed after a kill equals an uninterrupted one to that tolerance,
- * not byte for byte. benchmarks/gpu/hf_parity.py measures all three on the GPU ("What the retrieval workflow relies
- * on").
+ * not byte for byte. benchmarks/reasonir_bench/hf_parity.py measures all three on the GPU ("What the retrieval workflow
+ * relies on").
  */
 class ResumeAfterKillTest {
     static final ObjectMapper JSON = new ObjectMapper();

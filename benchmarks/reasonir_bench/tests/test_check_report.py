@@ -8,13 +8,11 @@ import sys
 import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-# appended, so after HERE: weights-tools has a hf_parity.py of its own
-sys.path.append(os.path.join(os.path.dirname(os.path.dirname(HERE)), "weights-tools"))
-import common  # noqa: E402
+from reasonir_bench import check_report as report
+from reasonir_bench import common, flops, pythonpath_env, use_weights_tools, validate
+
+use_weights_tools()
 import generate_checkpoint  # noqa: E402
-import report  # noqa: E402
 
 REASONIR_8B = generate_checkpoint.PRESETS["reasonir-8b"]()
 
@@ -22,16 +20,16 @@ REASONIR_8B = generate_checkpoint.PRESETS["reasonir-8b"]()
 class CommonTest(unittest.TestCase):
     def test_flops_match_spec(self):
         # spec: linear layers 13.96 GFLOP per token; attention 0.524 MFLOP x S over 32 layers
-        lin = common.flops_per_token(REASONIR_8B, 0)
+        lin = flops.flops_per_token(REASONIR_8B, 0)
         self.assertAlmostEqual(lin / 1e9, 13.96, places=2)
-        att = common.flops_per_token(REASONIR_8B, 512) - lin
+        att = flops.flops_per_token(REASONIR_8B, 512) - lin
         self.assertAlmostEqual(att, 4 * 512 * 4096 * 32)
         self.assertAlmostEqual(att / 512 / 1e6, 0.524, places=3)
-        self.assertAlmostEqual(common.tflops(1e4, REASONIR_8B, 0), lin * 1e4 / 1e12)
-        self.assertIsNone(common.tflops(None, REASONIR_8B, 0))
+        self.assertAlmostEqual(flops.tflops(1e4, REASONIR_8B, 0), lin * 1e4 / 1e12)
+        self.assertIsNone(flops.tflops(None, REASONIR_8B, 0))
         # head_dim / kv heads default like HF
         cfg = {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
-        self.assertEqual(common.flops_per_token(cfg, 0), 2 * (64 + 2 * 64 + 64 + 3 * 8 * 16))
+        self.assertEqual(flops.flops_per_token(cfg, 0), 2 * (64 + 2 * 64 + 64 + 3 * 8 * 16))
 
     def test_percentile_mean_ratio(self):
         self.assertEqual(common.percentile([3, 1, 2], 50), 2)
@@ -81,21 +79,21 @@ class CommonTest(unittest.TestCase):
         self.assertIsNone(common.last_json_object(""))
 
     def test_parse_ctest(self):
-        out = common.parse_ctest("blah\n83% tests passed, 1 tests failed out of 6\n\nTotal Test time (real) = 1 sec\n\n"
-                                 "The following tests FAILED:\n\t  4 - test_cuda_ops (Failed)\n\t  5 - x (Timeout)\n"
-                                 "Errors while running CTest\n")
+        out = validate.parse_ctest("blah\n83% tests passed, 1 tests failed out of 6\n\nTotal Test time (real) = 1 sec"
+                                   "\n\nThe following tests FAILED:\n\t  4 - test_cuda_ops (Failed)\n"
+                                   "\t  5 - x (Timeout)\nErrors while running CTest\n")
         self.assertEqual((out["passed"], out["failed"], out["total"]), (5, 1, 6))
         self.assertEqual(out["failed_tests"], ["test_cuda_ops (Failed)", "x (Timeout)"])
-        self.assertEqual(common.parse_ctest("100% tests passed, 0 tests failed out of 3")["line"],
+        self.assertEqual(validate.parse_ctest("100% tests passed, 0 tests failed out of 3")["line"],
                          "3 passed, 0 failed of 3")
-        self.assertEqual(common.parse_ctest("No tests were found!!!")["line"], "no tests matched")
+        self.assertEqual(validate.parse_ctest("No tests were found!!!")["line"], "no tests matched")
 
     def test_parse_sanitizer(self):
-        p = common.parse_sanitizer("========= COMPUTE-SANITIZER\nstuff\n========= ERROR SUMMARY: 0 errors\n")
+        p = validate.parse_sanitizer("========= COMPUTE-SANITIZER\nstuff\n========= ERROR SUMMARY: 0 errors\n")
         self.assertEqual(p, {"summary_line": "ERROR SUMMARY: 0 errors", "errors": 0})
-        p = common.parse_sanitizer("========= RACECHECK SUMMARY: 2 hazards displayed (1 error, 1 warning)")
+        p = validate.parse_sanitizer("========= RACECHECK SUMMARY: 2 hazards displayed (1 error, 1 warning)")
         self.assertEqual(p["errors"], 1)
-        self.assertEqual(common.parse_sanitizer("crash")["summary_line"], None)
+        self.assertEqual(validate.parse_sanitizer("crash")["summary_line"], None)
 
     def test_deadline(self):
         self.assertFalse(common.Deadline(None).expired())
@@ -190,7 +188,7 @@ class ReportTest(unittest.TestCase):
 
     def test_same_vectors(self):
         import numpy as np
-        import hf_parity
+        from reasonir_bench import hf_parity
         a = np.array([[1.0, 2.0], [3.0, -4.0]], dtype=np.float32)
         self.assertEqual(hf_parity.same_vectors(a, a.copy()), {"equal_bits": True, "max_abs_diff": 0.0,
                                                                "min_cosine": 1.0})
@@ -204,7 +202,7 @@ class ReportTest(unittest.TestCase):
         self.assertAlmostEqual(r["min_cosine"], -1.0)
 
     def test_parity_configs_skipped_for_time_are_incomplete(self):
-        import hf_parity  # numpy only at import time
+        from reasonir_bench import hf_parity  # numpy only at import time
         ok, bad, late = {"config": "a", "pass": True}, {"config": "b", "pass": False}, \
             {"config": "c", "skipped": "time budget", "pass": None}
         self.assertEqual(hf_parity.verdict([ok, ok], None), "pass")
@@ -216,9 +214,9 @@ class ReportTest(unittest.TestCase):
     def test_main_writes_files(self):
         with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as out:
             sample_steps(d)
-            p = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--steps-dir", d, "--out-dir", out,
+            p = subprocess.run([sys.executable, "-m", "reasonir_bench.check_report", "--steps-dir", d, "--out-dir", out,
                                 "--meta", "gpu=NVIDIA H100", "--meta", "total_elapsed_s=300"],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=pythonpath_env())
             self.assertEqual(p.returncode, 1, p.stderr)
             self.assertIn("overall: FAIL", p.stdout)
             self.assertEqual(sorted(os.listdir(out)), ["report.json", "report.md"])

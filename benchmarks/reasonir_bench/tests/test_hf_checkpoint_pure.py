@@ -6,12 +6,9 @@ import sys
 import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import hf_common  # noqa: E402
-import hf_parity  # noqa: E402
+from reasonir_bench import hf_common, hf_parity, use_weights_tools
 
-sys.path.append(hf_common.WEIGHTS_TOOLS)  # appended: weights-tools has a hf_parity.py of its own
+use_weights_tools()
 import generate_checkpoint as gen  # noqa: E402
 
 try:  # TorchCpuTest needs all three (Debian's python3-torch alone has no transformers or safetensors)
@@ -56,7 +53,7 @@ class PureTest(unittest.TestCase):
         self.assertFalse(row["pass"])  # nothing to compare with is not a pass
 
     def test_checkpoint_config_and_plan(self):
-        # the configs bench.py and hf_parity.py --make-big ask generate_checkpoint for
+        # the configs gpu_bench.py and hf_parity.py --make-big ask generate_checkpoint for
         cfg = gen.build_config("reasonir-8b", layers=2)
         self.assertEqual((cfg["num_hidden_layers"], cfg["vocab_size"], cfg["hidden_size"]), (2, 128256, 4096))
         self.assertEqual(cfg["rope_scaling"]["rope_type"], "llama3")
@@ -76,8 +73,7 @@ class TorchCpuTest(unittest.TestCase):
 
     def test_tiny_checkpoint_hf_bidirectional(self):
         import numpy as np
-        sys.path.insert(0, hf_common.WEIGHTS_TOOLS)
-        import reference
+        import reference  # weights-tools, on the path since the module's import
         with tempfile.TemporaryDirectory() as d:
             over = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
                     "head_dim": 16, "vocab_size": 300}

@@ -1,4 +1,4 @@
-"""engine.py, hf_parity.py (our half) and bench.py against a CPU build of libreasonir.so (device "cpu").
+"""engine.py, hf_parity.py (our half) and gpu_bench.py against a CPU build of libreasonir.so (device "cpu").
 
 The library: $REASONIR_TEST_LIB, else build/h4/libreasonir.so, else build/native/libreasonir.so (build one with
 `cmake -S . -B build/h4 -DREASONIR_CUDA=OFF && cmake --build build/h4 -j2 --target reasonir bench_embed`).
@@ -13,12 +13,8 @@ import unittest
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import bench  # noqa: E402
-import common  # noqa: E402
-import engine  # noqa: E402
+from reasonir_bench import ROOT, common, engine, flops, pythonpath_env
+from reasonir_bench import gpu_bench as bench
 
 FIXTURES = os.path.join(ROOT, "weights-tools", "fixtures")
 
@@ -119,9 +115,10 @@ class EngineCpuTest(unittest.TestCase):
 
     def test_hf_parity_script_ours_only(self):
         with tempfile.TemporaryDirectory() as steps:
-            p = subprocess.run([sys.executable, os.path.join(HERE, "hf_parity.py"), "--lib", LIB, "--generated",
+            p = subprocess.run([sys.executable, "-m", "reasonir_bench.hf_parity", "--lib", LIB, "--generated",
                                 generated(), "--skip-hf", "--engine-device", "cpu", "--precision", "fp32",
-                                "--steps-dir", steps], capture_output=True, text=True, timeout=300)
+                                "--steps-dir", steps], capture_output=True, text=True, timeout=300,
+                               env=pythonpath_env())
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             rec = common.read_step(steps, "parity")
             self.assertEqual(rec["status"], "pass")
@@ -140,9 +137,10 @@ class EngineCpuTest(unittest.TestCase):
     def test_hf_parity_script_fails_soft(self):
         # wrong device for this build: every config fails with a recorded error, the script still writes its record
         with tempfile.TemporaryDirectory() as steps:
-            p = subprocess.run([sys.executable, os.path.join(HERE, "hf_parity.py"), "--lib", LIB, "--generated",
+            p = subprocess.run([sys.executable, "-m", "reasonir_bench.hf_parity", "--lib", LIB, "--generated",
                                 generated(), "--skip-hf", "--engine-device", "cuda", "--configs", "plain_mha",
-                                "--steps-dir", steps], capture_output=True, text=True, timeout=120)
+                                "--steps-dir", steps], capture_output=True, text=True, timeout=120,
+                               env=pythonpath_env())
             self.assertEqual(p.returncode, 1)
             rec = common.read_step(steps, "parity")
             self.assertEqual(rec["status"], "fail")
@@ -152,11 +150,12 @@ class EngineCpuTest(unittest.TestCase):
                      "no bench_embed next to the library")
     def test_bench_script_cpu(self):
         with tempfile.TemporaryDirectory() as steps:
-            p = subprocess.run([sys.executable, os.path.join(HERE, "bench.py"), "--build-dir", os.path.dirname(LIB),
+            p = subprocess.run([sys.executable, "-m", "reasonir_bench.gpu_bench", "--build-dir", os.path.dirname(LIB),
                                 "--model", os.path.join(generated(), "h256_l4"), "--device", "cpu", "--precision",
                                 "fp32", "--seq-lens", "16,32", "--batch-tokens", "64", "--iters", "1", "--warmup", "0",
                                 "--latency-len", "8", "--latency-iters", "2", "--no-hf", "--no-ops", "--no-ceiling",
-                                "--steps-dir", steps], capture_output=True, text=True, timeout=300)
+                                "--steps-dir", steps], capture_output=True, text=True, timeout=300,
+                               env=pythonpath_env())
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             rec = common.read_step(steps, "bench")
             self.assertEqual(rec["status"], "pass")
@@ -166,7 +165,7 @@ class EngineCpuTest(unittest.TestCase):
                 cfg = json.load(f)
             for r, o in zip(table, rec["data"]["ours"]):
                 self.assertGreater(r["ours_tokens_per_s"], 0)
-                self.assertAlmostEqual(r["ours_tflops"], o["tokens_per_s"] * common.flops_per_token(cfg, r["seq_len"])
+                self.assertAlmostEqual(r["ours_tflops"], o["tokens_per_s"] * flops.flops_per_token(cfg, r["seq_len"])
                                        / 1e12)
                 # bench_embed's own GFLOP/s (same formula) agrees with ours to its print precision
                 self.assertAlmostEqual(o["tflops"] / r["ours_tflops"], 1.0, delta=0.01)
@@ -204,7 +203,7 @@ throughput  7067.9 tokens/s, 41.9 GFLOP/s (0.006 GFLOP per token: linear 0.006 +
         hf = {"throughput": [{"seq_len": 512, "tokens_per_s": 10000.0}, {"seq_len": 8192, "error": "OOM"}]}
         t = bench.combine_table(cfg, ours, hf, 800.0)
         self.assertAlmostEqual(t[0]["ours_over_hf"], 4.0)
-        tf = 40000.0 * common.flops_per_token(cfg, 512) / 1e12
+        tf = 40000.0 * flops.flops_per_token(cfg, 512) / 1e12
         self.assertAlmostEqual(t[0]["ours_tflops"], tf)
         self.assertAlmostEqual(t[0]["ours_pct_peak"], 100 * tf / 989.0)
         self.assertAlmostEqual(t[0]["ours_pct_ceiling"], 100 * tf / 800.0)

@@ -1,50 +1,34 @@
-#!/usr/bin/python3
-"""Converts the GPU check's report.json (benchmarks/gpu-check.sh -> benchmarks/gpu/report.py) into the suite's
-results.json (schema "reasonir-bench/1", SCHEMA.md) and writes report.md + plots with report.py, so that GPU and CPU
-reports read alike.
-
-    /usr/bin/python3 benchmarks/suite/from_gpu_check.py --report path/to/gpu-check/report.json --out DIR [--no-plots]
+"""The GPU benchmark's results in the suite's schema ("reasonir-bench/1", SCHEMA.md): gpu_bench.py builds them
+with build() from its own data and writes OUT/results.json, rendered by the report package like any CPU run, so that GPU
+and CPU reports read alike.
 
 What maps where (everything else is null or left out, never made up):
-  machine      env step: GPU name / driver / memory / compute capability (nvidia-smi), python, torch, transformers,
-               CUDA of torch, nvcc, nproc (-> threads), git head; name = the GPU name as gpu-check.sh slugs it
-  ceiling      bench data.gemm_ceiling.gemm_tflops x 1000 (bench_cuda_ops --gemm-ceiling or torch.matmul bf16);
-               datasheet 989 TFLOP/s (benchmarks/gpu/common.py BF16_PEAK_TFLOPS) on an H100 SXM / H200 only
-  checkpoints  bench data.model (config.json) + data.checkpoint (make_checkpoint.py: out, bytes)
-  embed        bench data.ours (bench_embed per S) + data.hf.throughput (hf_bench.py) + data.table (combine_table)
-  latency      bench data.ours_latency + data.hf.latency
+  machine      env step record: GPU name / driver / memory / compute capability (nvidia-smi), python, torch,
+               transformers, CUDA of torch, nvcc, nproc (-> threads), git head; name = the GPU name as gpu-check.sh
+               slugs it
+  ceiling      bench gemm_ceiling.gemm_tflops x 1000 (bench_cuda_ops --gemm-ceiling or torch.matmul bf16);
+               datasheet 989 TFLOP/s (flops.BF16_PEAK_TFLOPS) on an H100 SXM / H200 only
+  checkpoints  bench model (config.json) + checkpoint (generate_checkpoint.py: out, bytes); with an extrapolation,
+               also the extrapolated model ("extrapolated": true, no size)
+  embed        bench ours (bench_embed per S) + hf.throughput (hf_bench.py) + table (combine_table); then the
+               extrapolated rows (bench extrapolated.rows), checkpoint "<layers-N> extrapolated", "extrapolated_from"
+  latency      bench ours_latency + hf.latency, then the extrapolated latency
   open         the first ours row with load_s (rir_open wall time) and load_gbps
-  errors       bench data.errors and per-row errors/skips; the summary of every other failed step
-  converted_from  (an addition to the schema) the source report, its overall status and its steps
+  errors       bench errors and per-row errors/skips; the summary of every other failed step recorded before it
+  gpu_check    (an addition to the schema) the check that ran the benchmark and its step records so far
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
-import importlib.util
-import json
 import os
 import re
-import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from reasonir_bench import flops
+from reasonir_bench.report import SCHEMA
 
-# benchmarks/gpu/common.py BF16_PEAK_TFLOPS: H100 SXM bf16 dense peak (also the H200's), GFLOP/s
-DATASHEET_GFLOPS = 989000.0
-SCHEMA = "reasonir-bench/1"
-
-
-def _load_report_module():
-    """report.py next to this file, loaded by path (benchmarks/gpu has a report.py of its own)."""
-    name = "reasonir_suite_report"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, "report.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+# H100 SXM bf16 dense peak (also the H200's), GFLOP/s
+DATASHEET_GFLOPS = flops.BF16_PEAK_TFLOPS * 1e3
 
 
 def _num(v: Any) -> Optional[float]:
@@ -76,18 +60,6 @@ def _short(text: Any, limit: int = 400) -> str:
     return s if len(s) <= limit else s[:limit - 3] + "..."
 
 
-def _step(report: Dict[str, Any], name: str) -> Optional[Dict[str, Any]]:
-    for s in report.get("steps") or []:
-        if isinstance(s, dict) and s.get("step") == name:
-            return s
-    return None
-
-
-def _data(step: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    d = (step or {}).get("data")
-    return d if isinstance(d, dict) else {}
-
-
 def slug(name: str) -> str:
     """gpu-check.sh's GPU_SLUG: lower case, runs of other characters -> '-'."""
     return re.sub(r"[^a-z0-9]+", "-", (name or "").lower()).strip("-")
@@ -109,20 +81,7 @@ def datasheet_for(gpu: Optional[str]) -> Optional[float]:
     return None
 
 
-def _started(generated_at: Optional[str], elapsed: Optional[float]) -> Optional[str]:
-    if not generated_at:
-        return None
-    if elapsed is None:
-        return generated_at
-    try:
-        t = _dt.datetime.fromisoformat(generated_at)
-    except ValueError:
-        return generated_at
-    return (t - _dt.timedelta(seconds=elapsed)).isoformat(timespec="seconds")
-
-
-def _machine(report: Dict[str, Any], env: Dict[str, Any], bench: Dict[str, Any]) -> Dict[str, Any]:
-    meta = report.get("meta") if isinstance(report.get("meta"), dict) else {}
+def _machine(meta: Dict[str, Any], env: Dict[str, Any], bench: Dict[str, Any]) -> Dict[str, Any]:
     smi = [p.strip() for p in str(env.get("gpu") or "").split(",")] if env.get("gpu") else []
     gpu = _first(meta.get("gpu"), env.get("torch_device"), smi[0] if smi else None, (bench.get("hf") or {}).get("gpu"))
     ours = [r for r in bench.get("ours") or [] if isinstance(r, dict)]
@@ -154,7 +113,7 @@ def _ceiling(bench: Dict[str, Any], gpu: Optional[str]) -> Dict[str, Any]:
     if tf is not None:
         n = _num(gc.get("n"))
         how = f"{gc.get('source') or 'GEMM ceiling'}" + (f": bf16 {n:.0f}x{n:.0f}x{n:.0f} GEMM" if n else "") + \
-            ", measured by benchmarks/gpu/bench.py in the GPU check"
+            ", measured by the GPU benchmark (gpu_bench.py)"
     ds = datasheet_for(gpu)
     return {"gflops": None if tf is None else tf * 1e3, "how": how, "fma_peak_gflops": None,
             "datasheet_gflops": ds}
@@ -184,7 +143,7 @@ def _peer_text(bench: Dict[str, Any], env: Dict[str, Any]) -> Optional[str]:
         return None
     tv = _version(env.get("transformers"))
     return (f"Hugging Face transformers{' ' + tv if tv else ''} LlamaModel, bf16, attention "
-            f"{hf.get('attn') or 'n/a'}, torch {_version(env.get('torch')) or 'n/a'} (benchmarks/gpu/hf_bench.py: "
+            f"{hf.get('attn') or 'n/a'}, torch {_version(env.get('torch')) or 'n/a'} (hf_bench.py: "
             "padded batches of batch_tokens/S sequences, bidirectional mask), same GPU, own process")
 
 
@@ -208,18 +167,74 @@ def _errors_of_bench(bench: Dict[str, Any], seq_lens: List[int], latency_len: Op
     return out
 
 
-def convert(report: Dict[str, Any], source: Optional[str] = None) -> Dict[str, Any]:
-    """results.json (dict) from a GPU check report.json (dict)."""
-    meta = report.get("meta") if isinstance(report.get("meta"), dict) else {}
-    env = _data(_step(report, "env"))
-    bench_step = _step(report, "bench")
-    bench = _data(bench_step)
+def extrapolated_name(layers: Any) -> str:
+    """The checkpoint name of the extrapolated model's rows: every table and plot legend says "extrapolated"."""
+    return f"layers-{layers} extrapolated"
+
+
+def _extrapolated(bench: Dict[str, Any], ck: Optional[Dict[str, Any]], ceiling_gflops: Optional[float],
+                  precision: Any) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], Optional[Dict[str, Any]],
+                                           List[Tuple[str, str]]]:
+    """(checkpoint, embed rows, latency row, errors) of bench data "extrapolated" (gpu_bench.extrapolate): the deep
+    model's figures computed from the timed shallow ones, labelled as such; (None, [], None, []) without it."""
+    ex = bench.get("extrapolated") if isinstance(bench.get("extrapolated"), dict) else None
+    if not ex:
+        return None, [], None, []
+    layers = ex.get("layers")
+    name = extrapolated_name(layers)
+    model = ex.get("model") if isinstance(ex.get("model"), dict) else {}
+    frm = list(ex.get("from_layers") or [])
+    ck_x = dict(ck or {}, name=name, layers=_first(model.get("num_hidden_layers"), layers), bytes=None,
+                extrapolated=True, extrapolated_from=frm)
+    rows, errors = [], []
+    for r in ex.get("rows") or []:
+        if not isinstance(r, dict) or _num(r.get("seq_len")) is None:
+            continue
+        S = int(r["seq_len"])
+        tpc = _num(r.get("tokens_per_call"))
+        ours = {"tokens_per_s": _num(r.get("ours_tokens_per_s")), "gflops": _scale(r.get("ours_tflops"), 1e3),
+                "mean_ms": None if r.get("ours_error") else _num(r.get("ours_ms")), "iters": None}
+        peer = None
+        if _num(r.get("hf_tokens_per_s")) is not None:
+            peer = {"tokens_per_s": _num(r["hf_tokens_per_s"]), "gflops": _scale(r.get("hf_tflops"), 1e3),
+                    "mean_ms": None if r.get("hf_error") else _num(r.get("hf_ms")), "iters": None}
+        rows.append({"checkpoint": name, "seq_len": S, "batch_tokens": None if tpc is None else int(tpc),
+                     "n_seqs": None if tpc is None else max(1, int(tpc) // S), "precision": precision,
+                     "ours": ours, "peer": peer,
+                     "ratio": _num(_first(r.get("ours_over_hf"), _ratio(ours["tokens_per_s"],
+                                                                        (peer or {}).get("tokens_per_s")))),
+                     "fraction_of_ceiling": _ratio(ours["gflops"], ceiling_gflops), "extrapolated_from": frm})
+        for who in ("ours", "hf"):
+            err = str(r.get(f"{who}_error") or "")
+            if err.startswith("per-layer time"):  # the fit itself failed (a missing measurement is reported above)
+                errors.append(("embed", f"extrapolated S={S}: {'ours' if who == 'ours' else 'peer'}: {err}"))
+    lat = ex.get("latency") if isinstance(ex.get("latency"), dict) else {}
+    lat_row = None
+    o_ms = None if lat.get("ours_error") else _num(lat.get("ours_ms"))
+    h_ms = None if lat.get("hf_error") else _num(lat.get("hf_ms"))
+    if o_ms is not None or h_ms is not None:
+        lat_row = {"checkpoint": name, "tokens": lat.get("tokens"),
+                   "ours": None if o_ms is None else {"mean_ms": o_ms, "p50_ms": None, "p99_ms": None, "n": None},
+                   "peer": None if h_ms is None else {"mean_ms": h_ms, "p50_ms": None, "p99_ms": None, "n": None},
+                   "ratio": _ratio(h_ms, o_ms), "extrapolated_from": frm}
+    return ck_x, rows, lat_row, errors
+
+
+def build(bench: Dict[str, Any], env: Optional[Dict[str, Any]] = None, meta: Optional[Dict[str, Any]] = None,
+          steps: Optional[List[Dict[str, Any]]] = None, started: Optional[str] = None,
+          elapsed: Optional[float] = None) -> Dict[str, Any]:
+    """results.json (dict) of one GPU benchmark: bench = gpu_bench's data, env = the env step's data, meta = the
+    check's --meta values (gpu, command, mode), steps = the check's step records so far (their failures are listed
+    under errors), started / elapsed = the benchmark's own."""
+    bench = bench if isinstance(bench, dict) else {}
+    env = env if isinstance(env, dict) else {}
+    meta = meta if isinstance(meta, dict) else {}
+    steps = [s for s in steps or [] if isinstance(s, dict)]
     hf = bench.get("hf") if isinstance(bench.get("hf"), dict) else {}
-    machine = _machine(report, env, bench)
+    machine = _machine(meta, env, bench)
     ceiling = _ceiling(bench, machine.get("gpu"))
     ck = _checkpoint(bench)
     ck_name = ck["name"] if ck else None
-    elapsed = _num(meta.get("total_elapsed_s"))
 
     errors: List[Tuple[str, str]] = []
     suites: Dict[str, Any] = {}
@@ -259,8 +274,11 @@ def convert(report: Dict[str, Any], source: Optional[str] = None) -> Dict[str, A
         if h.get("error") or h.get("skipped"):
             errors.append(("embed", f"peer S={S}: " + (f"skipped ({h['skipped']})" if h.get("skipped")
                                                          else _short(h["error"]))))
+    precision = next((r.get("precision") for r in ours_rows if r.get("precision")), None)
+    ck_x, x_rows, x_lat, x_errors = _extrapolated(bench, ck, ceiling["gflops"], precision)
+    errors += x_errors
     if rows or bench.get("ours") is not None:
-        embed: Dict[str, Any] = {"peer": _peer_text(bench, env), "rows": rows}
+        embed: Dict[str, Any] = {"peer": _peer_text(bench, env), "rows": rows + x_rows}
         if ours_problems or not rows:
             embed["error"] = "; ".join(ours_problems) or "no rows"
         suites["embed"] = embed
@@ -277,6 +295,8 @@ def convert(report: Dict[str, Any], source: Optional[str] = None) -> Dict[str, A
         suites["latency"] = {"rows": [{"checkpoint": ck_name, "tokens": _first(lat.get("seq_len"), hl.get("tokens")),
                                        "ours": ours_l, "peer": peer_l,
                                        "ratio": _ratio((peer_l or {}).get("mean_ms"), o_mean)}]}
+    if x_lat is not None:
+        suites.setdefault("latency", {"rows": []})["rows"].append(x_lat)
     if lat.get("error") or lat.get("skipped"):
         errors.append(("latency", "ours: " + (f"skipped ({lat['skipped']})" if lat.get("skipped")
                                               else _short(lat["error"]))))
@@ -292,20 +312,15 @@ def convert(report: Dict[str, Any], source: Optional[str] = None) -> Dict[str, A
                                                             _ratio(_scale(size, 1e-9), first["load_s"]))),
                                     "cold": None}]}
 
-    # failed steps -----------------------------------------------------------------------------------------------
-    bench_detailed = bool(errors)
-    for s in report.get("steps") or []:
-        if not isinstance(s, dict) or s.get("status") not in ("fail", "error"):
-            continue
-        if s.get("step") == "bench" and bench_detailed:
-            continue  # the detailed bench errors above say it better
+    # failed steps of the check so far ---------------------------------------------------------------------------
+    for s in steps:
+        if s.get("status") not in ("fail", "error") or s.get("step") == "bench":
+            continue  # the bench's own errors are the detailed ones above
         msg = str(s.get("summary") or "")
         if s.get("error"):
             first_line = next((ln for ln in str(s["error"]).splitlines() if ln.strip()), "")
             msg += (": " if msg else "") + first_line
         errors.append((str(s.get("step")), _short(msg or s.get("status"))))
-    for m in report.get("missing_steps") or []:
-        errors.append((str(m), "no record written (missing step)"))
 
     seen = set()
     err_list = []
@@ -314,52 +329,26 @@ def convert(report: Dict[str, Any], source: Optional[str] = None) -> Dict[str, A
             seen.add(e)
             err_list.append({"suite": e[0], "message": e[1]})
 
-    return {
+    results: Dict[str, Any] = {
         "schema": SCHEMA,
-        "started": _started(report.get("generated_at"), elapsed),
-        "elapsed_s": elapsed,
+        "started": started,
+        "elapsed_s": _num(elapsed),
         "command": (str(meta["command"]).strip() if meta.get("command") else None),
         "mode": meta.get("mode"),
         "device": "cuda",
         "machine": machine,
         "ceiling": ceiling,
-        "checkpoints": [ck] if ck else [],
+        "checkpoints": [c for c in (ck, ck_x) if c],
         "suites": suites,
         "errors": err_list,
-        "converted_from": {
-            "tool": "benchmarks/gpu-check.sh", "report": source, "generated_at": report.get("generated_at"),
-            "overall": report.get("overall"),
-            "steps": [{"step": s.get("step"), "status": s.get("status"), "summary": s.get("summary")}
-                      for s in report.get("steps") or [] if isinstance(s, dict)],
-        },
     }
+    if steps:
+        results["gpu_check"] = {
+            "tool": "benchmarks/gpu-check.sh", "report": meta.get("check_report"),
+            "steps": [{"step": s.get("step"), "status": s.get("status"), "summary": s.get("summary")} for s in steps],
+        }
+    return results
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(description="GPU check report.json -> results.json + report.md + plots")
-    ap.add_argument("--report", required=True, help="the GPU check's report.json")
-    ap.add_argument("--out", required=True, help="folder for results.json, report.md and the plots")
-    ap.add_argument("--no-plots", action="store_true")
-    args = ap.parse_args(argv)
-    try:
-        with open(args.report, "r", encoding="utf-8") as f:
-            report = json.load(f)
-        if not isinstance(report, dict) or not isinstance(report.get("steps"), list):
-            raise ValueError("not a GPU check report (no steps list)")
-    except (OSError, ValueError) as exc:
-        print(f"from_gpu_check.py: cannot read {args.report}: {exc}", file=sys.stderr)
-        return 2
-    results = convert(report, args.report)
-    os.makedirs(args.out, exist_ok=True)
-    out_json = os.path.join(args.out, "results.json")
-    with open(out_json, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2, allow_nan=False)
-        f.write("\n")
-    md, plots = _load_report_module().write_report(results, args.out, plots=not args.no_plots)
-    for p in [out_json, md] + plots:
-        print(p)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")

@@ -1,6 +1,6 @@
 """The PyTorch peer must compute the same function as the engine, or "ours vs peer" compares different work.
 
-    /usr/bin/python3 -m unittest discover -s benchmarks/peer -p 'test_*.py'
+    PYTHONPATH=benchmarks /usr/bin/python3 -m unittest reasonir_bench.tests.test_peer_torch
 
 Needs PyTorch (Debian's python3-torch; .ci/run installs it), the engine's library (build/native/libreasonir.so)
 and the h256_l4 test checkpoint (build/generated/h256_l4); the Maven build makes both before this runs. Without
@@ -12,11 +12,10 @@ import os
 import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, HERE)
+from reasonir_bench import ROOT, flops
+
 try:
-    import torch_llama  # noqa: E402  (needs numpy; PyTorch itself is optional at import)
+    from reasonir_bench import peer_torch as torch_llama  # needs numpy; PyTorch itself is optional at import
     MISSING = None if torch_llama.torch is not None else "PyTorch is not importable by this interpreter"
 except ImportError as e:  # no numpy either
     torch_llama = None
@@ -51,9 +50,11 @@ class PeerTest(unittest.TestCase):
         self.assertAlmostEqual(float(together[1].norm()), 1.0, places=5)
 
     def test_flop_model_matches_the_spec(self):
-        c = self.model.cfg  # hidden 256, 4 layers, 8 / 4 heads of 32, intermediate 688
+        c = self.model.config  # hidden 256, 4 layers, 8 / 4 heads of 32, intermediate 688
         linear = 2 * 4 * (256 * 256 + 2 * 256 * 128 + 256 * 256 + 3 * 256 * 688)
-        self.assertEqual(torch_llama.flops_per_token(c, 100), linear + 4 * 4 * 100 * 256)
+        self.assertEqual(flops.flops_per_token(c, 100), linear + 4 * 4 * 100 * 256)
+        r = torch_llama.run_throughput(self.model, seq_len=16, batch_tokens=40, iters=1, warmup=0)
+        self.assertAlmostEqual(r["gflops"], r["tokens_per_s"] * flops.flops_per_token(c, 16) / 1e9)
 
     def test_throughput_and_latency_report_real_tokens(self):
         r = torch_llama.run_throughput(self.model, seq_len=16, batch_tokens=40, iters=1, warmup=0)

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """The benchmark suite's orchestrator: runs every measurement of benchmarks/run.sh (which builds first and then calls
-this with /usr/bin/python3) and writes results.json, report.md and the plots (report.py).
+this with /usr/bin/python3) and writes results.json, report.md and the plots (the report package).
 
-    /usr/bin/python3 benchmarks/suite/run_suite.py [--quick] [--out DIR] [--suites LIST] [--threads T] [--no-peer]
-                                                   [--native DIR]
+    PYTHONPATH=benchmarks /usr/bin/python3 -m reasonir_bench.suite [--quick] [--out DIR] [--suites LIST] [--threads T]
+        [--no-peer] [--native DIR]
 
 Suites (SCHEMA.md names them): ceiling, embed, ops, latency, open, tokenizer, jni, search, server. Each runs the
 project's own tools (native/bench/bench_embed, bench_gemm and bench_ops, benchmarks.jar's TokenizerBench, JniBench,
-SearchBench and LoadTest) and the PyTorch peer (benchmarks/peer/torch_llama.py) on the same
+SearchBench and LoadTest) and the PyTorch peer (peer_torch.py) on the same
 checkpoints, sequence lengths and token budgets. --native DIR takes the native tools from another build (default
 build/native; e.g. a git worktree's build of the code before a change), recorded as "native_dir" in results.json.
 A suite that fails is recorded in results.json ("error") and the others still run.
@@ -28,17 +28,15 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, HERE)
-import report  # noqa: E402
+from reasonir_bench import ROOT, pythonpath_env, report
 
 WORK = os.path.join(ROOT, "build", "bench")
 NATIVE = os.path.join(ROOT, "build", "native")  # default of --native
 BENCH_JAR = os.path.join(ROOT, "benchmarks", "target", "benchmarks.jar")
 CLI_JAR = os.path.join(ROOT, "cli", "target", "reasonir-cli.jar")
 TOKENIZER = os.path.join(ROOT, ".cache", "tokenizer", "llama3_1")
-PEER = os.path.join(ROOT, "benchmarks", "peer", "torch_llama.py")
+PEER = ["-m", "reasonir_bench.peer_torch"]  # run with sys.executable and benchmarks/ on PYTHONPATH (self.env)
+PEER_PATH = "benchmarks/reasonir_bench/peer_torch.py"
 JAVA = ["java", "--enable-native-access=ALL-UNNAMED"]
 
 # name -> generate_checkpoint.py preset
@@ -76,7 +74,7 @@ class Runner:
         self.results["native_dir"] = self.native if rel.startswith("..") else rel
         self._drift_ok: Optional[bool] = None
         self.t0 = time.monotonic()
-        self.env = dict(os.environ)
+        self.env = pythonpath_env(os.environ)  # children run `python3 -m reasonir_bench.<module>`
         # The peer's BLAS (Debian's OpenBLAS) and torch's OpenMP pool get the same thread count as the engine.
         self.env.update({"OMP_NUM_THREADS": str(self.threads), "OPENBLAS_NUM_THREADS": str(self.threads),
                          "MKL_NUM_THREADS": str(self.threads)})
@@ -313,10 +311,10 @@ class Runner:
                 row["ratio"] = ours["tokens_per_s"] / row["peer"]["tokens_per_s"]
             elif precision == "fp32" and not self.args.no_peer:
                 try:
-                    peer = self.run_json([sys.executable, PEER, "--model", ck] + shape + ["--iters", str(p["pit"]),
+                    peer = self.run_json([sys.executable] + PEER + ["--model", ck] + shape + ["--iters", str(p["pit"]),
                                           "--warmup", str(p["pwu"]), "--threads", str(self.threads), "--json"],
                                          1200, f"peer {label} S={p['S']}")
-                    suite["peer"] = peer["peer"] + " (benchmarks/peer/torch_llama.py)"
+                    suite["peer"] = peer["peer"] + f" ({PEER_PATH})"
                     row["peer"] = {"tokens_per_s": peer["tokens_per_s"], "gflops": peer["gflops"],
                                    "mean_ms": peer["mean_ms"], "iters": p["pit"]}
                     row["ratio"] = ours["tokens_per_s"] / peer["tokens_per_s"]
@@ -442,7 +440,7 @@ class Runner:
                         row["ratio"] = row["peer"]["mean_ms"] / ours["mean_ms"]
                 elif not self.args.no_peer:
                     try:
-                        peer = self.run_json([sys.executable, PEER, "--model", ck, "--latency", str(n), "--calls",
+                        peer = self.run_json([sys.executable] + PEER + ["--model", ck, "--latency", str(n), "--calls",
                                               str(pcalls), "--warmup", "3", "--threads", str(self.threads), "--json"],
                                              600, f"peer latency {n}")
                         row["peer"] = {k: peer[k] for k in ("mean_ms", "p50_ms", "p99_ms")}

@@ -1,10 +1,11 @@
-"""Tests of report.py (results.json -> report.md + plots) and from_gpu_check.py (GPU check report.json -> the same).
+"""Tests of the report package (results.json -> report.md + plots) and of the GPU benchmark's results.json in the
+suite's schema (gpu_bench.py --results-dir, built by gpu_results.py).
 
-    /usr/bin/python3 -m unittest discover -s benchmarks/suite -p 'test_*.py'
+    PYTHONPATH=benchmarks /usr/bin/python3 -m unittest reasonir_bench.tests.test_report
 
 The plot tests skip when matplotlib is not importable (the pyenv python3 on PATH has none); the markdown tests run
-anywhere. The GPU check input is made by the GPU check's own code (benchmarks/gpu/bench.py main with its command
-runner replaced, common.py record, benchmarks/gpu/report.py main), not written by hand.
+anywhere. The GPU benchmark's input is made by the GPU check's own code (gpu_bench.main with its command runner
+replaced, common record, check_report main), not written by hand.
 """
 from __future__ import annotations
 
@@ -20,33 +21,13 @@ import tempfile
 import unittest
 from unittest import mock
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-GPU_DIR = os.path.join(ROOT, "benchmarks", "gpu")
-sys.path.insert(0, HERE)
-import report  # noqa: E402
+from reasonir_bench import ROOT, check_report, common, flops, gpu_results, pythonpath_env, report, use_weights_tools
+from reasonir_bench import gpu_bench as bench
 
 HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 NO_MPL = ("matplotlib is not installed for this interpreter (" + sys.executable + "); run the suite with "
           "/usr/bin/python3, which has Debian's python3-matplotlib")
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
-
-
-def _load(name: str, path: str):
-    """A module by file path under its own name (benchmarks/gpu and benchmarks/suite both have a report.py)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    saved, saved_flag = list(sys.path), sys.dont_write_bytecode
-    sys.dont_write_bytecode = True  # no __pycache__ in benchmarks/gpu from these tests
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path[:] = saved
-        sys.dont_write_bytecode = saved_flag
-    return mod
 
 
 def op(name, ms, share, gflops=None, gbps=None):
@@ -532,9 +513,10 @@ class WithoutMatplotlibTest(unittest.TestCase):
             self.assertEqual([f for f in os.listdir(d) if f.endswith(".png")], [])
 
     def test_module_imports_without_matplotlib(self):
-        code = ("import sys; sys.modules['matplotlib'] = None; sys.path.insert(0, %r); import report; "
-                "print(report.render_markdown({'suites': {}}).splitlines()[0])" % HERE)
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        code = ("import sys; sys.modules['matplotlib'] = None; from reasonir_bench import report; "
+                "print(report.render_markdown({'suites': {}}).splitlines()[0])")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           env=pythonpath_env())
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("# ReasonIR benchmark", p.stdout)
 
@@ -584,8 +566,8 @@ class PlotTest(unittest.TestCase):
             path = os.path.join(d, "results.json")
             with open(path, "w", encoding="utf-8") as f:
                 json.dump(sample_results(), f)
-            p = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--results", path],
-                               capture_output=True, text=True, timeout=120)
+            p = subprocess.run([sys.executable, "-m", "reasonir_bench.report", "--results", path],
+                               capture_output=True, text=True, timeout=120, env=pythonpath_env())
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(sorted(os.listdir(d)), ["achieved-vs-ceiling.png", "embed-throughput.png",
                                                      "latency.png", "report.md", "results.json", "server.png"])
@@ -595,9 +577,9 @@ class PlotTest(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# from_gpu_check: a GPU check report made by the GPU check's own code
+# The GPU benchmark's results.json: a GPU check run by the GPU check's own code
 # ---------------------------------------------------------------------------------------------------------------
-sys.path.append(os.path.join(ROOT, "weights-tools"))  # appended: weights-tools has a hf_parity.py of its own
+use_weights_tools()
 import generate_checkpoint as gen  # noqa: E402
 
 REASONIR_8B = gen.PRESETS["reasonir-8b"]()
@@ -620,12 +602,11 @@ def ms_at(table, key, layers):
 
 
 class FakeGpu:
-    """Stands in for bench.py's subprocesses: prints what generate_checkpoint.py --json / bench_embed / hf_bench.py /
-    bench_cuda_ops print (their formats, read from their sources), with call times linear in the model's depth
+    """Stands in for gpu_bench.py's subprocesses: prints what generate_checkpoint.py --json / bench_embed / hf_bench.py
+    / bench_cuda_ops print (their formats, read from their sources), with call times linear in the model's depth
     (read from the config.json the fake generator wrote). Every command is kept in `cmds`."""
 
-    def __init__(self, common, hf_oom_at=None, ceiling=True):
-        self.common = common
+    def __init__(self, hf_oom_at=None, ceiling=True):
         self.hf_oom_at = hf_oom_at
         self.ceiling = ceiling
         self.cmds = []
@@ -639,6 +620,8 @@ class FakeGpu:
         self.cmds.append(cmd)
         exe = os.path.basename(cmd[1] if cmd[0].endswith("python3") or "python" in os.path.basename(cmd[0])
                                else cmd[0])
+        if exe == "-m":  # python3 -m reasonir_bench.hf_bench
+            exe = cmd[2].rsplit(".", 1)[-1] + ".py"
         if exe == "generate_checkpoint.py":
             if [_arg(cmd, k) for k in ("--preset", "--fill", "--device")] != ["reasonir-8b", "torch", "cuda"] \
                     or "--json" not in cmd:
@@ -658,7 +641,7 @@ class FakeGpu:
             n = max(1, B // S)
             ms = ms_at(OURS_MS, S, cfg["num_hidden_layers"])
             tps = n * S / ms * 1e3
-            tf = tps * self.common.flops_per_token(cfg, S) / 1e12
+            tf = tps * flops.flops_per_token(cfg, S) / 1e12
             out = (f"device      cuda:0 (NVIDIA H100 80GB HBM3) (cuda, precision bf16)\n"
                    f"throughput  {tps:.1f} tokens/s, {tf * 1e3:.1f} GFLOP/s\n" + json.dumps(
                        {"tokens_per_s": tps, "tflops": tf, "seq_len": S, "batch_tokens": n * S, "n_seqs": n,
@@ -700,18 +683,11 @@ class FakeGpu:
         return {"rc": 0, "wall_s": 1.0, "output": out, "timed_out": False}
 
 
-def gpu_modules():
-    common = _load("gpu_check_common", os.path.join(GPU_DIR, "common.py"))
-    sys.modules.setdefault("common", common)  # bench.py / report.py do `import common`
-    return common, _load("gpu_check_bench", os.path.join(GPU_DIR, "bench.py"))
-
-
-def make_gpu_check_report(tmp: str, hf_oom_at=None, ceiling=True, with_bench=True, gpu="NVIDIA H100 80GB HBM3",
-                          fake=None):
-    """report.json of a GPU check, made by benchmarks/gpu's bench.py (8B-shaped checkpoints of 1 and 3 layers,
-    extrapolated to 32, as gpu-check.sh runs it), common.py and report.py."""
-    common, bench = gpu_modules()
-    gpu_report = _load("gpu_check_report", os.path.join(GPU_DIR, "report.py"))
+def run_gpu_check(tmp: str, hf_oom_at=None, ceiling=True, with_bench=True, gpu="NVIDIA H100 80GB HBM3",
+                  fake=None):
+    """A GPU check's records as gpu-check.sh makes them (env, build, a failed parity, then gpu_bench.py on 8B-shaped
+    checkpoints of 1 and 3 layers, extrapolated to 32, with --results-dir), then check_report.py. Returns
+    (report.json, the bench's results.json or None) as dicts."""
     steps = os.path.join(tmp, "steps")
     model = os.path.join(tmp, "ckpt-8b")
     build = os.path.join(tmp, "build")
@@ -736,44 +712,61 @@ def make_gpu_check_report(tmp: str, hf_oom_at=None, ceiling=True, with_bench=Tru
         common.write_step(steps, "parity", "fail", 40.0, "1 of 3 configs failed", {"configs": []},
                           "llama3_gqa: min cosine 0.9981 < 0.9995")
         if with_bench:
-            with mock.patch.object(bench, "run_cmd", fake or FakeGpu(common, hf_oom_at, ceiling)):
+            with mock.patch.object(bench, "run_cmd", fake or FakeGpu(hf_oom_at, ceiling)):
                 bench.main(["--build-dir", build, "--model", model, "--make-checkpoint", "--layers", "32",
                             "--shards", "4", "--steps-dir", steps, "--work-dir", tmp,
-                            "--python", "/opt/torch/.venv/bin/python3"])
+                            "--python", "/opt/torch/.venv/bin/python3", "--results-dir", os.path.join(out, "bench"),
+                            "--meta", f"gpu={gpu}", "--meta", "mode=full",
+                            "--meta", "command=benchmarks/gpu-check.sh ", "--meta", "check_report=../report.md"]
+                           + ([] if HAVE_MPL else ["--no-plots"]))
         else:
             common.write_step(steps, "bench", "skip", 0, "skipped: time budget (330s) used up at 331s")
-        gpu_report.main(["--steps-dir", steps, "--out-dir", out, "--expect", "env,build,parity,bench",
-                         "--meta", f"gpu={gpu}", "--meta", "total_elapsed_s=341", "--meta", "budget_s=360",
-                         "--meta", "mode=full", "--meta", "build_dir=build/gpu",
-                         "--meta", "command=benchmarks/gpu-check.sh ", "--meta", f"out_dir={out}"])
-    return os.path.join(out, "report.json")
+        check_report.main(["--steps-dir", steps, "--out-dir", out, "--expect", "env,build,parity,bench",
+                           "--meta", f"gpu={gpu}", "--meta", "total_elapsed_s=341", "--meta", "budget_s=360",
+                           "--meta", "mode=full", "--meta", "build_dir=build/gpu",
+                           "--meta", "command=benchmarks/gpu-check.sh ", "--meta", f"out_dir={out}"])
+    with open(os.path.join(out, "report.json"), encoding="utf-8") as f:
+        rep = json.load(f)
+    res_path = os.path.join(out, "bench", "results.json")
+    res = None
+    if os.path.exists(res_path):
+        with open(res_path, encoding="utf-8") as f:
+            res = json.load(f)
+    return rep, res
+
+
+def make_gpu_check_report(tmp: str, **kw):
+    """The path of a GPU check's report.json (see run_gpu_check)."""
+    run_gpu_check(tmp, **kw)
+    return os.path.join(tmp, "gpu-out", "report.json")
 
 
 def bench_data(rep):
     return next(s for s in rep["steps"] if s["step"] == "bench")
 
 
-class FromGpuCheckTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fgc = _load("from_gpu_check", os.path.join(HERE, "from_gpu_check.py"))
+def measured(rows, name="layers-3"):
+    return [r for r in rows if r["checkpoint"] == name]
 
-    def convert(self, **kw):
+
+class GpuResultsTest(unittest.TestCase):
+    """gpu_bench.py --results-dir: the suite's results.json and report.md of the GPU benchmark, directly."""
+
+    def results(self, **kw):
         with tempfile.TemporaryDirectory() as d:
-            path = make_gpu_check_report(d, **kw)
-            with open(path, encoding="utf-8") as f:
-                rep = json.load(f)
-            return rep, self.fgc.convert(rep, "gpu-out/report.json")
+            return run_gpu_check(d, **kw)
 
     def test_full_report(self):
-        # The suite's report shows what was measured: the deepest checkpoint (3 layers), not the extrapolation.
-        rep, res = self.convert()
+        # The suite's report shows what was measured (the deepest checkpoint, 3 layers) and, labelled, the
+        # extrapolation to 32 layers.
+        rep, res = self.results()
         self.assertEqual(rep["overall"], "fail")  # parity failed in this fake run
         self.assertEqual(res["schema"], "reasonir-bench/1")
         self.assertEqual(res["device"], "cuda")
         self.assertEqual(res["mode"], "full")
         self.assertEqual(res["command"], "benchmarks/gpu-check.sh")
-        self.assertEqual(res["elapsed_s"], 341)
+        self.assertEqual(res["elapsed_s"], bench_data(rep)["elapsed_s"])  # the benchmark's own time
+        self.assertRegex(res["started"], r"^\d{4}-\d{2}-\d{2}T")
         m = res["machine"]
         self.assertEqual(m["name"], "nvidia-h100-80gb-hbm3")
         self.assertEqual(m["gpu"], "NVIDIA H100 80GB HBM3")
@@ -784,56 +777,91 @@ class FromGpuCheckTest(unittest.TestCase):
         self.assertEqual(res["ceiling"]["datasheet_gflops"], 989000.0)
         self.assertIsNone(res["ceiling"]["fma_peak_gflops"])
         self.assertIn("bench_cuda_ops --gemm-ceiling: bf16 8192x8192x8192 GEMM", res["ceiling"]["how"])
-        ck = res["checkpoints"][0]
+        ck, ck32 = res["checkpoints"]
         self.assertEqual(ck, {"name": "layers-3", "hidden": 4096, "layers": 3, "heads": 32, "kv_heads": 8,
                               "head_dim": 128, "intermediate": 14336, "vocab": 128256, "bytes": L3_BYTES})
-        rows = res["suites"]["embed"]["rows"]
+        self.assertEqual(ck32, dict(ck, name="layers-32 extrapolated", layers=32, bytes=None, extrapolated=True,
+                                    extrapolated_from=[1, 3]))
+        all_rows = res["suites"]["embed"]["rows"]
+        rows = measured(all_rows)
         self.assertEqual([r["seq_len"] for r in rows], [128, 512, 2048, 8192])
-        common = sys.modules["gpu_check_common"]
         cfg3 = dict(REASONIR_8B, num_hidden_layers=3)
         for r in rows:
             S = r["seq_len"]
             ours, hf = 16384 / ms_at(OURS_MS, S, 3) * 1e3, 16384 / ms_at(HF_MS, S, 3) * 1e3
-            self.assertEqual(r["checkpoint"], "layers-3")
             self.assertAlmostEqual(r["ours"]["tokens_per_s"], ours)
             self.assertAlmostEqual(r["peer"]["tokens_per_s"], hf)
             self.assertAlmostEqual(r["ratio"], ours / hf)
-            gf = ours * common.flops_per_token(cfg3, S) / 1e9
+            gf = ours * flops.flops_per_token(cfg3, S) / 1e9
             self.assertAlmostEqual(r["ours"]["gflops"], gf, delta=1e-6 * gf)
             self.assertAlmostEqual(r["fraction_of_ceiling"], gf / 702400.0, places=6)
             self.assertEqual(r["precision"], "bf16")
             self.assertEqual(r["batch_tokens"], 16384)
+            self.assertNotIn("extrapolated_from", r)
         self.assertEqual(rows[0]["n_seqs"], 128)
+        # the extrapolated rows, after the measured ones: T(32) = base + 32 x per_layer of the fake GPU
+        xrows = measured(all_rows, "layers-32 extrapolated")
+        self.assertEqual(len(all_rows), 8)
+        self.assertEqual([r["seq_len"] for r in xrows], [128, 512, 2048, 8192])
+        for r in xrows:
+            S = r["seq_len"]
+            o_ms, h_ms = OURS_MS[S][0] + 32 * OURS_MS[S][1], HF_MS[S][0] + 32 * HF_MS[S][1]
+            self.assertEqual(r["extrapolated_from"], [1, 3])
+            self.assertAlmostEqual(r["ours"]["mean_ms"], o_ms)
+            self.assertAlmostEqual(r["peer"]["mean_ms"], h_ms)
+            self.assertAlmostEqual(r["ours"]["tokens_per_s"], 16384 / o_ms * 1e3)
+            self.assertAlmostEqual(r["ratio"], h_ms / o_ms)
+            gf = 16384 / o_ms * 1e3 * flops.flops_per_token(REASONIR_8B, S) / 1e9
+            self.assertAlmostEqual(r["ours"]["gflops"], gf, delta=1e-6 * gf)
+            self.assertAlmostEqual(r["fraction_of_ceiling"], gf / 702400.0, places=6)
+            self.assertEqual((r["batch_tokens"], r["precision"]), (16384, "bf16"))
+        self.assertAlmostEqual(xrows[0]["ours"]["tokens_per_s"], 40806.973848, places=5)  # 16384 / 0.4015 s
+        self.assertAlmostEqual(xrows[0]["ours"]["gflops"], 572348.519, places=2)
         self.assertIn("transformers 5.0.0", res["suites"]["embed"]["peer"])
         self.assertNotIn("error", res["suites"]["embed"])
-        lat = res["suites"]["latency"]["rows"][0]
+        lat, xlat = res["suites"]["latency"]["rows"]
         self.assertEqual(lat["tokens"], 32)
         self.assertEqual((lat["ours"]["mean_ms"], lat["peer"]["mean_ms"]), (1.25, 6.25))  # 0.5 + 3 x 0.25, 4 + 3 x 0.75
         self.assertAlmostEqual(lat["ratio"], 5.0)
         self.assertEqual(lat["peer"]["n"], 50)
+        # extrapolated: ours 0.5 + 32 x 0.25 = 8.5 ms, HF 4 + 32 x 0.75 = 28 ms
+        self.assertEqual((xlat["checkpoint"], xlat["tokens"], xlat["extrapolated_from"]),
+                         ("layers-32 extrapolated", 32, [1, 3]))
+        self.assertEqual((xlat["ours"]["mean_ms"], xlat["peer"]["mean_ms"]), (8.5, 28.0))
+        self.assertAlmostEqual(xlat["ratio"], 28.0 / 8.5)
         op = res["suites"]["open"]["rows"][0]
         self.assertEqual((op["seconds"], op["bytes"], op["cold"]), (7.512, L3_BYTES, None))
         self.assertAlmostEqual(op["gb_per_s"], L3_BYTES / 1e9 / 7.512, places=2)
+        self.assertEqual(len(res["suites"]["open"]["rows"]), 1)  # nothing invented: open was measured only
         self.assertEqual(sorted(res["suites"]), ["embed", "latency", "open"])  # nothing invented
         # the bench ran clean; only the failed parity step is reported
         self.assertEqual(res["errors"], [{"suite": "parity", "message":
                                           "1 of 3 configs failed: llama3_gqa: min cosine 0.9981 < 0.9995"}])
         self.assertEqual(rep["failed_steps"], ["parity"])
-        self.assertEqual(res["converted_from"]["overall"], "fail")
+        self.assertEqual([(s["step"], s["status"]) for s in res["gpu_check"]["steps"]],
+                         [("env", "pass"), ("build", "pass"), ("parity", "fail"), ("bench", "pass")])
         md = report.render_markdown(res)
         self.assertIn("# ReasonIR benchmark: nvidia-h100-80gb-hbm3, ", md)
         self.assertIn("(full, cuda)", md)
         self.assertIn("702 TFLOP/s measured", md)
         self.assertIn("datasheet peak 989 TFLOP/s", md)
+        self.assertIn("- Benchmark step of benchmarks/gpu-check.sh (its verdict: `../report.md`)", md)
+        self.assertIn("- GPU check steps so far: env PASS, build PASS, parity FAIL, bench PASS", md)
         # S = 512 at 3 layers: ours 16384 tokens in 1.25 + 3 x 12.75 = 39.5 ms, HF in 5 + 3 x 28 = 89 ms
-        tf = 16384 / 39.5e-3 * common.flops_per_token(cfg3, 512) / 1e12
+        tf = 16384 / 39.5e-3 * flops.flops_per_token(cfg3, 512) / 1e12
         self.assertIn(f"| layers-3 | 512 | 16,384 | bf16 | 414,785 | 184,090 | 2.25x | {report.sig(tf)} | "
                       f"{report.fmt_pct(tf / 702.4)} |", md)
+        # S = 128 at 32 layers, extrapolated: 40,807 tokens/s, 572 TFLOP/s, 81.5 % of the 702.4 ceiling
+        self.assertIn("| layers-32 extrapolated | 128 | 16,384 | bf16 | 40,807 | 16,961 | 2.41x | 572 | 81.5% |", md)
+        self.assertIn("> **Extrapolated, not measured:** the rows of `layers-32 extrapolated` are computed from the "
+                      "timed checkpoints of 1 and 3 layers", md)
+        self.assertIn("| layers-32 extrapolated | 32 | n/a | 8.50 |", section(md, "Batch-1 latency"))
+        self.assertIn("| layers-32 extrapolated | 4,096 | 32 |", md)  # the checkpoints table
         self.assertIn("- **parity**: 1 of 3 configs failed", md)
 
     def test_peer_oom_and_no_ceiling(self):
-        rep, res = self.convert(hf_oom_at=8192, ceiling=False)
-        rows = {r["seq_len"]: r for r in res["suites"]["embed"]["rows"]}
+        rep, res = self.results(hf_oom_at=8192, ceiling=False)
+        rows = {r["seq_len"]: r for r in measured(res["suites"]["embed"]["rows"])}
         self.assertIsNone(rows[8192]["peer"])
         self.assertIsNone(rows[8192]["ratio"])
         self.assertIsNotNone(rows[512]["peer"])
@@ -854,9 +882,19 @@ class FromGpuCheckTest(unittest.TestCase):
         self.assertIsNone(ex[8192]["ours_over_hf"])
         self.assertAlmostEqual(ex[8192]["ours_ms"], 1.75 + 32 * 19.5)
         self.assertIsNone(ex[8192]["ours_pct_ceiling"])
+        x = {r["seq_len"]: r for r in measured(res["suites"]["embed"]["rows"], "layers-32 extrapolated")}
+        self.assertIsNone(x[8192]["peer"])
+        self.assertIsNone(x[8192]["fraction_of_ceiling"])
+        self.assertAlmostEqual(x[8192]["ours"]["mean_ms"], 1.75 + 32 * 19.5)
 
     def test_bench_skipped_and_other_gpus(self):
-        _, res = self.convert(with_bench=False, gpu="NVIDIA H100 PCIe")
+        # A skipped bench writes no results.json; the builder given no bench data invents nothing.
+        with tempfile.TemporaryDirectory() as d:
+            rep, res = run_gpu_check(d, with_bench=False, gpu="NVIDIA H100 PCIe")
+            steps = [common.read_step(os.path.join(d, "steps"), n) for n in ("env", "build", "parity", "bench")]
+        self.assertIsNone(res)
+        env = steps[0]["data"]
+        res = gpu_results.build({}, env, {"gpu": "NVIDIA H100 PCIe", "mode": "full"}, steps)
         self.assertEqual(res["suites"], {})
         self.assertEqual(res["checkpoints"], [])
         self.assertEqual(res["ceiling"], {"gflops": None, "how": None, "fma_peak_gflops": None,
@@ -865,39 +903,34 @@ class FromGpuCheckTest(unittest.TestCase):
         md = report.render_markdown(res)
         self.assertIn("bench SKIP", md)
         self.assertIn("Not run.", md)
-        self.assertEqual(self.fgc.datasheet_for("NVIDIA H200"), 989000.0)
-        self.assertIsNone(self.fgc.datasheet_for("NVIDIA H200 NVL"))
-        self.assertIsNone(self.fgc.datasheet_for("NVIDIA A100-SXM4-80GB"))
+        self.assertEqual(gpu_results.datasheet_for("NVIDIA H200"), 989000.0)
+        self.assertIsNone(gpu_results.datasheet_for("NVIDIA H200 NVL"))
+        self.assertIsNone(gpu_results.datasheet_for("NVIDIA A100-SXM4-80GB"))
 
-    def test_cli_writes_results_and_report(self):
+    def test_results_dir_has_report_and_plots(self):
         with tempfile.TemporaryDirectory() as d:
-            path = make_gpu_check_report(d, hf_oom_at=8192)
-            out = os.path.join(d, "suite-out")
-            args = [sys.executable, os.path.join(HERE, "from_gpu_check.py"), "--report", path, "--out", out]
-            if not HAVE_MPL:
-                args.append("--no-plots")
-            p = subprocess.run(args, capture_output=True, text=True, timeout=120)
-            self.assertEqual(p.returncode, 0, p.stderr)
-            with open(os.path.join(out, "results.json"), encoding="utf-8") as f:
-                res = json.load(f)
+            _, res = run_gpu_check(d, hf_oom_at=8192)
+            out = os.path.join(d, "gpu-out", "bench")
             self.assertEqual(res["device"], "cuda")
             with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
                 md = f.read()
             self.assertIn("achieved TFLOP/s", md)
+            self.assertIn("layers-32 extrapolated", md)
             if HAVE_MPL:
                 for name in ("embed-throughput.png", "achieved-vs-ceiling.png", "latency.png"):
                     with open(os.path.join(out, name), "rb") as f:
                         self.assertTrue(f.read(8) == PNG_SIG, name)
                     self.assertIn(f"]({name})", md)
                 self.assertFalse(os.path.exists(os.path.join(out, "server.png")))
+            # the check's own report stays next to it, untouched
+            self.assertTrue(os.path.exists(os.path.join(d, "gpu-out", "report.md")))
 
 
 class BenchExtrapolationTest(unittest.TestCase):
-    """bench.py's few-layer flow: checkpoints of 1 and 3 layers, both timed, the 32-layer model extrapolated."""
+    """gpu_bench.py's few-layer flow: checkpoints of 1 and 3 layers, both timed, the 32-layer model extrapolated."""
 
     def test_checkpoints_runs_and_extrapolated_rows(self):
-        common, _ = gpu_modules()
-        fake = FakeGpu(common)
+        fake = FakeGpu()
         with tempfile.TemporaryDirectory() as d:
             with open(make_gpu_check_report(d, fake=fake), encoding="utf-8") as f:
                 step = bench_data(json.load(f))
@@ -930,7 +963,7 @@ class BenchExtrapolationTest(unittest.TestCase):
         self.assertAlmostEqual(r["ours_overhead_ms"], 1.5)
         self.assertAlmostEqual(r["ours_ms"], 401.5)
         self.assertAlmostEqual(r["ours_tokens_per_s"], 40806.973848, places=5)  # 16384 / 0.4015 s
-        # 14,025,752,576 FLOP per token at 32 layers and S = 128 (common.flops_per_token)
+        # 14,025,752,576 FLOP per token at 32 layers and S = 128 (flops.flops_per_token)
         self.assertAlmostEqual(r["gflop_per_token"], 14.025752576)
         self.assertAlmostEqual(r["ours_tflops"], 572.348519, places=5)
         self.assertAlmostEqual(r["ours_pct_ceiling"], 100 * 572.348519 / 702.4, places=5)
@@ -944,7 +977,7 @@ class BenchExtrapolationTest(unittest.TestCase):
             self.assertAlmostEqual(row["ours_ms"], OURS_MS[S][0] + 32 * OURS_MS[S][1])
             self.assertAlmostEqual(row["hf_ms"], HF_MS[S][0] + 32 * HF_MS[S][1])
             self.assertAlmostEqual(row["ours_tflops"], 16384 / row["ours_ms"] * 1e3 *
-                                   common.flops_per_token(REASONIR_8B, S) / 1e12)
+                                   flops.flops_per_token(REASONIR_8B, S) / 1e12)
         # batch-1 latency: ours 0.75 and 1.25 ms -> 0.25 ms per layer, 8.5 ms at 32; HF 4.75 and 6.25 -> 28 ms
         lat = ex["latency"]
         self.assertEqual((lat["tokens"], lat["layers"], lat["extrapolated"]), (32, 32, True))
@@ -961,8 +994,7 @@ class BenchExtrapolationTest(unittest.TestCase):
     def test_existing_model_is_measured_only(self):
         # --model DIR without --make-checkpoint (the CPU rehearsal's way): that checkpoint, nothing generated or
         # extrapolated, the record as before this flow existed
-        common, bench = gpu_modules()
-        fake = FakeGpu(common)
+        fake = FakeGpu()
         with tempfile.TemporaryDirectory() as d:
             model = os.path.join(d, "given")
             os.makedirs(model)
@@ -977,8 +1009,8 @@ class BenchExtrapolationTest(unittest.TestCase):
                                  "--no-ceiling", "--steps-dir", d, "--work-dir", d])
             rec = common.read_step(d, "bench")
         self.assertEqual((rc, rec["status"]), (0, "pass"))
-        self.assertEqual({os.path.basename(c[1] if "python" in c[0] else c[0]) for c in fake.cmds},
-                         {"bench_embed", "hf_bench.py"})
+        self.assertEqual({(c[2] if c[1] == "-m" else c[1]) if "python" in c[0] else os.path.basename(c[0])
+                          for c in fake.cmds}, {"bench_embed", "reasonir_bench.hf_bench"})
         data = rec["data"]
         self.assertNotIn("extrapolated", data)
         self.assertNotIn("depths", data)
@@ -990,7 +1022,6 @@ class BenchExtrapolationTest(unittest.TestCase):
                                          "HF 268590, x2.28; latency ours 1.00 ms; HF 5.50 ms")
 
     def test_linear_fit(self):
-        _, bench = gpu_modules()
         self.assertEqual(bench.linear_fit(10.0, 16.0, 2, 4, 32),
                          {"ms_measured": [10.0, 16.0], "per_layer_ms": 3.0, "overhead_ms": 4.0, "ms": 100.0})
         self.assertEqual(bench.linear_fit(5.0, 4.0, 1, 3, 32)["error"], "per-layer time -0.5 ms <= 0")

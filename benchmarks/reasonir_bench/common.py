@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Shared helpers of the GPU check (benchmarks/gpu-check.sh): per-step JSON records, the time budget, FLOP counts,
-small statistics. numpy-free and torch-free so that every script can import it anywhere.
+"""Shared helpers of the GPU check (benchmarks/gpu-check.sh) and the suite: per-step JSON records, the time budget,
+small statistics, JSON/text helpers. numpy-free and torch-free so that every tool can import it anywhere. The FLOP
+count is flops.py; the validation steps' log parsers are validate.py.
 
 Each step of the check writes one small JSON file STEPS_DIR/<step>.json:
 
     {"step": "parity", "status": "pass|fail|skip|error", "elapsed_s": 12.3, "summary": "one line",
      "error": "..." (optional), "data": {...} (step-specific, small)}
 
-report.py merges them into report.json / report.md. The shell records its steps with
+check_report.py merges them into report.json / report.md. The shell records its steps with
 
-    python3 benchmarks/gpu/common.py record --steps-dir D --step NAME --status pass --elapsed 1.2 \
-        --summary "..." [--error "..."] [--data FILE.json] [--set key=value ...]
+    PYTHONPATH=benchmarks python3 -m reasonir_bench.common record --steps-dir D --step NAME --status pass \
+        --elapsed 1.2         --summary "..." [--error "..."] [--data FILE.json] [--set key=value ...]
 """
 from __future__ import annotations
 
@@ -28,8 +29,6 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 # without its inputs); error: the step's own machinery broke (treated as fail).
 STATUSES = ("pass", "fail", "incomplete", "skip", "error")
 
-# H100 SXM bf16 dense peak (TFLOP/s), the spec's "Size of the work".
-BF16_PEAK_TFLOPS = 989.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -147,32 +146,8 @@ class Deadline:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Model arithmetic
+# Statistics and JSON helpers (the FLOP count is in flops.py)
 # ---------------------------------------------------------------------------------------------------------------
-def model_dims(cfg: Dict[str, Any]) -> Dict[str, int]:
-    hidden = int(cfg["hidden_size"])
-    heads = int(cfg["num_attention_heads"])
-    kv = int(cfg.get("num_key_value_heads") or heads)
-    head_dim = int(cfg.get("head_dim") or hidden // heads)
-    return {"hidden": hidden, "layers": int(cfg["num_hidden_layers"]), "inter": int(cfg["intermediate_size"]),
-            "q_dim": heads * head_dim, "kv_dim": kv * head_dim}
-
-
-def flops_per_token(cfg: Dict[str, Any], seq_len: int) -> float:
-    """2*layers*(hidden*q_dim + 2*hidden*kv_dim + q_dim*hidden + 3*hidden*inter) + 4*S*q_dim*layers (the count of
-    native/bench/bench_embed.cpp and the spec: linear layers plus non-causal QK^T and PV over the S keys)."""
-    d = model_dims(cfg)
-    h, q, kv, layers = d["hidden"], d["q_dim"], d["kv_dim"], d["layers"]
-    linear = 2.0 * layers * (h * q + 2 * h * kv + q * h + 3 * h * d["inter"])
-    return linear + 4.0 * seq_len * q * layers
-
-
-def tflops(tokens_per_s: Optional[float], cfg: Dict[str, Any], seq_len: int) -> Optional[float]:
-    if tokens_per_s is None:
-        return None
-    return tokens_per_s * flops_per_token(cfg, seq_len) / 1e12
-
-
 def percentile(values: Sequence[float], p: float) -> Optional[float]:
     """Linear-interpolated percentile (numpy's default method); None for no values."""
     xs = sorted(float(v) for v in values)
@@ -227,63 +202,6 @@ def last_json_object(text: str) -> Optional[Dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Log parsers (ctest, compute-sanitizer)
-# ---------------------------------------------------------------------------------------------------------------
-_RE_CTEST = re.compile(r"(\d+)% tests passed, (\d+) tests? failed out of (\d+)")
-_RE_CTEST_FAILED = re.compile(r"^\s*\d+ - (\S+) \((.*)\)\s*$")
-
-
-def parse_ctest(text: str) -> Dict[str, Any]:
-    """passed / failed / total and the failed tests' names of a ctest run's output."""
-    out: Dict[str, Any] = {"passed": None, "failed": None, "total": None, "failed_tests": []}
-    m = None
-    for m in _RE_CTEST.finditer(text or ""):
-        pass
-    if m:
-        total, failed = int(m.group(3)), int(m.group(2))
-        out.update({"total": total, "failed": failed, "passed": total - failed})
-    if "No tests were found" in (text or ""):
-        out["no_tests"] = True
-    if out["total"] is not None:
-        out["line"] = f"{out['passed']} passed, {out['failed']} failed of {out['total']}"
-    elif out.get("no_tests"):
-        out["line"] = "no tests matched"
-    else:
-        first = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
-        out["line"] = "no ctest summary" + (f" ({first[:120]})" if first else "")
-    in_list = False
-    for line in (text or "").splitlines():
-        if line.startswith("The following tests FAILED"):
-            in_list = True
-            continue
-        if in_list:
-            mm = _RE_CTEST_FAILED.match(line)
-            if mm:
-                out["failed_tests"].append(f"{mm.group(1)} ({mm.group(2)})")
-            elif line.strip():
-                in_list = False
-    return out
-
-
-_RE_SAN = re.compile(r"=========\s+((?:ERROR|RACECHECK|LEAK|SYNCCHECK|INITCHECK)[A-Z ]*SUMMARY:.*)$")
-
-
-def parse_sanitizer(text: str) -> Dict[str, Any]:
-    """The last '========= ... SUMMARY: ...' line of a compute-sanitizer run and the error count in it."""
-    line = None
-    for ln in (text or "").splitlines():
-        m = _RE_SAN.search(ln.strip())
-        if m:
-            line = m.group(1).strip()
-    out: Dict[str, Any] = {"summary_line": line, "errors": None}
-    if line:
-        m = re.search(r"(\d+) errors?", line)
-        if m:
-            out["errors"] = int(m.group(1))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # CLI: record a step from the shell
 # ---------------------------------------------------------------------------------------------------------------
 def main(argv: Optional[List[str]] = None) -> int:
@@ -301,19 +219,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     rec.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     rec.add_argument("--set-file", action="append", default=[], metavar="KEY=FILE",
                      help="data[KEY] = the tail (4000 chars) of FILE's text")
-    for name in ("ctest-summary", "sanitizer-summary"):
-        p = sub.add_parser(name, help="print the parsed summary of a log as JSON")
-        p.add_argument("log")
     args = ap.parse_args(argv)
-    if args.cmd in ("ctest-summary", "sanitizer-summary"):
-        try:
-            with open(args.log, "r", encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-        except OSError:
-            text = ""
-        print(json.dumps(parse_ctest(text) if args.cmd == "ctest-summary" else parse_sanitizer(text)))
-        return 0
-
     data: Dict[str, Any] = {}
     error = args.error
     if args.data:
@@ -324,7 +230,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             error = (error + "; " if error else "") + f"could not read --data {args.data}: {exc}"
     for kv in args.set:
         if "=" not in kv:
-            print(f"common.py: --set needs KEY=VALUE, got {kv!r}", file=sys.stderr)
+            print(f"reasonir_bench.common: --set needs KEY=VALUE, got {kv!r}", file=sys.stderr)
             return 2
         k, v = kv.split("=", 1)
         data[k] = parse_value(v)

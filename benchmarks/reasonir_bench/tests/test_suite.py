@@ -1,11 +1,11 @@
-"""Tests of run_suite.py's plumbing (what it runs, and what it stores in results.json) with the tools faked: the
+"""Tests of suite.py's plumbing (what it runs, and what it stores in results.json) with the tools faked: the
 ceilings of both precisions, BF16 embed rows against their own ceiling with their drift, the ops suite (per-op profile
 and per-ISA rows), latency in both precisions, search with 64 and 1 queries, and --native.
 
-    /usr/bin/python3 -m unittest discover -s benchmarks/suite -p 'test_*.py'
+    PYTHONPATH=benchmarks /usr/bin/python3 -m unittest reasonir_bench.tests.test_suite
 
 No native tool, JVM or checkpoint is needed: Runner.run_json is replaced by FakeTools, which answers in the JSON
-formats of native/bench/bench_gemm.cpp, bench_embed.cpp, bench_ops.cpp, SearchBench and benchmarks/peer.
+formats of native/bench/bench_gemm.cpp, bench_embed.cpp, bench_ops.cpp, SearchBench and peer_torch.py.
 """
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ import sys
 import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import run_suite  # noqa: E402
+from reasonir_bench import suite as run_suite
 
 GEMM_NEW = {"isa": "avx512bf16", "threads": 2, "kernel_name": "avx512", "fma_peak_gflops": 270.0,
             "kernel_gflops": 250.0, "gemm_gflops": 200.0, "bf16_kernel_name": "avx512bf16", "bf16_instr": "vdpbf16ps",
@@ -51,6 +49,8 @@ class FakeTools:
         if self.fail and self.fail(cmd, env):
             raise run_suite.SuiteError(f"{what}: exit 1: fake failure")
         exe = os.path.basename(cmd[1] if cmd[0] == sys.executable else cmd[0])
+        if cmd[0] == sys.executable and cmd[1] == "-m":
+            exe = cmd[2]
         if exe == "bench_gemm":
             return dict(self.gemm)
         if exe == "bench_ops":
@@ -63,7 +63,7 @@ class FakeTools:
                     if "--seq-len" in cmd else 512, "batch_tokens": total, "n_seqs": 4, "mean_ms": 10.0 if
                     prec == "bf16" else 20.0, "p50_ms": 9.0, "p99_ms": 12.0, "load_s": 0.1, "precision": prec,
                     "min_cos_vs_fp32": 0.99991 if "--drift" in cmd and prec != "fp32" else None}
-        if exe == "torch_llama.py":
+        if exe == "reasonir_bench.peer_torch":
             return {"peer": "fake torch", "tokens_per_s": 500.0, "gflops": 100.0, "mean_ms": 60.0, "p50_ms": 59.0,
                     "p99_ms": 70.0}
         if "dev.reasonir.bench.SearchBench" in cmd:

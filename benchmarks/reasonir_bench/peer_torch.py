@@ -3,13 +3,14 @@
 transformers' eager `LlamaModel` runs it, so that "ours vs peer" compares the engine with what a user gets from
 PyTorch on the same machine (transformers itself is not packaged for Debian; this is its math, op for op).
 
-    /usr/bin/python3 benchmarks/peer/torch_llama.py --model DIR --seq-len S --batch-tokens B [--iters N]
-        [--warmup W] [--threads T] [--json]                     # throughput: floor(B/S) sequences of S tokens
-    /usr/bin/python3 benchmarks/peer/torch_llama.py --model DIR --lengths L1,L2,... [--iters N] [--json]
+    PYTHONPATH=benchmarks /usr/bin/python3 -m reasonir_bench.peer_torch --model DIR --seq-len S --batch-tokens B
+        [--iters N] [--warmup W] [--threads T] [--json]         # throughput: floor(B/S) sequences of S tokens
+    PYTHONPATH=benchmarks /usr/bin/python3 -m reasonir_bench.peer_torch --model DIR --lengths L1,L2,... [--iters N]
+        [--json]
                                                                 # one padded batch of sequences of these lengths
-    /usr/bin/python3 benchmarks/peer/torch_llama.py --model DIR --latency N [--calls C] [--json]
+    PYTHONPATH=benchmarks /usr/bin/python3 -m reasonir_bench.peer_torch --model DIR --latency N [--calls C] [--json]
                                                                 # batch 1: one sequence of N tokens, C calls
-    /usr/bin/python3 benchmarks/peer/torch_llama.py --model DIR --verify LIBREASONIR_SO [--json]
+    PYTHONPATH=benchmarks /usr/bin/python3 -m reasonir_bench.peer_torch --model DIR --verify LIBREASONIR_SO [--json]
                                                                 # same ids through both: pooled vectors must agree
 
 What it computes, per padded batch [n, Lmax] (right padding, attention mask 1 for real tokens):
@@ -39,8 +40,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "weights-tools"))
+from reasonir_bench import flops, use_weights_tools
+
+use_weights_tools()
 import reference  # noqa: E402  (Config and the RoPE frequencies: setup only, never timed)
 import safetensors_io as st  # noqa: E402
 
@@ -59,6 +61,7 @@ class TorchLlama:
         if torch is None:
             raise RuntimeError("PyTorch is not importable by this interpreter (Debian: apt-get install python3-torch)")
         self.cfg = reference.Config.load(model_dir)
+        self.config = flops.load_config(model_dir)  # config.json as a dict, for the FLOP count
         ck = st.Checkpoint(model_dir)
 
         def w(name: str) -> "torch.Tensor":
@@ -153,13 +156,6 @@ def percentile(values: Sequence[float], p: float) -> float:
     return xs[k]
 
 
-def flops_per_token(cfg: "reference.Config", seq_len: int) -> float:
-    """The spec's FLOP model (the engine's bench_embed counts the same): linear layers plus QK^T and PV."""
-    qd, kvd = cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim
-    linear = 2 * cfg.layers * (cfg.hidden * qd + 2 * cfg.hidden * kvd + qd * cfg.hidden + 3 * cfg.hidden * cfg.intermediate)
-    return linear + cfg.layers * 4.0 * seq_len * qd
-
-
 def time_calls(model: TorchLlama, batch, iters: int, warmup: int) -> List[float]:
     for _ in range(warmup):
         model.forward(*batch)
@@ -178,7 +174,7 @@ def run_throughput(model: TorchLlama, seq_len: int, batch_tokens: int, iters: in
     mean_s = sum(times) / len(times)
     tps = n * seq_len / mean_s
     return {"seq_len": seq_len, "batch_tokens": batch_tokens, "n_seqs": n, "iters": iters,
-            "tokens_per_s": tps, "gflops": tps * flops_per_token(model.cfg, seq_len) / 1e9,
+            "tokens_per_s": tps, "gflops": flops.gflops(tps, model.config, seq_len),
             "mean_ms": mean_s * 1e3, "p50_ms": percentile(times, 50) * 1e3, "p99_ms": percentile(times, 99) * 1e3}
 
 
@@ -190,10 +186,10 @@ def run_mixed(model: TorchLlama, lengths: Sequence[int], iters: int, warmup: int
     times = time_calls(model, padded(seqs), iters, warmup)
     mean_s = sum(times) / len(times)
     tokens = sum(lengths)
-    flops = sum(n * flops_per_token(model.cfg, n) for n in lengths)
+    work = flops.flops_of_lengths(model.config, lengths)
     return {"seq_len": max(lengths), "batch_tokens": tokens, "n_seqs": len(lengths), "iters": iters,
             "padded_tokens": len(lengths) * max(lengths), "tokens_per_s": tokens / mean_s,
-            "gflops": flops / mean_s / 1e9, "mean_ms": mean_s * 1e3, "p50_ms": percentile(times, 50) * 1e3,
+            "gflops": work / mean_s / 1e9, "mean_ms": mean_s * 1e3, "p50_ms": percentile(times, 50) * 1e3,
             "p99_ms": percentile(times, 99) * 1e3}
 
 
@@ -207,8 +203,7 @@ def run_latency(model: TorchLlama, tokens: int, calls: int, warmup: int) -> Dict
 def run_verify(model: TorchLlama, model_dir: str, lib: str, threads: int) -> Dict[str, object]:
     """Embeds mixed-length sequences (padding and a pooled-out prefix included) with this peer and with the engine
     through its C API; the two are independent implementations of one function, so they must agree closely."""
-    sys.path.insert(0, os.path.join(HERE, "..", "gpu"))
-    import engine  # noqa: E402  (ctypes binding of the C API)
+    from reasonir_bench import engine  # ctypes binding of the C API
     rng = np.random.default_rng(7)
     seqs = [(rng.integers(0, model.cfg.vocab, size=n).tolist(), p) for n, p in ((5, 0), (37, 3), (64, 10), (17, 16))]
     ours = model.forward(*padded(seqs)).numpy()

@@ -11,8 +11,8 @@ import tempfile
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+from reasonir_bench import ROOT
+
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu-check.sh")
 
 FAKE_SMI_OK = """#!/bin/sh
@@ -94,7 +94,7 @@ class GpuCheckShTest(unittest.TestCase):
             self.assertEqual(sorted(steps), ["env", "java", "sanitizer"])
             self.assertEqual(steps["env"]["data"]["cublaslt_so"], os.path.join(cub, "lib", "libcublasLt.so.13"))
             self.assertEqual(steps["env"]["data"]["cublaslt_h_dir"], os.path.join(cub, "include"))
-            # The java step runs only where benchmarks/gpu/prepare-java.sh left a JRE and jars in build/ (then it
+            # The java step runs only where benchmarks/prepare-java.sh left a JRE and jars in build/ (then it
             # fails here: the GPU is fake); in a fresh clone it is skipped.
             jars = os.path.join(ROOT, "build", "gpu-java")
             carried = (os.access(os.path.join(ROOT, "build", "jre", "bin", "java"), os.X_OK) and os.path.isdir(jars)
@@ -259,6 +259,14 @@ class GpuCheckEmulatedTest(unittest.TestCase):
             self.assertGreater(bench["ours_latency"]["mean_ms"], 0)
             self.assertGreater(bench["gemm_ceiling"]["gemm_tflops"], 0)
             self.assertGreater(bench["per_op_ms"]["layer_ms"], 0)
+            # ... and its results in the benchmark suite's schema, rendered like a CPU run's (OUT/bench)
+            with open(os.path.join(out, "bench", "results.json")) as f:
+                res = json.load(f)
+            self.assertEqual((res["schema"], res["device"]), ("reasonir-bench/1", "cuda"))
+            self.assertAlmostEqual(res["suites"]["embed"]["rows"][0]["ours"]["tokens_per_s"],
+                                   bench["ours"][0]["tokens_per_s"])
+            with open(os.path.join(out, "bench", "report.md")) as f:
+                self.assertTrue(f.readline().startswith("# ReasonIR benchmark: "))
             tools = steps["sanitizer"]["data"]["tools"]
             self.assertEqual(sorted(tools), ["memcheck", "racecheck"])
             self.assertTrue(tools["memcheck"]["command"].endswith("test_cuda_forward --small"))

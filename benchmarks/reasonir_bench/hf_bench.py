@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Hugging Face transformers throughput / latency on a checkpoint, the way users run ReasonIR with it: LlamaModel in
-bf16 with SDPA, padded batches with a bidirectional 4-D mask (hf_common.py). Run by bench.py in its own process, so
-the GPU is free for our engine before and after.
+bf16 with SDPA, padded batches with a bidirectional 4-D mask (hf_common.py). Run by gpu_bench.py in its own process,
+so the GPU is free for our engine before and after.
 
-    python3 benchmarks/gpu/hf_bench.py --model DIR [--seq-lens 128,512,2048,8192] [--batch-tokens 16384]
+    PYTHONPATH=benchmarks python3 -m reasonir_bench.hf_bench --model DIR [--seq-lens 128,512,2048,8192]
+        [--batch-tokens 16384]
         [--iters 5] [--warmup 1] [--latency-len 32] [--latency-iters 50] [--gemm-ceiling] [--json-out FILE]
 
 Per S: batches of max(1, B // S) sequences of S random ids; tokens/s over --iters timed calls after --warmup.
@@ -21,9 +22,7 @@ import time
 import traceback
 from typing import Dict, List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import common  # noqa: E402
+from reasonir_bench import common
 
 
 def gemm_ceiling(n: int = 8192, iters: int = 20) -> Dict[str, object]:

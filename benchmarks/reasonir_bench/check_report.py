@@ -2,7 +2,8 @@
 """Merges the GPU check's per-step JSON records (STEPS_DIR/<step>.json, see common.py) into OUT/report.json and
 OUT/report.md, and prints a short summary table.
 
-    python3 benchmarks/gpu/report.py --steps-dir DIR --out-dir OUT [--meta key=value ...] [--total-elapsed S]
+    PYTHONPATH=benchmarks python3 -m reasonir_bench.check_report --steps-dir DIR --out-dir OUT [--meta key=value ...]
+        [--total-elapsed S]
 
 A step that never wrote its record shows as "missing". Overall: "pass" when every recorded step passed or was
 skipped, "fail" otherwise.
@@ -16,9 +17,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import common  # noqa: E402
+from reasonir_bench import common, flops
 
 STEP_ORDER = ["env", "build", "header", "fixtures", "ctest", "parity", "bench", "sanitizer", "java"]
 STEP_TITLES = {
@@ -214,7 +213,10 @@ def render_md(report: Dict[str, Any]) -> str:
         L += ["", "## Benchmark (bf16, same GPU, sequential)", ""]
         ceil = (d.get("gemm_ceiling") or {})
         L.append(f"Model: {json.dumps(d.get('model', {}))}. GEMM ceiling {f(ceil.get('gemm_tflops'), '.0f')} TFLOP/s "
-                 f"({ceil.get('source', 'n/a')}); bf16 dense peak {common.BF16_PEAK_TFLOPS:.0f} TFLOP/s.")
+                 f"({ceil.get('source', 'n/a')}); bf16 dense peak {flops.BF16_PEAK_TFLOPS:.0f} TFLOP/s.")
+        if d.get("runs"):
+            L.append("The same figures in the benchmark suite's format (extrapolated rows labelled): `bench/report.md` "
+                     "and `bench/results.json` next to this report.")
         L.append("")
         rows = [[r["seq_len"], f(r.get("ours_tokens_per_s"), ".0f"), f(r.get("ours_tflops"), ".1f"),
                  f(r.get("ours_pct_peak"), ".1f"), f(r.get("ours_pct_ceiling"), ".1f"),

@@ -23,8 +23,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WEIGHTS_TOOLS = os.path.join(os.path.dirname(os.path.dirname(HERE)), "weights-tools")
+from reasonir_bench import WEIGHTS_TOOLS, use_weights_tools  # noqa: F401  (WEIGHTS_TOOLS: the tests read it)
 
 
 def transformers_dtype_kwarg(version: str) -> str:
@@ -92,7 +91,7 @@ def rope_check(model, model_dir: str) -> Dict[str, object]:
     differently, e.g. the legacy rope_scaling dict or an explicit head_dim)."""
     import numpy as np
 
-    sys.path.insert(0, WEIGHTS_TOOLS)
+    use_weights_tools()
     import reference  # noqa: E402
 
     out: Dict[str, object] = {}

@@ -2,9 +2,10 @@
 """Step 8 of the GPU check: our engine vs Hugging Face transformers on ReasonIR-8B-shaped checkpoints, same GPU, one
 after the other (every measurement in its own process, so the GPU is free between them).
 
-    python3 benchmarks/gpu/bench.py --build-dir build/gpu --model DIR [--make-checkpoint [--depths 1,3] [--layers 32]
-        [--shards 2] [--seed 0]] [--seq-lens 128,512,2048,8192] [--batch-tokens 16384] [--iters 5] [--warmup 1]
-        [--latency-iters 50] [--no-hf] [--device cuda] [--steps-dir D]
+    PYTHONPATH=benchmarks python3 -m reasonir_bench.gpu_bench --build-dir build/gpu --model DIR [--make-checkpoint
+        [--depths 1,3] [--layers 32] [--shards 2] [--seed 0]] [--seq-lens 128,512,2048,8192] [--batch-tokens 16384]
+        [--iters 5] [--warmup 1] [--latency-iters 50] [--no-hf] [--device cuda] [--steps-dir D] [--results-dir OUT]
+        [--meta KEY=VALUE ...]
 
 Without a 16 GB file: with --make-checkpoint, weights-tools/generate_checkpoint.py (--preset reasonir-8b --layers L
 --fill torch --device cuda) writes one checkpoint per depth L in --depths into DIR/layers-L: the real per-layer shapes
@@ -14,7 +15,7 @@ gather, final norm, pooling, transfers, launches) plus L identical layers, the t
 
     per_layer = (T(Lb) - T(La)) / (Lb - La),  overhead = T(La) - La * per_layer,  T(N) = T(La) + (N - La) * per_layer
 
-with N = --layers (32), converted to tokens/s and TFLOP/s with common.flops_per_token at N layers. Those rows are
+with N = --layers (32), converted to tokens/s and TFLOP/s with flops.flops_per_token at N layers. Those rows are
 labelled extrapolated (data "extrapolated", and the summary); the measured rows of every depth stay next to them.
 The same holds for the batch-1 latency. Depths 1 and 3: the cheapest pair whose difference spans two layers, so
 per_layer averages two layers of the same kernels; at S = 128 a layer is about 12 ms of a 16384-token call on an H100
@@ -32,14 +33,17 @@ Parts, each failing soft (error recorded, next part runs), stopping to start new
   ceiling     BUILD/bench_cuda_ops --gemm-ceiling [--gemm-size N] --json ({"gemm_tflops"}), else torch.matmul
               N^3 bf16 (N = 8192)
   ops         BUILD/bench_cuda_ops --layer --model M --tokens 8192 --json (op -> ms of one layer; deepest M)
-FLOPs per token (common.flops_per_token): 2*layers*(h*q + 2*h*kv + q*h + 3*h*inter) + 4*S*q*layers; TFLOP/s is
+FLOPs per token (flops.flops_per_token): 2*layers*(h*q + 2*h*kv + q*h + 3*h*inter) + 4*S*q*layers; TFLOP/s is
 reported against the 989 TFLOP/s bf16 dense peak and the GEMM ceiling measured in the same run.
 
 Output (STEPS_DIR/bench.json, common.write_step): "runs" (per depth: layers, model, checkpoint, ours, ours_latency, hf,
-table); the deepest run also under the keys report.py and from_gpu_check.py read ("model", "checkpoint", "ours",
-"ours_latency", "hf", "table": measured, that depth's config); "extrapolated" {"layers", "from_layers", "rows" (per
-S, combine_table's columns plus per-layer and overhead ms), "latency"} when two depths ran; "gemm_ceiling",
+table); the deepest run also under the keys check_report.py and gpu_results.py read ("model", "checkpoint",
+"ours", "ours_latency", "hf", "table": measured, that depth's config); "extrapolated" {"layers", "from_layers", "rows"
+(per S, combine_table's columns plus per-layer and overhead ms), "latency"} when two depths ran; "gemm_ceiling",
 "per_op_ms", "errors", "part_s".
+With --results-dir DIR (gpu-check.sh: OUT/bench): DIR/results.json in the suite's schema (SCHEMA.md, gpu_results.py:
+the measured rows of the deepest checkpoint, then the extrapolated ones under checkpoint "layers-N extrapolated"), and
+its report.md + plots (the report package), so that GPU and CPU benchmark reports read alike.
 
 Time on an H100 (16 cores, page-cached disk), estimated, for the defaults (2 depths x 4 S): generation 2 x ~6 s
 (python + torch import and CUDA init, then 1.5 / 2.4 GB at over 1 GB/s; 0 when reused), ours 2 x 5 processes x
@@ -59,11 +63,10 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-GENERATOR = os.path.join(ROOT, "weights-tools", "generate_checkpoint.py")
-sys.path.insert(0, HERE)
-import common  # noqa: E402
+from reasonir_bench import ROOT, WEIGHTS_TOOLS, common, flops, gpu_results, pythonpath_env, report
+from reasonir_bench.check_report import STEP_ORDER
+
+GENERATOR = os.path.join(WEIGHTS_TOOLS, "generate_checkpoint.py")
 
 _RE_TPUT = re.compile(r"throughput\s+([0-9.eE+-]+)\s+tokens/s,\s+([0-9.eE+-]+)\s+GFLOP/s")
 _RE_TIME = re.compile(r"time\s+([0-9.eE+-]+)\s+ms per call")
@@ -149,7 +152,7 @@ class Bench:
         return os.path.join(self.args.build_dir, name)
 
     def tag(self, run) -> str:
-        """Error-part suffix naming the depth, when there are several (from_gpu_check matches the part's start)."""
+        """Error-part suffix naming the depth, when there are several (gpu_results matches the part's start)."""
         return f" [L={run['layers']}]" if len(self.runs) > 1 else ""
 
     def call(self, part: str, cmd: List[str], want_s: float) -> Optional[Dict[str, object]]:
@@ -158,7 +161,7 @@ class Bench:
             self.data.setdefault("skipped", []).append(part)
             return None
         self.log.append("$ " + " ".join(shlex.quote(c) for c in cmd))
-        r = run_cmd(cmd, t)
+        r = run_cmd(cmd, t, pythonpath_env())  # the package for `python3 -m reasonir_bench.hf_bench`
         self.log.append(common.tail_text(r["output"], 6000))
         if r["timed_out"]:
             self.err(part, f"timed out after {t:.0f} s")
@@ -228,7 +231,7 @@ class Bench:
             out = os.path.join(a.work_dir, f"hf_bench{'-l%d' % run['layers'] if run['layers'] else ''}.json")
             if os.path.exists(out):
                 os.remove(out)
-            cmd = [a.python, os.path.join(HERE, "hf_bench.py"), "--model", run["model"], "--seq-lens",
+            cmd = [a.python, "-m", "reasonir_bench.hf_bench", "--model", run["model"], "--seq-lens",
                    ",".join(str(s) for s in a.seq_lens), "--batch-tokens", str(a.batch_tokens), "--iters",
                    str(a.iters), "--warmup", str(a.warmup), "--latency-len", str(a.latency_len), "--latency-iters",
                    str(a.latency_iters), "--json-out", out]
@@ -248,7 +251,7 @@ class Bench:
                 self.err("hf", f"rc {r['rc']}: {r['output']}{self.tag(run)}")
                 continue
             for e in res.get("errors", []):
-                self.err("hf", f"{e}{self.tag(run)}")  # "hf: latency: ..." keeps from_gpu_check's routing
+                self.err("hf", f"{e}{self.tag(run)}")  # "hf: latency: ..." keeps gpu_results' routing
             run["hf"] = res
 
     def ceiling(self) -> None:
@@ -271,9 +274,9 @@ class Bench:
             self.data["gemm_ceiling"] = hf_c
             return
         r = self.call("ceiling (torch)", [self.args.python, "-c",
-                                          "import sys, json; sys.path.insert(0, %r); import hf_bench; "
+                                          "import json; from reasonir_bench import hf_bench; "
                                           "print(json.dumps(hf_bench.gemm_ceiling(%d)))"
-                                          % (HERE, self.args.gemm_size or 8192)], 60)
+                                          % (self.args.gemm_size or 8192)], 60)
         if r is not None:
             obj = common.last_json_object(r["output"])
             if obj and "gemm_tflops" in obj:
@@ -314,7 +317,7 @@ class Bench:
             cfgs.append((run, cfg))
         if not cfgs:
             return
-        # the deepest run under the keys report.py and from_gpu_check.py read
+        # the deepest run under the keys check_report.py and gpu_results.py read
         deepest, cfg = cfgs[-1]
         self.data["model"] = deepest["model_config"]
         for key in ("checkpoint", "ours", "ours_latency", "hf", "table"):
@@ -415,15 +418,15 @@ def combine_table(cfg, ours_rows, hf_res, ceiling_tflops) -> List[Dict[str, obje
         h = hf_by_s.get(S, {})
         ot = o.get("tokens_per_s")
         ht = h.get("tokens_per_s")
-        o_tf = common.tflops(ot, cfg, S)
-        h_tf = common.tflops(ht, cfg, S)
+        o_tf = flops.tflops(ot, cfg, S)
+        h_tf = flops.tflops(ht, cfg, S)
         table.append({
-            "seq_len": S, "gflop_per_token": common.flops_per_token(cfg, S) / 1e9,
+            "seq_len": S, "gflop_per_token": flops.flops_per_token(cfg, S) / 1e9,
             "ours_tokens_per_s": ot, "ours_tflops": o_tf,
-            "ours_pct_peak": None if o_tf is None else 100.0 * o_tf / common.BF16_PEAK_TFLOPS,
+            "ours_pct_peak": None if o_tf is None else 100.0 * o_tf / flops.BF16_PEAK_TFLOPS,
             "ours_pct_ceiling": None if (o_tf is None or not ceiling_tflops) else 100.0 * o_tf / ceiling_tflops,
             "hf_tokens_per_s": ht, "hf_tflops": h_tf,
-            "hf_pct_peak": None if h_tf is None else 100.0 * h_tf / common.BF16_PEAK_TFLOPS,
+            "hf_pct_peak": None if h_tf is None else 100.0 * h_tf / flops.BF16_PEAK_TFLOPS,
             "ours_over_hf": common.ratio(ot, ht),
             "ours_error": o.get("error") or o.get("skipped"), "hf_error": h.get("error") or h.get("skipped"),
         })
@@ -460,6 +463,11 @@ def main(argv=None) -> int:
     ap.add_argument("--steps-dir")
     ap.add_argument("--step", default="bench")
     ap.add_argument("--log", help="append the commands and their output tails here")
+    ap.add_argument("--results-dir", help="also write the suite-schema results.json there (gpu_results.py), with its "
+                                          "report.md and plots (the report package)")
+    ap.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                    help="the check's gpu, command, mode, check_report for results.json")
+    ap.add_argument("--no-plots", action="store_true", help="report.md without the PNG plots")
     args = ap.parse_args(argv)
     args.seq_lens = [int(s) for s in args.seq_lens.split(",") if s]
     args.depths = sorted({int(s) for s in args.depths.split(",") if s})
@@ -469,6 +477,7 @@ def main(argv=None) -> int:
     os.makedirs(args.work_dir, exist_ok=True)
 
     t0 = time.perf_counter()
+    started = gpu_results.now_iso()
     b = Bench(args)
     parts = [("checkpoint", b.checkpoint if args.make_checkpoint else None), ("ours", b.ours),
              ("hf", None if args.no_hf else b.hf), ("ceiling", None if args.no_ceiling else b.ceiling),
@@ -492,8 +501,40 @@ def main(argv=None) -> int:
     if args.steps_dir:
         common.write_step(args.steps_dir, args.step, status, time.perf_counter() - t0, summary, b.data,
                           "; ".join(b.data["errors"])[:4000] or None)
+    if args.results_dir:
+        write_results(args, b.data, started, time.perf_counter() - t0)
     print(json.dumps(common.sanitize({"status": status, "summary": summary})))
     return 0 if status == "pass" else 1
+
+
+def write_results(args, data: Dict[str, object], started: str, elapsed: float) -> None:
+    """RESULTS_DIR/results.json in the suite's schema, and its report.md + plots. The env step's record and the
+    check's other records so far come from --steps-dir; a failure here is printed, never fatal to the step."""
+    meta = dict(kv.split("=", 1) for kv in args.meta if "=" in kv)
+    steps: List[Dict[str, object]] = []
+    if args.steps_dir and os.path.isdir(args.steps_dir):
+        names = [f[:-5] for f in sorted(os.listdir(args.steps_dir)) if f.endswith(".json")]
+        order = {n: i for i, n in enumerate(STEP_ORDER)}
+        for name in sorted(names, key=lambda n: (order.get(n, len(order)), n)):
+            try:
+                rec = common.read_step(args.steps_dir, name)
+            except (OSError, ValueError):
+                continue
+            if isinstance(rec, dict):
+                steps.append(rec)
+    env = next((s.get("data") for s in steps if s.get("step") == "env"), None)
+    try:
+        results = gpu_results.build(common.sanitize(data), env, meta, steps, started, round(elapsed, 2))
+        os.makedirs(args.results_dir, exist_ok=True)
+        path = os.path.join(args.results_dir, "results.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2, allow_nan=False)
+            f.write("\n")
+        md, _ = report.write_report(results, args.results_dir, plots=not args.no_plots)
+        print(f"bench: wrote {path} and {md}", file=sys.stderr, flush=True)
+    except Exception as exc:  # noqa: BLE001
+        print(f"bench: could not write the results in {args.results_dir}: {type(exc).__name__}: {exc}",
+              file=sys.stderr, flush=True)
 
 
 def _summary_parts(rows, ours_ms, hf_ms, tflops: bool = False) -> List[str]:

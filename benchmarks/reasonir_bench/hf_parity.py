@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Step 7 of the GPU check: our engine (CUDA, through the C API) vs Hugging Face transformers' LlamaModel itself.
 
-    python3 benchmarks/gpu/hf_parity.py --lib build/gpu/libreasonir.so --generated build/generated \
+    PYTHONPATH=benchmarks python3 -m reasonir_bench.hf_parity --lib build/gpu/libreasonir.so \
+        --generated build/generated \
         [--configs llama3_gqa,plain_mha,h256_l4] [--big DIR [--make-big]] [--steps-dir D] [--min-cosine 0.9995]
 
 Per config, on the same inputs:
@@ -33,11 +34,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import common  # noqa: E402
-import engine  # noqa: E402
+from reasonir_bench import ROOT, common, engine, use_weights_tools
 
 FIXTURE_CONFIGS = ("llama3_gqa", "plain_mha", "h256_l4")
 BIG_LENGTHS = ((1, 0), (7, 3), (128, 25), (1000, 999))
@@ -272,7 +269,7 @@ def main(argv=None) -> int:
                 row_pre: Dict[str, object] = {}
                 try:
                     if args.make_big:
-                        sys.path.append(os.path.join(ROOT, "weights-tools"))  # appended: it has a hf_parity.py too
+                        use_weights_tools()
                         import generate_checkpoint
 
                         row_pre["checkpoint"] = generate_checkpoint.make(args.big, layers=args.big_layers, shards=2,
