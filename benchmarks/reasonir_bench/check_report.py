@@ -18,6 +18,7 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from reasonir_bench import common, flops
+from reasonir_bench.report.results import cell, md_table as table
 
 STEP_ORDER = ["env", "build", "header", "fixtures", "ctest", "parity", "bench", "sanitizer", "java"]
 STEP_TITLES = {
@@ -76,17 +77,6 @@ def f(v, spec: str = ".3g", na: str = "n/a") -> str:
     if isinstance(v, (int, float)):
         return format(v, spec)
     return str(v)
-
-
-def cell(v) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def table(headers: List[str], rows: List[List[Any]]) -> str:
-    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for r in rows:
-        out.append("| " + " | ".join(cell(c) for c in r) + " |")
-    return "\n".join(out)
 
 
 def step_by_name(report: Dict[str, Any], name: str) -> Optional[Dict[str, Any]]:

@@ -200,6 +200,16 @@ def last_json_object(text: str) -> Optional[Dict[str, Any]]:
                 continue
     return None
 
+def add_workload_args(ap) -> None:
+    """The GPU benchmark's workload options, shared by gpu_bench (ours) and hf_bench (HF), which must time the same
+    shapes: sequence lengths, the tokens per call, iterations, and the batch-1 latency run."""
+    ap.add_argument("--seq-lens", default="128,512,2048,8192")
+    ap.add_argument("--batch-tokens", type=int, default=16384)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--latency-len", type=int, default=32)
+    ap.add_argument("--latency-iters", type=int, default=50)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # CLI: record a step from the shell
@@ -254,3 +264,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

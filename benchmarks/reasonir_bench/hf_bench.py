@@ -22,7 +22,7 @@ import time
 import traceback
 from typing import Dict, List
 
-from reasonir_bench import common
+from reasonir_bench import common, hf_common
 
 
 def gemm_ceiling(n: int = 8192, iters: int = 20) -> Dict[str, object]:
@@ -46,12 +46,7 @@ def gemm_ceiling(n: int = 8192, iters: int = 20) -> Dict[str, object]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="HF transformers bf16/SDPA throughput and latency")
     ap.add_argument("--model", required=True)
-    ap.add_argument("--seq-lens", default="128,512,2048,8192")
-    ap.add_argument("--batch-tokens", type=int, default=16384)
-    ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--latency-len", type=int, default=32)
-    ap.add_argument("--latency-iters", type=int, default=50)
+    common.add_workload_args(ap)
     ap.add_argument("--attn", default="sdpa")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--gemm-ceiling", action="store_true")
@@ -63,9 +58,6 @@ def main(argv=None) -> int:
     model = None
     try:
         import torch
-
-        import hf_common
-
         res["gpu"] = torch.cuda.get_device_name(0)
         model, info = hf_common.load_llama(args.model, args.device, "bf16", args.attn)
         res["load"] = info
@@ -129,12 +121,7 @@ def main(argv=None) -> int:
         res["errors"].append(f"{type(exc).__name__}: {exc}\n{common.tail_text(traceback.format_exc(), 1500)}")
     finally:
         del model
-        try:
-            import hf_common
-
-            hf_common.free_cuda()
-        except Exception:  # noqa: BLE001
-            pass
+        hf_common.free_cuda()  # torch imported inside, guarded: never raises for a missing torch
     if args.gemm_ceiling:
         try:
             res["gemm_ceiling"] = gemm_ceiling()

@@ -34,7 +34,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from reasonir_bench import ROOT, common, engine, use_weights_tools
+from reasonir_bench import ROOT, common, engine, hf_common, use_weights_tools
 
 FIXTURE_CONFIGS = ("llama3_gqa", "plain_mha", "h256_l4")
 BIG_LENGTHS = ((1, 0), (7, 3), (128, 25), (1000, 999))
@@ -128,8 +128,6 @@ def run_config(name: str, model_dir: str, seqs, expected: Dict[str, np.ndarray],
     if not args.skip_hf:
         model = None
         try:
-            import hf_common
-
             model, info = hf_common.load_llama(model_dir, args.device, "bf16", args.attn)
             row["hf"] = info
             try:
@@ -147,12 +145,7 @@ def run_config(name: str, model_dir: str, seqs, expected: Dict[str, np.ndarray],
             row["errors"].append(f"hf: {type(exc).__name__}: {exc}\n{common.tail_text(traceback.format_exc(), 1500)}")
         finally:
             del model
-            try:
-                import hf_common
-
-                hf_common.free_cuda()
-            except Exception:  # noqa: BLE001
-                pass
+            hf_common.free_cuda()  # torch imported inside, guarded: never raises for a missing torch
     # --- ours ---------------------------------------------------------------------------------------------------
     if not args.skip_ours:
         try:
