@@ -207,6 +207,23 @@ def render_md(report: Dict[str, Any]) -> str:
         if d.get("runs"):
             L.append("The same figures in the benchmark suite's format (extrapolated rows labelled): `bench/report.md` "
                      "and `bench/results.json` next to this report.")
+        ex = d.get("extrapolated") or {}
+        if ex.get("rows"):
+            la, lb = (ex.get("from_layers") or ["?", "?"])[:2]
+            L += ["", f"**Extrapolated, not measured:** {ex.get('layers')} layers from the {la}- and {lb}-layer runs "
+                      f"(per layer = (T({lb}) - T({la})) / ({lb} - {la}); T(N) = T({la}) + (N - {la}) x per layer):", ""]
+            L.append(table(["S", "ours ms per layer", "ours other ms", f"ours T({ex.get('layers')}) ms", "ours tok/s",
+                            "ours TFLOP/s", "ours % GEMM ceiling", "HF ms per layer", "HF tok/s", "ours / HF", "note"],
+                           [[r["seq_len"], f(r.get("ours_per_layer_ms"), ".2f"), f(r.get("ours_overhead_ms"), ".2f"),
+                             f(r.get("ours_ms"), ".1f"), f(r.get("ours_tokens_per_s"), ".0f"),
+                             f(r.get("ours_tflops"), ".1f"), f(r.get("ours_pct_ceiling"), ".1f"),
+                             f(r.get("hf_per_layer_ms"), ".2f"), f(r.get("hf_tokens_per_s"), ".0f"),
+                             f(r.get("ours_over_hf"), ".2f"), r.get("ours_error") or r.get("hf_error") or ""]
+                            for r in ex["rows"]]))
+            lat = ex.get("latency") or {}
+            L += ["", f"Batch-1 latency, extrapolated to {ex.get('layers')} layers: ours {f(lat.get('ours_ms'), '.2f')} "
+                      f"ms ({f(lat.get('ours_per_layer_ms'), '.3f')} ms per layer), HF {f(lat.get('hf_ms'), '.2f')} ms.",
+                  "", f"Measured at {(d.get('model') or {}).get('num_hidden_layers', '?')} layers:"]
         L.append("")
         rows = [[r["seq_len"], f(r.get("ours_tokens_per_s"), ".0f"), f(r.get("ours_tflops"), ".1f"),
                  f(r.get("ours_pct_peak"), ".1f"), f(r.get("ours_pct_ceiling"), ".1f"),

@@ -130,7 +130,12 @@ def sample_steps(d):
         "ours_latency": {"mean_ms": 6.1, "p99_ms": 6.5, "seq_len": 32},
         "hf": {"load_s": 9.5, "latency": {"mean_ms": 25.0, "p99_ms": 30.0}},
         "checkpoint": {"bytes": 16e9, "seconds": 20.0, "reused": False},
-        "per_op_ms": {"gemm_qkv": 0.5, "attention": 1.25, "note": "x"}, "errors": []})
+        "per_op_ms": {"gemm_qkv": 0.5, "attention": 1.25, "note": "x"}, "errors": [],
+        "extrapolated": {"layers": 32, "from_layers": [1, 3], "rows": [
+            {"seq_len": 512, "ours_per_layer_ms": 12.0, "ours_overhead_ms": 3.0, "ours_ms": 387.0,
+             "ours_tokens_per_s": 42335.9, "ours_tflops": 669.4, "ours_pct_ceiling": 85.8, "hf_per_layer_ms": 30.0,
+             "hf_tokens_per_s": 17000.0, "ours_over_hf": 2.49}],
+            "latency": {"ours_ms": 6.85, "ours_per_layer_ms": 0.2, "hf_ms": 29.0}}})
     common.write_step(d, "java", "skip", 0, "skipped: no carried JRE")
 
 
@@ -153,7 +158,10 @@ class ReportTest(unittest.TestCase):
                            "| 512 | 40000 | 569.0 | 57.5 | 72.9 | 20000 | 284.0 | 28.7 | 2.00 |",
                            "| ours | 6.10 | 6.50 |", "| HF | 25.00 | 30.00 |", "| attention | 1.250 |",
                            "ours rir_open (bench_embed load_s) | 4.20", "static_assert failed", "skipped",
-                           "5 passed, 0 failed of 5", "ERROR SUMMARY: 0 errors", "0.3 (causal 0)"]:
+                           "5 passed, 0 failed of 5", "ERROR SUMMARY: 0 errors", "0.3 (causal 0)",
+                           "**Extrapolated, not measured:** 32 layers from the 1- and 3-layer runs",
+                           "| 512 | 12.00 | 3.00 | 387.0 | 42336 | 669.4 | 85.8 | 30.00 | 17000 | 2.49 |  |",
+                           "extrapolated to 32 layers: ours 6.85 ms (0.200 ms per layer), HF 29.00 ms"]:
                 self.assertIn(needle, md)
             text = report.summary_text(rep)
             self.assertIn("overall: FAIL", text)
