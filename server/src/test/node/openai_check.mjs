@@ -31,16 +31,27 @@ function rows(response) {
   });
 }
 
+// The model names come from the server, as a new user would find them: the plain name first (the default prompt),
+// then one per prompt ("NAME:query:biology"), which is how a plain client, sending nothing but model and input,
+// embeds queries.
+const models = [];
+for await (const m of client.models.list()) models.push(m.id);
+const model = models[0];
+const bioQueries = `${model}:query:biology`;
+if (!models.includes(bioQueries)) throw new Error(`${bioQueries} not listed: ${models}`);
+
 const requests = [
   // Explicit float: the JSON numbers as sent.
-  ['float_string', { model: 'text-embedding-3-small', input: SKY, encoding_format: 'float' }],
+  ['float_string', { model, input: SKY, encoding_format: 'float' }],
   // No encoding_format: the client asks for base64 and decodes it to floats itself.
-  ['default_array', { model: 'text-embedding-3-small', input: [SKY, RAYLEIGH] }],
+  ['default_array', { model, input: [SKY, RAYLEIGH] }],
   // Explicit base64: the client returns the strings as sent; decoded here.
-  ['base64_array', { model: 'text-embedding-3-small', input: [SKY, RAYLEIGH], encoding_format: 'base64' }],
+  ['base64_array', { model, input: [SKY, RAYLEIGH], encoding_format: 'base64' }],
   // ReasonIR extensions ride along as extra body fields.
-  ['instruction', { model: 'reasonir', input: [SKY, RAYLEIGH], instruction: 'Represent this: ', encoding_format: 'float' }],
-  ['task_query', { model: 'reasonir', input: [SKY], task: 'biology', role: 'query' }],
+  ['instruction', { model, input: [SKY, RAYLEIGH], instruction: 'Represent this: ', encoding_format: 'float' }],
+  ['task_query', { model, input: [SKY], task: 'biology', role: 'query' }],
+  // No extension at all: the model name chooses the query prompt.
+  ['model_name_query', { model: bioQueries, input: [SKY] }],
 ];
 
 const result = { cases: [], errors: [] };
@@ -52,8 +63,9 @@ for (const [name, body] of requests) {
 
 // Errors must come back as the client's typed errors, with OpenAI's fields.
 for (const [name, body] of [
-  ['dimensions', { model: 'reasonir', input: SKY, dimensions: 64 }],
-  ['empty', { model: 'reasonir', input: [] }],
+  ['dimensions', { model, input: SKY, dimensions: 64 }],
+  ['empty', { model, input: [] }],
+  ['unknown_model', { model: 'text-embedding-3-small', input: SKY }],
 ]) {
   try {
     await client.embeddings.create(body);
@@ -64,5 +76,6 @@ for (const [name, body] of [
   }
 }
 
+result.models = models;
 writeFileSync(out, JSON.stringify(result));
-console.log(`openai npm client: ${result.cases.length} cases, ${result.errors.length} errors checked`);
+console.log(`openai npm client: ${models.length} models listed, ${result.cases.length} cases, ${result.errors.length} errors checked`);

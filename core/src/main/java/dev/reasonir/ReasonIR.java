@@ -169,12 +169,22 @@ public final class ReasonIR implements AutoCloseable {
     }
 
     /**
+     * Embeds texts with the default prompt, {@link Instructions#DEFAULT_PROMPT} (the document prefix), as every other
+     * surface does for a text that names no role (CLI {@code embed}, the server, the adapters, Spark). The result
+     * lists truncated inputs.
+     */
+    public EmbeddingResult embed(List<String> texts) {
+        return embed(texts, Instructions.DEFAULT_PROMPT);
+    }
+
+    /**
      * Embeds {@code instruction + text} for each text; the instruction's tokens are attended to but not pooled.
-     * An empty instruction pools every token. The result lists truncated inputs.
+     * {@code null}: the default prompt ({@link Instructions#DEFAULT_PROMPT}); {@code ""}: no prompt at all (raw text,
+     * every token pooled, the official {@code encode(text)} default). The result lists truncated inputs.
      */
     public EmbeddingResult embed(List<String> texts, String instruction) {
         Objects.requireNonNull(texts, "texts");
-        String instr = instruction == null ? "" : instruction;
+        String instr = instruction == null ? Instructions.DEFAULT_PROMPT : instruction;
         for (int i = 0; i < texts.size(); i++) {
             if (texts.get(i) == null) throw new InvalidInputException(i, "text is null");
             if (texts.get(i).isEmpty()) throw new InvalidInputException(i, "text is empty");
@@ -211,10 +221,14 @@ public final class ReasonIR implements AutoCloseable {
         });
     }
 
-    /** What the engine would feed the model for {@code instruction + text}, truncated to the max length. */
+    /**
+     * What the engine would feed the model for {@code instruction + text}, truncated to the max length;
+     * {@code instruction} as in {@link #embed(List, String)} ({@code null}: the default prompt).
+     */
     public TokenizedInput tokenize(String instruction, String text) {
         Objects.requireNonNull(text, "text");
-        return whileOpen(() -> tokenizer().prepare(instruction == null ? "" : instruction, text, maxLength));
+        return whileOpen(() -> tokenizer().prepare(instruction == null ? Instructions.DEFAULT_PROMPT : instruction,
+                text, maxLength));
     }
 
     /** Number of tokens of {@code text} alone, BOS included, before truncation. */

@@ -6,13 +6,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.logging.Handler;
 import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
-import java.util.logging.SimpleFormatter;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -20,30 +15,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Which device open() chose and why, as the API and the log report it; the copy-weights option. */
 class DeviceSelectionTest {
-    /** INFO records of the ReasonIR logger (System.Logger goes to java.util.logging here) while {@code r} runs. */
+    /** INFO records of the ReasonIR logger while {@code r} runs. */
     static List<String> infoLines(Runnable r) {
-        Logger log = Logger.getLogger(ReasonIR.class.getName());
-        List<String> lines = new ArrayList<>();
-        SimpleFormatter fmt = new SimpleFormatter();
-        Handler h = new Handler() {
-            @Override
-            public void publish(LogRecord record) {
-                if (record.getLevel().intValue() == Level.INFO.intValue()) lines.add(fmt.formatMessage(record));
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
-        log.addHandler(h);
-        try {
-            r.run();
-        } finally {
-            log.removeHandler(h);
-        }
-        return lines;
+        return LogCapture.messages(ReasonIR.class.getName(), l -> l.intValue() == Level.INFO.intValue(), r);
     }
 
     @Test

@@ -27,10 +27,17 @@ import java.util.concurrent.Callable;
 final class EmbedCommands {
     /** Input lines embedded per engine call: bounds memory, and is the step of the progress display. */
     static final int CHUNK_LINES = 1024;
-    static final String INPUT_HELP = "input lines (JSON, one object per line): {\"text\": \"...\", \"instruction\": "
-            + "\"...\"} (instruction optional, \"\" pools every token); {\"text\": \"...\", \"role\": \"query\", "
-            + "\"task\": \"biology\"} (a BRIGHT task's prompt); {\"text\": \"...\", \"role\": \"document\"} (the "
-            + "document prefix); {\"ids\": [128000, ...], \"pool_start\": k} (pre-tokenized, no tokenizer needed)";
+    /**
+     * {@code Instructions.describe(Instructions.DEFAULT_PROMPT)} as a constant, because annotations (the help texts)
+     * need one; DefaultPromptTest holds the two equal.
+     */
+    static final String DEFAULT_PROMPT_SHOWN = "document (\"<|embed|>\\n\")";
+    static final String INPUT_HELP = "input lines (JSON, one object per line): {\"text\": \"...\"} (the default "
+            + "prompt, the same as serve and the adapters use: " + DEFAULT_PROMPT_SHOWN + "); {\"text\": \"...\", "
+            + "\"role\": \"query\", \"task\": \"biology\"} (a BRIGHT task's prompt); {\"text\": \"...\", "
+            + "\"role\": \"document\"} (the document prefix); {\"text\": \"...\", \"instruction\": \"...\"} (your "
+            + "own prompt; \"\" embeds the raw text and pools every token); {\"ids\": [128000, ...], \"pool_start\": "
+            + "k} (pre-tokenized, no tokenizer needed)";
 
     private EmbedCommands() {}
 
@@ -64,6 +71,9 @@ final class EmbedCommands {
                  ProgressDisplay progress = ProgressDisplay.start(err, "embed", "inputs", total, 0)) {
                 maxLength = m.maxLength();
                 Main.printDevice(m, err);
+                // Which prompt a bare {"text"} line gets is not visible in the input: say it before any work.
+                err.println("reasonir: lines without \"role\" or \"instruction\" use the default prompt "
+                        + dev.reasonir.Instructions.describe(dev.reasonir.Instructions.DEFAULT_PROMPT));
                 try (NpyWriter w = new NpyWriter(out.temp(), m.dimension())) {
                     // The next chunk is read and tokenized while the engine embeds this one (ChunkReader).
                     for (ChunkReader.Chunk c = chunks.next(); !c.inputs().isEmpty(); c = chunks.next()) {

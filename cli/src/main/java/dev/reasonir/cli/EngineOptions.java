@@ -34,7 +34,8 @@ final class EngineOptions {
     String device;
 
     @Option(names = "--max-length", paramLabel = "N",
-            description = "tokens per input including BOS; longer inputs are truncated (default 512)")
+            description = "tokens per input including BOS (default 512); longer inputs keep their first N tokens "
+                    + "(commands with --overflow: unless --overflow fail refuses them)")
     Integer maxLength;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
@@ -60,8 +61,8 @@ final class EngineOptions {
     /** {@code --overflow}, for the commands that can refuse a long input instead of truncating it. */
     static final class OverflowOption {
         @Option(names = "--overflow", paramLabel = "MODE", defaultValue = "truncate",
-                description = "truncate (reported on stderr) or fail, for inputs longer than --max-length "
-                        + "(default: ${DEFAULT-VALUE})")
+                description = "inputs longer than --max-length: truncate (keep the first tokens, as the official "
+                        + "encode does; reported) or fail (refused, naming the input) (default: ${DEFAULT-VALUE})")
         Overflow value;
     }
 

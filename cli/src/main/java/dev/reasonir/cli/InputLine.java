@@ -16,7 +16,8 @@ import java.util.Set;
  * trailing text, no duplicate or unknown keys, no conflicting fields. Errors name the file and line.
  *
  * @param text        the text, or null for pre-tokenized input
- * @param instruction the instruction prefix ("" = none)
+ * @param instruction the instruction prefix: {@link Instructions#DEFAULT_PROMPT} for a text line without
+ *                    {@code instruction}/{@code role}, "" only when the line says {@code "instruction": ""}
  * @param ids         pre-tokenized ids, or null for text input
  * @param poolStart   pre-tokenized pool_start
  */
@@ -59,7 +60,8 @@ record InputLine(String text, String instruction, int[] ids, int poolStart) {
 
     /**
      * The instruction of a text line. The rule: "instruction" alone (any text, "" = none), or "role": "document"
-     * alone (the document prefix), or "role": "query" with "task" (a BRIGHT task's prompt); nothing else mixes.
+     * alone (the document prefix), or "role": "query" with "task" (a BRIGHT task's prompt), or neither (the default
+     * prompt, the document prefix); nothing else mixes.
      */
     private static String instruction(JsonNode n, String where) {
         boolean instr = n.has("instruction"), task = n.has("task"), role = n.has("role");
@@ -74,7 +76,9 @@ record InputLine(String text, String instruction, int[] ids, int poolStart) {
             throw new CliException(where + ": \"task\" needs \"role\": \"query\" (documents use \"role\": "
                     + "\"document\" and no task)");
         }
-        if (!role) return "";
+        // No role and no instruction: the default prompt of every surface (Instructions.DEFAULT_PROMPT, the document
+        // prefix), so that this line gets the vector the server, the adapters and Spark give the same text.
+        if (!role) return Instructions.DEFAULT_PROMPT;
         String r = n.get("role").asText();
         if (r.equals("document")) {
             if (task) throw new CliException(where + ": \"role\": \"document\" takes no \"task\"");

@@ -19,9 +19,19 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "serve", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
         description = {"Serves embeddings over HTTP: POST /v1/embeddings (OpenAI, plus the \"instruction\", "
-                + "\"task\"/\"role\" and \"prompt_name\" extensions), POST /embed and /tokenize (TEI), GET /health, "
-                + "/info, /metrics (Prometheus). Requests of all clients are packed into token-budget batches.",
-                "Built-in prompts: \"document\" (the document prefix) and \"query:TASK\" for each BRIGHT task."})
+                + "\"task\"/\"role\", \"prompt_name\" and \"truncate\" extensions), GET /v1/models, POST /embed and "
+                + "/tokenize (TEI), GET /health, /info, /metrics (Prometheus). Requests of all clients are packed "
+                + "into token-budget batches.",
+                "Prompts: a request that names none gets --default-prompt-name (default: the prompt "
+                + EmbedCommands.DEFAULT_PROMPT_SHOWN + ", as embed and the adapters use). Built in: \"document\" and "
+                + "\"query:TASK\" for each BRIGHT task; more with --prompt.",
+                "Plain OpenAI clients choose the prompt with the model name: NAME (--model-name) is the default "
+                + "prompt, NAME:PROMPT any prompt (e.g. NAME:query:biology), an alias of --model-alias its prompt; "
+                + "GET /v1/models lists them, any other model name is a 404.",
+                "Inputs longer than --max-length keep their first tokens; with --overflow fail they are a 422 naming "
+                + "the input instead. A request's \"truncate\" (true or false, on /v1/embeddings and /embed) "
+                + "overrides that default. Embedding responses carry the number truncated in the "
+                + ServerConfig.TRUNCATED_HEADER + " header, and the log counts them."})
 final class ServeCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engine;
@@ -30,13 +40,21 @@ final class ServeCommand implements Callable<Integer> {
     String host;
     @Option(names = "--port", paramLabel = "N", defaultValue = "8080", description = "(default: ${DEFAULT-VALUE})")
     int port;
-    @Option(names = "--model-name", paramLabel = "NAME", description = "name in responses (default: the folder's)")
+    @Option(names = "--model-name", paramLabel = "NAME",
+            description = "the model name clients send and responses carry; NAME:PROMPT names a prompt (default: the "
+                    + "folder's)")
     String modelName;
     @Option(names = "--prompt", paramLabel = "NAME=TEXT", description = "a named instruction (repeatable)")
     Map<String, String> prompts = new LinkedHashMap<>();
     @Option(names = "--default-prompt-name", paramLabel = "NAME", defaultValue = ServerConfig.DOCUMENT_PROMPT,
             description = "prompt of requests that name none (default: ${DEFAULT-VALUE})")
     String defaultPrompt;
+    @Option(names = "--model-alias", paramLabel = "ALIAS=PROMPT",
+            description = "a model name that chooses the prompt named PROMPT, for plain OpenAI clients (repeatable), "
+                    + "e.g. support-queries=support")
+    Map<String, String> aliases = new LinkedHashMap<>();
+    @Mixin
+    EngineOptions.OverflowOption overflow;
     @Option(names = "--max-concurrent-requests", paramLabel = "N", defaultValue = "512",
             description = "more in flight get 429 (default: ${DEFAULT-VALUE})")
     int maxConcurrent;
@@ -62,6 +80,8 @@ final class ServeCommand implements Callable<Integer> {
                 .queueTimeout(Duration.ofSeconds(queueTimeout));
         if (modelName != null) b.modelName(modelName);
         prompts.forEach(b::prompt);
+        aliases.forEach(b::modelAlias);
+        b.autoTruncate(overflow.value == EngineOptions.Overflow.truncate);
         ServerConfig cfg;
         try {
             cfg = b.build();
@@ -85,8 +105,17 @@ final class ServeCommand implements Callable<Integer> {
             model.close();
         }, "reasonir-serve-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        err.println("reasonir: serving " + engine.model + " on http://" + host + ":" + server.port()
-                + " (POST /v1/embeddings, /embed; GET /health, /metrics); Ctrl-C stops");
+        ServerConfig served = server.config();
+        err.println("reasonir: serving " + engine.model + " as \"" + served.modelName() + "\" on http://" + host + ":"
+                + server.port() + " (POST /v1/embeddings, /embed; GET /v1/models, /health, /info, /metrics); Ctrl-C "
+                + "stops");
+        err.println("reasonir: default prompt \"" + served.defaultPromptName() + "\" " + dev.reasonir.Instructions
+                .describe(served.prompts().get(served.defaultPromptName())) + "; model names "
+                + served.servedModelNames().keySet().stream().limit(4).toList()
+                + (served.servedModelNames().size() > 4 ? " ... (" + served.servedModelNames().size()
+                + " in all, GET /v1/models)" : "") + "; inputs over " + served.maxInputLength() + " tokens are "
+                + (served.autoTruncate() ? "truncated unless a request sends \"truncate\": false"
+                : "refused (422) unless a request sends \"truncate\": true"));
         server.awaitClose();
         return 0;
     }

@@ -59,25 +59,31 @@ class CliTest {
                 "{\"text\": \"Rayleigh scattering of sunlight\", \"role\": \"document\"}",
                 "",
                 "{\"text\": \"no instruction at all\"}",
+                "{\"text\": \"no instruction at all\", \"instruction\": \"\"}",
                 "{\"text\": \"tail\", \"instruction\": \"<|user|>\\nCustom task\\n<|embed|>\\n\"}",
                 "{\"ids\": [128000, 5, 6, 7], \"pool_start\": 1}");
         Path out = tmp.resolve("out.npy");
         Run r = run("embed", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
                 out.toString(), "--device", "cpu");
         assertEquals(0, r.status(), r.err());
-        assertTrue(r.err().contains("embedded 5 inputs"), r.err());
+        assertTrue(r.err().contains("embedded 6 inputs"), r.err());
+        assertTrue(r.err().contains("reasonir: lines without \"role\" or \"instruction\" use the default prompt "
+                + "document (\"<|embed|>\\n\")"), r.err());
         float[][] got = NpyWriter.read(out);
-        assertEquals(5, got.length);
+        assertEquals(6, got.length);
         try (ReasonIR m = ReasonIR.open(modelWithTokenizer, Options.defaults().withDevice("cpu"))) {
             assertEquals(m.dimension(), got[0].length);
             float[][] expected = {
                     m.embedQueries(List.of("why is the sky blue?"), Instructions.bright("biology"))[0],
                     m.embedDocuments(List.of("Rayleigh scattering of sunlight"))[0],
+                    // a bare {"text"} line: the Java API's default, ReasonIR.embed(texts), bit for bit
+                    m.embed(List.of("no instruction at all")).vectors()[0],
+                    // raw text only when the line asks for it
                     m.embed(List.of("no instruction at all"), "").vectors()[0],
                     m.embed(List.of("tail"), "<|user|>\nCustom task\n<|embed|>\n").vectors()[0],
                     m.embedTokens(List.of(TokenizedInput.of(new int[] {128000, 5, 6, 7}, 1))).vectors()[0]};
             // Exact: the same ids through the same CPU engine, which is bit-for-bit batch invariant.
-            for (int i = 0; i < 5; i++) assertArrayEquals(expected[i], got[i], "row " + i);
+            for (int i = 0; i < 6; i++) assertArrayEquals(expected[i], got[i], "row " + i);
         }
     }
 
@@ -98,11 +104,12 @@ class CliTest {
         Run r = run("embed", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
                 out.toString(), "--max-length", "16");
         assertEquals(0, r.status(), r.err());
-        assertTrue(r.err().contains("1 inputs truncated") && r.err().contains("line 1: 102 -> 16 tokens"), r.err());
+        // 107 = BOS + 5 tokens of the default prompt "<|embed|>\n" + 101 of the text
+        assertTrue(r.err().contains("1 inputs truncated") && r.err().contains("line 1: 107 -> 16 tokens"), r.err());
         Run fail = run("embed", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
                 out.toString(), "--max-length", "16", "--overflow", "fail");
         assertEquals(2, fail.status());
-        assertTrue(fail.err().contains("line 1: has 102 tokens, more than --max-length 16 (--overflow fail)"),
+        assertTrue(fail.err().contains("line 1: has 107 tokens, more than --max-length 16 (--overflow fail)"),
                 fail.err());
     }
 
@@ -133,16 +140,22 @@ class CliTest {
     void tokenizeWritesWhatTheEngineFeeds() throws IOException {
         Path in = write("tok.jsonl",
                 "{\"text\": \"why is the sky blue?\", \"task\": \"biology\", \"role\": \"query\"}",
-                "{\"text\": \"The quick brown fox jumps over the lazy dog.\"}");
+                "{\"text\": \"The quick brown fox jumps over the lazy dog.\"}",
+                "{\"text\": \"The quick brown fox jumps over the lazy dog.\", \"instruction\": \"\"}");
         Path out = tmp.resolve("tok-out.jsonl");
         Run r = run("tokenize", "--model", modelWithTokenizer.toString(), "--input", in.toString(), "--output",
                 out.toString());
         assertEquals(0, r.status(), r.err());
         List<String> lines = Files.readAllLines(out);
-        assertEquals(2, lines.size());
+        assertEquals(3, lines.size());
+        // no role or instruction: the default prompt "<|embed|>\n" (27 91 12529 91 397), not pooled
         JsonNode second = new ObjectMapper().readTree(lines.get(1));
-        assertEquals("[128000,791,4062,14198,39935,35308,927,279,16053,5679,13]", second.get("ids").toString());
-        assertEquals(0, second.get("pool_start").asInt());
+        assertEquals("[128000,27,91,12529,91,397,791,4062,14198,39935,35308,927,279,16053,5679,13]",
+                second.get("ids").toString());
+        assertEquals(6, second.get("pool_start").asInt());
+        JsonNode raw = new ObjectMapper().readTree(lines.get(2));
+        assertEquals("[128000,791,4062,14198,39935,35308,927,279,16053,5679,13]", raw.get("ids").toString());
+        assertEquals(0, raw.get("pool_start").asInt());
         JsonNode first = new ObjectMapper().readTree(lines.get(0));
         assertTrue(first.get("pool_start").asInt() > 10 && first.get("pool_start").asInt() < first.get("ids").size());
     }

@@ -22,17 +22,17 @@ import java.util.Objects;
  */
 public interface EmbeddingBackend extends AutoCloseable {
 
-    /** The model name a server backend sends and reports when none is set ({@link Builder#modelName}). */
-    String DEFAULT_SERVER_MODEL_NAME = "ReasonIR-8B";
-
     /**
      * One vector per text, in input order.
      *
      * @param vectors     one vector per input text, in input order; the arrays are the caller's to keep
      * @param inputTokens tokens the model read for the whole call (instructions included), or {@code null} when the
      *                    backend does not know them (a server that reports no usage)
+     * @param truncated   how many texts were longer than the max length and cut to it ({@link Options.Overflow}),
+     *                    or {@code null} when the backend does not know (a server that does not send the
+     *                    {@code X-ReasonIR-Truncated-Inputs} header)
      */
-    record Embedded(float[][] vectors, Integer inputTokens) {}
+    record Embedded(float[][] vectors, Integer inputTokens, Integer truncated) {}
 
     /**
      * Embeds {@code instruction + text} for every text, in one engine call in process, or in requests of at most
@@ -57,7 +57,9 @@ public interface EmbeddingBackend extends AutoCloseable {
 
     /**
      * The model name: {@link Builder#modelName} when set, else the checkpoint folder's name in process (e.g.
-     * "ReasonIR-8B" for /models/ReasonIR-8B) or {@value #DEFAULT_SERVER_MODEL_NAME} for a server.
+     * "ReasonIR-8B" for /models/ReasonIR-8B) or, for a server, the name it serves (the first entry of its
+     * {@code GET /v1/models}, asked once, on the first call that needs it), so that a response names the model that
+     * computed it. A server backend throws {@link ReasonIRClientException} when it cannot learn the name.
      */
     String modelName();
 
@@ -121,6 +123,18 @@ public interface EmbeddingBackend extends AutoCloseable {
         }
 
         /**
+         * What happens to a text longer than the max length, for both backends (default
+         * {@link Options.Overflow#TRUNCATE}, as the engine, the CLI and the server do; {@link Embedded#truncated()}
+         * counts them): a model opened here gets {@code options.withOverflow(overflow)}; a borrowed one
+         * ({@link #model}) refuses such a text when either this or its own options say FAIL; a server backend sends
+         * {@code "truncate": overflow == TRUNCATE} with every request, so the server's own default does not matter.
+         */
+        public Builder overflow(Options.Overflow overflow) {
+            this.options = options.withOverflow(Objects.requireNonNull(overflow, "overflow"));
+            return this;
+        }
+
+        /**
          * As a client of the ReasonIR server at {@code baseUrl} (e.g. {@code http://localhost:8080}), which must
          * serve {@code POST /v1/embeddings}; {@link #build()} refuses what is not an absolute http(s) URL with a
          * host, or has a query or fragment.
@@ -158,7 +172,12 @@ public interface EmbeddingBackend extends AutoCloseable {
             return this;
         }
 
-        /** The name {@link EmbeddingBackend#modelName()} reports and a server backend sends as {@code "model"}. */
+        /**
+         * The name {@link EmbeddingBackend#modelName()} reports and a server backend sends as {@code "model"}: for a
+         * server, its plain model name (the first its {@code GET /v1/models} lists; an unknown name is a 404, and a
+         * {@code NAME:PROMPT} name a 400, because this backend always sends the instruction itself); default: the
+         * server's own name.
+         */
         public Builder modelName(String modelName) {
             this.modelName = Objects.requireNonNull(modelName, "modelName");
             return this;
@@ -182,11 +201,12 @@ public interface EmbeddingBackend extends AutoCloseable {
                 HttpClient http = httpClient != null ? httpClient
                         : HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                                 .connectTimeout(Duration.ofSeconds(30)).build();
-                return new ReasonIRHttpClient(baseUrl, modelName != null ? modelName : DEFAULT_SERVER_MODEL_NAME,
+                return new ReasonIRHttpClient(baseUrl, modelName, options.overflow() == Options.Overflow.TRUNCATE,
                         timeout, maxInputsPerRequest, http);
             }
-            return model != null ? new InProcessBackend(model, false, modelName)
-                    : new InProcessBackend(ReasonIR.open(modelDir, options), true, modelName);
+            boolean fail = options.overflow() == Options.Overflow.FAIL;
+            return model != null ? new InProcessBackend(model, false, modelName, fail)
+                    : new InProcessBackend(ReasonIR.open(modelDir, options), true, modelName, fail);
         }
     }
 }

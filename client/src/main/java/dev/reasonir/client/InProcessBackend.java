@@ -1,6 +1,7 @@
 package dev.reasonir.client;
 
 import dev.reasonir.EmbeddingResult;
+import dev.reasonir.InvalidInputException;
 import dev.reasonir.ReasonIR;
 
 import java.nio.file.Path;
@@ -15,11 +16,16 @@ final class InProcessBackend implements EmbeddingBackend {
     private final ReasonIR model;
     private final boolean owned;
     private final String modelName;
+    private final boolean failOnOverflow;
 
-    /** {@code modelName} null: the checkpoint folder's name. */
-    InProcessBackend(ReasonIR model, boolean owned, String modelName) {
+    /**
+     * {@code modelName} null: the checkpoint folder's name. {@code failOnOverflow}: refuse a text over the max length
+     * even when the model (borrowed, opened with its own options) would truncate it.
+     */
+    InProcessBackend(ReasonIR model, boolean owned, String modelName, boolean failOnOverflow) {
         this.model = Objects.requireNonNull(model, "model");
         this.owned = owned;
+        this.failOnOverflow = failOnOverflow;
         this.modelName = modelName != null ? modelName : folderName(model);
     }
 
@@ -27,7 +33,12 @@ final class InProcessBackend implements EmbeddingBackend {
     public Embedded embed(List<String> texts, String instruction) {
         // One call for the whole list: the engine packs it into token-budget batches itself.
         EmbeddingResult r = model.embed(texts, instruction);
-        return new Embedded(r.vectors(), Math.toIntExact(r.totalTokens()));
+        if (failOnOverflow && !r.truncations().isEmpty()) {
+            EmbeddingResult.Truncation t = r.truncations().get(0);
+            throw new InvalidInputException(t.index(), "has " + t.originalTokens() + " tokens, more than maxLength "
+                    + model.maxLength() + " (overflow FAIL)");
+        }
+        return new Embedded(r.vectors(), Math.toIntExact(r.totalTokens()), r.truncations().size());
     }
 
     @Override

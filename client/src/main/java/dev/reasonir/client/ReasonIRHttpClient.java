@@ -24,8 +24,10 @@ import java.util.Objects;
 
 /**
  * Client of a ReasonIR server's OpenAI-style endpoint {@code POST {baseUrl}/v1/embeddings}. The request carries the
- * instruction in the server's extension field {@code instruction}, so the server embeds exactly what the in-process
- * engine would: {@code {"model": name, "input": [texts], "encoding_format": "float", "instruction": "..."}}.
+ * instruction in the server's extension field {@code instruction} and the overflow policy in {@code truncate}, so the
+ * server embeds exactly what the in-process engine would: {@code {"model": name, "input": [texts],
+ * "encoding_format": "float", "instruction": "...", "truncate": true}}. The model name, unless configured, is the
+ * one the server serves (the first entry of {@code GET {baseUrl}/v1/models}, asked once).
  *
  * <p>Long lists are sent in requests of at most {@code maxInputsPerRequest} texts, so one ingestion of a large corpus
  * does not become one huge request that a server or proxy refuses. Vectors are parsed straight to {@code float}
@@ -42,17 +44,26 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
     /** How much of a non-JSON error body goes into an exception message. */
     private static final int BODY_EXCERPT = 300;
 
+    /** Response header of the ReasonIR server: how many inputs of the request were truncated. */
+    static final String TRUNCATED_HEADER = "X-ReasonIR-Truncated-Inputs";
+
     private final URI endpoint;
-    private final String modelName;
+    private final URI modelsEndpoint;
+    private final boolean truncate;
+    private volatile String modelName;   // null until configured or learnt from the server
     private final Duration timeout;
     private final int maxInputsPerRequest;
     private final HttpClient http;
     private volatile Integer dimension;
     private volatile boolean closed;
 
-    ReasonIRHttpClient(URI baseUrl, String modelName, Duration timeout, int maxInputsPerRequest, HttpClient http) {
+    /** {@code modelName} null: the server's (see {@link #modelName()}). */
+    ReasonIRHttpClient(URI baseUrl, String modelName, boolean truncate, Duration timeout, int maxInputsPerRequest,
+                       HttpClient http) {
         this.endpoint = endpoint(baseUrl);
-        this.modelName = Objects.requireNonNull(modelName, "modelName");
+        this.modelsEndpoint = URI.create(endpoint.toString().replaceFirst("/embeddings$", "/models"));
+        this.modelName = modelName;
+        this.truncate = truncate;
         this.timeout = Objects.requireNonNull(timeout, "timeout");
         if (timeout.isNegative() || timeout.isZero()) throw new IllegalArgumentException("timeout must be > 0");
         if (maxInputsPerRequest < 1) {
@@ -88,17 +99,18 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
         Objects.requireNonNull(instruction, "instruction");
         if (closed) throw new IllegalStateException("ReasonIR client of " + endpoint + " is closed");
         float[][] vectors = new float[texts.size()][];
-        Integer tokens = 0;
+        Integer tokens = 0, truncated = 0;
         for (int from = 0; from < texts.size(); from += maxInputsPerRequest) {
             List<String> chunk = texts.subList(from, Math.min(texts.size(), from + maxInputsPerRequest));
-            Reply reply = post(chunk, instruction);
-            float[][] part = vectorsOf(reply, chunk.size());
+            Answer answer = post(chunk, instruction);
+            float[][] part = vectorsOf(answer.reply(), chunk.size());
             System.arraycopy(part, 0, vectors, from, part.length);
-            Integer used = reply.usage() == null ? null : reply.usage().promptTokens();
-            tokens = tokens == null || used == null ? null : tokens + used;  // unknown once any part is unknown
+            Usage usage = answer.reply().usage();
+            tokens = sum(tokens, usage == null ? null : usage.promptTokens());
+            truncated = sum(truncated, answer.truncated());
         }
         if (dimension == null && vectors.length > 0) dimension = vectors[0].length;
-        return new Embedded(vectors, tokens);
+        return new Embedded(vectors, tokens, truncated);
     }
 
     /** Not known before the first answer: then the dimension that answer had. */
@@ -107,9 +119,17 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
         return dimension;
     }
 
+    /** The configured name, else the first model the server lists, asked once (a race asks twice, harmlessly). */
     @Override
     public String modelName() {
-        return modelName;
+        String name = modelName;
+        if (name == null) modelName = name = serverModelName();
+        return name;
+    }
+
+    /** Unknown once any part is unknown. */
+    private static Integer sum(Integer a, Integer b) {
+        return a == null || b == null ? null : a + b;
     }
 
     /** The JDK client of Java 17 holds no resources to free; later calls are refused all the same. */
@@ -125,9 +145,18 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
 
     // ---------------------------------------------------------------------------------------------------------------
 
-    @JsonPropertyOrder({"model", "input", "encoding_format", "instruction"})
+    @JsonPropertyOrder({"model", "input", "encoding_format", "instruction", "truncate"})
     record Request(String model, List<String> input, @JsonProperty("encoding_format") String encodingFormat,
-                   String instruction) {}
+                   String instruction, boolean truncate) {}
+
+    /** A parsed answer and its truncation count (null: the server sent no count). */
+    private record Answer(Reply reply, Integer truncated) {}
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    record Models(List<ModelEntry> data) {}
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    record ModelEntry(String id) {}
 
     @JsonIgnoreProperties(ignoreUnknown = true)
     record Reply(List<Datum> data, Usage usage) {}
@@ -139,42 +168,71 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
     record Usage(@JsonProperty("prompt_tokens") Integer promptTokens,
                  @JsonProperty("total_tokens") Integer totalTokens) {}
 
-    private Reply post(List<String> texts, String instruction) {
+    private Answer post(List<String> texts, String instruction) {
         byte[] body;
         try {
-            body = JSON.writeValueAsBytes(new Request(modelName, texts, "float", instruction));
+            body = JSON.writeValueAsBytes(new Request(modelName(), texts, "float", instruction, truncate));
         } catch (IOException e) {  // strings only: cannot happen short of a broken Jackson
             throw new UncheckedIOException("cannot encode the request to " + endpoint + ": " + e.getMessage(), e);
         }
-        HttpRequest request = HttpRequest.newBuilder(endpoint)
-                .timeout(timeout)
+        HttpResponse<byte[]> response = send(HttpRequest.newBuilder(endpoint)
                 .header("Content-Type", "application/json")
-                .header("Accept", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofByteArray(body))
-                .build();
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body)), endpoint, " (" + texts.size()
+                + " texts in the request)");
+        Reply reply = read(response, Reply.class, endpoint);
+        String count = response.headers().firstValue(TRUNCATED_HEADER).orElse(null);
+        Integer truncated;
+        try {
+            truncated = count == null ? null : Integer.valueOf(count.strip());
+        } catch (NumberFormatException e) {
+            throw malformed("header " + TRUNCATED_HEADER + " is not a count: \"" + count + "\"", e);
+        }
+        return new Answer(reply, truncated);
+    }
+
+    /** The id of the first model of {@code GET /v1/models}: the ReasonIR server lists its plain model name first. */
+    private String serverModelName() {
+        if (closed) throw new IllegalStateException("ReasonIR client of " + endpoint + " is closed");
+        HttpResponse<byte[]> response = send(HttpRequest.newBuilder(modelsEndpoint).GET(), modelsEndpoint, "");
+        Models models = read(response, Models.class, modelsEndpoint);
+        if (models == null || models.data() == null || models.data().isEmpty() || models.data().get(0) == null
+                || models.data().get(0).id() == null || models.data().get(0).id().isBlank()) {
+            throw failure(Reason.MALFORMED_ANSWER, 0, "malformed answer from the ReasonIR server at " + modelsEndpoint
+                    + ": no model listed in \"data\" (set the model name on the builder to skip this request)", null);
+        }
+        return models.data().get(0).id();
+    }
+
+    /** Sends one request; a transport failure or a non-2xx status is a {@link ReasonIRClientException}. */
+    private HttpResponse<byte[]> send(HttpRequest.Builder builder, URI uri, String context) {
+        HttpRequest request = builder.timeout(timeout).header("Accept", "application/json").build();
         HttpResponse<byte[]> response;
         try {
             response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
         } catch (HttpTimeoutException e) {
-            throw failure(Reason.TIMEOUT, 0, "the ReasonIR server at " + endpoint + " did not answer within "
-                    + timeout + " (" + texts.size() + " texts in the request)", e);
+            throw failure(Reason.TIMEOUT, 0, "the ReasonIR server at " + uri + " did not answer within "
+                    + timeout + context, e);
         } catch (IOException e) {
-            throw failure(Reason.UNREACHABLE, 0, "cannot reach the ReasonIR server at " + endpoint + ": " + e, e);
+            throw failure(Reason.UNREACHABLE, 0, "cannot reach the ReasonIR server at " + uri + ": " + e, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw failure(Reason.INTERRUPTED, 0, "interrupted while waiting for the ReasonIR server at " + endpoint,
-                    e);
+            throw failure(Reason.INTERRUPTED, 0, "interrupted while waiting for the ReasonIR server at " + uri, e);
         }
         int status = response.statusCode();
         if (status / 100 != 2) {
-            throw failure(Reason.HTTP_STATUS, status, "the ReasonIR server at " + endpoint + " answered HTTP " + status
+            throw failure(Reason.HTTP_STATUS, status, "the ReasonIR server at " + uri + " answered HTTP " + status
                     + ": " + errorMessage(response.body()), null);
         }
+        return response;
+    }
+
+    private <T> T read(HttpResponse<byte[]> response, Class<T> type, URI uri) {
         try {
-            return JSON.readValue(response.body(), Reply.class);
+            return JSON.readValue(response.body(), type);
         } catch (IOException e) {
             String why = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
-            throw malformed("the body is not the expected JSON (" + why + ")", e);
+            throw failure(Reason.MALFORMED_ANSWER, 0, "malformed answer from the ReasonIR server at " + uri
+                    + ": the body is not the expected JSON (" + why + ")", e);
         }
     }
 

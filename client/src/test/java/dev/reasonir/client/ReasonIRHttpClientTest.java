@@ -68,16 +68,20 @@ class ReasonIRHttpClientTest {
             EmbeddingResult expected = model.embed(List.of("a leaf", "the sky"), Instructions.DOCUMENT);
             assertSameVectors(expected.vectors(), out.vectors());
             assertEquals(Math.toIntExact(expected.totalTokens()), out.inputTokens());
-            assertEquals("{\"model\":\"ReasonIR-8B\",\"input\":[\"a leaf\",\"the sky\"],\"encoding_format\":"
-                    + "\"float\",\"instruction\":\"<|embed|>\\n\"}", stub.bodies.get(0));
+            assertEquals(0, out.truncated());
+            // The model name is the server's (its GET /v1/models), not a guess; truncate follows Options.overflow.
+            assertEquals("{\"model\":\"" + StubReasonIRServer.MODEL_NAME + "\",\"input\":[\"a leaf\",\"the sky\"],"
+                    + "\"encoding_format\":\"float\",\"instruction\":\"<|embed|>\\n\",\"truncate\":true}",
+                    stub.bodies.get(0));
 
             out = backend.embed(QUERIES, Instructions.bright("biology"));
             assertSameVectors(model.embed(QUERIES, Instructions.bright("biology")).vectors(), out.vectors());
-            ObjectNode expectedBody = JSON.createObjectNode().put("model", "ReasonIR-8B");
+            ObjectNode expectedBody = JSON.createObjectNode().put("model", StubReasonIRServer.MODEL_NAME);
             QUERIES.forEach(expectedBody.putArray("input")::add);
-            expectedBody.put("encoding_format", "float").put("instruction", Instructions.bright("biology"));
+            expectedBody.put("encoding_format", "float").put("instruction", Instructions.bright("biology"))
+                    .put("truncate", true);
             assertEquals(expectedBody, stub.request(1));
-            assertEquals("ReasonIR-8B", backend.modelName());
+            assertEquals(StubReasonIRServer.MODEL_NAME, backend.modelName());
             assertEquals("client of " + endpoint(), backend.toString());
         }
     }
@@ -156,7 +160,8 @@ class ReasonIRHttpClientTest {
 
     @Test
     void aWrongPathIsAnHttp404NamingTheEndpoint() {
-        EmbeddingBackend wrong = EmbeddingBackend.builder().baseUrl(stub.baseUrl() + "/api/").build();
+        // A configured model name: the first request is the embeddings one (else it is GET /v1/models).
+        EmbeddingBackend wrong = EmbeddingBackend.builder().baseUrl(stub.baseUrl() + "/api/").modelName("m").build();
         ReasonIRClientException e = assertThrows(ReasonIRClientException.class,
                 () -> wrong.embed(List.of("x"), Instructions.DOCUMENT));
         assertEquals(404, e.statusCode());
@@ -211,7 +216,7 @@ class ReasonIRHttpClientTest {
             freePort = s.getLocalPort();
         }
         EmbeddingBackend nobody = EmbeddingBackend.builder().baseUrl("http://127.0.0.1:" + freePort)
-                .timeout(Duration.ofSeconds(10)).build();
+                .timeout(Duration.ofSeconds(10)).modelName("m").build();
         ReasonIRClientException e = assertThrows(ReasonIRClientException.class,
                 () -> nobody.embed(List.of("x"), Instructions.DOCUMENT));
         assertEquals(Reason.UNREACHABLE, e.reason());
@@ -225,7 +230,7 @@ class ReasonIRHttpClientTest {
         // Accepts the connection and never answers.
         try (ServerSocket silent = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             EmbeddingBackend slow = EmbeddingBackend.builder().baseUrl("http://127.0.0.1:" + silent.getLocalPort())
-                    .timeout(Duration.ofMillis(300)).build();
+                    .timeout(Duration.ofMillis(300)).modelName("m").build();
             ReasonIRClientException e = assertThrows(ReasonIRClientException.class,
                     () -> slow.embed(List.of("x"), Instructions.DOCUMENT));
             assertEquals(Reason.TIMEOUT, e.reason());

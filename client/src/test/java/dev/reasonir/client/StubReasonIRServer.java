@@ -28,6 +28,8 @@ import java.util.function.UnaryOperator;
  */
 public final class StubReasonIRServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The name the stub serves (GET /v1/models), which clients without a configured name learn and send. */
+    public static final String MODEL_NAME = "stub-served-model";
 
     private final HttpServer server;
     private final ReasonIR model;
@@ -87,6 +89,12 @@ public final class StubReasonIRServer implements AutoCloseable {
     private void handle(HttpExchange exchange) throws IOException {
         try (exchange) {
             String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+            if (exchange.getRequestMethod().equals("GET") && exchange.getRequestURI().getPath().equals("/v1/models")) {
+                // As the real server: the plain model name first.
+                send(exchange, 200, "{\"object\":\"list\",\"data\":[{\"id\":\"" + MODEL_NAME + "\",\"object\":"
+                        + "\"model\"},{\"id\":\"" + MODEL_NAME + ":document\",\"object\":\"model\"}]}");
+                return;
+            }
             if (!exchange.getRequestMethod().equals("POST") || !exchange.getRequestURI().getPath()
                     .equals("/v1/embeddings")) {
                 send(exchange, 404, "{\"error\":{\"message\":\"no route " + exchange.getRequestURI() + "\"}}");
@@ -103,6 +111,9 @@ public final class StubReasonIRServer implements AutoCloseable {
             EmbeddingResult result;
             try {
                 result = model.embed(input, request.get("instruction").asText());
+                if (!result.truncations().isEmpty() && !request.path("truncate").asBoolean(true)) {
+                    throw new IllegalArgumentException("input " + result.truncations().get(0).index() + " is too long");
+                }
             } catch (RuntimeException e) {
                 ObjectNode error = JSON.createObjectNode();
                 error.putObject("error").put("message", e.getMessage());
@@ -122,6 +133,8 @@ public final class StubReasonIRServer implements AutoCloseable {
             reply.put("model", request.get("model").asText());
             reply.putObject("usage").put("prompt_tokens", result.totalTokens()).put("total_tokens",
                     result.totalTokens());
+            exchange.getResponseHeaders().set("X-ReasonIR-Truncated-Inputs",
+                    String.valueOf(result.truncations().size()));
             send(exchange, 200, JSON.writeValueAsString(tamper.apply(reply)));
         }
     }

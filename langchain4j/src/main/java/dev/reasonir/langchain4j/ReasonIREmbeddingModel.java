@@ -1,6 +1,7 @@
 package dev.reasonir.langchain4j;
 
 import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.data.segment.TextSegment;
 import dev.langchain4j.exception.HttpException;
 import dev.langchain4j.exception.LangChain4jException;
 import dev.langchain4j.exception.TimeoutException;
@@ -13,6 +14,7 @@ import dev.langchain4j.model.embedding.request.EmbeddingRequest;
 import dev.langchain4j.model.embedding.request.EmbeddingRequestParameters;
 import dev.langchain4j.model.embedding.response.EmbeddingResponse;
 import dev.langchain4j.model.embedding.response.EmbeddingResponseMetadata;
+import dev.langchain4j.model.output.Response;
 import dev.langchain4j.model.output.TokenUsage;
 import dev.reasonir.Instructions;
 import dev.reasonir.Options;
@@ -28,6 +30,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * ReasonIR-8B as a LangChain4j {@link dev.langchain4j.model.embedding.EmbeddingModel}.
@@ -52,6 +55,21 @@ import java.util.Set;
  * query instruction can serve both sides for components that pass the input type. A {@code QUERY} call on an
  * instance without a query instruction fails rather than guess a task.
  *
+ * <p><b>Components pass the input type only when told to.</b> {@code EmbeddingStoreContentRetriever} sends
+ * {@code QUERY} only with {@code .embeddingInputType(EmbeddingInputType.QUERY)} and otherwise calls
+ * {@link #embed(String)}; {@code EmbeddingStoreIngestor} sends {@code DOCUMENT} only with
+ * {@code .embeddingInputType(DOCUMENT)} and otherwise calls {@link #embedAll(List)}. Without those settings a shared
+ * instance embeds both sides with {@link #instruction()}, and the ranking changes with no error. So: give each side
+ * its own instance, or set the input type on both components. Where this class can tell, it warns (once per
+ * instance): {@link #embed(String)} without an input type on a document instance (the call a retriever makes for its
+ * query), and {@link #embedAll(List)} without one on a query instance (the call an ingestor makes for documents).
+ *
+ * <h2>Long texts</h2>
+ * A text longer than the max length is truncated on both backends (the engine's, or the server's
+ * {@code max_input_length}), as the official {@code encode} does, and logged as a WARNING with the count;
+ * {@link Builder#overflow}{@code (Options.Overflow.FAIL)} refuses it instead, in process and through the server
+ * alike.
+ *
  * <h2>Backends</h2>
  * In process, around a {@link ReasonIR} the caller owns ({@link #forDocuments(ReasonIR)}, {@link Builder#model}) or
  * one this instance opens from a folder and closes in {@link #close()} ({@link Builder#modelDir}); or as a client of a
@@ -73,18 +91,18 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
     private final boolean ownsBackend;
     private final String instruction;
     private final String queryInstruction;   // null: QUERY-typed requests are refused
-    private final String modelName;
     private final List<EmbeddingModelListener> listeners;
+    /** Each misuse warning once per instance: enough to be seen, not one per query. */
+    private final AtomicBoolean warnedUntypedQuery = new AtomicBoolean(), warnedUntypedDocuments = new AtomicBoolean();
 
     private ReasonIREmbeddingModel(EmbeddingBackend backend, boolean ownsBackend, String instruction,
-                                   String queryInstruction, String modelName, List<EmbeddingModelListener> listeners,
+                                   String queryInstruction, List<EmbeddingModelListener> listeners,
                                    Integer dimension) {
         this.backend = backend;
         this.ownsBackend = ownsBackend;
         this.instruction = checkInstruction(instruction, "instruction");
         this.queryInstruction = queryInstruction == null ? null : checkInstruction(queryInstruction,
                 "queryInstruction");
-        this.modelName = modelName;
         this.listeners = List.copyOf(listeners);
         this.dimension = dimension;
     }
@@ -119,7 +137,7 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
     public ReasonIREmbeddingModel withInstruction(String instruction) {
         Objects.requireNonNull(instruction, "instruction");
         String query = Instructions.DOCUMENT.equals(instruction) ? queryInstruction : instruction;
-        return new ReasonIREmbeddingModel(backend, false, instruction, query, modelName, listeners, dimension);
+        return new ReasonIREmbeddingModel(backend, false, instruction, query, listeners, dimension);
     }
 
     /** The prefix of every text of a call that does not name an input type. */
@@ -132,9 +150,48 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
         return queryInstruction;
     }
 
+    /**
+     * The backend's model name: the builder's, else the folder's in process, else the name the server serves (asked
+     * once from its {@code GET /v1/models}).
+     */
     @Override
     public String modelName() {
-        return modelName;
+        try {
+            return backend.modelName();
+        } catch (ReasonIRClientException e) {
+            throw langChain4jException(e);
+        }
+    }
+
+    /**
+     * As LangChain4j's, with the instance's {@link #instruction()}; on a document instance, warns once that this is
+     * how {@code EmbeddingStoreContentRetriever} embeds its query when no {@code embeddingInputType} is set.
+     */
+    @Override
+    public Response<Embedding> embed(String text) {
+        if (queryInstruction == null && warnedUntypedQuery.compareAndSet(false, true)) {
+            LOG.log(System.Logger.Level.WARNING, "embed(String) on a document model ({0}) embeds with the document "
+                    + "prompt. EmbeddingStoreContentRetriever embeds its QUERY this way unless built with "
+                    + ".embeddingInputType(EmbeddingInputType.QUERY); for queries use forQueries(...) or "
+                    + "forBrightTask(...), or a model with queryInstruction(...) and that setting. (Warned once per "
+                    + "instance.)", this);
+        }
+        return super.embed(text);
+    }
+
+    /**
+     * As LangChain4j's, with the instance's {@link #instruction()}; on a query instance, warns once that this is how
+     * {@code EmbeddingStoreIngestor} embeds documents when no {@code embeddingInputType} is set.
+     */
+    @Override
+    public Response<List<Embedding>> embedAll(List<TextSegment> textSegments) {
+        if (!Instructions.DOCUMENT.equals(instruction) && warnedUntypedDocuments.compareAndSet(false, true)) {
+            LOG.log(System.Logger.Level.WARNING, "embedAll(segments) on a query model ({0}) embeds every segment with "
+                    + "the query prompt. EmbeddingStoreIngestor embeds DOCUMENTS this way unless built with "
+                    + ".embeddingInputType(EmbeddingInputType.DOCUMENT); index with forDocuments(...) or set it. "
+                    + "(Warned once per instance.)", this);
+        }
+        return super.embedAll(textSegments);
     }
 
     @Override
@@ -163,12 +220,18 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
         } catch (ReasonIRClientException e) {
             throw langChain4jException(e);
         }
+        if (out.truncated() != null && out.truncated() > 0) {
+            // LangChain4j's response metadata has no place for it: the log is where a user can see it.
+            LOG.log(System.Logger.Level.WARNING, "{0} of {1} texts were longer than the max length and truncated "
+                    + "(builder().overflow(Options.Overflow.FAIL) refuses them instead)", out.truncated(),
+                    texts.size());
+        }
         List<Embedding> embeddings = new ArrayList<>(out.vectors().length);
         for (float[] v : out.vectors()) embeddings.add(Embedding.from(v));
         return EmbeddingResponse.builder()
                 .embeddings(embeddings)
                 .metadata(EmbeddingResponseMetadata.builder()
-                        .modelName(modelName)
+                        .modelName(modelName())
                         .tokenUsage(out.inputTokens() == null ? null : new TokenUsage(out.inputTokens()))
                         .build())
                 .build();
@@ -191,7 +254,8 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
 
     @Override
     public String toString() {
-        return "ReasonIREmbeddingModel[" + backend + ", model " + modelName + ", instruction "
+        // No model name here: for a server it may take a request to learn, and toString must not make one.
+        return "ReasonIREmbeddingModel[" + backend + ", instruction "
                 + quote(instruction) + (queryInstruction == null || queryInstruction.equals(instruction) ? ""
                 : ", queryInstruction " + quote(queryInstruction)) + "]";
     }
@@ -302,6 +366,16 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
             return this;
         }
 
+        /**
+         * Texts longer than the max length: {@link Options.Overflow#TRUNCATE} (default; logged with the count) or
+         * {@link Options.Overflow#FAIL} (refused: {@code InvalidInputException} in process, an
+         * {@link dev.langchain4j.exception.HttpException} 422 from a server). Same policy for both backends.
+         */
+        public Builder overflow(Options.Overflow overflow) {
+            backend.overflow(overflow);
+            return this;
+        }
+
         /** Server backend: how long one request may take (default 5 minutes: a large batch on a CPU server). */
         public Builder timeout(Duration timeout) {
             backend.timeout(timeout);
@@ -347,7 +421,11 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
             return this;
         }
 
-        /** The name reported in responses and sent to a server (default: the folder name / "ReasonIR-8B"). */
+        /**
+         * The name reported in responses and sent to a server (default: the folder name in process, the server's own
+         * name for a server, which refuses a name it does not serve; the prompt comes from this adapter, not from a
+         * {@code NAME:PROMPT} model name).
+         */
         public Builder modelName(String modelName) {
             backend.modelName(modelName);
             return this;
@@ -364,8 +442,7 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
                     : Instructions.DOCUMENT.equals(instruction) ? null : instruction;
             EmbeddingBackend built = backend.build();
             try {
-                return new ReasonIREmbeddingModel(built, true, instruction, query, built.modelName(), listeners,
-                        dimension);
+                return new ReasonIREmbeddingModel(built, true, instruction, query, listeners, dimension);
             } catch (RuntimeException | Error e) {
                 built.close();  // a model opened above must not leak
                 throw e;

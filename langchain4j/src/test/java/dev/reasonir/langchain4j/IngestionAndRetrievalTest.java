@@ -15,6 +15,7 @@ import dev.langchain4j.store.embedding.IngestionResult;
 import dev.langchain4j.store.embedding.inmemory.InMemoryEmbeddingStore;
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
+import dev.reasonir.LogCapture;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.client.TestSupport;
 import org.junit.jupiter.api.AfterAll;
@@ -26,12 +27,15 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.logging.Level;
 import java.util.stream.IntStream;
 
 import static dev.reasonir.client.TestSupport.CPU;
 import static dev.reasonir.client.TestSupport.DOCUMENTS;
 import static dev.reasonir.client.TestSupport.QUERIES;
+import static dev.reasonir.langchain4j.EmbeddingAssertions.assertSameVectors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A real LangChain4j pipeline (EmbeddingStoreIngestor into an InMemoryEmbeddingStore, then search) ranks the
@@ -125,5 +129,87 @@ class IngestionAndRetrievalTest {
             assertEquals(bruteForceRanking(query), found.stream().map(c -> c.textSegment().text()).toList(),
                     "ranking for '" + query + "'");
         }
+    }
+
+    /** The adapter's WARNING messages while {@code body} runs. */
+    static List<String> warningsDuring(Runnable body) {
+        return LogCapture.messages(ReasonIREmbeddingModel.class.getName(),
+                l -> l.intValue() >= Level.WARNING.intValue(), body);
+    }
+
+    /**
+     * The real LangChain4j components without an input type: the ingestor embeds documents with embedAll(segments),
+     * the retriever its query with embed(String). On the wrong side's instance that silently uses the wrong prompt,
+     * and the adapter warns, once per instance, however many calls follow; the right instances stay silent.
+     */
+    @Test
+    void untypedComponentsOnTheWrongSidesInstanceWarnOncePerInstance() {
+        ReasonIREmbeddingModel queries = ReasonIREmbeddingModel.forBrightTask(model, TASK);
+        ReasonIREmbeddingModel documents = ReasonIREmbeddingModel.forDocuments(model);
+        InMemoryEmbeddingStore<TextSegment> wrong = new InMemoryEmbeddingStore<>();
+        EmbeddingStoreIngestor ingestor = EmbeddingStoreIngestor.builder()
+                .embeddingModel(queries).embeddingStore(wrong).build();
+        List<String> ingestWarnings = warningsDuring(() -> {
+            ingestor.ingest(documents().subList(0, 2));
+            ingestor.ingest(documents().subList(2, DOCUMENTS.size()));
+        });
+        assertEquals(1, ingestWarnings.size(), ingestWarnings.toString());
+        assertTrue(ingestWarnings.get(0).startsWith("embedAll(segments) on a query model")
+                && ingestWarnings.get(0).contains(".embeddingInputType(EmbeddingInputType.DOCUMENT)"),
+                ingestWarnings.get(0));
+        // What it warns about is real: the store holds the documents embedded with the query prompt.
+        assertSameVectors(model.embed(DOCUMENTS, Instructions.bright(TASK)).vectors(),
+                storedInOrder(wrong));
+
+        InMemoryEmbeddingStore<TextSegment> store = new InMemoryEmbeddingStore<>();
+        EmbeddingStoreContentRetriever retriever = EmbeddingStoreContentRetriever.builder()
+                .embeddingModel(documents).embeddingStore(store).maxResults(DOCUMENTS.size()).minScore(0.0).build();
+        List<String> retrieveWarnings = warningsDuring(() -> {
+            EmbeddingStoreIngestor.builder().embeddingModel(documents).embeddingStore(store).build()
+                    .ingest(documents());  // documents on the document instance: no warning
+            for (String query : QUERIES) {
+                List<Content> found = retriever.retrieve(Query.from(query));
+                // the query was embedded with the document prompt: the ranking of plain document-prompt vectors
+                float[] q = model.embed(List.of(query)).vectors()[0];
+                float[][] docs = model.embed(DOCUMENTS).vectors();
+                List<Integer> order = new ArrayList<>(IntStream.range(0, docs.length).boxed().toList());
+                order.sort(Comparator.comparingDouble((Integer d) -> cosine(q, docs[d])).reversed());
+                assertEquals(order.stream().map(DOCUMENTS::get).toList(),
+                        found.stream().map(c -> c.textSegment().text()).toList(), "ranking for '" + query + "'");
+            }
+        });
+        assertEquals(1, retrieveWarnings.size(), retrieveWarnings.toString());
+        assertTrue(retrieveWarnings.get(0).startsWith("embed(String) on a document model")
+                && retrieveWarnings.get(0).contains(".embeddingInputType(EmbeddingInputType.QUERY)"),
+                retrieveWarnings.get(0));
+
+        // Each side on its own instance (the documented convention), and a shared instance with both input types set:
+        // silent.
+        ReasonIREmbeddingModel both = ReasonIREmbeddingModel.builder().model(model)
+                .queryInstruction(Instructions.bright(TASK)).build();
+        List<String> none = warningsDuring(() -> {
+            InMemoryEmbeddingStore<TextSegment> s = new InMemoryEmbeddingStore<>();
+            ReasonIREmbeddingModel freshDocuments = ReasonIREmbeddingModel.forDocuments(model);
+            ReasonIREmbeddingModel freshQueries = ReasonIREmbeddingModel.forBrightTask(model, TASK);
+            EmbeddingStoreIngestor.builder().embeddingModel(freshDocuments).embeddingStore(s).build()
+                    .ingest(documents());
+            EmbeddingStoreContentRetriever.builder().embeddingModel(freshQueries).embeddingStore(s).build()
+                    .retrieve(Query.from(QUERIES.get(0)));
+            EmbeddingStoreIngestor.builder().embeddingModel(both).embeddingStore(s)
+                    .embeddingInputType(EmbeddingInputType.DOCUMENT).build().ingest(documents());
+            EmbeddingStoreContentRetriever.builder().embeddingModel(both).embeddingStore(s)
+                    .embeddingInputType(EmbeddingInputType.QUERY).build().retrieve(Query.from(QUERIES.get(0)));
+        });
+        assertEquals(List.of(), none);
+    }
+
+    /** The store's vectors in document order (the "id" metadata). */
+    static List<Embedding> storedInOrder(InMemoryEmbeddingStore<TextSegment> store) {
+        List<EmbeddingMatch<TextSegment>> all = store.search(EmbeddingSearchRequest.builder()
+                .queryEmbedding(Embedding.from(model.embed(List.of(QUERIES.get(0))).vectors()[0]))
+                .maxResults(DOCUMENTS.size()).minScore(0.0).build()).matches();
+        assertEquals(DOCUMENTS.size(), all.size());
+        return all.stream().sorted(Comparator.comparingInt(m -> m.embedded().metadata().getInteger("id")))
+                .map(EmbeddingMatch::embedding).toList();
     }
 }

@@ -6,6 +6,8 @@ import dev.langchain4j.exception.HttpException;
 import dev.langchain4j.model.output.Response;
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
+import dev.reasonir.InvalidInputException;
+import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.client.TestSupport;
 import dev.reasonir.server.EmbeddingServer;
@@ -60,14 +62,33 @@ class RealServerTest {
         }
     }
 
+    /**
+     * One behaviour on both backends: the default prompt (the Java API's plain embed), truncation of a text over the
+     * max length (64 here) by default, refusal with overflow(FAIL), and the model name the server serves.
+     */
     @Test
-    void theServersRefusalReachesTheCaller() {
-        try (ReasonIREmbeddingModel documents = ReasonIREmbeddingModel.builder()
+    void defaultPromptTruncationAndModelNameAreTheSameInProcessAndThroughTheServer() {
+        String longText = "word ".repeat(200);
+        float[][] expected = model.embed(List.of(QUERIES.get(0), longText)).vectors();
+        try (ReasonIREmbeddingModel remote = ReasonIREmbeddingModel.builder()
                 .baseUrl("http://127.0.0.1:" + server.port()).build()) {
-            // longer than the server's max input length (64 tokens): a validation error, named
-            HttpException e = assertThrows(HttpException.class, () -> documents.embed("word ".repeat(200)));
+            ReasonIREmbeddingModel local = ReasonIREmbeddingModel.forDocuments(model);
+            for (ReasonIREmbeddingModel m : List.of(local, remote)) {
+                assertSameVectors(expected, List.of(m.embed(QUERIES.get(0)).content(), m.embed(longText).content()));
+            }
+            assertEquals("model", remote.modelName(), "the server's name (its folder), not a default");
+            assertEquals(local.modelName(), remote.modelName());
+        }
+        try (ReasonIREmbeddingModel strict = ReasonIREmbeddingModel.builder()
+                .baseUrl("http://127.0.0.1:" + server.port()).overflow(Options.Overflow.FAIL).build()) {
+            HttpException e = assertThrows(HttpException.class, () -> strict.embed(longText));
             assertEquals(422, e.statusCode(), e.getMessage());
-            assertTrue(e.getMessage().contains("HTTP 422"), e.getMessage());
+            assertTrue(e.getMessage().contains("must have less than 64 tokens"), e.getMessage());
+        }
+        try (ReasonIREmbeddingModel strict = ReasonIREmbeddingModel.builder().model(model)
+                .overflow(Options.Overflow.FAIL).build()) {
+            InvalidInputException e = assertThrows(InvalidInputException.class, () -> strict.embed(longText));
+            assertTrue(e.getMessage().contains("more than maxLength 64"), e.getMessage());
         }
     }
 }

@@ -78,15 +78,17 @@ class ServerClientTest {
             EmbeddingResult expected = model.embed(List.of("a leaf", "the sky"), Instructions.DOCUMENT);
             assertSameVectors(expected.vectors(), r.content());
             assertEquals(Math.toIntExact(expected.totalTokens()), r.tokenUsage().inputTokenCount());
-            assertEquals("{\"model\":\"ReasonIR-8B\",\"input\":[\"a leaf\",\"the sky\"],\"encoding_format\":"
-                    + "\"float\",\"instruction\":\"<|embed|>\\n\"}", stub.bodies.get(0));
+            assertEquals("{\"model\":\"" + StubReasonIRServer.MODEL_NAME + "\",\"input\":[\"a leaf\",\"the sky\"],"
+                    + "\"encoding_format\":\"float\",\"instruction\":\"<|embed|>\\n\",\"truncate\":true}",
+                    stub.bodies.get(0));
 
             ReasonIREmbeddingModel queries = documents.withInstruction(Instructions.bright("biology"));
             assertSameVectors(model.embed(QUERIES, Instructions.bright("biology")).vectors(),
                     queries.embedAll(segments(QUERIES)).content());
-            var expectedBody = JSON.createObjectNode().put("model", "ReasonIR-8B");
+            var expectedBody = JSON.createObjectNode().put("model", StubReasonIRServer.MODEL_NAME);
             QUERIES.forEach(((ArrayNode) expectedBody.putArray("input"))::add);
-            expectedBody.put("encoding_format", "float").put("instruction", Instructions.bright("biology"));
+            expectedBody.put("encoding_format", "float").put("instruction", Instructions.bright("biology"))
+                    .put("truncate", true);
             assertEquals(expectedBody, stub.request(1));
             assertEquals(model.dimension(), queries.dimension());  // learnt from the answers, no extra request
             assertEquals(2, stub.bodies.size());
@@ -132,7 +134,8 @@ class ServerClientTest {
     @Test
     void aWrongPathIsAnHttp404() {
         ReasonIREmbeddingModel documents = client().build();
-        ReasonIREmbeddingModel wrong = ReasonIREmbeddingModel.builder().baseUrl(stub.baseUrl() + "/api/").build();
+        ReasonIREmbeddingModel wrong = ReasonIREmbeddingModel.builder().baseUrl(stub.baseUrl() + "/api/").modelName("m")
+                .build();  // a configured name: the first request is the embeddings one
         HttpException e = assertThrows(HttpException.class, () -> wrong.embed("x"));
         assertEquals(404, e.statusCode());
         assertTrue(e.getMessage().contains(stub.baseUrl() + "/api/v1/embeddings"), e.getMessage());
@@ -162,7 +165,7 @@ class ServerClientTest {
             freePort = s.getLocalPort();
         }
         ReasonIREmbeddingModel nobody = ReasonIREmbeddingModel.builder().baseUrl("http://127.0.0.1:" + freePort)
-                .timeout(Duration.ofSeconds(10)).build();
+                .timeout(Duration.ofSeconds(10)).modelName("m").build();
         LangChain4jException e = assertThrows(LangChain4jException.class, () -> nobody.embed("x"));
         assertTrue(e.getMessage().startsWith("cannot reach the ReasonIR server at http://127.0.0.1:" + freePort
                 + "/v1/embeddings"), e.getMessage());

@@ -74,6 +74,11 @@ final class ApiException extends RuntimeException {
                         + "GET /health, GET /info, GET /metrics");
     }
 
+    /** A {@code model} the server does not serve: 404 {@code model_not_found}, as OpenAI answers it. */
+    static ApiException modelNotFound(String message) {
+        return new ApiException(404, 404, "NotFound", "invalid_request_error", "model_not_found", "model", message);
+    }
+
     static ApiException methodNotAllowed(String method, String path, String allowed) {
         return new ApiException(405, 405, "Validation", "invalid_request_error", "method_not_allowed", null,
                 method + " " + path + " is not supported; use " + allowed);

@@ -40,8 +40,15 @@ final class Endpoints {
     private static final JsonFactory OUT = JsonFactory.builder().enable(StreamWriteFeature.USE_FAST_DOUBLE_WRITER)
             .build();
 
-    /** An HTTP response: status, content type, body. */
-    record Response(int status, String contentType, byte[] body) {}
+    /**
+     * An HTTP response: status, content type, body, and for a served embedding request how many of its inputs were
+     * truncated (sent as {@link ServerConfig#TRUNCATED_HEADER}; -1: not an embedding response, no header).
+     */
+    record Response(int status, String contentType, byte[] body, int truncated) {
+        Response(int status, String contentType, byte[] body) {
+            this(status, contentType, body, -1);
+        }
+    }
 
     private final ReasonIR model;
     private final ServerConfig config;
@@ -70,12 +77,18 @@ final class Endpoints {
             g.writeStartObject();
             g.writeStringField("object", "list");
             g.writeArrayFieldStart("data");
-            g.writeStartObject();
-            g.writeStringField("id", config.modelName());
-            g.writeStringField("object", "model");
-            g.writeNumberField("created", 0);
-            g.writeStringField("owned_by", "reasonir");
-            g.writeEndObject();
+            // Every name /v1/embeddings accepts: the model itself first (clients that take the first entry get the
+            // default prompt), then one per prompt and the aliases. "prompt" is an extension naming what each
+            // chooses, so that a user of a plain OpenAI client can pick the right one from this list.
+            for (var e : config.servedModelNames().entrySet()) {
+                g.writeStartObject();
+                g.writeStringField("id", e.getKey());
+                g.writeStringField("object", "model");
+                g.writeNumberField("created", 0);
+                g.writeStringField("owned_by", "reasonir");
+                g.writeStringField("prompt", e.getValue().isEmpty() ? config.defaultPromptName() : e.getValue());
+                g.writeEndObject();
+            }
             g.writeEndArray();
             g.writeEndObject();
         });
@@ -84,9 +97,10 @@ final class Endpoints {
     // ---- OpenAI ----------------------------------------------------------------------------------------------------
 
     /**
-     * {@code POST /v1/embeddings}. {@code model} may be any string (one model per server; the configured name is
-     * echoed); {@code dimensions} is refused; {@code user} is ignored. ReasonIR extensions: {@code instruction},
-     * {@code task} + {@code role}, {@code prompt_name}.
+     * {@code POST /v1/embeddings}. {@code model} is one of the names {@code GET /v1/models} lists (the model, or the
+     * model with a prompt; the configured model name is echoed) or absent; {@code dimensions} is refused; {@code user}
+     * is ignored. ReasonIR extensions: {@code instruction}, {@code task} + {@code role}, {@code prompt_name},
+     * {@code truncate} (default: the server's auto-truncate).
      */
     CompletableFuture<Response> openAiEmbeddings(byte[] body, BooleanSupplier clientGone) {
         return CompletableFuture.supplyAsync(() -> {
@@ -108,10 +122,11 @@ final class Endpoints {
             }
             List<Inputs.Input> in = inputs.parse(root.get("input"), "input", false);
             String instruction = inputs.openAiInstruction(root);
-            Inputs.Prepared prepared = inputs.prepare(in, instruction, false, "input");
+            Inputs.Prepared prepared = inputs.prepare(in, instruction, inputs.truncate(root), "input");
             boolean asBase64 = base64;
             return batcher.submit(prepared.inputs(), true, clientGone)
-                    .thenApplyAsync(v -> renderOpenAi(v, asBase64, prepared.tokens()), workers);
+                    .thenApplyAsync(v -> withTruncations(renderOpenAi(v, asBase64, prepared.tokens()), prepared),
+                            workers);
         }, workers).thenCompose(f -> f);
     }
 
@@ -150,6 +165,18 @@ final class Endpoints {
         }));
     }
 
+    /**
+     * The response with its truncation count (the header), and one log line when inputs were truncated: the operator
+     * learns it without reading every response.
+     */
+    private Response withTruncations(Response r, Inputs.Prepared prepared) {
+        if (prepared.truncated() > 0) {
+            LOG.log(System.Logger.Level.INFO, "{0} of {1} inputs of a request truncated to {2} tokens",
+                    prepared.truncated(), prepared.inputs().size(), config.maxInputLength());
+        }
+        return new Response(r.status(), r.contentType(), r.body(), prepared.truncated());
+    }
+
     /** OpenAI's base64 encoding: the float32 values as little-endian bytes. */
     static String base64(float[] v) {
         ByteBuffer b = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
@@ -157,7 +184,7 @@ final class Endpoints {
         return Base64.getEncoder().encodeToString(b.array());
     }
 
-    /** {@code GET /v1/models}: the one model, so that OpenAI clients that list models find it. */
+    /** {@code GET /v1/models}: every model name {@code /v1/embeddings} accepts, with the prompt each chooses. */
     Response openAiModels() {
         return ok(models);
     }
@@ -170,7 +197,7 @@ final class Endpoints {
             JsonNode root = parse(body);
             refuseDimensions(root);  // newer TEI versions take it for Matryoshka models; ReasonIR is not one
             boolean normalize = Inputs.bool(root, "normalize", true);
-            boolean truncate = Inputs.bool(root, "truncate", false);
+            boolean truncate = inputs.truncate(root);
             if (Inputs.present(root, "truncation_direction")) {
                 String d = Inputs.string(root, "truncation_direction");
                 if (d.equalsIgnoreCase("left")) {
@@ -187,11 +214,11 @@ final class Endpoints {
             String instruction = inputs.teiInstruction(root);
             Inputs.Prepared prepared = inputs.prepare(in, instruction, truncate, "inputs");
             return batcher.submit(prepared.inputs(), normalize, clientGone)
-                    .thenApplyAsync(v -> ok(json(g -> {
+                    .thenApplyAsync(v -> withTruncations(ok(json(g -> {
                         g.writeStartArray();
                         for (float[] row : v) writeFloats(g, row);
                         g.writeEndArray();
-                    })), workers);
+                    })), prepared), workers);
         }, workers).thenCompose(f -> f);
     }
 
@@ -286,12 +313,19 @@ final class Endpoints {
             for (String name : config.prompts().keySet()) g.writeString(name);
             g.writeEndArray();
             g.writeStringField("default_prompt_name", config.defaultPromptName());
+            // The text as well as the name: what a request that names no prompt is embedded with.
+            g.writeStringField("default_prompt", config.prompts().get(config.defaultPromptName()));
+            g.writeObjectFieldStart("model_names");
+            for (var e : config.servedModelNames().entrySet()) {
+                g.writeStringField(e.getKey(), e.getValue().isEmpty() ? config.defaultPromptName() : e.getValue());
+            }
+            g.writeEndObject();
             g.writeNumberField("max_concurrent_requests", config.maxConcurrentRequests());
             g.writeNumberField("max_input_length", config.maxInputLength());
             g.writeNumberField("max_batch_tokens", config.maxBatchTokens());
             g.writeNullField("max_batch_requests");
             g.writeNumberField("max_client_batch_size", config.maxClientBatchSize());
-            g.writeBooleanField("auto_truncate", false);
+            g.writeBooleanField("auto_truncate", config.autoTruncate());
             g.writeNumberField("tokenization_workers", tokenizationWorkers);
             g.writeStringField("version", Version.SERVER);
             g.writeStringField("engine_version", ReasonIR.nativeVersion());

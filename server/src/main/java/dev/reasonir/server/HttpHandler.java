@@ -273,6 +273,7 @@ final class HttpHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         resp.headers().set(HttpHeaderNames.CONTENT_TYPE, r.contentType());
         resp.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, r.body().length);
         if (close) resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        if (r.truncated() >= 0) resp.headers().setInt(ServerConfig.TRUNCATED_HEADER, r.truncated());
         return resp;
     }
 }

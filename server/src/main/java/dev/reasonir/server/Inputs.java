@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * Request-side input handling shared by the OpenAI and TEI routes: reading the {@code input}/{@code inputs} field
@@ -25,8 +26,8 @@ final class Inputs {
     /** One input: text or token ids (exactly one is non-null). */
     record Input(String text, int[] ids) {}
 
-    /** Inputs as the engine takes them, and how many tokens they are in all. */
-    record Prepared(List<TokenizedInput> inputs, long tokens) {}
+    /** Inputs as the engine takes them, how many tokens they are in all, and how many were truncated. */
+    record Prepared(List<TokenizedInput> inputs, long tokens, int truncated) {}
 
     private final ReasonIR model;
     private final ServerConfig config;
@@ -106,13 +107,17 @@ final class Inputs {
     /**
      * The instruction of an OpenAI request: {@code instruction} (used verbatim, may be ""), or {@code task} +
      * {@code role} ("query", the default when {@code task} is given: the BRIGHT prompt of the task; "document":
-     * {@link Instructions#DOCUMENT}), or {@code prompt_name}; at most one of the three; none: the default prompt.
+     * {@link Instructions#DOCUMENT}), or {@code prompt_name}, or a {@code model} that names a prompt
+     * ({@link ServerConfig#servedModelNames()}); at most one of the four; none: the default prompt. A {@code model}
+     * this server does not serve is a 404 naming it.
      */
     String openAiInstruction(JsonNode root) {
+        String modelPrompt = modelPrompt(root);
         boolean instruction = present(root, "instruction");
         boolean taskRole = present(root, "task") || present(root, "role");
         boolean promptName = present(root, "prompt_name");
         List<String> given = new ArrayList<>();
+        if (!modelPrompt.isEmpty()) given.add("`model` \"" + string(root, "model") + "\" (prompt " + modelPrompt + ")");
         if (instruction) given.add("`instruction`");
         if (taskRole) given.add(present(root, "task") && present(root, "role") ? "`task`/`role`"
                 : present(root, "task") ? "`task`" : "`role`");
@@ -120,8 +125,9 @@ final class Inputs {
         if (given.size() > 1) {
             throw ApiException.badRequest(promptName ? "prompt_name" : "task", "conflicting_prompt",
                     "conflicting prompt fields: " + String.join(" and ", given) + " were given together; use only "
-                            + "one of `instruction`, `task` + `role`, `prompt_name`");
+                            + "one of `instruction`, `task` + `role`, `prompt_name`, a `model` that names a prompt");
         }
+        if (!modelPrompt.isEmpty()) return prompt(modelPrompt);
         if (instruction) return string(root, "instruction");
         if (promptName) return prompt(string(root, "prompt_name"));
         if (taskRole) {
@@ -149,6 +155,26 @@ final class Inputs {
         return prompt(config.defaultPromptName());
     }
 
+    /**
+     * The prompt name the request's {@code model} chooses ("" when it chooses none: absent, or the plain model name).
+     * Plain OpenAI clients send nothing but {@code model} and {@code input}, so the model name is their only way to ask
+     * for a query prompt. An unknown name is refused rather than served with the default prompt: a query embedded
+     * with the document prompt is still a unit vector, only a worse one, and nothing would say so.
+     */
+    private String modelPrompt(JsonNode root) {
+        if (!present(root, "model")) return "";
+        String name = string(root, "model");
+        Map<String, String> served = config.servedModelNames();
+        String prompt = served.get(name);
+        if (prompt == null) {
+            throw ApiException.modelNotFound("unknown `model` \"" + name + "\"; this server serves "
+                    + served.keySet() + " (GET /v1/models): \"" + config.modelName() + "\" embeds with the default "
+                    + "prompt \"" + config.defaultPromptName() + "\", \"" + config.modelName()
+                    + ServerConfig.MODEL_PROMPT_SEPARATOR + "PROMPT\" with the prompt of that name");
+        }
+        return prompt;
+    }
+
     /** The instruction of a TEI request: {@code prompt_name}, or the default prompt. */
     String teiInstruction(JsonNode root) {
         return prompt(present(root, "prompt_name") ? string(root, "prompt_name") : config.defaultPromptName());
@@ -164,14 +190,23 @@ final class Inputs {
     }
 
     /**
+     * The request's {@code truncate}, else the server's {@link ServerConfig#autoTruncate()}: one policy for both
+     * routes, as TEI has it (a request flag over a server default).
+     */
+    boolean truncate(JsonNode root) {
+        return bool(root, "truncate", config.autoTruncate());
+    }
+
+    /**
      * Tokenizes and checks every input. Inputs longer than {@code maxInputLength} tokens (instruction and BOS
      * included) are a 422 unless {@code truncate}, which keeps the first {@code maxInputLength} tokens as the Java
-     * API's truncation does.
+     * API's truncation does and counts them in {@link Prepared#truncated()}.
      */
     Prepared prepare(List<Input> inputs, String instruction, boolean truncate, String field) {
         int max = config.maxInputLength();
         List<TokenizedInput> out = new ArrayList<>(inputs.size());
         long tokens = 0;
+        int truncated = 0;
         for (int i = 0; i < inputs.size(); i++) {
             Input in = inputs.get(i);
             TokenizedInput t = in.text() != null ? tokenize(instruction, in.text())
@@ -182,8 +217,9 @@ final class Inputs {
                     throw ApiException.validation(field, "input_too_long", where(i, inputs.size()) + "`" + field
                             + "` must have less than " + max + " tokens. Given: " + original
                             + (in.text() != null && !instruction.isEmpty() ? " (instruction included)" : "")
-                            + (field.equals("inputs") ? "; send \"truncate\": true to keep the first " + max : ""));
+                            + "; send \"truncate\": true to keep the first " + max);
                 }
+                truncated++;
             }
             if (t.length() > max) t = new TokenizedInput(Arrays.copyOf(t.ids(), max), t.poolStart(), original);
             if (t.poolStart() >= t.length()) {
@@ -193,7 +229,7 @@ final class Inputs {
             out.add(t);
             tokens += t.length();
         }
-        return new Prepared(out, tokens);
+        return new Prepared(out, tokens, truncated);
     }
 
     private TokenizedInput tokenize(String instruction, String text) {

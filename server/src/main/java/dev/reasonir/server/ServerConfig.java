@@ -21,27 +21,40 @@ import java.util.Objects;
  * @param host                  interface to bind (default {@code 127.0.0.1}: loopback only, so that exposing the
  *                              server is a deliberate choice)
  * @param port                  TCP port (default 8080); 0 binds any free port, see {@link EmbeddingServer#port()}
- * @param modelName             the name reported as {@code model} / {@code model_id}; clients may send any model name
- *                              and always get this one back
+ * @param modelName             the name reported as {@code model} / {@code model_id}. On {@code /v1/embeddings} the
+ *                              request's {@code model} also chooses the prompt, because it is the one field a plain
+ *                              OpenAI client always sends: {@code modelName} (or no {@code model}) is the default
+ *                              prompt, {@code modelName:PROMPT} any prompt by name (e.g.
+ *                              {@code reasonir:query:biology}), an alias of {@code modelAliases} its prompt;
+ *                              {@code GET /v1/models} lists every one and any other name is a 404 naming it
  * @param prompts               named instructions selectable with {@code prompt_name}; built in: {@code "document"}
  *                              ({@link Instructions#DOCUMENT}) and {@code "query:<task>"} for every BRIGHT task
  *                              ({@link Instructions#bright(String)})
- * @param defaultPromptName     prompt used for text input when a request names none (default {@code "document"})
+ * @param defaultPromptName     prompt used for text input when a request names none (default {@code "document"}:
+ *                              {@link Instructions#DEFAULT_PROMPT}, the default of every ReasonIR surface)
+ * @param modelAliases          extra model names, each choosing a prompt by name (alias -&gt; prompt name), e.g.
+ *                              {@code "support-queries" -> "support"}: what an operator hands to users of unmodified
+ *                              OpenAI clients for their task's queries
  * @param maxConcurrentRequests requests being handled at once (queued or computing) before new ones get 429
  *                              (default 512)
  * @param maxClientBatchSize    inputs one request may carry (default 128); more is a 422
  * @param maxBatchTokens        token budget of one engine batch the dynamic batcher packs across requests (default
  *                              16384); an input longer than the budget is embedded alone
- * @param maxInputLength        tokens per input (BOS and instruction included); 0: the model's max length. Longer
- *                              inputs are a 422 unless the request asks to truncate
+ * @param maxInputLength        tokens per input (BOS and instruction included); 0: the model's max length
+ * @param autoTruncate          what happens to a longer input when the request does not say ({@code "truncate"} on
+ *                              {@code /v1/embeddings} and {@code /embed}): true (default, as the Java API, the CLI and
+ *                              the official {@code encode} do) keeps the first {@code maxInputLength} tokens and
+ *                              reports it (header {@value #TRUNCATED_HEADER}, an INFO log line with the count); false
+ *                              answers 422 naming the input
  * @param payloadLimitBytes     largest request body accepted (default 2 MiB); larger is a 413
  * @param queueTimeout          longest a request may wait in the batch queue before its first input is computed; a
  *                              request that waited longer gets 429 (the server is behind). {@link Duration#ZERO}: no
  *                              limit. Default 60 s
  */
 public record ServerConfig(String host, int port, String modelName, Map<String, String> prompts,
-                           String defaultPromptName, int maxConcurrentRequests, int maxClientBatchSize,
-                           int maxBatchTokens, int maxInputLength, int payloadLimitBytes, Duration queueTimeout) {
+                           String defaultPromptName, Map<String, String> modelAliases, int maxConcurrentRequests,
+                           int maxClientBatchSize, int maxBatchTokens, int maxInputLength, boolean autoTruncate,
+                           int payloadLimitBytes, Duration queueTimeout) {
 
     public static final String DEFAULT_HOST = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
@@ -53,6 +66,10 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
     public static final int DEFAULT_MAX_BATCH_TOKENS = 16384;
     public static final int DEFAULT_PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024;
     public static final Duration DEFAULT_QUEUE_TIMEOUT = Duration.ofSeconds(60);
+    /** Response header of the embedding routes: how many inputs of the request were truncated. */
+    public static final String TRUNCATED_HEADER = "X-ReasonIR-Truncated-Inputs";
+    /** Separates the model name from a prompt name in a {@code model} that chooses the prompt. */
+    public static final char MODEL_PROMPT_SEPARATOR = ':';
 
     public ServerConfig {
         Objects.requireNonNull(host, "host");
@@ -72,6 +89,20 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
             throw new IllegalArgumentException("defaultPromptName '" + defaultPromptName + "' is not one of the "
                     + "prompts " + prompts.keySet());
         }
+        Objects.requireNonNull(modelAliases, "modelAliases");
+        for (Map.Entry<String, String> e : modelAliases.entrySet()) {
+            if (e.getKey() == null || e.getKey().isBlank()) throw new IllegalArgumentException("empty model alias");
+            if (!prompts.containsKey(e.getValue())) {
+                throw new IllegalArgumentException("model alias '" + e.getKey() + "' names prompt '" + e.getValue()
+                        + "', which is not one of the prompts " + prompts.keySet());
+            }
+            if (e.getKey().equals(modelName) || modelName != null && e.getKey().startsWith(modelName
+                    + MODEL_PROMPT_SEPARATOR)) {
+                throw new IllegalArgumentException("model alias '" + e.getKey() + "' collides with the model name '"
+                        + modelName + "' or its prompt names");
+            }
+        }
+        modelAliases = Collections.unmodifiableMap(new LinkedHashMap<>(modelAliases));
         positive("maxConcurrentRequests", maxConcurrentRequests);
         positive("maxClientBatchSize", maxClientBatchSize);
         positive("maxBatchTokens", maxBatchTokens);
@@ -89,6 +120,20 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
         if (v < 1) throw new IllegalArgumentException(name + " must be >= 1, got " + v);
     }
 
+    /**
+     * Every model name {@code /v1/embeddings} accepts, in the order {@code GET /v1/models} lists them, each with the
+     * prompt name it chooses ("": none, the request's other prompt fields or else the default prompt): the model
+     * name, {@code modelName:PROMPT} for every prompt, then the aliases. Call on a resolved config (a model name set).
+     */
+    public Map<String, String> servedModelNames() {
+        Objects.requireNonNull(modelName, "modelName (resolve the config first)");
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put(modelName, "");
+        for (String prompt : prompts.keySet()) m.put(modelName + MODEL_PROMPT_SEPARATOR + prompt, prompt);
+        m.putAll(modelAliases);
+        return Collections.unmodifiableMap(m);
+    }
+
     /** Every default: 127.0.0.1:8080, built-in prompts, "document" by default, the limits listed above. */
     public static ServerConfig defaults() {
         return builder().build();
@@ -100,8 +145,9 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
 
     public Builder toBuilder() {
         return new Builder().host(host).port(port).modelName(modelName).prompts(prompts)
-                .defaultPromptName(defaultPromptName).maxConcurrentRequests(maxConcurrentRequests)
-                .maxClientBatchSize(maxClientBatchSize).maxBatchTokens(maxBatchTokens).maxInputLength(maxInputLength)
+                .defaultPromptName(defaultPromptName).modelAliases(modelAliases)
+                .maxConcurrentRequests(maxConcurrentRequests).maxClientBatchSize(maxClientBatchSize)
+                .maxBatchTokens(maxBatchTokens).maxInputLength(maxInputLength).autoTruncate(autoTruncate)
                 .payloadLimitBytes(payloadLimitBytes).queueTimeout(queueTimeout);
     }
 
@@ -119,7 +165,7 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
     /**
      * This config with the model-dependent fields filled in: {@code modelName} from the model folder's name,
      * {@code maxInputLength} from {@link ReasonIR#maxLength()}. A {@code maxInputLength} above the model's is refused:
-     * the engine would silently truncate where the server promised a 422.
+     * the engine would truncate where the server promised the full input (or a 422).
      */
     public ServerConfig resolve(ReasonIR model) {
         Objects.requireNonNull(model, "model");
@@ -143,6 +189,8 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
         private String modelName;
         private final Map<String, String> prompts = new LinkedHashMap<>(builtInPrompts());
         private String defaultPromptName = DOCUMENT_PROMPT;
+        private final Map<String, String> modelAliases = new LinkedHashMap<>();
+        private boolean autoTruncate = true;
         private int maxConcurrentRequests = DEFAULT_MAX_CONCURRENT_REQUESTS;
         private int maxClientBatchSize = DEFAULT_MAX_CLIENT_BATCH_SIZE;
         private int maxBatchTokens = DEFAULT_MAX_BATCH_TOKENS;
@@ -186,6 +234,25 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
             return this;
         }
 
+        /** Adds (or replaces) one model alias: a model name that chooses the prompt {@code promptName}. */
+        public Builder modelAlias(String alias, String promptName) {
+            modelAliases.put(alias, promptName);
+            return this;
+        }
+
+        /** Replaces every model alias. */
+        public Builder modelAliases(Map<String, String> v) {
+            modelAliases.clear();
+            modelAliases.putAll(v);
+            return this;
+        }
+
+        /** Default true: truncate longer inputs (reported) unless a request sends {@code "truncate": false}. */
+        public Builder autoTruncate(boolean v) {
+            autoTruncate = v;
+            return this;
+        }
+
         public Builder maxConcurrentRequests(int v) {
             maxConcurrentRequests = v;
             return this;
@@ -219,8 +286,9 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
         }
 
         public ServerConfig build() {
-            return new ServerConfig(host, port, modelName, prompts, defaultPromptName, maxConcurrentRequests,
-                    maxClientBatchSize, maxBatchTokens, maxInputLength, payloadLimitBytes, queueTimeout);
+            return new ServerConfig(host, port, modelName, prompts, defaultPromptName, modelAliases,
+                    maxConcurrentRequests, maxClientBatchSize, maxBatchTokens, maxInputLength, autoTruncate,
+                    payloadLimitBytes, queueTimeout);
         }
     }
 }

@@ -112,10 +112,13 @@ class ErrorsTest {
     @Test
     void tooLongTooManyAndOutsideTheVocabularyAre422() {
         String longText = quote("word ".repeat(700));
-        JsonNode tooLong = openAiError(422, post(server, "/v1/embeddings", "{\"input\":" + longText + "}"));
+        // Refused only when asked: the server's default is to truncate (ServerConfig.autoTruncate).
+        JsonNode tooLong = openAiError(422, post(server, "/v1/embeddings", "{\"input\":" + longText
+                + ",\"truncate\":false}"));
         assertEquals("input_too_long", tooLong.get("code").textValue());
         assertTrue(tooLong.get("message").textValue().contains("must have less than 512 tokens"), tooLong.toString());
-        assertTrue(teiError(422, "Validation", post(server, "/embed", "{\"inputs\":[\"ok\"," + longText + "]}"))
+        assertTrue(teiError(422, "Validation", post(server, "/embed", "{\"inputs\":[\"ok\"," + longText
+                + "],\"truncate\":false}"))
                 .startsWith("Input validation error: input 1: `inputs` must have less than 512 tokens. Given: "));
         assertTrue(teiError(422, "Validation", post(server, "/embed", "{\"inputs\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}"))
                 .contains("batch size 5 > maximum allowed batch size 4"));

@@ -27,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The OpenAI wire format checked by someone else's code: the official {@code openai} npm client (version pinned in
  * src/test/node/package.json) calls the in-process server from {@code openai_check.mjs}, with float, base64 and the
- * client's implicit base64 decoding, string and array input, and the {@code instruction}/{@code task} extensions as
+ * client's implicit base64 decoding, string and array input, the model names of {@code GET /v1/models} (the one a
+ * plain client uses to embed queries included) and the {@code instruction}/{@code task} extensions as
  * extra body fields; the vectors it gets must be bit-identical to the Java API. The package is installed once into
  * target/node ({@code npm ci}, reused while the lock file is unchanged). Skipped, with the reason printed, where
  * {@code node} or {@code npm} is not on PATH.
@@ -65,6 +66,8 @@ class OpenAiNodeClientTest {
             expected.put("base64_array", pair);
             expected.put("instruction", model.embed(List.of(SKY, RAYLEIGH), "Represent this: ").vectors());
             expected.put("task_query", model.embed(List.of(SKY), Instructions.bright("biology")).vectors());
+            expected.put("model_name_query", expected.get("task_query"));
+            assertEquals("h256_l4", result.get("models").get(0).textValue());
             assertEquals(expected.size(), result.get("cases").size());
             for (JsonNode c : result.get("cases")) {
                 String name = c.get("name").textValue();
@@ -82,6 +85,9 @@ class OpenAiNodeClientTest {
             assertTrue(errors.get(0).get("message").textValue().contains("Matryoshka"), errors.toString());
             assertEquals(400, errors.get(1).get("status").intValue());
             assertEquals("empty_input", errors.get(1).get("code").textValue());
+            assertEquals(404, errors.get(2).get("status").intValue());
+            assertEquals("model_not_found", errors.get(2).get("code").textValue());
+            assertTrue(errors.get(2).get("message").textValue().contains("text-embedding-3-small"), errors.toString());
         }
     }
 

@@ -51,6 +51,11 @@ import java.util.function.Supplier;
  * the {@code EmbeddingBackend}s of dev.reasonir:reasonir-client, which this adapter wraps). Under
  * Spring Boot, {@code ReasonIRAutoConfiguration} builds one from the {@code reasonir.*} properties.
  *
+ * <h2>Long texts</h2>
+ * A text longer than the max length is truncated on both backends, as the official {@code encode} does, and each
+ * response reports how many were under {@link #TRUNCATED_METADATA_KEY} ({@code null} when a server did not say);
+ * {@link Builder#overflow}{@code (Options.Overflow.FAIL)} refuses them instead, in process and through the server.
+ *
  * <p>Thread-safe. Engine errors ({@code InvalidInputException} naming the input; {@link IllegalStateException} once
  * the model is closed) pass through; server errors are {@link ReasonIRServerException}s.
  */
@@ -64,19 +69,18 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
             + "query";
     /** The key under which each response's metadata reports the instruction that was used. */
     public static final String INSTRUCTION_METADATA_KEY = "reasonir.instruction";
+    /** The key under which each response's metadata reports how many texts were truncated to the max length. */
+    public static final String TRUNCATED_METADATA_KEY = "reasonir.truncated";
     private static final System.Logger LOG = System.getLogger(ReasonIRSpringEmbeddingModel.class.getName());
     private static final String EMBED_MARKER = "<|embed|>\n";
 
     private final EmbeddingBackend backend;
     private final String queryInstruction;
-    private final String modelName;
     private final Integer dimensions;   // configured; null: the backend's
 
-    private ReasonIRSpringEmbeddingModel(EmbeddingBackend backend, String queryInstruction, String modelName,
-                                         Integer dimensions) {
+    private ReasonIRSpringEmbeddingModel(EmbeddingBackend backend, String queryInstruction, Integer dimensions) {
         this.backend = backend;
         this.queryInstruction = queryInstruction;
-        this.modelName = modelName;
         this.dimensions = dimensions;
     }
 
@@ -99,8 +103,12 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
         return queryInstruction;
     }
 
+    /**
+     * The backend's model name: the builder's, else the folder's in process, else the name the server serves (asked
+     * once from its {@code GET /v1/models}).
+     */
     public String modelName() {
-        return modelName;
+        return onServer(backend::modelName);
     }
 
     /** Embeds the request's texts as queries, unless {@link ReasonIREmbeddingOptions} in it choose otherwise. */
@@ -152,7 +160,8 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
 
     @Override
     public String toString() {
-        return "ReasonIRSpringEmbeddingModel[" + backend + ", model " + modelName + ", queryInstruction \""
+        // No model name here: for a server it may take a request to learn, and toString must not make one.
+        return "ReasonIRSpringEmbeddingModel[" + backend + ", queryInstruction \""
                 + queryInstruction.replace("\n", "\\n") + "\"]";
     }
 
@@ -160,9 +169,10 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
         Objects.requireNonNull(texts, "texts");
         String instruction = defaultInstruction;
         if (options != null) {
-            if (options.getModel() != null && !options.getModel().isBlank() && !options.getModel().equals(modelName)) {
-                throw new IllegalArgumentException("this EmbeddingModel serves '" + modelName + "', the request asks "
-                        + "for model '" + options.getModel() + "'");
+            String model = options.getModel();
+            if (model != null && !model.isBlank() && !model.equals(modelName())) {
+                throw new IllegalArgumentException("this EmbeddingModel serves '" + modelName() + "', the request "
+                        + "asks for model '" + model + "'");
             }
             if (options.getDimensions() != null && options.getDimensions() != dimensions()) {
                 throw new IllegalArgumentException("ReasonIR vectors have " + dimensions() + " dimensions, the "
@@ -173,13 +183,13 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
             }
         }
         if (texts.isEmpty()) {
-            return new EmbeddingResponse(List.of(), metadata(0, instruction));
+            return new EmbeddingResponse(List.of(), metadata(0, instruction, 0));
         }
         String prefix = instruction;
         EmbeddingBackend.Embedded out = onServer(() -> backend.embed(texts, prefix));
         List<Embedding> embeddings = new ArrayList<>(out.vectors().length);
         for (int i = 0; i < out.vectors().length; i++) embeddings.add(new Embedding(out.vectors()[i], i));
-        return new EmbeddingResponse(embeddings, metadata(out.inputTokens(), instruction));
+        return new EmbeddingResponse(embeddings, metadata(out.inputTokens(), instruction, out.truncated()));
     }
 
     /** Runs a backend call, reporting a failed server call as a {@link ReasonIRServerException}. */
@@ -191,10 +201,12 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
         }
     }
 
-    private EmbeddingResponseMetadata metadata(Integer inputTokens, String instruction) {
-        return new EmbeddingResponseMetadata(modelName,
-                inputTokens == null ? new EmptyUsage() : new DefaultUsage(inputTokens, 0, inputTokens),
-                Map.of(INSTRUCTION_METADATA_KEY, instruction));
+    private EmbeddingResponseMetadata metadata(Integer inputTokens, String instruction, Integer truncated) {
+        Map<String, Object> extra = new java.util.HashMap<>();
+        extra.put(INSTRUCTION_METADATA_KEY, instruction);
+        if (truncated != null) extra.put(TRUNCATED_METADATA_KEY, truncated);
+        return new EmbeddingResponseMetadata(modelName(),
+                inputTokens == null ? new EmptyUsage() : new DefaultUsage(inputTokens, 0, inputTokens), extra);
     }
 
     private String textOf(Document document) {
@@ -284,7 +296,20 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
             return queryInstruction(Instructions.bright(task));
         }
 
-        /** The name reported in responses and sent to a server (default: the folder name / "ReasonIR-8B"). */
+        /**
+         * Texts longer than the max length: {@link Options.Overflow#TRUNCATE} (default; counted under
+         * {@link #TRUNCATED_METADATA_KEY}) or {@link Options.Overflow#FAIL} (refused, in process and by a server).
+         */
+        public Builder overflow(Options.Overflow overflow) {
+            backend.overflow(overflow);
+            return this;
+        }
+
+        /**
+         * The name reported in responses and sent to a server (default: the folder name in process, the server's own
+         * name for a server, which refuses a name it does not serve; the prompt comes from this adapter, not from a
+         * {@code NAME:PROMPT} model name).
+         */
         public Builder modelName(String modelName) {
             backend.modelName(modelName);
             return this;
@@ -299,7 +324,7 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
                         queryInstruction.replace("\n", "\\n"));
             }
             EmbeddingBackend built = backend.build();
-            return new ReasonIRSpringEmbeddingModel(built, queryInstruction, built.modelName(), dimensions);
+            return new ReasonIRSpringEmbeddingModel(built, queryInstruction, dimensions);
         }
     }
 }

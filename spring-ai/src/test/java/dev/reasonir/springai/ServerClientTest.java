@@ -71,16 +71,17 @@ class ServerClientTest {
         EmbeddingResult expected = model.embed(List.of("a leaf"), DEFAULT_QUERY);
         assertSameVectors(expected.vectors(), r.getResults().stream().map(Embedding::getOutput).toList());
         assertEquals(Math.toIntExact(expected.totalTokens()), r.getMetadata().getUsage().getPromptTokens());
-        assertEquals("{\"model\":\"ReasonIR-8B\",\"input\":[\"a leaf\"],\"encoding_format\":\"float\","
+        assertEquals("{\"model\":\"" + StubReasonIRServer.MODEL_NAME + "\",\"input\":[\"a leaf\"],"
+                + "\"encoding_format\":\"float\","
                 + "\"instruction\":\"<|user|>\\nGiven a query, retrieve relevant passages that help answer the query"
-                + "\\n<|embed|>\\n\"}", stub.bodies.get(0));
+                + "\\n<|embed|>\\n\",\"truncate\":true}", stub.bodies.get(0));
 
         List<Document> docs = DOCUMENTS.stream().map(Document::new).toList();
         assertSameVectors(model.embed(DOCUMENTS, Instructions.DOCUMENT).vectors(),
                 remote.embed(docs, null, new TokenCountBatchingStrategy()));
-        ObjectNode body = new ObjectMapper().createObjectNode().put("model", "ReasonIR-8B");
+        ObjectNode body = new ObjectMapper().createObjectNode().put("model", StubReasonIRServer.MODEL_NAME);
         DOCUMENTS.forEach(body.putArray("input")::add);
-        body.put("encoding_format", "float").put("instruction", Instructions.DOCUMENT);
+        body.put("encoding_format", "float").put("instruction", Instructions.DOCUMENT).put("truncate", true);
         assertEquals(body, stub.request(1));
         assertEquals(model.dimension(), remote.dimensions());  // learnt from the answers
         assertEquals(2, stub.bodies.size());

@@ -34,7 +34,7 @@ public class ReasonIRProperties {
     private int maxInputsPerRequest = 256;
     /**
      * The model name reported in response metadata and sent to a server. Unset: the checkpoint folder's name in
-     * process, "ReasonIR-8B" for a server.
+     * process, the name the server serves (its GET /v1/models) for a server.
      */
     private String modelName;
     /**
