@@ -37,6 +37,9 @@ def fake_bright():
         # The reasoning configs have the examples' layout with a rewritten query, here in reverse order.
         data[("gpt4_reason", task)] = [dict(r, query="GPT-4 on: " + r["query"]) for r in reversed(rows)]
         data[("grit_reason", task)] = [dict(r, query="GRIT on: " + r["query"]) for r in rows]
+        data[("Gemini-1.0_reason", task)] = [dict(r, query="Gemini on: " + r["query"]) for r in rows]
+    # BRIGHT's reasoning configs carry their own id lists, which need not equal the examples' (here: row "1").
+    data[("gpt4_reason", "biology")][0].update(gold_ids=["b2.txt", "b4.txt"], gold_ids_long=[], excluded_ids=["b1.txt"])
     data[("documents", "biology")] = [{"id": "b1.txt", "content": "Chlorophyll is green."},
                                       {"id": "b2.txt", "content": "Caféine blocks adenosine. 咖啡"},
                                       {"id": "b3.txt", "content": ""}]
@@ -71,10 +74,58 @@ class ExportTest(unittest.TestCase):
     def tearDown(self):
         self._tmp.cleanup()
 
-    def export(self, data=None, tasks=("biology", "leetcode"), reasoning=("gpt4_reason",)):
+    def export(self, data=None, tasks=("biology", "leetcode"), reasoning=("gpt4_reason",), revision=None):
         loader = FakeLoader(fake_bright() if data is None else data)
-        eb.export(loader, self.out, tasks, reasoning, log=self.log.append)
+        eb.export(loader, self.out, tasks, reasoning, log=self.log.append, revision=revision)
         return loader
+
+    def test_reasoning_ids_come_from_the_reasoning_rows(self):
+        # run.py --reasoning loads the examples from the reasoning config itself: its query AND its id lists.
+        self.export(reasoning=("gpt4_reason", "Gemini-1.0_reason"))
+        ex = read_jsonl(self.out / "biology" / "examples.jsonl")
+        self.assertEqual({"gold_ids": ["b2.txt", "b4.txt"], "gold_ids_long": [], "excluded_ids": ["b1.txt"]},
+                         ex[1]["gpt4_reason_ids"])
+        self.assertEqual(["b2.txt"], ex[1]["gold_ids"])  # the examples' own ids stay as they were
+        self.assertEqual({"gold_ids": ["b1.txt"], "gold_ids_long": ["L1.txt"], "excluded_ids": ["N/A"]},
+                         ex[0]["gpt4_reason_ids"])
+        self.assertEqual("Gemini on: Why are leaves green?", ex[0]["Gemini-1.0_reason"])
+        self.assertEqual(ex[0]["gpt4_reason_ids"], ex[0]["Gemini-1.0_reason_ids"])
+        self.assertIn("Gemini-1.0_reason", eb.KNOWN_REASONING)
+
+    def test_reasoning_row_without_ids_is_refused(self):
+        data = fake_bright()
+        del data[("gpt4_reason", "leetcode")][0]["gold_ids_long"]
+        with self.assertRaisesRegex(eb.ExportError, "leetcode: gpt4_reason row '7' lacks the id list\\(s\\) "
+                                                    "gold_ids_long"):
+            self.export(data, tasks=("leetcode",))
+        self.assertFalse((self.out / "leetcode" / "examples.jsonl").exists())
+
+    def test_revision_is_recorded(self):
+        self.export(tasks=("leetcode",), revision="0123abcd")
+        src = json.loads((self.out / "leetcode" / "source.json").read_text(encoding="utf-8"))
+        self.assertEqual({"dataset": "xlangai/BRIGHT", "revision": "0123abcd", "reasoning": ["gpt4_reason"]}, src)
+        self.export(tasks=("leetcode",))
+        self.assertIsNone(json.loads((self.out / "leetcode" / "source.json").read_text(encoding="utf-8"))["revision"])
+
+    def test_main_pins_every_config_to_the_resolved_revision(self):
+        seen = {}
+
+        def loader(revision):
+            seen.setdefault("loaders", []).append(revision)
+            return FakeLoader(fake_bright())
+
+        saved = eb.hugging_face_loader, eb.resolve_revision
+        eb.hugging_face_loader = loader
+        eb.resolve_revision = lambda rev, log: "f" * 40 if rev == "v1.0" else rev
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                rc = eb.main(["--out", str(self.out), "--tasks", "leetcode", "--revision", "v1.0"])
+        finally:
+            eb.hugging_face_loader, eb.resolve_revision = saved
+        self.assertEqual(0, rc)
+        self.assertEqual([None, "f" * 40], seen["loaders"])
+        src = json.loads((self.out / "leetcode" / "source.json").read_text(encoding="utf-8"))
+        self.assertEqual("f" * 40, src["revision"])
 
     def test_layout_and_reasoning_merged_by_id(self):
         self.export(reasoning=("gpt4_reason", "grit_reason"))
@@ -164,7 +215,7 @@ class ExportTest(unittest.TestCase):
     def test_request_checks(self):
         with self.assertRaisesRegex(eb.ExportError, "unknown task\\(s\\) chemistry"):
             self.export(tasks=("biology", "chemistry"))
-        for bad in ("query", "documents", ""):
+        for bad in ("query", "documents", "", "gold", "excluded"):
             with self.assertRaises(eb.ExportError):
                 self.export(reasoning=(bad,))
         with self.assertRaises(eb.ExportError):

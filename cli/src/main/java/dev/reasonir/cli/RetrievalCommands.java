@@ -199,9 +199,16 @@ final class RetrievalCommands {
 
     @Command(name = "eval", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
             description = {"Scores the model on a local BRIGHT-format folder (BRIGHT_DIR/TASK/{documents,"
-                    + "long_documents,examples}.jsonl; tools/bright/export_bright.py makes it) as the ReasonIR paper "
-                    + "does: nDCG@10 (trec_eval's ndcg_cut_10), Recall@100, MRR@10. Prints the paper-style table; "
-                    + "per-query JSON and run files go to --out. --max-length defaults to 32768, BRIGHT's setting."})
+                    + "long_documents,examples}.jsonl; tools/bright/export_bright.py makes it) as the official "
+                    + "evaluation (ReasonIR's evaluation/bright/run.py) does: the task's official query prompt (the "
+                    + "long-document one with --long-documents), fp32 document vectors, top 1000 per query, nDCG@10 "
+                    + "(trec_eval's ndcg_cut_10), Recall@100, MRR (uncut, as official) and MRR@10, every query "
+                    + "averaged, one with no gold document as 0. Prints the paper-style table; per-query JSON (with "
+                    + "the prompts, dtype, precision and dataset revision used) and run files go to --out. "
+                    + "--max-length defaults to 32768, BRIGHT's setting.",
+                    "Official settings: bf16 arithmetic (the CUDA default; --precision bf16 on the CPU) and --dtype "
+                    + "f32 (the default). Approximations: the CPU default fp32, --dtype f16. Empty documents are "
+                    + "skipped and counted (official: NaN vectors, ranked in no defined order)."})
     static final class EvalCmd implements Callable<Integer> {
         @Mixin
         EngineOptions engine;
@@ -213,10 +220,15 @@ final class RetrievalCommands {
                 description = "tasks to run (default: ${DEFAULT-VALUE})")
         String taskFlag;
         @Option(names = "--queries", paramLabel = "original|FIELD", defaultValue = "original",
-                description = "original queries, or a reasoning-query field such as gpt4_reason "
-                        + "(default: ${DEFAULT-VALUE})")
+                description = "original queries, or a reasoning-query config such as gpt4_reason: its queries and, "
+                        + "as run.py --reasoning, its gold and excluded ids (default: ${DEFAULT-VALUE})")
         String queries;
-        @Option(names = "--long-documents", description = "long_documents.jsonl and gold_ids_long")
+        @Option(names = "--separate-reasoning",
+                description = "with --queries FIELD, as run.py --separate_reasoning: the original query, "
+                        + "\"\\n<REASON>\\n\", then the reasoning query; ids of the examples")
+        boolean separateReasoning;
+        @Option(names = "--long-documents",
+                description = "long_documents.jsonl, gold_ids_long and the official long-document query prompts")
         boolean longDocs;
         @Option(names = "--cache", paramLabel = "DIR",
                 description = "task indexes (default: ~/.cache/reasonir/bright-indexes)")
@@ -224,13 +236,19 @@ final class RetrievalCommands {
         @Option(names = "--out", paramLabel = "DIR", defaultValue = "reasonir-eval",
                 description = "results.json, TASK.trec, TASK.jsonl, table.txt (default: ./${DEFAULT-VALUE})")
         Path outDir;
-        @Option(names = "--dtype", paramLabel = "T", defaultValue = "f16",
-                description = "stored vectors of the task indexes: f16 or f32 (default: ${DEFAULT-VALUE})")
+        @Option(names = "--dtype", paramLabel = "T", defaultValue = "f32",
+                description = "stored document vectors: f32, as the official evaluation (default), or f16: half "
+                        + "the disk and memory for huge corpora, but near-tied documents can swap places, so scores "
+                        + "can differ from the official ones in the last digits")
         String dtype;
 
         @Override
         public Integer call() throws IOException {
             PrintStream out = Streams.out(), err = Streams.err();
+            if (separateReasoning && queries.equals(BrightDataset.ORIGINAL)) {
+                throw new CliException("--separate-reasoning needs --queries FIELD (a reasoning-query config such as "
+                        + "gpt4_reason)");
+            }
             BrightDataset data = BrightDataset.open(bright);
             List<String> tasks = new ArrayList<>();
             if (taskFlag.equals("all")) {
@@ -252,28 +270,29 @@ final class RetrievalCommands {
             }
             for (String t : tasks) {
                 try {
-                    Instructions.bright(t);
+                    BrightEval.queryPrompt(t, longDocs);
                 } catch (IllegalArgumentException e) {
-                    throw new CliException("task folder '" + t + "' has no official BRIGHT query instruction; known "
-                            + "tasks: " + String.join(", ", Instructions.BRIGHT_TASKS));
+                    throw new CliException("task folder '" + t + "': " + e.getMessage());
                 }
             }
             Path cacheDir = cache != null ? cache : defaultCache();
             IndexBuilder.Config indexCfg = indexConfig(null, dtype, false, IndexBuilder.Config.defaults()
                     .commitTokens(), IndexBuilder.Config.defaults().commitDocuments());
-            BrightEval.Config cfg = new BrightEval.Config(queries, longDocs, cacheDir, indexCfg, engine.threads);
+            BrightEval.Config cfg = new BrightEval.Config(queries, longDocs, separateReasoning, cacheDir, indexCfg,
+                    engine.threads);
             try (ReasonIR m = ReasonIR.open(engine.model, engine.options(EVAL_MAX_LENGTH, batch.value))) {
                 Main.printDevice(m, err);
-                err.println("reasonir: " + tasks.size() + " tasks, queries " + queries + (longDocs
-                        ? ", long documents" : "") + "; indexes cached in " + cacheDir);
+                err.println("reasonir: " + tasks.size() + " tasks, queries " + queries
+                        + (separateReasoning ? " (separate reasoning)" : "") + (longDocs ? ", long documents" : "")
+                        + "; indexes cached in " + cacheDir);
                 List<BrightEval.TaskResult> results = BrightEval.run(m, data, tasks, cfg, listener(err));
                 Files.createDirectories(outDir);
                 for (BrightEval.TaskResult r : results) {
                     Search.writeTrec(outDir.resolve(r.task() + ".trec"), r.queries(), r.hits());
                     Search.writeJsonl(outDir.resolve(r.task() + ".jsonl"), r.queries(), r.hits());
                 }
-                Files.write(outDir.resolve("results.json"), BrightEval.jsonBytes(results, queries, longDocs));
-                String table = BrightEval.table(results, queries, longDocs);
+                Files.write(outDir.resolve("results.json"), BrightEval.jsonBytes(results, cfg));
+                String table = BrightEval.table(results, cfg);
                 Files.writeString(outDir.resolve("table.txt"), table);
                 out.print(table);
                 err.println("reasonir: per-query results and run files in " + outDir);
@@ -296,12 +315,13 @@ final class RetrievalCommands {
             @Override
             public void done(BrightEval.TaskResult r) {
                 if (current != null) current.close();
-                int skipped = r.summary().skippedNoRelevant();
-                err.printf(Locale.ROOT, "reasonir: %-20s nDCG@10 %5.1f  Recall@100 %5.1f  MRR@10 %5.1f  (%d "
-                                + "queries%s, %d documents%s)%n", r.task(), 100 * r.summary().ndcg10(),
-                        100 * r.summary().recall100(), 100 * r.summary().mrr10(), r.summary().queries(),
-                        skipped == 0 ? "" : " + " + skipped + " without relevant documents, not averaged",
-                        r.index().manifest().documents(),
+                int noGold = r.summary().noRelevant();
+                int empty = r.index().manifest().empty().size();
+                err.printf(Locale.ROOT, "reasonir: %-20s nDCG@10 %5.1f  Recall@100 %5.1f  MRR %5.1f  MRR@10 %5.1f  "
+                                + "(%d queries%s, %d documents%s%s)%n", r.task(), 100 * r.summary().ndcg10(),
+                        100 * r.summary().recall100(), 100 * r.summary().mrr(), 100 * r.summary().mrr10(),
+                        r.summary().queries(), noGold == 0 ? "" : ", " + noGold + " without gold scored 0",
+                        r.index().manifest().documents(), empty == 0 ? "" : ", " + empty + " empty skipped",
                         r.index().status() == IndexBuilder.Status.UP_TO_DATE ? ", cached index" : "");
             }
         };

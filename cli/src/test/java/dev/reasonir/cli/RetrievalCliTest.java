@@ -126,11 +126,26 @@ class RetrievalCliTest {
         assertTrue(table[0].matches("nDCG@10 x100\\s+Bio\\s+Leet\\s+TheoT\\s+Avg"), r.out());
         assertTrue(table[1].matches("this run \\(original\\)\\s+( +\\d+\\.\\d){4}"), r.out());
         assertTrue(table[2].matches("paper ReasonIR-8B\\s+26\\.2\\s+35\\.0\\s+27\\.2\\s+29\\.5"), r.out());
+        assertEquals("BRIGHT revision bright-mini-rev-1; f32 vectors, cpu fp32, top 1000", table[3]);
+        assertTrue(r.err().matches("(?s).*biology +nDCG@10 .* MRR .* MRR@10 .*\\(5 queries, 1 without gold scored 0, "
+                + "14 documents, 1 empty skipped\\).*"), r.err());
         JsonNode res = new ObjectMapper().readTree(out.resolve("results.json").toFile());
         assertEquals(3, res.get("tasks").size());
+        assertEquals("bright-mini-rev-1", res.get("dataset_revision").textValue());
+        assertEquals(1000, res.get("top_k").intValue());
         JsonNode bio = res.get("tasks").get(0);
         assertEquals("biology", bio.get("task").textValue());
-        assertTrue(bio.get("per_query").size() >= 4);
+        assertEquals(5, bio.get("per_query").size());
+        assertEquals(5, bio.get("queries").intValue());
+        assertEquals("<|user|>\nGiven a biology post, retrieve relevant passages that help answer the post\n"
+                + "<|embed|>\n", bio.get("query_prompt").textValue());
+        assertEquals("<|embed|>\n", bio.get("document_prompt").textValue());
+        assertEquals("f32", bio.get("dtype").textValue());
+        assertEquals("fp32", bio.get("precision").textValue());
+        assertEquals("bright-mini-rev-1", bio.get("dataset_revision").textValue());
+        assertEquals("bio-doc-07.txt", bio.get("empty_documents_skipped").get("ids").get(0).textValue());
+        assertEquals("bio-q5", bio.get("queries_without_gold").get("ids").get(0).textValue());
+        assertTrue(bio.has("mrr") && bio.has("mrr@10"), bio.toString());
         assertTrue(Files.exists(out.resolve("leetcode.trec")));
         // the average in the table is the mean of the three task scores as printed in results.json
         double mean = 0;
@@ -142,6 +157,46 @@ class RetrievalCliTest {
         assertEquals(0, again.status(), again.err());
         assertTrue(again.err().contains("cached index"), again.err());
         assertEquals(r.out(), again.out());
+    }
+
+    @Test
+    void evalLongDocumentsAndSeparateReasoning() throws IOException {
+        Path out = tmp.resolve("eval-long");
+        CliTest.Run r = run("eval", "--model", model.toString(), "--bright", bright.toString(), "--long-documents",
+                "--cache", tmp.resolve("cache-long").toString(), "--out", out.toString(), "--device", "cpu");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.err().contains("skipping leetcode: no long documents"), r.err());
+        JsonNode res = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        assertEquals(1, res.get("tasks").size());
+        JsonNode bio = res.get("tasks").get(0);
+        assertEquals("<|user|>\nGiven a biology post, retrieve relevant documents that help answer the post\n"
+                + "<|embed|>\n", bio.get("query_prompt").textValue());
+        assertEquals(2, bio.get("queries_without_gold").get("count").intValue()); // empty gold_ids_long
+        assertTrue(r.out().contains("this run (original, long)") && !r.out().contains("paper"), r.out());
+
+        r = run("eval", "--model", model.toString(), "--bright", bright.toString(), "--task", "leetcode",
+                "--long-documents", "--cache", tmp.resolve("cache-long").toString(), "--device", "cpu");
+        assertEquals(2, r.status());
+        assertTrue(r.err().contains("leetcode") && r.err().contains("no long-document setting"), r.err());
+
+        r = run("eval", "--model", model.toString(), "--bright", bright.toString(), "--separate-reasoning",
+                "--device", "cpu");
+        assertEquals(2, r.status());
+        assertTrue(r.err().contains("--separate-reasoning needs --queries FIELD"), r.err());
+
+        out = tmp.resolve("eval-sep");
+        r = run("eval", "--model", model.toString(), "--bright", bright.toString(), "--task", "biology",
+                "--queries", "gpt4_reason", "--separate-reasoning", "--cache", tmp.resolve("cache-sep").toString(),
+                "--out", out.toString(), "--device", "cpu");
+        assertEquals(0, r.status(), r.err());
+        res = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        assertTrue(res.get("separate_reasoning").booleanValue());
+        assertEquals(2, res.get("tasks").get(0).get("per_query").get(0).get("relevant").intValue());
+        assertTrue(r.out().contains("this run (gpt4_reason+sep)"), r.out());
+
+        String help = run("eval", "--help").out().replaceAll("\\s+", " "); // as read, whatever the line wrapping
+        assertTrue(help.contains("Official settings: bf16") && help.contains("--dtype f32 (the default)")
+                && help.contains("Approximations: the CPU default fp32, --dtype f16"), help);
     }
 
     @Test

@@ -30,8 +30,12 @@ import java.util.stream.Stream;
  *   <li>{@code long_documents.jsonl} (optional, same layout): BRIGHT's long-document setting, which does not exist
  *       for leetcode, aops, theoremqa_questions and theoremqa_theorems;</li>
  *   <li>{@code examples.jsonl}: lines with {@code id}, {@code query}, {@code gold_ids}, {@code gold_ids_long},
- *       {@code excluded_ids}, and one extra string field per exported reasoning-query set (e.g.
- *       {@code gpt4_reason}) holding the query as rewritten by that model.</li>
+ *       {@code excluded_ids}, and per exported reasoning-query config (e.g. {@code gpt4_reason}) two extra fields:
+ *       {@code gpt4_reason}, the query as rewritten by that model, and {@code gpt4_reason_ids}, the object
+ *       {@code {"gold_ids", "gold_ids_long", "excluded_ids"}} of that config's row. The official {@code run.py
+ *       --reasoning} takes the query <em>and</em> these ids from the reasoning config, so they are used with it;</li>
+ *   <li>{@code source.json} (optional): {@code {"dataset": "xlangai/BRIGHT", "revision": "..."}}, the dataset
+ *       revision the export was made from ({@link #revision}).</li>
  * </ul>
  * A folder counts as a task when it holds {@code examples.jsonl}; the exporter writes that file last, so an export
  * cut short does not show up as a task with missing pieces.
@@ -51,6 +55,10 @@ public final class BrightDataset {
     /** Fields of examples.jsonl that hold something other than a query (BRIGHT's "reasoning" is the gold rationale). */
     private static final Set<String> NOT_QUERY_FIELDS =
             Set.of("id", "gold_ids", "gold_ids_long", "excluded_ids", "reasoning");
+    /** Suffix of the field holding a reasoning config's own ids (gpt4_reason_ids for gpt4_reason). */
+    public static final String IDS_SUFFIX = "_ids";
+    /** What {@code run.py --separate_reasoning} puts between the original query and the reasoning. */
+    public static final String REASON_SEPARATOR = "\n<REASON>\n";
     /** BRIGHT's placeholder in excluded_ids for "nothing to exclude". */
     private static final String NOT_APPLICABLE = "N/A";
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -161,7 +169,31 @@ public final class BrightDataset {
      *                                  or no example at all
      */
     public List<Example> examples(String task, String queries, boolean longDocuments) throws IOException {
+        return examples(task, queries, longDocuments, false);
+    }
+
+    /**
+     * Reads a task's queries like {@link #examples(String, String, boolean)}, choosing between the two ways the
+     * official {@code run.py} uses a reasoning config:
+     * <ul>
+     *   <li>{@code separateReasoning} false ({@code --reasoning R}): the reasoning config's query, and its gold and
+     *       excluded ids (field {@code R_ids});</li>
+     *   <li>{@code separateReasoning} true ({@code --reasoning R --separate_reasoning}): the original query, then
+     *       {@value #REASON_SEPARATOR} (a newline, {@code <REASON>}, a newline), then the reasoning config's query;
+     *       the ids of the examples config.</li>
+     * </ul>
+     *
+     * @throws IllegalArgumentException if {@code separateReasoning} is asked with the original queries
+     * @throws BrightFormatException    also when a reasoning query's ids are missing (an export made before they were
+     *                                  exported)
+     */
+    public List<Example> examples(String task, String queries, boolean longDocuments, boolean separateReasoning)
+            throws IOException {
         String queryField = queryField(queries);
+        if (separateReasoning && queryField.equals("query")) {
+            throw new IllegalArgumentException("separate reasoning needs a reasoning-query field such as gpt4_reason,"
+                    + " not the original queries");
+        }
         Path dir = taskDir(task);
         if (longDocuments) documents(task, true); // refuse early, with the same message
         Path file = dir.resolve("examples.jsonl");
@@ -174,7 +206,7 @@ public final class BrightDataset {
             long lineNo = i + 1;
             String line = lines.get(i);
             if (line.isBlank()) continue;
-            Example ex = parseExample(file, lineNo, line, queryField, goldField, out.isEmpty());
+            Example ex = parseExample(file, lineNo, line, queryField, goldField, separateReasoning, out.isEmpty());
             Long before = seen.putIfAbsent(ex.id(), lineNo);
             if (before != null) {
                 throw new BrightFormatException(file, lineNo, "duplicate example id \"" + ex.id()
@@ -184,6 +216,28 @@ public final class BrightDataset {
         }
         if (out.isEmpty()) throw new BrightFormatException(file, file + " holds no examples");
         return List.copyOf(out);
+    }
+
+    /**
+     * The dataset revision recorded by the exporter in {@code TASK/source.json}, or {@code null} when the export has
+     * no such file (made before revisions were recorded) or does not say.
+     *
+     * @throws BrightFormatException if the file is there but is not a JSON object with a string "revision"
+     */
+    public String revision(String task) throws IOException {
+        Path file = taskDir(task).resolve("source.json");
+        if (!Files.isRegularFile(file)) return null;
+        JsonNode n;
+        try {
+            n = JSON.readTree(Files.readString(file, StandardCharsets.UTF_8));
+        } catch (JsonProcessingException | CharacterCodingException e) {
+            throw new BrightFormatException(file, file + " is not valid JSON: " + e.getMessage());
+        }
+        JsonNode r = n == null || !n.isObject() ? null : n.get("revision");
+        if (r == null || !(r.isTextual() || r.isNull())) {
+            throw new BrightFormatException(file, file + " must be a JSON object with a string \"revision\"");
+        }
+        return r.isNull() || r.textValue().isBlank() ? null : r.textValue();
     }
 
     // ---- internals ----
@@ -239,7 +293,7 @@ public final class BrightDataset {
     }
 
     private static Example parseExample(Path file, long lineNo, String line, String queryField, String goldField,
-                                        boolean first) {
+                                        boolean separateReasoning, boolean first) {
         JsonNode n;
         try {
             n = JSON.readTree(line);
@@ -264,19 +318,42 @@ public final class BrightDataset {
             throw new BrightFormatException(file, lineNo, "\"" + queryField + "\" of example \"" + id + "\" is empty");
         }
 
-        JsonNode g = n.get(goldField);
-        if (g == null || g.isNull()) throw new BrightFormatException(file, lineNo, "missing \"" + goldField + "\"");
-        List<String> gold = ids(g, file, lineNo, goldField, false);
+        String query = q.textValue();
+        // Where the ids come from: the examples row, or with a reasoning query (not separate) that config's own row.
+        JsonNode idSource = n;
+        String where = "";
+        if (!queryField.equals("query") && !separateReasoning) {
+            String idsField = queryField + IDS_SUFFIX;
+            idSource = n.get(idsField);
+            if (idSource == null || !idSource.isObject()) {
+                throw new BrightFormatException(file, lineNo, "no object \"" + idsField + "\" for example \"" + id
+                        + "\": the official evaluation takes the gold and excluded ids of " + queryField + " queries"
+                        + " from the " + queryField + " config; export them again with tools/bright/export_bright.py");
+            }
+            where = idsField + ".";
+        } else if (separateReasoning) {
+            JsonNode original = n.get("query");
+            if (original == null || !original.isTextual()) {
+                throw new BrightFormatException(file, lineNo, "missing \"query\" (a string)");
+            }
+            query = original.textValue() + REASON_SEPARATOR + query;
+        }
+        JsonNode g = idSource.get(goldField);
+        if (g == null || g.isNull()) {
+            throw new BrightFormatException(file, lineNo, "missing \"" + where + goldField + "\"");
+        }
+        List<String> gold = ids(g, file, lineNo, where + goldField, false);
 
-        JsonNode x = n.get("excluded_ids"); // optional: absent means nothing to exclude
-        List<String> excluded = x == null || x.isNull() ? List.of() : ids(x, file, lineNo, "excluded_ids", true);
+        JsonNode x = idSource.get("excluded_ids"); // optional: absent means nothing to exclude
+        List<String> excluded = x == null || x.isNull() ? List.of()
+                : ids(x, file, lineNo, where + "excluded_ids", true);
         for (String e : excluded) {
             if (gold.contains(e)) {
                 throw new BrightFormatException(file, lineNo, "document \"" + e + "\" of example \"" + id
-                        + "\" is both in " + goldField + " and in excluded_ids");
+                        + "\" is both in " + where + goldField + " and in " + where + "excluded_ids");
             }
         }
-        return new Example(id, q.textValue(), gold, excluded);
+        return new Example(id, query, gold, excluded);
     }
 
     /** An id array: strings or integers, duplicates collapsed; BRIGHT's "N/A" placeholder dropped where allowed. */

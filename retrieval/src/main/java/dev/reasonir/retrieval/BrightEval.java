@@ -16,15 +16,24 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * Scores a model on a local BRIGHT-format folder ({@link BrightDataset}) the way the ReasonIR paper does: documents
- * embedded with the document prefix, queries with the task's official instruction ({@link Instructions#bright}),
- * each query's excluded ids removed, exact cosine ranking, then nDCG@10 (trec_eval's {@code ndcg_cut_10}),
- * Recall@100 and MRR@10 per query, averaged per task ({@link Metrics}). Each task's index is cached under
- * {@code cacheDir}, keyed by task, document set, model and settings, so a second evaluation embeds only the queries.
+ * Scores a model on a local BRIGHT-format folder ({@link BrightDataset}) the way the official evaluation does
+ * (facebookresearch/ReasonIR {@code evaluation/bright/run.py} with xlang-ai/BRIGHT's data): documents embedded with
+ * the document prefix, queries with the task's official instruction ({@link Instructions#bright}, or
+ * {@link Instructions#brightLong} in the long-document setting), each query's excluded ids removed, exact cosine
+ * ranking cut to the top {@value #TOP_K}, then nDCG@10 (trec_eval's {@code ndcg_cut_10}), Recall@100, MRR@10 and the
+ * uncut reciprocal rank per query, averaged per task over every query, those with an empty gold list as 0
+ * ({@link Metrics}). Each task's index is cached under {@code cacheDir}, keyed by task, document set, model and
+ * settings, so a second evaluation embeds only the queries.
+ *
+ * <p>One deliberate difference: an empty document is skipped (counted and listed in the results). The official code
+ * embeds it, and its vector is NaN (a mean over zero pooled tokens), so its score is NaN for every query; Python's
+ * {@code sorted} has no order for NaN, so where that document lands, and how it disorders the documents around it,
+ * depends on its position in the corpus. There is no rule to reproduce; skipping is what the official ranking would
+ * be if NaN sorted last.
  */
 public final class BrightEval {
-    /** Hits kept per query: enough for Recall@100. */
-    public static final int TOP_K = 100;
+    /** Hits kept per query, as the official script keeps (its run files, its MRR). */
+    public static final int TOP_K = 1000;
     /** Paper column labels, in the paper's order. */
     static final List<String[]> COLUMNS = List.of(new String[] {"biology", "Bio"},
             new String[] {"earth_science", "Earth"}, new String[] {"economics", "Econ"},
@@ -40,19 +49,42 @@ public final class BrightEval {
     /**
      * How to evaluate.
      *
-     * @param queries       "original" or a reasoning-query field such as "gpt4_reason"
-     * @param longDocuments use long_documents.jsonl and gold_ids_long
-     * @param cacheDir      where task indexes are kept
-     * @param index         how task indexes are built
-     * @param threads       search threads (0: all cores)
+     * @param queries           "original" or a reasoning-query field such as "gpt4_reason"
+     * @param longDocuments     long_documents.jsonl, gold_ids_long and the long-document query instructions
+     * @param separateReasoning {@code run.py --separate_reasoning}: original query, {@code \n<REASON>\n}, reasoning
+     * @param cacheDir          where task indexes are kept
+     * @param index             how task indexes are built ({@link #officialIndex()}: fp32 vectors, as official)
+     * @param threads           search threads (0: all cores)
      */
-    public record Config(String queries, boolean longDocuments, Path cacheDir, IndexBuilder.Config index,
-                         int threads) {}
+    public record Config(String queries, boolean longDocuments, boolean separateReasoning, Path cacheDir,
+                         IndexBuilder.Config index, int threads) {
+        public Config {
+            if (separateReasoning && BrightDataset.ORIGINAL.equals(queries)) {
+                throw new IllegalArgumentException("separate reasoning needs a reasoning-query field such as "
+                        + "gpt4_reason, not the original queries");
+            }
+        }
 
-    /** One task's outcome. */
+        /** The label of this query setting in tables: the field, "+sep" with separate reasoning, ", long". */
+        String label() {
+            return queries + (separateReasoning ? "+sep" : "") + (longDocuments ? ", long" : "");
+        }
+    }
+
+    /** The index settings of the official evaluation: document prefix "<|embed|>\n" and fp32 vectors. */
+    public static IndexBuilder.Config officialIndex() {
+        return IndexBuilder.Config.defaults().withDtype(Dtype.F32);
+    }
+
+    /**
+     * One task's outcome.
+     *
+     * @param queryPrompt the instruction every query of the task was embedded with
+     * @param revision    the dataset revision recorded by the export ({@code null}: not recorded)
+     */
     public record TaskResult(String task, Metrics.Summary summary, List<Metrics.QueryScores> perQuery,
                              List<List<Hit>> hits, List<Search.Query> queries, IndexBuilder.Result index,
-                             double querySeconds) {}
+                             String queryPrompt, String revision, double querySeconds) {}
 
     /** Callbacks per task (the CLI prints progress with them). */
     public interface Listener {
@@ -69,18 +101,28 @@ public final class BrightEval {
 
     private BrightEval() {}
 
+    /** The official query prompt of a task in the chosen setting. */
+    public static String queryPrompt(String task, boolean longDocuments) {
+        return longDocuments ? Instructions.brightLong(task) : Instructions.bright(task);
+    }
+
     /** Evaluates {@code tasks} (names as in {@link BrightDataset#tasks()}) in order. */
     public static List<TaskResult> run(ReasonIR model, BrightDataset data, List<String> tasks, Config cfg,
                                        Listener listener) throws IOException {
         List<TaskResult> out = new ArrayList<>();
         for (String task : tasks) {
             // Refuse an unknown task before any work (its query instruction is not known).
-            Instructions.bright(task);
+            queryPrompt(task, cfg.longDocuments());
         }
         String modelId = ModelIdentity.of(model).shortId();
         for (String task : tasks) {
             Path docs = data.documents(task, cfg.longDocuments());
-            List<BrightDataset.Example> examples = data.examples(task, cfg.queries(), cfg.longDocuments());
+            List<BrightDataset.Example> examples = data.examples(task, cfg.queries(), cfg.longDocuments(),
+                    cfg.separateReasoning());
+            String revision = data.revision(task); // read before the slow part, so a bad source.json fails early
+            // The key names everything the document vectors depend on except the document prefix, which eval never
+            // changes (the manifest records it and a build refuses a mismatch). Query prompts are not cached: queries
+            // are embedded on every run, so a change of query prompt can never meet stale vectors.
             Path dir = cfg.cacheDir().resolve(task + (cfg.longDocuments() ? "-long" : "") + "-" + modelId + "-L"
                     + model.maxLength() + "-" + cfg.index().dtype().name().toLowerCase(Locale.ROOT) + "-"
                     + model.backend() + "-" + model.precision().name().toLowerCase(Locale.ROOT));
@@ -95,19 +137,20 @@ public final class BrightEval {
                 built = IndexBuilder.build(model, docs, dir, cfg.index(), listener.indexProgress(task));
             }
             long t0 = System.nanoTime();
+            String prompt = queryPrompt(task, cfg.longDocuments());
             List<Search.Query> queries = examples.stream()
                     .map(e -> new Search.Query(e.id(), e.query(), e.excludedIds())).toList();
             List<List<Hit>> hits;
             try (Index index = Index.open(dir)) {
-                hits = Search.run(model, index, queries, Instructions.bright(task), TOP_K, cfg.threads());
+                hits = Search.run(model, index, queries, prompt, TOP_K, cfg.threads());
             }
             List<Metrics.QueryScores> scores = new ArrayList<>();
             for (int q = 0; q < examples.size(); q++) {
                 scores.add(Metrics.evaluate(examples.get(q).id(), hits.get(q),
                         Metrics.binaryQrels(examples.get(q).goldIds())));
             }
-            TaskResult r = new TaskResult(task, Metrics.average(scores), scores, hits, queries, built,
-                    (System.nanoTime() - t0) / 1e9);
+            TaskResult r = new TaskResult(task, Metrics.average(scores), scores, hits, queries, built, prompt,
+                    revision, (System.nanoTime() - t0) / 1e9);
             listener.done(r);
             out.add(r);
         }
@@ -124,13 +167,14 @@ public final class BrightEval {
 
     /**
      * The results as the paper prints them: nDCG@10 x 100 with one decimal, one column per task evaluated (paper
-     * order) and their average; with the paper's ReasonIR-8B row below when {@code queries} has one.
+     * order) and their average; with the paper's ReasonIR-8B row below when the query setting has one; then a footer
+     * naming the dataset revision, vectors and arithmetic.
      */
-    public static String table(List<TaskResult> results, String queries, boolean longDocuments) {
+    public static String table(List<TaskResult> results, Config cfg) {
         List<String> labels = new ArrayList<>();
         List<String> ours = new ArrayList<>();
         List<String> paper = new ArrayList<>();
-        double[] ref = longDocuments ? null : PAPER.get(queries);
+        double[] ref = cfg.longDocuments() || cfg.separateReasoning() ? null : PAPER.get(cfg.queries());
         double sum = 0, refSum = 0;
         int n = 0, refCount = 0;
         for (int c = 0; c < COLUMNS.size(); c++) {
@@ -163,7 +207,7 @@ public final class BrightEval {
         int w = 22;
         b.append(pad("nDCG@10 x100", w));
         for (String l : labels) b.append(String.format(Locale.ROOT, " %6s", l));
-        b.append('\n').append(pad("this run (" + queries + (longDocuments ? ", long" : "") + ")", w));
+        b.append('\n').append(pad("this run (" + cfg.label() + ")", w));
         for (String v : ours) b.append(String.format(Locale.ROOT, " %6s", v));
         b.append('\n');
         if (ref != null) {
@@ -174,37 +218,71 @@ public final class BrightEval {
             for (String v : paper) b.append(String.format(Locale.ROOT, " %6s", v));
             b.append('\n');
         }
+        if (!results.isEmpty()) {
+            IndexSettings s = results.get(0).index().manifest().settings();
+            b.append("BRIGHT revision ").append(revisions(results)).append("; ")
+                    .append(lower(s.dtype())).append(" vectors, ").append(s.backend()).append(' ')
+                    .append(s.precision()).append(", top ").append(TOP_K).append('\n');
+        }
         return b.toString();
     }
 
+    /** The revision of the tasks' exports: one value, several joined by "/", "unrecorded" where none was written. */
+    static String revisions(List<TaskResult> results) {
+        return String.join("/", results.stream()
+                .map(r -> r.revision() == null ? "unrecorded" : r.revision()).distinct().toList());
+    }
+
     /** {@link #json} as pretty-printed UTF-8 bytes. */
-    public static byte[] jsonBytes(List<TaskResult> results, String queries, boolean longDocuments) {
+    public static byte[] jsonBytes(List<TaskResult> results, Config cfg) {
         try {
-            return IndexManifest.JSON.writeValueAsBytes(json(results, queries, longDocuments));
+            return IndexManifest.JSON.writeValueAsBytes(json(results, cfg));
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
     }
 
-    /** Everything, per task and per query, as one JSON document (for {@code --out}). */
-    public static ObjectNode json(List<TaskResult> results, String queries, boolean longDocuments) {
+    /**
+     * Everything, per task and per query, as one JSON document (for {@code --out}), with what was run: per task the
+     * exact query and document prompts, the vector dtype, the engine's precision, the dataset revision, the empty
+     * documents skipped and the queries with an empty gold list (scored 0, averaged in).
+     */
+    public static ObjectNode json(List<TaskResult> results, Config cfg) {
         ObjectNode o = IndexManifest.JSON.createObjectNode();
-        o.put("queries", queries).put("long_documents", longDocuments);
+        o.put("queries", cfg.queries()).put("separate_reasoning", cfg.separateReasoning())
+                .put("long_documents", cfg.longDocuments()).put("top_k", TOP_K)
+                .put("dataset_revision", results.isEmpty() ? null : revisions(results));
         ArrayNode tasks = o.putArray("tasks");
         for (TaskResult r : results) {
+            IndexManifest m = r.index().manifest();
             ObjectNode t = tasks.addObject();
-            t.put("task", r.task()).put("queries", r.summary().queries())
-                    .put("skipped_no_relevant", r.summary().skippedNoRelevant())
+            t.put("task", r.task()).put("dataset_revision", r.revision()).put("queries", r.summary().queries())
                     .put("ndcg@10", r.summary().ndcg10()).put("recall@100", r.summary().recall100())
-                    .put("mrr@10", r.summary().mrr10()).put("index", r.index().dir().toString())
-                    .put("documents", r.index().manifest().documents());
+                    .put("mrr@10", r.summary().mrr10()).put("mrr", r.summary().mrr())
+                    .put("query_prompt", r.queryPrompt()).put("document_prompt", m.settings().instruction())
+                    .put("dtype", lower(m.settings().dtype())).put("backend", m.settings().backend())
+                    .put("precision", m.settings().precision()).put("max_length", m.settings().maxLength())
+                    .put("index", r.index().dir().toString()).put("documents", m.documents());
+            ObjectNode empty = t.putObject("empty_documents_skipped");
+            empty.put("count", m.empty().size());
+            ArrayNode emptyIds = empty.putArray("ids");
+            for (IndexManifest.EmptyDocument d : m.empty()) emptyIds.add(d.id());
+            ObjectNode noGold = t.putObject("queries_without_gold");
+            noGold.put("count", r.summary().noRelevant()).put("scored", "0, averaged in");
+            ArrayNode noGoldIds = noGold.putArray("ids");
+            for (Metrics.QueryScores s : r.perQuery()) if (s.relevant() == 0) noGoldIds.add(s.queryId());
             ArrayNode pq = t.putArray("per_query");
             for (Metrics.QueryScores s : r.perQuery()) {
                 pq.addObject().put("query_id", s.queryId()).put("ndcg@10", s.ndcg10()).put("recall@100", s.recall100())
-                        .put("mrr@10", s.mrr10()).put("relevant", s.relevant()).put("retrieved", s.retrieved());
+                        .put("mrr@10", s.mrr10()).put("mrr", s.mrr()).put("relevant", s.relevant())
+                        .put("retrieved", s.retrieved());
             }
         }
         return o;
+    }
+
+    private static String lower(Dtype t) {
+        return t.name().toLowerCase(Locale.ROOT);
     }
 
     private static String pct(double v) {

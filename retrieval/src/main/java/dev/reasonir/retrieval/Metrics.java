@@ -42,15 +42,14 @@ import java.util.Set;
  *       every rank within trec_eval's largest default cutoff, 1000.</li>
  * </ul>
  * MRR@k is not a trec_eval measure ({@code recip_rank} has no cutoff); {@link #reciprocalRank} is {@code recip_rank}
- * computed on the run cut to its top k, with the same ranking and relevance rules.
+ * computed on the run cut to its top k, with the same ranking and relevance rules. {@link #evaluate} reports both:
+ * the official BRIGHT script's "MRR" is the uncut {@code recip_rank} over its top-1000 run.
  *
- * <p><b>Averaging.</b> trec_eval (without {@code -c}) averages over the queries that appear in the qrels. With
- * qrels built from BRIGHT's gold ids ({@link #binaryQrels}), a query whose gold list is empty has no qrels lines at
- * all, so trec_eval never sees it: it neither scores 0 nor counts in the denominator. {@link #average} follows that
- * rule by leaving out every query with no relevant document and reporting how many it left out, so that scores over
- * a whole BRIGHT example file average like the official evaluation. Two corner cases differ from trec_eval and do
- * not arise with gold-id qrels and a search that returns hits: a query judged only 0 would be averaged in as 0 by
- * trec_eval, and a query with qrels but an empty run would be left out by it (here it scores 0 and counts).
+ * <p><b>Averaging.</b> The official BRIGHT script hands its qrels to pytrec_eval as a dict holding every example,
+ * so a query whose gold list is empty is present with no relevant document: it scores 0 on every measure and counts
+ * in the mean (the script divides by the number of queries evaluated). {@link #average} does the same and reports
+ * how many such queries it averaged in ({@link Summary#noRelevant()}). (The trec_eval command line would instead
+ * never see such a query, since a qrels file cannot hold a query without lines; that is not what BRIGHT runs.)
  * Per-query values are summed in trec_eval's query order, by query id in {@code strcmp} order, then divided by the
  * number of queries, so that even the last bit of the mean matches.
  */
@@ -64,22 +63,24 @@ public final class Metrics {
      * @param ndcg10    {@code ndcg_cut.10}
      * @param recall100 {@code recall.100}
      * @param mrr10     reciprocal rank of the first relevant document within the top 10, else 0
-     * @param relevant  number of documents in the qrels with relevance of at least 1 (0: left out of averages)
+     * @param mrr       {@code recip_rank}: reciprocal rank of the first relevant document anywhere in the run
+     * @param relevant  number of documents in the qrels with relevance of at least 1 (0: every score is 0)
      * @param retrieved number of hits in the run
      */
-    public record QueryScores(String queryId, double ndcg10, double recall100, double mrr10, int relevant,
-                              int retrieved) {}
+    public record QueryScores(String queryId, double ndcg10, double recall100, double mrr10, double mrr,
+                              int relevant, int retrieved) {}
 
     /**
      * Mean scores over a set of queries.
      *
-     * @param queries           number of queries averaged (those with at least one relevant document)
-     * @param skippedNoRelevant number of queries left out because they have no relevant document
-     * @param ndcg10            mean nDCG@10 (0 when no query was averaged)
-     * @param recall100         mean recall@100 (0 when no query was averaged)
-     * @param mrr10             mean MRR@10 (0 when no query was averaged)
+     * @param queries    number of queries averaged (all of them)
+     * @param noRelevant how many of them have no relevant document (each scored 0 and averaged in)
+     * @param ndcg10     mean nDCG@10 (0 when there is no query)
+     * @param recall100  mean recall@100
+     * @param mrr10      mean MRR@10
+     * @param mrr        mean uncut reciprocal rank (the official script's "MRR")
      */
-    public record Summary(int queries, int skippedNoRelevant, double ndcg10, double recall100, double mrr10) {}
+    public record Summary(int queries, int noRelevant, double ndcg10, double recall100, double mrr10, double mrr) {}
 
     /**
      * trec_eval's {@code ndcg_cut.k}: DCG of the top {@code k} hits divided by the DCG of the ideal ranking of the
@@ -152,17 +153,21 @@ public final class Metrics {
         return 0.0;
     }
 
-    /** The standard BRIGHT scores of one query: nDCG@10 (the headline number), recall@100 and MRR@10. */
+    /**
+     * The standard BRIGHT scores of one query: nDCG@10 (the headline number), recall@100, MRR@10 and the uncut
+     * reciprocal rank over the whole run.
+     */
     public static QueryScores evaluate(String queryId, List<Hit> run, Map<String, Integer> qrels) {
         if (queryId == null) throw new IllegalArgumentException("queryId must not be null");
-        List<Hit> ranked = ranked(run); // sorted once for the three
+        List<Hit> ranked = ranked(run); // sorted once for all
         return new QueryScores(queryId, ndcgCutRanked(ranked, qrels, 10), recallRanked(ranked, qrels, 100),
-                reciprocalRankRanked(ranked, qrels, 10), relevantCount(qrels), ranked.size());
+                reciprocalRankRanked(ranked, qrels, 10), reciprocalRankRanked(ranked, qrels, Integer.MAX_VALUE),
+                relevantCount(qrels), ranked.size());
     }
 
     /**
-     * The mean of each score over the queries with at least one relevant document, as trec_eval averages (see the
-     * class comment); the others are counted in {@link Summary#skippedNoRelevant()}.
+     * The mean of each score over all queries, those without a relevant document counting as 0, as the official
+     * BRIGHT evaluation averages (see the class comment).
      *
      * @throws IllegalArgumentException if a query id occurs twice
      */
@@ -173,21 +178,19 @@ public final class Metrics {
                 throw new IllegalArgumentException("query \"" + q.queryId() + "\" is scored twice");
             }
         }
-        List<QueryScores> counted = new ArrayList<>();
-        for (QueryScores q : byId.values()) {
-            if (q.relevant() > 0) counted.add(q);
-        }
-        int skipped = byId.size() - counted.size();
-        if (counted.isEmpty()) return new Summary(0, skipped, 0.0, 0.0, 0.0);
-        counted.sort((a, b) -> Hit.compareUtf8(a.queryId(), b.queryId()));
-        double ndcg = 0.0, recall = 0.0, mrr = 0.0;
-        for (QueryScores q : counted) {
+        List<QueryScores> all = new ArrayList<>(byId.values());
+        int noRelevant = (int) all.stream().filter(q -> q.relevant() == 0).count();
+        if (all.isEmpty()) return new Summary(0, 0, 0.0, 0.0, 0.0, 0.0);
+        all.sort((a, b) -> Hit.compareUtf8(a.queryId(), b.queryId()));
+        double ndcg = 0.0, recall = 0.0, mrr10 = 0.0, mrr = 0.0;
+        for (QueryScores q : all) {
             ndcg += q.ndcg10();
             recall += q.recall100();
-            mrr += q.mrr10();
+            mrr10 += q.mrr10();
+            mrr += q.mrr();
         }
-        double n = counted.size();
-        return new Summary(counted.size(), skipped, ndcg / n, recall / n, mrr / n);
+        double n = all.size();
+        return new Summary(all.size(), noRelevant, ndcg / n, recall / n, mrr10 / n, mrr / n);
     }
 
     /**

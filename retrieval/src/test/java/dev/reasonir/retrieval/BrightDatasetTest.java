@@ -69,11 +69,53 @@ class BrightDatasetTest {
         List<BrightDataset.Example> reasoned = ds.examples("biology", "gpt4_reason", false);
         assertTrue(reasoned.get(0).query().startsWith("The question asks about leaf colour."));
         for (int i = 0; i < bio.size(); i++) {
-            assertEquals(bio.get(i).goldIds(), reasoned.get(i).goldIds());
             assertTrue(reasoned.get(i).query().length() > bio.get(i).query().length());
         }
+        // run.py --reasoning takes the ids from the reasoning config's rows too (gpt4_reason_ids), and bio-q1's
+        // differ from the examples config's in the fixture.
+        assertEquals(List.of("bio-doc-12.txt"), reasoned.get(0).goldIds());
+        assertEquals(List.of("bio-doc-01.txt"), reasoned.get(0).excludedIds());
+        assertEquals(bio.get(1), new BrightDataset.Example("bio-q2", bio.get(1).query(), reasoned.get(1).goldIds(),
+                reasoned.get(1).excludedIds()));
+        assertEquals(List.of("leet-doc-05.py"), ds.examples("leetcode", "gpt4_reason", false).get(1).goldIds());
+        assertEquals(List.of("leet-doc-05.py", "leet-doc-08.py"),
+                ds.examples("leetcode", "original", false).get(1).goldIds());
         assertEquals(List.of("bio-long-01.txt"), ds.examples("biology", "original", true).get(0).goldIds());
         assertEquals(4, ds.examples("theoremqa_theorems", "gpt4_reason", false).size());
+        assertEquals("bright-mini-rev-1", ds.revision("biology"));
+    }
+
+    /** run.py --reasoning R --separate_reasoning: f"{query}\n<REASON>\n{reasoning query}", ids of the examples. */
+    @Test
+    void separateReasoning() throws Exception {
+        BrightDataset ds = BrightDataset.open(mini());
+        List<BrightDataset.Example> bio = ds.examples("biology", BrightDataset.ORIGINAL, false);
+        List<BrightDataset.Example> reasoned = ds.examples("biology", "gpt4_reason", false);
+        List<BrightDataset.Example> sep = ds.examples("biology", "gpt4_reason", false, true);
+        assertTrue(sep.get(0).query().startsWith("Why are most plants green instead of black?\n<REASON>\nThe question "
+                + "asks about leaf colour. Plants look green"), sep.get(0).query());
+        for (int i = 0; i < bio.size(); i++) {
+            assertEquals(new BrightDataset.Example(bio.get(i).id(), bio.get(i).query() + "\n<REASON>\n"
+                    + reasoned.get(i).query(), bio.get(i).goldIds(), bio.get(i).excludedIds()), sep.get(i));
+        }
+        assertEquals(List.of("bio-long-01.txt"), ds.examples("biology", "gpt4_reason", true, true).get(0).goldIds());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ds.examples("biology", "original", false, true));
+        assertMessage("separate reasoning needs a reasoning-query field", e);
+    }
+
+    @Test
+    void revisionIsOptionalButMustBeWellFormed() throws IOException {
+        BrightDataset ds = oneTask("biology", "{\"id\": \"q\", \"query\": \"x\", \"gold_ids\": [\"d1\"]}");
+        assertEquals(null, ds.revision("biology"));
+        Files.writeString(tmp.resolve("biology/source.json"), "{\"dataset\": \"xlangai/BRIGHT\", \"revision\": 3}");
+        assertMessage("must be a JSON object with a string \"revision\"",
+                assertThrows(BrightFormatException.class, () -> ds.revision("biology")));
+        Files.writeString(tmp.resolve("biology/source.json"), "{\"revision\": ");
+        assertMessage("source.json is not valid JSON",
+                assertThrows(BrightFormatException.class, () -> ds.revision("biology")));
+        Files.writeString(tmp.resolve("biology/source.json"), "{\"revision\": \"abc123\"}");
+        assertEquals("abc123", ds.revision("biology"));
     }
 
     @Test
@@ -250,12 +292,20 @@ class BrightDatasetTest {
         BrightFormatException e = refused("gpt4_reason", false, "{\"id\": \"q1\", \"query\": \"x\", \"gold_ids\": []}");
         assertMessage("line 1: no field \"gpt4_reason\": this export has no gpt4_reason queries", e);
         Files.delete(tmp.resolve("biology/examples.jsonl"));
-        e = refused("gpt4_reason", false, "{\"id\": \"q1\", \"query\": \"x\", \"gold_ids\": [], \"gpt4_reason\": \"y\"}",
-                "{\"id\": \"q2\", \"query\": \"x\", \"gold_ids\": []}");
+        e = refused("gpt4_reason", false, "{\"id\": \"q1\", \"query\": \"x\", \"gold_ids\": [], \"gpt4_reason\": \"y\", "
+                + "\"gpt4_reason_ids\": {\"gold_ids\": []}}", "{\"id\": \"q2\", \"query\": \"x\", \"gold_ids\": []}");
         assertMessage("line 2: no field \"gpt4_reason\": example \"q2\" lacks it", e);
         Files.delete(tmp.resolve("biology/examples.jsonl"));
         e = refused("gpt4_reason", false, "{\"id\": \"q1\", \"query\": \"x\", \"gold_ids\": [], \"gpt4_reason\": 5}");
         assertMessage("\"gpt4_reason\" must be a string, got 5", e);
+        // An export made before the reasoning config's own ids were exported: refused, not silently unofficial.
+        Files.delete(tmp.resolve("biology/examples.jsonl"));
+        e = refused("gpt4_reason", false, "{\"id\": \"q1\", \"query\": \"x\", \"gold_ids\": [], \"gpt4_reason\": \"y\"}");
+        assertMessage("line 1: no object \"gpt4_reason_ids\" for example \"q1\": the official evaluation takes", e);
+        Files.delete(tmp.resolve("biology/examples.jsonl"));
+        e = refused("gpt4_reason", false, "{\"id\": \"q1\", \"query\": \"x\", \"gold_ids\": [], \"gpt4_reason\": \"y\", "
+                + "\"gpt4_reason_ids\": {\"gold_ids\": [\"a\"], \"excluded_ids\": [\"a\"]}}");
+        assertMessage("\"a\" of example \"q1\" is both in gpt4_reason_ids.gold_ids and in gpt4_reason_ids.excluded_ids", e);
     }
 
     @Test

@@ -202,27 +202,43 @@ class MetricsTest {
     void evaluateAndAverage() {
         Map<String, Integer> q = Metrics.binaryQrels(List.of("a", "c"));
         Metrics.QueryScores s = Metrics.evaluate("q1", ranking("a", "x", "c"), q);
-        assertEquals(new Metrics.QueryScores("q1", (1 + 1 / log2(4)) / (1 + 1 / log2(3)), 1.0, 1.0, 2, 3), s);
+        assertEquals(new Metrics.QueryScores("q1", (1 + 1 / log2(4)) / (1 + 1 / log2(3)), 1.0, 1.0, 1.0, 2, 3), s);
 
+        // An empty gold list: present in pytrec_eval's qrels dict with no relevant document, so 0 and averaged in.
         Metrics.QueryScores none = Metrics.evaluate("q0", ranking("a"), Metrics.binaryQrels(List.of()));
-        Metrics.QueryScores half = new Metrics.QueryScores("q2", 0.5, 0.25, 0.5, 1, 100);
+        assertEquals(new Metrics.QueryScores("q0", 0.0, 0.0, 0.0, 0.0, 0, 1), none);
+        Metrics.QueryScores half = new Metrics.QueryScores("q2", 0.5, 0.25, 0.5, 0.5, 1, 100);
         Metrics.Summary avg = Metrics.average(List.of(half, none, s));
-        assertEquals(2, avg.queries());
-        assertEquals(1, avg.skippedNoRelevant());
-        assertEquals((s.ndcg10() + 0.5) / 2, avg.ndcg10());
-        assertEquals((1.0 + 0.25) / 2, avg.recall100());
-        assertEquals((1.0 + 0.5) / 2, avg.mrr10());
+        assertEquals(3, avg.queries());
+        assertEquals(1, avg.noRelevant());
+        // summed in query-id order q0, q1, q2, divided by all three
+        assertEquals((0.0 + s.ndcg10() + 0.5) / 3, avg.ndcg10());
+        assertEquals((0.0 + 1.0 + 0.25) / 3, avg.recall100());
+        assertEquals((0.0 + 1.0 + 0.5) / 3, avg.mrr10());
+        assertEquals((0.0 + 1.0 + 0.5) / 3, avg.mrr());
 
-        assertEquals(new Metrics.Summary(0, 1, 0.0, 0.0, 0.0), Metrics.average(List.of(none)));
-        assertEquals(new Metrics.Summary(0, 0, 0.0, 0.0, 0.0), Metrics.average(List.of()));
+        assertEquals(new Metrics.Summary(1, 1, 0.0, 0.0, 0.0, 0.0), Metrics.average(List.of(none)));
+        assertEquals(new Metrics.Summary(0, 0, 0.0, 0.0, 0.0, 0.0), Metrics.average(List.of()));
+    }
+
+    @Test
+    void uncutReciprocalRankBesideMrrAt10() {
+        String[] ids = new String[1000];
+        for (int i = 0; i < ids.length; i++) ids[i] = String.format("doc%04d", i + 1);
+        // ranking() gives descending scores in argument order: doc0250 is at rank 250
+        Metrics.QueryScores s = Metrics.evaluate("q", ranking(ids), Metrics.binaryQrels(List.of("doc0250", "x")));
+        assertEquals(0.0, s.mrr10());
+        assertEquals(1.0 / 250, s.mrr());
+        assertEquals(0.0, s.recall100());
     }
 
     @Test
     void averageSumsInQueryIdOrder() {
         // trec_eval accumulates queries in strcmp order of their ids; floating-point addition is not associative:
         // (0.1 + 0.2) + 0.3 = 0.6000000000000001 but 0.3 + 0.2 + 0.1 = 0.6.
-        List<Metrics.QueryScores> scores = List.of(new Metrics.QueryScores("c", 0.3, 0.3, 0.3, 1, 1),
-                new Metrics.QueryScores("b", 0.2, 0.2, 0.2, 1, 1), new Metrics.QueryScores("a", 0.1, 0.1, 0.1, 1, 1));
+        List<Metrics.QueryScores> scores = List.of(new Metrics.QueryScores("c", 0.3, 0.3, 0.3, 0.3, 1, 1),
+                new Metrics.QueryScores("b", 0.2, 0.2, 0.2, 0.2, 1, 1),
+                new Metrics.QueryScores("a", 0.1, 0.1, 0.1, 0.1, 1, 1));
         assertNotEquals((0.1 + 0.2) + 0.3, (0.3 + 0.2) + 0.1);
         assertEquals(((0.1 + 0.2) + 0.3) / 3, Metrics.average(scores).ndcg10());
         assertThrows(IllegalArgumentException.class, () -> Metrics.average(List.of(scores.get(0), scores.get(0))));

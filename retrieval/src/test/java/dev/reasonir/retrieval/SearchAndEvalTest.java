@@ -120,44 +120,87 @@ class SearchAndEvalTest {
         assertTrue(e.getMessage().contains(expected), e.getMessage());
     }
 
+    /**
+     * What the official evaluation computes for one task, from the engine's raw fp32 vectors: every non-empty
+     * document embedded with "<|embed|>\\n", every query with {@code prompt}, exact scores, excluded ids removed, the
+     * top 1000 by the trec_eval order. Scores use the search's own score definition ({@link ExactSearchTest#score})
+     * so that equal inputs give equal floats.
+     */
+    static List<List<Hit>> officialRuns(Path documents, List<BrightDataset.Example> ex, String prompt)
+            throws IOException {
+        List<Corpus.Document> docs = readDocs(documents);
+        float[][] dv = model.embed(docs.stream().map(Corpus.Document::content).toList(), "<|embed|>\n").vectors();
+        float[][] qv = model.embed(ex.stream().map(BrightDataset.Example::query).toList(), prompt).vectors();
+        List<List<Hit>> runs = new ArrayList<>();
+        for (int q = 0; q < ex.size(); q++) {
+            List<Hit> ranking = new ArrayList<>();
+            for (int d = 0; d < docs.size(); d++) {
+                if (ex.get(q).excludedIds().contains(docs.get(d).id())) continue;
+                ranking.add(new Hit(docs.get(d).id(), d, ExactSearchTest.score(qv[q], dv[d])));
+            }
+            ranking.sort(Hit.TREC_ORDER);
+            runs.add(List.copyOf(ranking.subList(0, Math.min(1000, ranking.size()))));
+        }
+        return runs;
+    }
+
+    /** The mean the official script prints: every query counts, one with no gold as 0, summed in id order. */
+    static double officialMean(List<BrightDataset.Example> ex, List<Double> perQuery) {
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < ex.size(); i++) order.add(i);
+        order.sort((a, b) -> Hit.compareUtf8(ex.get(a).id(), ex.get(b).id()));
+        double sum = 0;
+        for (int i : order) sum += ex.get(i).goldIds().isEmpty() ? 0.0 : perQuery.get(i);
+        return sum / ex.size();
+    }
+
     @Test
     void brightEvaluationMatchesAnIndependentComputation() throws IOException {
         BrightDataset data = BrightDataset.open(bright);
         Path cache = tmp.resolve("cache");
-        BrightEval.Config cfg = new BrightEval.Config("original", false, cache,
-                IndexBuilder.Config.defaults().withDtype(Dtype.F32), 2);
+        BrightEval.Config cfg = new BrightEval.Config("original", false, false, cache, BrightEval.officialIndex(), 2);
         List<BrightEval.TaskResult> results = BrightEval.run(model, data, data.tasks(), cfg,
                 BrightEval.Listener.NONE);
         assertEquals(List.of("biology", "leetcode", "theoremqa_theorems"),
                 results.stream().map(BrightEval.TaskResult::task).toList());
         for (BrightEval.TaskResult r : results) {
             List<BrightDataset.Example> ex = data.examples(r.task(), "original", false);
-            List<Corpus.Document> docs = readDocs(data.documents(r.task(), false));
-            float[][] dv = model.embedDocuments(docs.stream().map(Corpus.Document::content).toList());
-            float[][] qv = model.embedQueries(ex.stream().map(BrightDataset.Example::query).toList(),
-                    Instructions.bright(r.task()));
-            List<Metrics.QueryScores> expected = new ArrayList<>();
+            List<List<Hit>> expected = officialRuns(data.documents(r.task(), false), ex, Instructions.bright(r.task()));
+            assertEquals(expected, r.hits(), r.task());
+            List<Double> ndcg = new ArrayList<>();
             for (int q = 0; q < ex.size(); q++) {
-                List<Hit> ranking = new ArrayList<>();
-                for (int d = 0; d < docs.size(); d++) {
-                    if (ex.get(q).excludedIds().contains(docs.get(d).id())) continue;
-                    float s = 0;
-                    for (int k = 0; k < dv[d].length; k++) s += qv[q][k] * dv[d][k];
-                    ranking.add(new Hit(docs.get(d).id(), d, s));
-                }
-                ranking.sort(Hit.TREC_ORDER);
-                expected.add(Metrics.evaluate(ex.get(q).id(), ranking.subList(0, Math.min(100, ranking.size())),
-                        Metrics.binaryQrels(ex.get(q).goldIds())));
+                Metrics.QueryScores s = Metrics.evaluate(ex.get(q).id(), expected.get(q),
+                        Metrics.binaryQrels(ex.get(q).goldIds()));
+                assertEquals(s, r.perQuery().get(q));
+                ndcg.add(s.ndcg10());
             }
-            assertEquals(expected, r.perQuery(), r.task());
-            assertEquals(Metrics.average(expected), r.summary());
+            assertEquals(officialMean(ex, ndcg), r.summary().ndcg10(), r.task());
+            assertEquals(ex.size(), r.summary().queries());
             assertEquals(IndexBuilder.Status.BUILT, r.index().status());
+            assertEquals(Dtype.F32, r.index().manifest().settings().dtype());
+            assertEquals("bright-mini-rev-1", r.revision());
         }
-        // The biology task has a query without relevant documents: counted apart, not averaged.
-        assertEquals(1, results.get(0).summary().skippedNoRelevant());
-        String table = BrightEval.table(results, "original", false);
+        // bio-q5 has an empty gold list: scored 0 and averaged in (5 queries, not 4).
+        assertEquals(5, results.get(0).summary().queries());
+        assertEquals(1, results.get(0).summary().noRelevant());
+        assertTrue(results.get(0).summary().ndcg10() > 0);
+        String table = BrightEval.table(results, cfg);
         assertTrue(table.contains("Bio") && table.contains("Leet") && table.contains("TheoT"), table);
         assertTrue(table.contains("paper ReasonIR-8B"), table);
+        assertTrue(table.endsWith("BRIGHT revision bright-mini-rev-1; f32 vectors, cpu fp32, top 1000\n"), table);
+
+        var json = BrightEval.json(results, cfg);
+        assertEquals("bright-mini-rev-1", json.get("dataset_revision").textValue());
+        var bio = json.get("tasks").get(0);
+        assertEquals(Instructions.bright("biology"), bio.get("query_prompt").textValue());
+        assertEquals("<|embed|>\n", bio.get("document_prompt").textValue());
+        assertEquals("f32", bio.get("dtype").textValue());
+        assertEquals("fp32", bio.get("precision").textValue());
+        assertEquals("bright-mini-rev-1", bio.get("dataset_revision").textValue());
+        assertEquals(1, bio.get("empty_documents_skipped").get("count").intValue());
+        assertEquals("bio-doc-07.txt", bio.get("empty_documents_skipped").get("ids").get(0).textValue());
+        assertEquals("bio-q5", bio.get("queries_without_gold").get("ids").get(0).textValue());
+        assertEquals(results.get(0).summary().mrr(), bio.get("mrr").doubleValue());
 
         // A second evaluation reuses the cached indexes and gives the same numbers.
         List<BrightEval.TaskResult> again = BrightEval.run(model, data, data.tasks(), cfg, BrightEval.Listener.NONE);
@@ -165,21 +208,104 @@ class SearchAndEvalTest {
             assertEquals(IndexBuilder.Status.UP_TO_DATE, again.get(i).index().status());
             assertEquals(results.get(i).perQuery(), again.get(i).perQuery());
         }
+        // An f16 index is a different cache entry: never reused for the fp32 default, nor the other way round.
+        BrightEval.Config f16 = new BrightEval.Config("original", false, false, cache,
+                IndexBuilder.Config.defaults().withDtype(Dtype.F16), 2);
+        BrightEval.TaskResult half = BrightEval.run(model, data, List.of("biology"), f16, BrightEval.Listener.NONE)
+                .get(0);
+        assertEquals(IndexBuilder.Status.BUILT, half.index().status());
+        assertEquals(Dtype.F16, half.index().manifest().settings().dtype());
+        assertTrue(!half.index().dir().equals(results.get(0).index().dir()));
+    }
+
+    /**
+     * The issue's acceptance check: {@code --long-documents} equals an independent computation with the official
+     * long-document prompt (written out literally here), fp32 vectors and empty gold lists scored 0.
+     */
+    @Test
+    void longDocumentsUseTheOfficialLongPrompt() throws IOException {
+        BrightDataset data = BrightDataset.open(bright);
+        BrightEval.Config cfg = new BrightEval.Config("original", true, false, tmp.resolve("cache-long"),
+                BrightEval.officialIndex(), 2);
+        BrightEval.TaskResult r = BrightEval.run(model, data, List.of("biology"), cfg, BrightEval.Listener.NONE)
+                .get(0);
+        String prompt = "<|user|>\nGiven a biology post, retrieve relevant documents that help answer the post\n"
+                + "<|embed|>\n";
+        assertEquals(prompt, r.queryPrompt());
+        List<BrightDataset.Example> ex = data.examples("biology", "original", true);
+        List<List<Hit>> expected = officialRuns(data.documents("biology", true), ex, prompt);
+        assertEquals(expected, r.hits());
+        List<Double> ndcg = new ArrayList<>(), recall = new ArrayList<>(), mrr = new ArrayList<>();
+        for (int q = 0; q < ex.size(); q++) {
+            Metrics.QueryScores s = Metrics.evaluate(ex.get(q).id(), expected.get(q),
+                    Metrics.binaryQrels(ex.get(q).goldIds()));
+            ndcg.add(s.ndcg10());
+            recall.add(s.recall100());
+            mrr.add(s.mrr());
+        }
+        // bio-q3 and bio-q5 have empty gold_ids_long: both averaged in as 0.
+        assertEquals(2, r.summary().noRelevant());
+        assertEquals(5, r.summary().queries());
+        assertEquals(officialMean(ex, ndcg), r.summary().ndcg10());
+        assertEquals(officialMean(ex, recall), r.summary().recall100());
+        assertEquals(officialMean(ex, mrr), r.summary().mrr());
+        assertTrue(r.summary().ndcg10() > 0);
+        // The short prompt would give other vectors: the setting really changes what is embedded.
+        assertTrue(!Instructions.bright("biology").equals(prompt));
+        assertTrue(BrightEval.table(List.of(r), cfg).contains("this run (original, long)"));
+        assertTrue(!BrightEval.table(List.of(r), cfg).contains("paper"));
     }
 
     @Test
-    void reasoningQueriesAndLongDocuments() throws IOException {
+    void reasoningQueriesUseTheReasoningConfigsIds() throws IOException {
         BrightDataset data = BrightDataset.open(bright);
-        BrightEval.Config cfg = new BrightEval.Config("gpt4_reason", true, tmp.resolve("cache-long"),
-                IndexBuilder.Config.defaults(), 2);
-        List<BrightEval.TaskResult> r = BrightEval.run(model, data, List.of("biology"), cfg,
-                BrightEval.Listener.NONE);
-        List<BrightDataset.Example> ex = data.examples("biology", "gpt4_reason", true);
-        assertEquals(ex.size(), r.get(0).perQuery().size());
-        assertEquals(readDocs(data.documents("biology", true)).stream().filter(d -> !d.empty()).count(),
-                r.get(0).index().manifest().documents());
-        assertEquals(ex.get(0).query(), r.get(0).queries().get(0).text());
-        assertTrue(ex.get(0).query().length() > 60, "a gpt4_reason query, not the original");
+        BrightEval.Config cfg = new BrightEval.Config("gpt4_reason", false, false, tmp.resolve("cache-reason"),
+                BrightEval.officialIndex(), 2);
+        BrightEval.TaskResult r = BrightEval.run(model, data, List.of("biology"), cfg, BrightEval.Listener.NONE)
+                .get(0);
+        // bio-q1: gpt4_reason_ids has one gold id (bio-doc-12.txt) and excludes bio-doc-01.txt
+        assertEquals(1, r.perQuery().get(0).relevant());
+        assertTrue(r.hits().get(0).stream().noneMatch(h -> h.id().equals("bio-doc-01.txt")));
+        assertTrue(r.queries().get(0).text().startsWith("The question asks about leaf colour."));
+
+        BrightEval.Config sep = new BrightEval.Config("gpt4_reason", false, true, tmp.resolve("cache-reason"),
+                BrightEval.officialIndex(), 2);
+        BrightEval.TaskResult s = BrightEval.run(model, data, List.of("biology"), sep, BrightEval.Listener.NONE)
+                .get(0);
+        assertTrue(s.queries().get(0).text().startsWith("Why are most plants green instead of black?\n<REASON>\n"
+                + "The question asks about leaf colour."), s.queries().get(0).text());
+        assertEquals(2, s.perQuery().get(0).relevant()); // the examples config's ids
+        assertTrue(BrightEval.table(List.of(s), sep).contains("this run (gpt4_reason+sep)"));
+        assertTrue(BrightEval.json(List.of(s), sep).get("separate_reasoning").booleanValue());
+        assertThrows(IllegalArgumentException.class, () -> new BrightEval.Config("original", false, true,
+                tmp, BrightEval.officialIndex(), 2));
+    }
+
+    /** The official script keeps the top 1000 per query; its MRR is recip_rank over those, uncut. */
+    @Test
+    void runsHoldTheTop1000AndMrrIsUncut() throws IOException {
+        Path root = tmp.resolve("bright-1200");
+        Path docs = TestCorpus.write(Files.createDirectories(root.resolve("biology")).resolve("documents.jsonl"),
+                1200, 11);
+        String q = "protein enzyme in the cell membrane";
+        List<BrightDataset.Example> probe = List.of(new BrightDataset.Example("q1", q, List.of(), List.of()));
+        List<Hit> all = officialRuns(docs, probe, Instructions.bright("biology")).get(0);
+        assertEquals(1000, all.size());
+        String gold = all.get(436).id(); // rank 437: beyond MRR@10, inside the run
+        Files.writeString(root.resolve("biology/examples.jsonl"), "{\"id\": \"q1\", \"query\": \"" + q
+                + "\", \"gold_ids\": [\"" + gold + "\"], \"gold_ids_long\": [], \"excluded_ids\": []}\n");
+        BrightEval.Config cfg = new BrightEval.Config("original", false, false, tmp.resolve("cache-1200"),
+                BrightEval.officialIndex(), 2);
+        BrightEval.TaskResult r = BrightEval.run(model, BrightDataset.open(root), List.of("biology"), cfg,
+                BrightEval.Listener.NONE).get(0);
+        assertEquals(all, r.hits().get(0));
+        assertEquals(0.0, r.summary().mrr10());
+        assertEquals(1.0 / 437, r.summary().mrr());
+        assertEquals(null, r.revision());
+        assertTrue(BrightEval.table(List.of(r), cfg).contains("BRIGHT revision unrecorded;"));
+        Path trec = tmp.resolve("top1000.trec");
+        Search.writeTrec(trec, r.queries(), r.hits());
+        assertEquals(1000, Files.readAllLines(trec).size());
     }
 
     static List<Corpus.Document> readDocs(Path f) throws IOException {
