@@ -8,6 +8,10 @@ import java.util.Map;
  * (spec: "BRIGHT query instructions"). Documents always use {@link #DOCUMENT}.
  */
 public final class Instructions {
+    static {
+        Logging.settle();  // a first touch of the core API (see Logging)
+    }
+
     private Instructions() {}
 
     /** Prefix of every document: {@code "<|embed|>\n"}. */

@@ -43,6 +43,10 @@ import java.util.function.Supplier;
  * on one model are serialized. After {@link #close()} every method throws {@link IllegalStateException}.
  */
 public final class ReasonIR implements AutoCloseable {
+    static {
+        Logging.settle();  // before anything else starts SLF4J (see Logging)
+    }
+
     private static final System.Logger LOG = System.getLogger(ReasonIR.class.getName());
     /** Inputs sorted together when packing (see {@link BatchPlanner}); also the unit of tokenize-ahead. */
     static final int PACKING_WINDOW = 4096;

@@ -23,7 +23,7 @@ public final class TextTokenizer implements AutoCloseable {
     static {
         // DJL may otherwise try to download a GPU build of its native library where CUDA is visible.
         if (System.getProperty("ai.djl.offline") == null) System.setProperty("ai.djl.offline", "true");
-        Logging.quietSlf4jWithoutProvider();
+        Logging.settle();
     }
 
     private final HuggingFaceTokenizer tokenizer;
@@ -48,6 +48,7 @@ public final class TextTokenizer implements AutoCloseable {
             throw new ReasonIRException(ReasonIRException.Kind.TOKENIZER, "no tokenizer.json in " + dir
                     + ": text input needs the model's tokenizer files (pre-tokenized input does not)");
         }
+        Logging.loadTokenizerLibraryQuietly();  // DJL's CUDA probe report off (see Logging)
         try {
             HuggingFaceTokenizer t = HuggingFaceTokenizer.builder()
                     .optTokenizerPath(file)

@@ -254,22 +254,40 @@ final class Endpoints {
     }
 
     /**
-     * {@code GET /health}: 200 with an empty body, or 503 with the reason (shutting down, model closed, engine
+     * {@code GET /health}: 200 with {@code {"status":"ok"}}, or 503 with {@code {"status":"unhealthy"}} and the
+     * reason in TEI's error fields ({@code error}, {@code error_type} "Unhealthy": shutting down, model closed, engine
      * failing). After an engine failure it runs a one-token probe through the batcher, as TEI's health check does, so
      * a server whose engine recovered turns healthy again without waiting for client traffic.
      */
     CompletableFuture<Response> health() {
         String why = unhealthyReason();
-        if (why == null) return CompletableFuture.completedFuture(new Response(200, JSON_TYPE, new byte[0]));
+        if (why == null) return CompletableFuture.completedFuture(healthy());
         if (draining.getAsBoolean() || batcher.lastBackendError() == null || !why.startsWith(ENGINE_FAILED)) {
-            return CompletableFuture.completedFuture(error(ApiException.unhealthy(why), false));
+            return CompletableFuture.completedFuture(unhealthy(why));
         }
         int id = model.vocabSize() > 128000 ? 128000 : 1;
         return batcher.submit(List.of(TokenizedInput.of(new int[] {id}, 0)), true, () -> false).handle((v, t) -> {
             String now = unhealthyReason();
-            return now == null ? new Response(200, JSON_TYPE, new byte[0])
-                    : error(ApiException.unhealthy(now), false);
+            return now == null ? healthy() : unhealthy(now);
         });
+    }
+
+    private static final byte[] HEALTHY_BODY = "{\"status\":\"ok\"}".getBytes(StandardCharsets.UTF_8);
+
+    private static Response healthy() {
+        return new Response(200, JSON_TYPE, HEALTHY_BODY);
+    }
+
+    /** 503: TEI's error body ({@code error}, {@code error_type}) with {@code "status":"unhealthy"} first. */
+    private Response unhealthy(String why) {
+        ApiException e = ApiException.unhealthy(why);
+        return new Response(e.status(false), JSON_TYPE, json(g -> {
+            g.writeStartObject();
+            g.writeStringField("status", "unhealthy");
+            g.writeStringField("error", e.getMessage());
+            g.writeStringField("error_type", e.teiType());
+            g.writeEndObject();
+        }));
     }
 
     /** Why the server is unhealthy, or null: shutting down, model closed, or the last engine batch failed. */

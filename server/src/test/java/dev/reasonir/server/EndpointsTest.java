@@ -188,7 +188,10 @@ class EndpointsTest {
 
     @Test
     void healthInfoModelsAndMetrics() {
-        assertEquals(200, get(server, "/health").statusCode());
+        var health = get(server, "/health");
+        assertEquals(200, health.statusCode());
+        assertEquals("application/json", health.headers().firstValue("content-type").orElse(""));
+        assertEquals("{\"status\":\"ok\"}", health.body());
         JsonNode info = expect(200, get(server, "/info"));
         assertEquals("h256_l4", info.get("model_id").textValue());
         assertEquals("float32", info.get("model_dtype").textValue());

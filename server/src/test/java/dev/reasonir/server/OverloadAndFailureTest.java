@@ -126,6 +126,7 @@ class OverloadAndFailureTest {
             assertEquals("backend_error", openAi.get("code").textValue());
             JsonNode health = expect(503, get(server, "/health"));
             assertEquals("Unhealthy", health.get("error_type").textValue());
+            assertEquals("unhealthy", health.get("status").textValue());
             assertTrue(health.get("error").textValue().contains("closed"), health.toString());
         } finally {
             model.close();

@@ -42,7 +42,10 @@ public class ReasonIRProperties {
      * bright-task): "Given a query, retrieve relevant passages that help answer the query".
      */
     private String queryTask;
-    /** Instead of query-task: a BRIGHT task key (biology, leetcode, ...) whose official prompt queries use. */
+    /**
+     * Instead of query-task: a BRIGHT task key (biology, leetcode, ...) whose official prompt queries use. Empty means
+     * unset, as for model-dir.
+     */
     private String brightTask;
 
     public boolean isEnabled() {
@@ -122,6 +125,7 @@ public class ReasonIRProperties {
     }
 
     public void setBrightTask(String brightTask) {
-        this.brightTask = brightTask;
+        // "reasonir.bright-task=" (e.g. an empty environment variable) is unset, like an empty model-dir
+        this.brightTask = brightTask == null || brightTask.isBlank() ? null : brightTask;
     }
 }

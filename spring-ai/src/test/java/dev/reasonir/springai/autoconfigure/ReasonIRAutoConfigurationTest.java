@@ -95,6 +95,21 @@ class ReasonIRAutoConfigurationTest {
     }
 
     @Test
+    void anEmptyBrightTaskIsUnsetLikeAnEmptyModelDir() {
+        // the default query prompt, not "invalid reasonir.bright-task="
+        inProcess("reasonir.bright-task=").run(context -> assertEquals(
+                Instructions.query(ReasonIRSpringEmbeddingModel.DEFAULT_QUERY_TASK),
+                context.getBean(ReasonIRSpringEmbeddingModel.class).queryInstruction()));
+        String task = "Given a gardening question, retrieve passages that answer it";
+        inProcess("reasonir.bright-task=", "reasonir.query-task=" + task).run(context -> assertEquals(
+                Instructions.query(task), context.getBean(ReasonIRSpringEmbeddingModel.class).queryInstruction()));
+        // as an empty model-dir is unset (the failure names the missing setting, not the empty bright-task)
+        runner.withPropertyValues("reasonir.model-dir=", "reasonir.bright-task=").run(context -> assertTrue(
+                startupFailure(context).getMessage().startsWith("reasonir.model-dir is not set"),
+                startupFailure(context).getMessage()));
+    }
+
+    @Test
     void clientModeCallsTheServerAndOpensNoModel() throws Exception {
         try (StubReasonIRServer stub = StubReasonIRServer.start(reference)) {
             runner.withPropertyValues("reasonir.base-url=" + stub.baseUrl() + "/", "reasonir.bright-task=biology",
