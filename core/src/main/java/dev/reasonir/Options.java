@@ -20,6 +20,24 @@ package dev.reasonir;
  */
 public record Options(String device, int maxLength, int batchTokens, int threads, Precision precision,
                       Overflow overflow, boolean copyWeights) {
+    static {
+        Logging.settle();  // a first touch of the core API (see Logging)
+    }
+
+    /** Default {@link #device()}: the GPU when one is usable, else the CPU. */
+    public static final String DEFAULT_DEVICE = "auto";
+    /** Default {@link #maxLength()}: the official {@code encode} default. */
+    public static final int DEFAULT_MAX_LENGTH = 512;
+    /** Default {@link #batchTokens()}. */
+    public static final int DEFAULT_BATCH_TOKENS = 8192;
+    /** Default {@link #threads()}: one per core. */
+    public static final int DEFAULT_THREADS = 0;
+    /** Default {@link #precision()}. */
+    public static final Precision DEFAULT_PRECISION = Precision.DEFAULT;
+    /** Default {@link #overflow()}. */
+    public static final Overflow DEFAULT_OVERFLOW = Overflow.TRUNCATE;
+    /** Default {@link #copyWeights()}. */
+    public static final boolean DEFAULT_COPY_WEIGHTS = false;
 
     /** Policy for inputs longer than {@code maxLength} tokens. */
     public enum Overflow {
@@ -37,8 +55,10 @@ public record Options(String device, int maxLength, int batchTokens, int threads
         if (precision == null || overflow == null) throw new IllegalArgumentException("precision/overflow null");
     }
 
+    /** Every default: the {@code DEFAULT_*} constants, which the CLI and the Spark jobs show and use too. */
     public static Options defaults() {
-        return new Options("auto", 512, 8192, 0, Precision.DEFAULT, Overflow.TRUNCATE, false);
+        return new Options(DEFAULT_DEVICE, DEFAULT_MAX_LENGTH, DEFAULT_BATCH_TOKENS, DEFAULT_THREADS, DEFAULT_PRECISION,
+                DEFAULT_OVERFLOW, DEFAULT_COPY_WEIGHTS);
     }
 
     public Options withDevice(String v) {

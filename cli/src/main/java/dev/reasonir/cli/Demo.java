@@ -41,7 +41,7 @@ final class Demo implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintStream out = Streams.out(), err = Streams.err();
-        Path model = engine.model;
+        Path model = engine.model();
         long t0 = System.nanoTime();
         try (ReasonIR m = ReasonIR.open(model, engine.options(batch))) {
             double openS = (System.nanoTime() - t0) / 1e9;

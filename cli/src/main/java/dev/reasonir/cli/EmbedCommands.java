@@ -65,7 +65,7 @@ final class EmbedCommands {
             List<EmbeddingResult.Truncation> truncations = new ArrayList<>();
             int maxLength;
             try (Output out = new Output(output);
-                 ReasonIR m = ReasonIR.open(engine.model, engine.options(batch));
+                 ReasonIR m = ReasonIR.open(engine.model(), engine.options(batch));
                  InputFile in = new InputFile(input);
                  ChunkReader chunks = new ChunkReader(in, m, CHUNK_LINES, overflow.value);
                  ProgressDisplay progress = ProgressDisplay.start(err, "embed", "inputs", total, 0)) {
@@ -118,26 +118,25 @@ final class EmbedCommands {
                     + "\"pool_start\": k, \"original_length\": n}; refuses what embed would refuse. Runs on the "
                     + "CPU.", INPUT_HELP})
     static final class Tokenize implements Callable<Integer> {
-        @Option(names = "--model", required = true, paramLabel = "DIR", description = "model folder (tokenizer.json)")
-        Path model;
+        @Mixin
+        EngineOptions.ModelOption model;
         @Option(names = "--input", required = true, paramLabel = "FILE.jsonl", description = "text lines")
         Path input;
         @Option(names = "--output", required = true, paramLabel = "FILE.jsonl", description = "token lines")
         Path output;
-        @Option(names = "--max-length", paramLabel = "N", defaultValue = "512",
-                description = "tokens per input including BOS (default: ${DEFAULT-VALUE})")
-        int maxLength;
-        @Option(names = "--overflow", paramLabel = "MODE", defaultValue = "truncate",
-                description = "truncate or fail (default: ${DEFAULT-VALUE})")
-        EngineOptions.Overflow overflow;
+        @Mixin
+        EngineOptions.MaxLengthOption maxLengthOption;
+        @Mixin
+        EngineOptions.OverflowOption overflowOption;
 
         @Override
         public Integer call() throws IOException {
-            if (maxLength < 1) throw new CliException("--max-length must be >= 1, got " + maxLength);
+            int maxLength = maxLengthOption.orDefault(dev.reasonir.Options.DEFAULT_MAX_LENGTH);
+            EngineOptions.Overflow overflow = overflowOption.value;
             ObjectMapper json = new ObjectMapper();
             long n = 0;
             try (Output out = new Output(output);
-                 ReasonIR m = ReasonIR.open(model, dev.reasonir.Options.defaults().withDevice("cpu")
+                 ReasonIR m = ReasonIR.open(model.value, dev.reasonir.Options.defaults().withDevice("cpu")
                          .withMaxLength(maxLength));
                  InputFile in = new InputFile(input)) {
                 try (BufferedWriter w = Files.newBufferedWriter(out.temp(), StandardCharsets.UTF_8)) {

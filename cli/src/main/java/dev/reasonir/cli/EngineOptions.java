@@ -2,17 +2,29 @@ package dev.reasonir.cli;
 
 import dev.reasonir.Options;
 import dev.reasonir.Precision;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.Locale;
 
 /**
- * The options of every command that opens a model (a picocli mixin). {@code --batch-tokens} and {@code --overflow}
- * are separate mixins, for the commands that use them (serve has its own batching; only embed can fail on overflow).
+ * The options of every command that opens a model (a picocli mixin), each declared once, with the engine's defaults
+ * from {@link Options} (never retyped here). {@code --batch-tokens} and {@code --overflow} are separate mixins, for the
+ * commands that use them (serve has its own batching; tokenize opens no engine but shares --model, --max-length and
+ * --overflow). Every option also reads an environment variable
+ * ({@code dev.reasonir.retrieval.cli.EnvironmentDefaults}).
  */
 final class EngineOptions {
     /** What the CLI does with an input longer than --max-length. */
-    enum Overflow { truncate, fail }
+    enum Overflow {
+        truncate, fail;
+
+        /** The CLI's name of the engine's policy. */
+        static Overflow of(Options.Overflow o) {
+            return valueOf(o.name().toLowerCase(Locale.ROOT));
+        }
+    }
 
     /** The CLI's names of the engine's numeric modes. */
     enum PrecisionFlag {
@@ -23,47 +35,82 @@ final class EngineOptions {
         PrecisionFlag(Precision value) {
             this.value = value;
         }
+
+        static PrecisionFlag of(Precision p) {
+            for (PrecisionFlag f : values()) if (f.value == p) return f;
+            throw new IllegalArgumentException("no flag for " + p);
+        }
+
+        /** As typed and shown: lower case. */
+        @Override
+        public String toString() {
+            return name().toLowerCase(Locale.ROOT);
+        }
     }
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "model folder: config.json, safetensors shards, tokenizer.json")
-    Path model;
+    /** {@code --model}. */
+    static final class ModelOption {
+        @Option(names = "--model", required = true, paramLabel = "DIR",
+                description = "model folder: config.json, safetensors shards, tokenizer.json")
+        Path value;
+    }
 
-    @Option(names = "--device", paramLabel = "DEV", defaultValue = "auto",
+    /** {@code --max-length}: its default depends on the command (eval: BRIGHT's 32768). */
+    static final class MaxLengthOption {
+        @Option(names = "--max-length", paramLabel = "N",
+                description = "tokens per input including BOS; longer inputs keep their first N tokens (commands "
+                        + "with --overflow: unless --overflow fail refuses them) (default: "
+                        + Options.DEFAULT_MAX_LENGTH + "; eval: " + RetrievalCommands.EVAL_MAX_LENGTH + ")")
+        Integer value;
+
+        /** The flag's (or its variable's) value, else {@code commandDefault}; checked. */
+        int orDefault(int commandDefault) {
+            int max = value != null ? value : commandDefault;
+            if (max < 1) throw new CliException("--max-length must be >= 1, got " + max);
+            return max;
+        }
+    }
+
+    @Mixin
+    ModelOption modelOption;
+    @Mixin
+    MaxLengthOption maxLengthOption;
+
+    /** The model folder (--model). */
+    Path model() {
+        return modelOption.value;
+    }
+
+    @Option(names = "--device", paramLabel = "DEV", defaultValue = Options.DEFAULT_DEVICE,
             description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
     String device;
 
-    @Option(names = "--max-length", paramLabel = "N",
-            description = "tokens per input including BOS (default 512); longer inputs keep their first N tokens "
-                    + "(commands with --overflow: unless --overflow fail refuses them)")
-    Integer maxLength;
-
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "" + Options.DEFAULT_THREADS,
             description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE})")
     int threads;
 
-    @Option(names = "--precision", paramLabel = "P", defaultValue = "default",
-            description = "default, fp32 or bf16 (default: fp32 on CPU, bf16 on CUDA)")
-    PrecisionFlag precision;
+    @Option(names = "--precision", paramLabel = "P",
+            description = "default, fp32 or bf16; default is fp32 on CPU, bf16 on CUDA (default: ${DEFAULT-VALUE})")
+    PrecisionFlag precision = PrecisionFlag.of(Options.DEFAULT_PRECISION);
 
-    @Option(names = "--copy-weights",
+    @Option(names = "--copy-weights", defaultValue = "" + Options.DEFAULT_COPY_WEIGHTS,
             description = "copy the weights into memory instead of mapping the files (a checkpoint file modified "
                     + "while the model is open can otherwise crash the process)")
     boolean copyWeights;
 
     /** {@code --batch-tokens}, for the commands whose engine calls it sizes. */
     static final class BatchTokens {
-        @Option(names = "--batch-tokens", paramLabel = "N", defaultValue = "8192",
+        @Option(names = "--batch-tokens", paramLabel = "N", defaultValue = "" + Options.DEFAULT_BATCH_TOKENS,
                 description = "token budget of one packed batch (default: ${DEFAULT-VALUE})")
         int value;
     }
 
     /** {@code --overflow}, for the commands that can refuse a long input instead of truncating it. */
     static final class OverflowOption {
-        @Option(names = "--overflow", paramLabel = "MODE", defaultValue = "truncate",
+        @Option(names = "--overflow", paramLabel = "MODE",
                 description = "inputs longer than --max-length: truncate (keep the first tokens, as the official "
                         + "encode does; reported) or fail (refused, naming the input) (default: ${DEFAULT-VALUE})")
-        Overflow value;
+        Overflow value = Overflow.of(Options.DEFAULT_OVERFLOW);
     }
 
     /**
@@ -71,8 +118,7 @@ final class EngineOptions {
      * flags and file lines; the engine always truncates.
      */
     Options options(int defaultMaxLength, int batchTokens) {
-        int max = maxLength != null ? maxLength : defaultMaxLength;
-        if (max < 1) throw new CliException("--max-length must be >= 1, got " + max);
+        int max = maxLengthOption.orDefault(defaultMaxLength);
         if (batchTokens < 1) throw new CliException("batch tokens must be >= 1, got " + batchTokens);
         if (threads < 0) throw new CliException("--threads must be >= 0, got " + threads);
         try {
@@ -84,6 +130,6 @@ final class EngineOptions {
     }
 
     Options options(BatchTokens batch) {
-        return options(Options.defaults().maxLength(), batch.value);
+        return options(Options.DEFAULT_MAX_LENGTH, batch.value);
     }
 }

@@ -6,6 +6,7 @@ import dev.reasonir.ReasonIRException;
 import dev.reasonir.TokenizedInput;
 import dev.reasonir.retrieval.BrightFormatException;
 import dev.reasonir.retrieval.RetrievalException;
+import dev.reasonir.retrieval.cli.EnvironmentDefaults;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -22,6 +23,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Properties;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 
 /**
  * The {@code ./reasonir} command line (picocli): embed, tokenize, index, search, eval, serve, demo.
@@ -60,7 +62,20 @@ public final class Main implements Callable<Integer> {
 
     /** Runs a command line; returns the exit status. Output and messages go to {@code out} and {@code err}. */
     public static int run(String[] args, PrintStream out, PrintStream err) {
+        return run(args, out, err, System::getenv);
+    }
+
+    /** {@link #run(String[], PrintStream, PrintStream)} with the environment variables read by {@code env}. */
+    static int run(String[] args, PrintStream out, PrintStream err, Function<String, String> env) {
         Streams.set(out, err);
+        return commandLine(out, err, env).execute(args);
+    }
+
+    /**
+     * The command line: every option of every command reads {@code REASONIR_<OPTION>} from {@code env} when the flag
+     * is not given ({@link EnvironmentDefaults}); usage errors exit 2, failures print one line.
+     */
+    static CommandLine commandLine(PrintStream out, PrintStream err, Function<String, String> env) {
         CommandLine cl = new CommandLine(new Main());
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setOut(new PrintWriter(out, true));
@@ -84,7 +99,7 @@ public final class Main implements Callable<Integer> {
             err.println("reasonir: " + message(e));
             return status(e);
         });
-        return cl.execute(args);
+        return EnvironmentDefaults.install(cl, env);
     }
 
     @Override

@@ -73,7 +73,7 @@ final class RetrievalCommands {
             PrintStream err = Streams.err();
             IndexBuilder.Config cfg = indexConfig(instruction, dtype, onEmpty == OnEmpty.fail, commitTokens,
                     commitDocs);
-            try (ReasonIR m = ReasonIR.open(engine.model, engine.options(batch))) {
+            try (ReasonIR m = ReasonIR.open(engine.model(), engine.options(batch))) {
                 Main.printDevice(m, err);
                 IndexBuilder.Result r;
                 try (IndexProgress p = new IndexProgress(err, "index")) {
@@ -176,7 +176,7 @@ final class RetrievalCommands {
             String instr = instruction.resolve();
             List<Search.Query> queries = Search.readQueries(queriesFile);
             try (Index index = Index.open(indexDir);
-                 ReasonIR m = ReasonIR.open(engine.model, engine.options(batch))) {
+                 ReasonIR m = ReasonIR.open(engine.model(), engine.options(batch))) {
                 Main.printDevice(m, err);
                 long t0 = System.nanoTime();
                 Search.Ranking ranking = Search.rank(m, index, queries, instr, k, engine.threads);
@@ -280,7 +280,7 @@ final class RetrievalCommands {
                     .commitTokens(), IndexBuilder.Config.defaults().commitDocuments());
             BrightEval.Config cfg = new BrightEval.Config(queries, longDocs, separateReasoning, cacheDir, indexCfg,
                     engine.threads);
-            try (ReasonIR m = ReasonIR.open(engine.model, engine.options(EVAL_MAX_LENGTH, batch.value))) {
+            try (ReasonIR m = ReasonIR.open(engine.model(), engine.options(EVAL_MAX_LENGTH, batch.value))) {
                 Main.printDevice(m, err);
                 err.println("reasonir: " + tasks.size() + " tasks, queries " + queries
                         + (separateReasoning ? " (separate reasoning)" : "") + (longDocs ? ", long documents" : "")

@@ -65,7 +65,11 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
     public static final int DEFAULT_MAX_CLIENT_BATCH_SIZE = 128;
     public static final int DEFAULT_MAX_BATCH_TOKENS = 16384;
     public static final int DEFAULT_PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024;
-    public static final Duration DEFAULT_QUEUE_TIMEOUT = Duration.ofSeconds(60);
+    /** {@link #DEFAULT_QUEUE_TIMEOUT} in seconds, as a constant (the CLI's help texts need one). */
+    public static final int DEFAULT_QUEUE_TIMEOUT_SECONDS = 60;
+    public static final Duration DEFAULT_QUEUE_TIMEOUT = Duration.ofSeconds(DEFAULT_QUEUE_TIMEOUT_SECONDS);
+    /** Default {@link #autoTruncate()}. */
+    public static final boolean DEFAULT_AUTO_TRUNCATE = true;
     /** Response header of the embedding routes: how many inputs of the request were truncated. */
     public static final String TRUNCATED_HEADER = "X-ReasonIR-Truncated-Inputs";
     /** Separates the model name from a prompt name in a {@code model} that chooses the prompt. */
@@ -190,7 +194,7 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
         private final Map<String, String> prompts = new LinkedHashMap<>(builtInPrompts());
         private String defaultPromptName = DOCUMENT_PROMPT;
         private final Map<String, String> modelAliases = new LinkedHashMap<>();
-        private boolean autoTruncate = true;
+        private boolean autoTruncate = DEFAULT_AUTO_TRUNCATE;
         private int maxConcurrentRequests = DEFAULT_MAX_CONCURRENT_REQUESTS;
         private int maxClientBatchSize = DEFAULT_MAX_CLIENT_BATCH_SIZE;
         private int maxBatchTokens = DEFAULT_MAX_BATCH_TOKENS;

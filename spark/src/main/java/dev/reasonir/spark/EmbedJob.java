@@ -1,13 +1,16 @@
 package dev.reasonir.spark;
 
 import dev.reasonir.Instructions;
+import dev.reasonir.Options;
 import dev.reasonir.Precision;
+import dev.reasonir.retrieval.cli.EnvironmentDefaults;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.Locale;
@@ -49,21 +52,19 @@ public final class EmbedJob implements Callable<Integer> {
     @Option(names = "--instruction", paramLabel = "TEXT", description = "prefix of every text (default: documents)")
     String instruction = Instructions.DOCUMENT;
 
-    @Option(names = "--device", paramLabel = "DEV",
-            description = "auto (the task's GPU, else CPU), cpu, cuda, cuda:N (default: ${DEFAULT-VALUE})")
-    String device = "auto";
+    @Mixin
+    JobEngineOptions engine;
 
-    @Option(names = "--max-length", paramLabel = "N", description = "tokens per input (default: ${DEFAULT-VALUE})")
-    int maxLength = 512;
-
-    @Option(names = "--batch-tokens", paramLabel = "N", description = "token budget of a batch (default: ${DEFAULT-VALUE})")
-    int batchTokens = 8192;
+    @Option(names = "--batch-tokens", paramLabel = "N",
+            description = "token budget of a batch (default: ${DEFAULT-VALUE})")
+    int batchTokens = Options.DEFAULT_BATCH_TOKENS;
 
     @Option(names = "--precision", paramLabel = "P", description = "default, fp32 or bf16 (default: ${DEFAULT-VALUE})")
-    String precision = "default";
+    String precision = Options.DEFAULT_PRECISION.name().toLowerCase(Locale.ROOT);
 
     @Option(names = "--on-empty", paramLabel = "MODE",
-            description = "null or empty text: fail, or null (keep the row, null embedding) (default: ${DEFAULT-VALUE})")
+            description = "null or empty text: fail, or null (keep the row, null embedding) "
+                    + "(default: ${DEFAULT-VALUE})")
     String onEmpty = "fail";
 
     @Option(names = "--partitions", paramLabel = "N",
@@ -81,7 +82,12 @@ public final class EmbedJob implements Callable<Integer> {
 
     /** The job's command line; a failure of the job prints one line naming the cause (exit 1), bad options exit 2. */
     static CommandLine commandLine() {
-        return withOneLineErrors(new CommandLine(new EmbedJob()), "EmbedJob");
+        return commandLine(System::getenv);
+    }
+
+    /** The job's command line, its options' environment variables read with {@code env}. */
+    static CommandLine commandLine(java.util.function.Function<String, String> env) {
+        return EnvironmentDefaults.install(withOneLineErrors(new CommandLine(new EmbedJob()), "EmbedJob"), env);
     }
 
     /** A failure prints "NAME: cause" on one line and exits 1 (the cause: ours, or the one Spark wrapped). */
@@ -102,8 +108,9 @@ public final class EmbedJob implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        EmbedOptions options = EmbedOptions.of(model).withInstruction(instruction).withDevice(device)
-                .withMaxLength(maxLength).withBatchTokens(batchTokens).withPrecision(parsePrecision(precision))
+        EmbedOptions options = EmbedOptions.of(model).withInstruction(instruction).withDevice(engine.device)
+                .withMaxLength(engine.maxLength).withBatchTokens(batchTokens)
+                .withPrecision(parsePrecision(precision))
                 .withOnEmpty(switch (onEmpty) {
                     case "fail" -> EmbedOptions.OnEmpty.FAIL;
                     case "null" -> EmbedOptions.OnEmpty.NULL;

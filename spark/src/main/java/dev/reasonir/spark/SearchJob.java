@@ -3,12 +3,14 @@ package dev.reasonir.spark;
 import dev.reasonir.Instructions;
 import dev.reasonir.retrieval.Hit;
 import dev.reasonir.retrieval.Search;
+import dev.reasonir.retrieval.cli.EnvironmentDefaults;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -62,24 +64,27 @@ public final class SearchJob implements Callable<Integer> {
     @Option(names = "--top-k", paramLabel = "K", description = "hits per query (default: ${DEFAULT-VALUE})")
     int k = 100;
 
-    @Option(names = "--id-column", paramLabel = "NAME", description = "default: ${DEFAULT-VALUE}")
+    @Option(names = "--id-column", paramLabel = "NAME", description = "(default: ${DEFAULT-VALUE})")
     String idColumn = "id";
 
-    @Option(names = "--embedding-column", paramLabel = "NAME", description = "default: ${DEFAULT-VALUE}")
+    @Option(names = "--embedding-column", paramLabel = "NAME", description = "(default: ${DEFAULT-VALUE})")
     String embeddingColumn = ReasonIRSpark.EMBEDDING;
 
-    @Option(names = "--device", paramLabel = "DEV", description = "for the queries (default: ${DEFAULT-VALUE})")
-    String device = "auto";
-
-    @Option(names = "--max-length", paramLabel = "N", description = "tokens per query (default: ${DEFAULT-VALUE})")
-    int maxLength = 512;
+    @Mixin
+    JobEngineOptions engine;
 
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));
     }
 
     static CommandLine commandLine() {
-        return EmbedJob.withOneLineErrors(new CommandLine(new SearchJob()), "SearchJob");
+        return commandLine(System::getenv);
+    }
+
+    /** The job's command line, its options' environment variables read with {@code env}. */
+    static CommandLine commandLine(java.util.function.Function<String, String> env) {
+        return EnvironmentDefaults.install(EmbedJob.withOneLineErrors(new CommandLine(new SearchJob()), "SearchJob"),
+                env);
     }
 
     @Override
@@ -89,8 +94,8 @@ public final class SearchJob implements Callable<Integer> {
         List<Search.Query> qs = Search.readQueries(queries);
         SparkSession spark = SparkSession.builder().appName("reasonir-search").getOrCreate();
         Dataset<Row> docs = spark.read().parquet(corpus);
-        EmbedOptions options = EmbedOptions.of(model).withInstruction(instruction).withDevice(device)
-                .withMaxLength(maxLength);
+        EmbedOptions options = EmbedOptions.of(model).withInstruction(instruction).withDevice(engine.device)
+                .withMaxLength(engine.maxLength);
         List<List<Hit>> hits = SparkSearch.search(docs, idColumn, embeddingColumn, qs, options, k);
         Search.writeTrec(out, qs, hits);
         Search.writeJsonl(jsonl != null ? jsonl : out.resolveSibling(stem(out) + ".jsonl"), qs, hits);
