@@ -5,7 +5,7 @@ import java.nio.file.Path;
 
 /**
  * Loads the engine built over the CUDA-on-CPU emulator (native/emu) instead of the real one, when the JVM was started
- * with {@code -Dreasonir.emulatedLibrary=.../emu-lib/libreasonir.so} (java/pom.xml, Surefire execution
+ * with {@code -Dreasonir.emulatedLibrary=.../emu-lib/libreasonir.so} (core/pom.xml, Surefire execution
  * "emulated-gpu"). Then {@link CudaBackendTest} runs the Java API on device "cuda" in CI, against the emulator: the
  * same checks a GPU run makes, slower and without hardware. It must run before anything loads the native library:
  * JavaCPP's own loading is switched off and the two libraries are loaded here, the engine first, so that the JNI
