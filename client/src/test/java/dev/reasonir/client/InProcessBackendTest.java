@@ -5,8 +5,6 @@ import dev.reasonir.Instructions;
 import dev.reasonir.InvalidInputException;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,21 +21,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The in-process backend against the Java API it wraps: same vectors, token counts and errors; who closes what. */
 class InProcessBackendTest {
-    @TempDir
-    static Path tmp;
-    static Path dir;
-    static ReasonIR model;
-
-    @BeforeAll
-    static void open() throws Exception {
-        dir = TestSupport.modelDir(tmp, "model");
-        model = ReasonIR.open(dir, CPU);
-    }
-
-    @AfterAll
-    static void close() {
-        model.close();
-    }
+    @TempDir static Path tmp;
+    @TestKit.Model static Path dir;
+    @TestKit.Model static ReasonIR model;
 
     @Test
     void vectorsAndTokensEqualTheJavaApiBitForBit() {

@@ -7,19 +7,14 @@ import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.client.ReasonIRClientException.Reason;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.URI;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
-import static dev.reasonir.client.TestSupport.CPU;
 import static dev.reasonir.client.TestSupport.DOCUMENTS;
 import static dev.reasonir.client.TestSupport.QUERIES;
 import static dev.reasonir.client.TestSupport.assertSameVectors;
@@ -35,26 +30,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ReasonIRHttpClientTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    @TempDir
-    static Path tmp;
-    static ReasonIR model;
-    static StubReasonIRServer stub;
-
-    @BeforeAll
-    static void start() throws Exception {
-        model = ReasonIR.open(TestSupport.modelDir(tmp, "model"), CPU);
-        stub = StubReasonIRServer.start(model);
-    }
-
-    @AfterAll
-    static void stop() {
-        stub.close();
-        model.close();
-    }
+    @TestKit.Model static ReasonIR model;
+    @TestKit.Stub static StubReasonIRServer stub;
 
     static EmbeddingBackend.Builder client() {
-        stub.reset();
-        return EmbeddingBackend.builder().baseUrl(stub.baseUrl());
+        return EmbeddingBackend.builder().baseUrl(stub.reset().baseUrl());
     }
 
     static String endpoint() {
@@ -76,11 +56,8 @@ class ReasonIRHttpClientTest {
 
             out = backend.embed(QUERIES, Instructions.bright("biology"));
             assertSameVectors(model.embed(QUERIES, Instructions.bright("biology")).vectors(), out.vectors());
-            ObjectNode expectedBody = JSON.createObjectNode().put("model", StubReasonIRServer.MODEL_NAME);
-            QUERIES.forEach(expectedBody.putArray("input")::add);
-            expectedBody.put("encoding_format", "float").put("instruction", Instructions.bright("biology"))
-                    .put("truncate", true);
-            assertEquals(expectedBody, stub.request(1));
+            assertEquals(StubReasonIRServer.documentedRequest(QUERIES, Instructions.bright("biology")),
+                    stub.request(1));
             assertEquals(StubReasonIRServer.MODEL_NAME, backend.modelName());
             assertEquals("client of " + endpoint(), backend.toString());
         }
@@ -172,10 +149,7 @@ class ReasonIRHttpClientTest {
     @Test
     void malformedAnswersAreRefused() {
         EmbeddingBackend backend = client().build();
-        stub.tamper(reply -> {
-            ((ArrayNode) reply.get("data")).remove(0);
-            return reply;
-        });
+        stub.tamper(StubReasonIRServer.DROP_FIRST_EMBEDDING);
         ReasonIRClientException e = assertThrows(ReasonIRClientException.class,
                 () -> backend.embed(List.of("a", "b"), Instructions.DOCUMENT));
         assertEquals(Reason.MALFORMED_ANSWER, e.reason());
@@ -211,10 +185,7 @@ class ReasonIRHttpClientTest {
 
     @Test
     void anUnreachableServer() throws Exception {
-        int freePort;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            freePort = s.getLocalPort();
-        }
+        int freePort = TestSupport.freeLoopbackPort();
         EmbeddingBackend nobody = EmbeddingBackend.builder().baseUrl("http://127.0.0.1:" + freePort)
                 .timeout(Duration.ofSeconds(10)).modelName("m").build();
         ReasonIRClientException e = assertThrows(ReasonIRClientException.class,

@@ -30,6 +30,11 @@ public final class StubReasonIRServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** The name the stub serves (GET /v1/models), which clients without a configured name learn and send. */
     public static final String MODEL_NAME = "stub-served-model";
+    /** A {@link #tamper}ing that drops the answer's first embedding: one vector fewer than inputs. */
+    public static final UnaryOperator<ObjectNode> DROP_FIRST_EMBEDDING = reply -> {
+        ((ArrayNode) reply.get("data")).remove(0);
+        return reply;
+    };
 
     private final HttpServer server;
     private final ReasonIR model;
@@ -65,11 +70,25 @@ public final class StubReasonIRServer implements AutoCloseable {
         this.tamper = f;
     }
 
-    /** Answers normally again, untampered, and forgets the bodies recorded so far. */
-    public void reset() {
+    /**
+     * Answers normally again, untampered, and forgets the bodies recorded so far; returns this stub, so that a test's
+     * client factory reads {@code builder().baseUrl(stub.reset().baseUrl())}.
+     */
+    public StubReasonIRServer reset() {
         failWith(0, null);
         tamper(UnaryOperator.identity());
         bodies.clear();
+        return this;
+    }
+
+    /**
+     * The documented {@code POST /v1/embeddings} body a client without a configured model name sends (it learns
+     * {@link #MODEL_NAME} from GET /v1/models), with truncation on, parsed: compare it with {@link #request(int)}.
+     */
+    public static ObjectNode documentedRequest(List<String> input, String instruction) {
+        ObjectNode body = JSON.createObjectNode().put("model", MODEL_NAME);
+        input.forEach(body.putArray("input")::add);
+        return body.put("encoding_format", "float").put("instruction", instruction).put("truncate", true);
     }
 
     /** The {@code i}-th request body, parsed. */

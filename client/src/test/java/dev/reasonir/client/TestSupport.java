@@ -4,14 +4,16 @@ import dev.reasonir.FixturesAccess;
 import dev.reasonir.Options;
 
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * The small random-weight checkpoint (with the real Llama-3.1 tokenizer) and comparisons shared by the tests of this
- * module and, through its test-jar, of the adapters.
+ * The small random-weight checkpoint (with the real Llama-3.1 tokenizer), texts and comparisons shared by the tests of
+ * this module and, through its test-jar, of the adapters; {@link TestKit} opens the checkpoint and the servers on it.
  */
 public final class TestSupport {
     /** The CPU engine: the tests compare bits, so they pin the device instead of letting "auto" pick one. */
@@ -34,6 +36,16 @@ public final class TestSupport {
     /** A checkpoint folder (links to the h256_l4 fixture plus tokenizer files) under {@code tmp}. */
     public static Path modelDir(Path tmp, String name) throws IOException {
         return FixturesAccess.withTokenizer("h256_l4", tmp.resolve(name));
+    }
+
+    /**
+     * A loopback port nothing listens on, for the "unreachable server" cases: the port of a socket just closed (the
+     * system does not hand it out again at once).
+     */
+    public static int freeLoopbackPort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
     }
 
     /** Bit-for-bit equality: a backend or adapter must hand over the engine's floats untouched. */

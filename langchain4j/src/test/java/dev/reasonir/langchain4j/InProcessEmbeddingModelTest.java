@@ -14,9 +14,7 @@ import dev.reasonir.Instructions;
 import dev.reasonir.InvalidInputException;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
-import dev.reasonir.client.TestSupport;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.reasonir.client.TestKit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,21 +33,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The in-process backend against the Java API it wraps: same vectors, same token counts, same errors. */
 class InProcessEmbeddingModelTest {
-    @TempDir
-    static Path tmp;
-    static Path dir;
-    static ReasonIR model;
-
-    @BeforeAll
-    static void open() throws Exception {
-        dir = TestSupport.modelDir(tmp, "model");
-        model = ReasonIR.open(dir, CPU);
-    }
-
-    @AfterAll
-    static void close() {
-        model.close();
-    }
+    @TempDir static Path tmp;
+    @TestKit.Model static Path dir;
+    @TestKit.Model static ReasonIR model;
 
     static List<TextSegment> segments(List<String> texts) {
         return texts.stream().map(TextSegment::from).toList();

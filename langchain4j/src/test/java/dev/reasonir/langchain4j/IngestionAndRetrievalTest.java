@@ -17,20 +17,15 @@ import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
 import dev.reasonir.LogCapture;
 import dev.reasonir.ReasonIR;
-import dev.reasonir.client.TestSupport;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.reasonir.client.TestKit;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.logging.Level;
 import java.util.stream.IntStream;
 
-import static dev.reasonir.client.TestSupport.CPU;
 import static dev.reasonir.client.TestSupport.DOCUMENTS;
 import static dev.reasonir.client.TestSupport.QUERIES;
 import static dev.reasonir.langchain4j.EmbeddingAssertions.assertSameVectors;
@@ -43,20 +38,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * document prefix, queries with the query instruction.
  */
 class IngestionAndRetrievalTest {
-    @TempDir
-    static Path tmp;
-    static ReasonIR model;
+    @TestKit.Model static ReasonIR model;
     static final String TASK = "biology";
-
-    @BeforeAll
-    static void open() throws Exception {
-        model = ReasonIR.open(TestSupport.modelDir(tmp, "model"), CPU);
-    }
-
-    @AfterAll
-    static void close() {
-        model.close();
-    }
 
     static List<Document> documents() {
         return IntStream.range(0, DOCUMENTS.size())

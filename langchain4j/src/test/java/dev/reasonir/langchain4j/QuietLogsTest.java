@@ -1,9 +1,8 @@
 package dev.reasonir.langchain4j;
 
-import dev.reasonir.client.TestSupport;
+import dev.reasonir.client.TestKit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
 import java.nio.charset.StandardCharsets;
@@ -24,8 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * with a CUDA runtime and no GPU. Neither line appears elsewhere, so both are checked on every run.
  */
 class QuietLogsTest {
-    @TempDir
-    static Path tmp;
+    @TestKit.Model static Path dir;
 
     /** What the child runs: build the adapter on a folder, embed one text (tokenizer included), close. */
     public static void main(String[] args) {
@@ -39,7 +37,6 @@ class QuietLogsTest {
     @Test
     @Timeout(value = 3, unit = TimeUnit.MINUTES)
     void noSlf4jOrDjlWarningWithOrWithoutAProvider() throws Exception {
-        Path dir = TestSupport.modelDir(tmp, "model");
         String all = System.getProperty("java.class.path");
         String noProvider = Arrays.stream(all.split(File.pathSeparator))
                 .filter(e -> !e.contains("slf4j-jdk14")).collect(Collectors.joining(File.pathSeparator));

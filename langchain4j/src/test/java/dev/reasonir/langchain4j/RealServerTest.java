@@ -9,18 +9,12 @@ import dev.reasonir.Instructions;
 import dev.reasonir.InvalidInputException;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
-import dev.reasonir.client.TestSupport;
+import dev.reasonir.client.TestKit;
 import dev.reasonir.server.EmbeddingServer;
-import dev.reasonir.server.ServerConfig;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
 import java.util.List;
 
-import static dev.reasonir.client.TestSupport.CPU;
 import static dev.reasonir.client.TestSupport.DOCUMENTS;
 import static dev.reasonir.client.TestSupport.QUERIES;
 import static dev.reasonir.langchain4j.EmbeddingAssertions.assertSameVectors;
@@ -30,22 +24,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The server backend against the real reasonir-server on loopback: the Java API's vectors, bit for bit. */
 class RealServerTest {
-    @TempDir
-    static Path tmp;
-    static ReasonIR model;
-    static EmbeddingServer server;
-
-    @BeforeAll
-    static void start() throws Exception {
-        model = ReasonIR.open(TestSupport.modelDir(tmp, "model"), CPU.withMaxLength(64));
-        server = EmbeddingServer.start(model, ServerConfig.builder().port(0).build());
-    }
-
-    @AfterAll
-    static void stop() {
-        server.close();
-        model.close();
-    }
+    @TestKit.Model(maxLength = 64) static ReasonIR model;  // a test text can be longer than it
+    @TestKit.Server static EmbeddingServer server;
 
     @Test
     void documentsAndQueriesThroughTheServerEqualTheJavaApi() {

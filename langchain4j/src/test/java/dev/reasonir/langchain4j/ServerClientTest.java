@@ -1,7 +1,5 @@
 package dev.reasonir.langchain4j;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import dev.langchain4j.data.embedding.Embedding;
 import dev.langchain4j.data.segment.TextSegment;
 import dev.langchain4j.exception.HttpException;
@@ -12,19 +10,15 @@ import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.client.StubReasonIRServer;
+import dev.reasonir.client.TestKit;
 import dev.reasonir.client.TestSupport;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
-import static dev.reasonir.client.TestSupport.CPU;
 import static dev.reasonir.client.TestSupport.DOCUMENTS;
 import static dev.reasonir.client.TestSupport.QUERIES;
 import static dev.reasonir.langchain4j.EmbeddingAssertions.assertSameVectors;
@@ -34,37 +28,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The server backend against {@link StubReasonIRServer}, which answers with vectors from the Java API: the client
- * must send exactly the documented request and hand back the server's floats unchanged.
- *
- * <p>The end-to-end test against the real server goes here once the {@code server} module (artifact
- * dev.reasonir:reasonir-server) is released: start {@code EmbeddingServer.start(model, config)} with port 0 on the
- * same model, point {@code baseUrl} at {@code http://127.0.0.1:<server.port()>}, and repeat
- * {@link #documentsAndQueriesEqualTheJavaApiAndTheRequestIsExactlyTheDocumentedOne} and the error cases.
+ * must send exactly the documented request and hand back the server's floats unchanged. {@link RealServerTest} runs
+ * the same backend against the real reasonir-server.
  */
 class ServerClientTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
-    @TempDir
-    static Path tmp;
-    static ReasonIR model;
-    static StubReasonIRServer stub;
-
-    @BeforeAll
-    static void start() throws Exception {
-        model = ReasonIR.open(TestSupport.modelDir(tmp, "model"), CPU);
-        stub = StubReasonIRServer.start(model);
-    }
-
-    @AfterAll
-    static void stop() {
-        stub.close();
-        model.close();
-    }
+    @TestKit.Model static ReasonIR model;
+    @TestKit.Stub static StubReasonIRServer stub;
 
     static ReasonIREmbeddingModel.Builder client() {
-        stub.failWith(0, null);
-        stub.tamper(r -> r);
-        stub.bodies.clear();
-        return ReasonIREmbeddingModel.builder().baseUrl(stub.baseUrl());
+        return ReasonIREmbeddingModel.builder().baseUrl(stub.reset().baseUrl());
     }
 
     static List<TextSegment> segments(List<String> texts) {
@@ -85,11 +57,8 @@ class ServerClientTest {
             ReasonIREmbeddingModel queries = documents.withInstruction(Instructions.bright("biology"));
             assertSameVectors(model.embed(QUERIES, Instructions.bright("biology")).vectors(),
                     queries.embedAll(segments(QUERIES)).content());
-            var expectedBody = JSON.createObjectNode().put("model", StubReasonIRServer.MODEL_NAME);
-            QUERIES.forEach(((ArrayNode) expectedBody.putArray("input"))::add);
-            expectedBody.put("encoding_format", "float").put("instruction", Instructions.bright("biology"))
-                    .put("truncate", true);
-            assertEquals(expectedBody, stub.request(1));
+            assertEquals(StubReasonIRServer.documentedRequest(QUERIES, Instructions.bright("biology")),
+                    stub.request(1));
             assertEquals(model.dimension(), queries.dimension());  // learnt from the answers, no extra request
             assertEquals(2, stub.bodies.size());
         }
@@ -145,10 +114,7 @@ class ServerClientTest {
     @Test
     void malformedAnswersAreRefused() {
         ReasonIREmbeddingModel documents = client().build();
-        stub.tamper(reply -> {
-            ((ArrayNode) reply.get("data")).remove(0);
-            return reply;
-        });
+        stub.tamper(StubReasonIRServer.DROP_FIRST_EMBEDDING);
         LangChain4jException e = assertThrows(LangChain4jException.class,
                 () -> documents.embedAll(segments(List.of("a", "b"))));
         assertTrue(e.getMessage().contains("malformed answer") && e.getMessage().contains("1 embeddings for 2 inputs"),
@@ -160,10 +126,7 @@ class ServerClientTest {
 
     @Test
     void unreachableServerAndBadUrls() throws Exception {
-        int freePort;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            freePort = s.getLocalPort();
-        }
+        int freePort = TestSupport.freeLoopbackPort();
         ReasonIREmbeddingModel nobody = ReasonIREmbeddingModel.builder().baseUrl("http://127.0.0.1:" + freePort)
                 .timeout(Duration.ofSeconds(10)).modelName("m").build();
         LangChain4jException e = assertThrows(LangChain4jException.class, () -> nobody.embed("x"));

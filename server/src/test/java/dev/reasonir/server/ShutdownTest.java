@@ -4,7 +4,6 @@ import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ConnectException;
 import java.net.http.HttpClient;
@@ -72,23 +71,13 @@ class ShutdownTest {
     }
 
     private static HttpResponse<String> send(HttpClient client, EmbeddingServer server, String path) {
-        return call(client, HttpRequest.newBuilder(uri(server, path)).timeout(Duration.ofSeconds(30)).GET().build());
+        return TestServer.send(client, HttpRequest.newBuilder(uri(server, path)).timeout(Duration.ofSeconds(30)).GET()
+                .build());
     }
 
     private static HttpResponse<String> sendPost(HttpClient client, EmbeddingServer server, String path,
                                                  String body) {
-        return call(client, HttpRequest.newBuilder(uri(server, path)).timeout(Duration.ofSeconds(30))
+        return TestServer.send(client, HttpRequest.newBuilder(uri(server, path)).timeout(Duration.ofSeconds(30))
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build());
-    }
-
-    private static HttpResponse<String> call(HttpClient client, HttpRequest request) {
-        try {
-            return client.send(request, HttpResponse.BodyHandlers.ofString());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -3,11 +3,9 @@ package dev.reasonir.springai;
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
-import dev.reasonir.client.TestSupport;
-import org.junit.jupiter.api.AfterAll;
+import dev.reasonir.client.TestKit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.springframework.ai.document.Document;
 import org.springframework.ai.embedding.Embedding;
 import org.springframework.ai.embedding.EmbeddingOptions;
@@ -29,22 +27,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The in-process adapter against the Java API: strings are queries, Documents are documents, options override. */
 class ReasonIRSpringEmbeddingModelTest {
     static final String DEFAULT_QUERY = Instructions.query(ReasonIRSpringEmbeddingModel.DEFAULT_QUERY_TASK);
-    @TempDir
-    static Path tmp;
-    static Path dir;
-    static ReasonIR model;
+    @TestKit.Model static Path dir;
+    @TestKit.Model static ReasonIR model;
     static ReasonIRSpringEmbeddingModel adapter;
 
     @BeforeAll
-    static void open() throws Exception {
-        dir = TestSupport.modelDir(tmp, "model");
-        model = ReasonIR.open(dir, CPU);
-        adapter = ReasonIRSpringEmbeddingModel.inProcess(model);
-    }
-
-    @AfterAll
-    static void close() {
-        model.close();
+    static void inProcessAdapter() {
+        adapter = ReasonIRSpringEmbeddingModel.inProcess(model);  // the kit opens model before this runs
     }
 
     static List<float[]> outputs(EmbeddingResponse r) {

@@ -1,29 +1,21 @@
 package dev.reasonir.springai;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.reasonir.EmbeddingResult;
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.client.StubReasonIRServer;
+import dev.reasonir.client.TestKit;
 import dev.reasonir.client.TestSupport;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.springframework.ai.document.Document;
 import org.springframework.ai.embedding.Embedding;
 import org.springframework.ai.embedding.EmbeddingRequest;
 import org.springframework.ai.embedding.EmbeddingResponse;
 import org.springframework.ai.embedding.TokenCountBatchingStrategy;
 
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
-import static dev.reasonir.client.TestSupport.CPU;
 import static dev.reasonir.client.TestSupport.DOCUMENTS;
 import static dev.reasonir.client.TestSupport.QUERIES;
 import static dev.reasonir.client.TestSupport.assertSameVectors;
@@ -33,35 +25,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The server backend against {@link StubReasonIRServer}, which answers with vectors from the Java API: the client
- * must send exactly the documented request and hand back the server's floats unchanged.
- *
- * <p>The end-to-end test against the real server goes here once the {@code server} module (artifact
- * dev.reasonir:reasonir-server) is released: start {@code EmbeddingServer.start(model, config)} with port 0 on the
- * same model, point {@code baseUrl} at {@code http://127.0.0.1:<server.port()>}, and repeat these tests.
+ * must send exactly the documented request and hand back the server's floats unchanged. {@link RealServerTest} runs
+ * client mode against the real reasonir-server.
  */
 class ServerClientTest {
     static final String DEFAULT_QUERY = Instructions.query(ReasonIRSpringEmbeddingModel.DEFAULT_QUERY_TASK);
-    @TempDir
-    static Path tmp;
-    static ReasonIR model;
-    static StubReasonIRServer stub;
-
-    @BeforeAll
-    static void start() throws Exception {
-        model = ReasonIR.open(TestSupport.modelDir(tmp, "model"), CPU);
-        stub = StubReasonIRServer.start(model);
-    }
-
-    @AfterAll
-    static void stop() {
-        stub.close();
-        model.close();
-    }
+    @TestKit.Model static ReasonIR model;
+    @TestKit.Stub static StubReasonIRServer stub;
 
     static ReasonIRSpringEmbeddingModel.Builder client() {
-        stub.failWith(0, null);
-        stub.bodies.clear();
-        return ReasonIRSpringEmbeddingModel.builder().baseUrl(stub.baseUrl());
+        return ReasonIRSpringEmbeddingModel.builder().baseUrl(stub.reset().baseUrl());
     }
 
     @Test
@@ -79,10 +52,7 @@ class ServerClientTest {
         List<Document> docs = DOCUMENTS.stream().map(Document::new).toList();
         assertSameVectors(model.embed(DOCUMENTS, Instructions.DOCUMENT).vectors(),
                 remote.embed(docs, null, new TokenCountBatchingStrategy()));
-        ObjectNode body = new ObjectMapper().createObjectNode().put("model", StubReasonIRServer.MODEL_NAME);
-        DOCUMENTS.forEach(body.putArray("input")::add);
-        body.put("encoding_format", "float").put("instruction", Instructions.DOCUMENT).put("truncate", true);
-        assertEquals(body, stub.request(1));
+        assertEquals(StubReasonIRServer.documentedRequest(DOCUMENTS, Instructions.DOCUMENT), stub.request(1));
         assertEquals(model.dimension(), remote.dimensions());  // learnt from the answers
         assertEquals(2, stub.bodies.size());
     }
@@ -120,10 +90,7 @@ class ServerClientTest {
         assertEquals(0, e.statusCode());
         assertTrue(e.getMessage().endsWith("0 embeddings for 1 inputs"), e.getMessage());
 
-        int freePort;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            freePort = s.getLocalPort();
-        }
+        int freePort = TestSupport.freeLoopbackPort();
         ReasonIRSpringEmbeddingModel nobody = ReasonIRSpringEmbeddingModel.builder()
                 .baseUrl("http://127.0.0.1:" + freePort).timeout(Duration.ofSeconds(10)).build();
         e = assertThrows(ReasonIRServerException.class, () -> nobody.embed("x"));
