@@ -87,6 +87,7 @@ public class ReasonIRAutoConfiguration {
         ReasonIRSpringEmbeddingModel.Builder builder = ReasonIRSpringEmbeddingModel.builder()
                 .queryInstruction(queryInstruction(properties));
         if (properties.getModelName() != null) builder.modelName(properties.getModelName());
+        if (properties.getOverflow() != null) builder.overflow(properties.getOverflow());
         if (clientMode(properties.getBaseUrl())) {
             if (properties.getModelDir() != null) {
                 throw new ReasonIRConfigurationException("both reasonir.model-dir (" + properties.getModelDir()

@@ -1,5 +1,6 @@
 package dev.reasonir.springai.autoconfigure;
 
+import dev.reasonir.Options;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
 import java.nio.file.Path;
@@ -26,6 +27,12 @@ public class ReasonIRProperties {
      * engine's default, 512.
      */
     private Integer maxLength;
+    /**
+     * Texts longer than the max length, in process and through a server: "truncate" (keep the first max-length
+     * tokens; each response counts them under the metadata key reasonir.truncated) or "fail" (refuse the request).
+     * Unset: truncate.
+     */
+    private Options.Overflow overflow;
     /** Client mode: the URL of a ReasonIR server, e.g. http://localhost:8080 (it serves POST /v1/embeddings). */
     private String baseUrl;
     /** Client mode: how long one request may take. */
@@ -44,7 +51,7 @@ public class ReasonIRProperties {
     private String queryTask;
     /**
      * Instead of query-task: a BRIGHT task key (biology, leetcode, ...) whose official prompt queries use. Empty means
-     * unset, as for model-dir.
+     * unset, as for model-dir, model-name and query-task.
      */
     private String brightTask;
 
@@ -80,6 +87,14 @@ public class ReasonIRProperties {
         this.maxLength = maxLength;
     }
 
+    public Options.Overflow getOverflow() {
+        return overflow;
+    }
+
+    public void setOverflow(Options.Overflow overflow) {
+        this.overflow = overflow;
+    }
+
     public String getBaseUrl() {
         return baseUrl;
     }
@@ -109,7 +124,7 @@ public class ReasonIRProperties {
     }
 
     public void setModelName(String modelName) {
-        this.modelName = modelName;
+        this.modelName = blankIsUnset(modelName);
     }
 
     public String getQueryTask() {
@@ -117,7 +132,7 @@ public class ReasonIRProperties {
     }
 
     public void setQueryTask(String queryTask) {
-        this.queryTask = queryTask;
+        this.queryTask = blankIsUnset(queryTask);
     }
 
     public String getBrightTask() {
@@ -125,7 +140,14 @@ public class ReasonIRProperties {
     }
 
     public void setBrightTask(String brightTask) {
-        // "reasonir.bright-task=" (e.g. an empty environment variable) is unset, like an empty model-dir
-        this.brightTask = brightTask == null || brightTask.isBlank() ? null : brightTask;
+        this.brightTask = blankIsUnset(brightTask);
+    }
+
+    /**
+     * "reasonir.query-task=" (e.g. an empty environment variable in a container) is unset, as Spring Boot already
+     * treats an empty model-dir; for text settings this has to be said.
+     */
+    private static String blankIsUnset(String value) {
+        return value == null || value.isBlank() ? null : value;
     }
 }

@@ -1,12 +1,11 @@
 package dev.reasonir.springai.autoconfigure;
 
 import dev.reasonir.Instructions;
+import dev.reasonir.InvalidInputException;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.springai.ReasonIRSpringEmbeddingModel;
 import dev.reasonir.client.StubReasonIRServer;
-import dev.reasonir.client.TestSupport;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.reasonir.client.TestKit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.ai.document.Document;
@@ -36,25 +35,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** {@link ReasonIRAutoConfiguration} in real application contexts, compared with the Java API bit for bit. */
 class ReasonIRAutoConfigurationTest {
     static final String DEFAULT_QUERY = Instructions.query(ReasonIRSpringEmbeddingModel.DEFAULT_QUERY_TASK);
-    @TempDir
-    static Path tmp;
-    static Path dir;
+    @TempDir static Path tmp;
+    @TestKit.Model static Path dir;
     /** The reference: the Java API on the same checkpoint, opened outside any context. */
-    static ReasonIR reference;
+    @TestKit.Model static ReasonIR reference;
 
     final ApplicationContextRunner runner = new ApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(ReasonIRAutoConfiguration.class));
-
-    @BeforeAll
-    static void open() throws Exception {
-        dir = TestSupport.modelDir(tmp, "model");
-        reference = ReasonIR.open(dir, CPU);
-    }
-
-    @AfterAll
-    static void close() {
-        reference.close();
-    }
 
     ApplicationContextRunner inProcess(String... more) {
         return runner.withPropertyValues("reasonir.model-dir=" + dir, "reasonir.device=cpu").withPropertyValues(more);
@@ -107,6 +94,44 @@ class ReasonIRAutoConfigurationTest {
         runner.withPropertyValues("reasonir.model-dir=", "reasonir.bright-task=").run(context -> assertTrue(
                 startupFailure(context).getMessage().startsWith("reasonir.model-dir is not set"),
                 startupFailure(context).getMessage()));
+    }
+
+    @Test
+    void emptyQueryTaskAndModelNameAreUnsetToo() {
+        // "reasonir.query-task=" (an empty environment variable, say) is the default task, not "invalid query-task"
+        inProcess("reasonir.query-task=", "reasonir.model-name=").run(context -> {
+            assertNull(context.getStartupFailure(), () -> "startup failed: " + context.getStartupFailure());
+            ReasonIRSpringEmbeddingModel m = context.getBean(ReasonIRSpringEmbeddingModel.class);
+            assertEquals(DEFAULT_QUERY, m.queryInstruction());
+            assertEquals("model", m.modelName());  // the folder's name, as when model-name is not set at all
+        });
+        inProcess("reasonir.query-task=", "reasonir.bright-task=biology").run(context -> assertEquals(
+                Instructions.bright("biology"), context.getBean(ReasonIRSpringEmbeddingModel.class).queryInstruction()));
+    }
+
+    @Test
+    void overflowPropertyChoosesTruncateOrFail() {
+        String longText = "word ".repeat(200);
+        // unset: truncated and counted in the metadata (48 tokens: more than the query prompt)
+        inProcess("reasonir.max-length=48").run(context -> {
+            EmbeddingModel m = context.getBean(EmbeddingModel.class);
+            assertEquals(1, (Integer) m.call(new EmbeddingRequest(List.of(longText), null)).getMetadata()
+                    .get(ReasonIRSpringEmbeddingModel.TRUNCATED_METADATA_KEY));
+        });
+        // fail (any case, as Spring binds enums): refused, naming the limit
+        inProcess("reasonir.max-length=48", "reasonir.overflow=fail").run(context -> {
+            EmbeddingModel m = context.getBean(EmbeddingModel.class);
+            InvalidInputException e = assertThrows(InvalidInputException.class,
+                    () -> m.call(new EmbeddingRequest(List.of(longText), null)));
+            assertTrue(e.getMessage().contains("more than maxLength 48"), e.getMessage());
+        });
+        // a value that is neither stops the startup, naming the property
+        inProcess("reasonir.overflow=drop").run(context -> {
+            StringBuilder causes = new StringBuilder();
+            for (Throwable t = context.getStartupFailure(); t != null; t = t.getCause()) causes.append(t).append('\n');
+            assertTrue(causes.toString().contains("Failed to bind properties under 'reasonir.overflow'"),
+                    causes.toString());
+        });
     }
 
     @Test
