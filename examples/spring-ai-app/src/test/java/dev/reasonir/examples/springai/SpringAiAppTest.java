@@ -1,4 +1,4 @@
-package dev.reasonir.springai.examples;
+package dev.reasonir.examples.springai;
 
 import dev.reasonir.Instructions;
 import dev.reasonir.ReasonIR;
@@ -6,6 +6,7 @@ import dev.reasonir.client.TestSupport;
 import dev.reasonir.springai.autoconfigure.ReasonIRConfigurationException;
 import dev.reasonir.springai.autoconfigure.ReasonIRFailureAnalyzer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.ai.document.Document;
 import org.springframework.ai.embedding.EmbeddingModel;
@@ -14,6 +15,8 @@ import org.springframework.ai.vectorstore.VectorStore;
 import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.diagnostics.FailureAnalyzer;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.core.io.support.SpringFactoriesLoader;
 
@@ -30,32 +33,40 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Starts the example as a real Spring Boot application, so the auto-configuration is found through
- * META-INF/spring/...AutoConfiguration.imports as in a user's application, and checks a vector store's ranking against
- * a brute-force search over the Java API's vectors.
+ * Starts the application as a real Spring Boot application, so the auto-configuration is found through
+ * META-INF/spring/...AutoConfiguration.imports as in a user's application, on the small test checkpoint (random
+ * weights: the ranking itself means nothing), and checks a vector store's ranking against a brute-force search over the
+ * Java API's vectors. SpringAiAppIT runs the packaged jar.
  */
-class SpringAiExampleTest {
+@ExtendWith(OutputCaptureExtension.class)
+class SpringAiAppTest {
+    /** A line the runner prints: a cosine similarity (SimpleVectorStore's score, -1 to 1), two spaces, the text. */
+    static final String RESULT = "-?[01]\\.\\d{4}  .+\\.";
+
     @TempDir
     Path tmp;
 
-    ConfigurableApplicationContext start(String... properties) {
-        return new SpringApplicationBuilder(SpringAiExample.class).web(WebApplicationType.NONE)
-                .properties(properties).run();
+    /** Command-line arguments, as a user would pass them: they override application.properties. */
+    ConfigurableApplicationContext start(String... args) {
+        return new SpringApplicationBuilder(SpringAiApp.class).web(WebApplicationType.NONE).run(args);
     }
 
     @Test
-    void exampleRunsAndTheVectorStoreRanksLikeTheJavaApi() throws Exception {
+    void theAppRunsAndTheVectorStoreRanksLikeTheJavaApi(CapturedOutput output) throws Exception {
         Path dir = TestSupport.modelDir(tmp, "model");
-        try (ConfigurableApplicationContext context = start("reasonir.model-dir=" + dir, "reasonir.device=cpu",
-                "reasonir.bright-task=biology")) {
-            List<String> lines = context.getBean(SpringAiExample.Search.class).topTwo("Why do leaves change colour?");
-            assertEquals(2, lines.size());
+        try (ConfigurableApplicationContext context = start("--reasonir.model-dir=" + dir, "--reasonir.device=cpu")) {
+            // The runner printed the two best documents, and a query with another instruction.
+            List<String> lines = output.getOut().lines().filter(l -> l.matches(RESULT)).toList();
+            assertEquals(2, lines.size(), output.getOut());
+            ReasonIR model = context.getBean(ReasonIR.class);
+            assertTrue(output.getOut().contains("a leetcode query: " + model.dimension() + " dimensions"),
+                    output.getOut());
 
             VectorStore store = context.getBean(VectorStore.class);
             store.add(DOCUMENTS.stream().map(Document::new).toList());
-            ReasonIR model = context.getBean(ReasonIR.class);
             float[][] docs = model.embedDocuments(DOCUMENTS);
             for (String query : QUERIES) {
+                // application.properties: reasonir.bright-task=biology
                 float[] q = model.embedQueries(List.of(query), Instructions.bright("biology"))[0];
                 List<Document> found = store.similaritySearch(SearchRequest.builder().query(query)
                         .topK(DOCUMENTS.size() + 3).build()).stream()
@@ -69,7 +80,9 @@ class SpringAiExampleTest {
 
     @Test
     void aMisconfiguredApplicationFailsToStartWithTheReasonIRMessage() {
-        RuntimeException e = assertThrows(RuntimeException.class, () -> start("reasonir.device=cpu").close());
+        // An empty value means unset: this overrides application.properties' reasonir.model-dir.
+        RuntimeException e = assertThrows(RuntimeException.class,
+                () -> start("--reasonir.model-dir=", "--reasonir.device=cpu").close());
         Throwable cause = e;
         while (cause != null && !(cause instanceof ReasonIRConfigurationException)) cause = cause.getCause();
         assertTrue(cause != null && cause.getMessage().startsWith("reasonir.model-dir is not set"), "" + e);
