@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint.h"
+#include "config.h"
 #include "json.h"
 #include "model_cost.h"
 #include "reasonir.h"

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "bf16.h"
 #include "cpu/gemm.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
@@ -207,6 +208,8 @@ int main(int argc, char **argv) {
     }
     using namespace rir::cpu;
     using rir::bf16_t;
+    using rir::f32_to_bf16;
+    using rir::round_bf16;
     const Isa isa = select_isa();
 
     // 1. FMA peak

@@ -1,6 +1,6 @@
 # fuzz.cmake: libFuzzer targets for the checkpoint loader's parsers (included by CMakeLists.txt when
-# -DREASONIR_FUZZ=ON). Each target links only the loader sources (json, safetensors, checkpoint), not the whole
-# engine, so the compute backends never have to build under the fuzzing flags.
+# -DREASONIR_FUZZ=ON). Each target links only the loader sources (json, safetensors, config, tensor_names, weight_scan,
+# parallel, checkpoint), not the whole engine, so the compute backends never have to build under the fuzzing flags.
 #
 #   cmake -S . -B build-fuzz -DREASONIR_FUZZ=ON -DREASONIR_TESTS=OFF \
 #         -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
@@ -16,6 +16,10 @@ set(REASONIR_FUZZ_DIR ${CMAKE_SOURCE_DIR}/native/fuzz)
 set(REASONIR_LOADER_SOURCES
   ${CMAKE_SOURCE_DIR}/native/src/json.cpp
   ${CMAKE_SOURCE_DIR}/native/src/safetensors.cpp
+  ${CMAKE_SOURCE_DIR}/native/src/config.cpp
+  ${CMAKE_SOURCE_DIR}/native/src/tensor_names.cpp
+  ${CMAKE_SOURCE_DIR}/native/src/weight_scan.cpp
+  ${CMAKE_SOURCE_DIR}/native/src/parallel.cpp
   ${CMAKE_SOURCE_DIR}/native/src/checkpoint.cpp)
 # UBSan findings abort (become crashes) instead of printing and continuing.
 set(REASONIR_FUZZ_COMPILE_FLAGS -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined

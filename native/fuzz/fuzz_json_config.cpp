@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "checkpoint.h"
+#include "config.h"
 #include "error.h"
 #include "json.h"
 

@@ -1,11 +1,14 @@
 // checkpoint.h: opening a Hugging Face Llama checkpoint folder (config.json + model.safetensors or shards listed in
 // model.safetensors.index.json). Shards are memory-mapped read-only; BF16 tensors are used in place (no copy).
 // Every tensor's presence, dtype, shape and byte range is checked against the config and the file size before use.
+// The steps live apart: config.h parses config.json, tensor_names.h names the tensors and their shapes,
+// weight_scan.h finds and checks them in the files, and Checkpoint::open (checkpoint.cpp) loads them.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "config.h"  // parse_config used to be declared here; code reaching it through this header still builds
 #include "model.h"
 
 namespace rir {
@@ -41,12 +44,9 @@ private:
     std::string dir_;
     LlamaConfig config_;
     ModelWeights weights_;
-    std::vector<std::unique_ptr<MappedFile>> files_;      // keep the mappings alive
+    std::vector<std::unique_ptr<MappedFile>> files_;      // keep the mappings alive (taken from the WeightScan)
     std::vector<std::vector<bf16_t>> converted_;          // F32/F16 tensors converted to BF16 on load
     friend class CheckpointLoader;
 };
-
-// Parses config.json text (exposed for tests and the fuzz target). `where` names the file in messages.
-LlamaConfig parse_config(const std::string &json_text, const std::string &where);
 
 }  // namespace rir

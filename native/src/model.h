@@ -1,5 +1,5 @@
-// model.h: what a loaded checkpoint is, independent of any backend. The loader (checkpoint.cpp) fills these structs;
-// backends (cpu_backend.cpp, later cuda_backend.cu) only read them.
+// model.h: what a loaded checkpoint is, independent of any backend. config.cpp fills LlamaConfig, the loader
+// (checkpoint.cpp) ModelWeights; backends (cpu/cpu_backend.cpp, cuda/cuda_backend.cu) only read them.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -8,8 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "bf16.h"
 #include "check.h"
-#include "cpu/bf16.h"
 #include "cpu/cpu_backend.h"
 #include "error.h"
 

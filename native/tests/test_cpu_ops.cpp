@@ -11,14 +11,15 @@
 #include <random>
 #include <vector>
 
+#include "bf16.h"
 #include "check.h"
-#include "cpu/bf16.h"
 #include "cpu/gemm.h"
 #include "cpu/isa.h"
 #include "cpu/ops.h"
 #include "cpu/thread_pool.h"
 #include "cpu/simd.h"
 #include "cpu/vexp.h"
+#include "rope.h"
 
 using namespace rir;
 using namespace rir::cpu;

@@ -17,14 +17,14 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint.h"
-#include "cpu/ops.h"
+#include "config.h"
 #include "cuda/check.h"
 #include "cuda/cublaslt.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.h"
 #include "cuda/schedule.h"
 #include "json.h"
+#include "rope.h"
 
 using namespace rir::cuda;
 
@@ -163,7 +163,7 @@ int main(int argc, char **argv) {
             float *out = dev<float>(size_t(n_seqs) * H);
             float2 *cs = dev<float2>(size_t(T) * (hd / 2));
             float *inv = dev<float>(hd / 2);
-            const std::vector<float> invh = rir::cpu::rope_inv_freq(c);
+            const std::vector<float> invh = rir::rope_inv_freq(c);
             check(cudaMemcpy(inv, invh.data(), invh.size() * 4, cudaMemcpyHostToDevice), "copy");
             check(cudaMemcpy(dpos, pos.data(), pos.size() * 4, cudaMemcpyHostToDevice), "copy");
             check(cudaMemcpy(dtiles, tiles.data(), tiles.size() * sizeof(AttnTile), cudaMemcpyHostToDevice), "copy");

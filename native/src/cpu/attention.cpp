@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/bf16.h"
+#include "bf16.h"
 #include "cpu/gemm.h"
 #include "cpu/ops.h"
 #include "cpu/simd.h"

@@ -11,6 +11,7 @@
 
 #include "cpu/ops.h"
 #include "error.h"
+#include "rope.h"
 
 namespace rir {
 namespace cpu {

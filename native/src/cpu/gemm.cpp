@@ -8,7 +8,7 @@
 #include <new>
 #include <string>
 
-#include "cpu/bf16.h"
+#include "bf16.h"
 #include "cpu/simd.h"
 #include "error.h"
 

@@ -21,7 +21,7 @@
 #include <memory>
 #include <vector>
 
-#include "cpu/bf16.h"
+#include "bf16.h"
 #include "cpu/isa.h"
 #include "cpu/thread_pool.h"
 #include "model.h"

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <iterator>
 
-#include "cpu/bf16.h"
+#include "bf16.h"
 #include "cpu/gemm.h"
 #include "cpu/simd.h"
 

@@ -31,10 +31,7 @@ void rmsnorm(ThreadPool &pool, Isa isa, const float *x, int64_t T, int hidden, c
 void residual_rmsnorm(ThreadPool &pool, Isa isa, float *h, const float *d, int64_t T, int hidden, const bf16_t *w,
                       float eps, bool bf16, float *out);
 
-// inv_freq[i] = 1 / theta^(2i/head_dim) in fp32 (as torch computes it), then the llama3 scaling when configured.
-std::vector<float> rope_inv_freq(const LlamaConfig &config);
-
-// cos/sin tables [n_pos][head_dim/2]: angle = float(p) * inv_freq[i] in fp32, cos and sin of it rounded to fp32;
+// cos/sin tables [n_pos][head_dim/2] from inv_freq (rope_inv_freq, rope.h): angle = float(p) * inv_freq[i] in fp32, cos and sin of it rounded to fp32;
 // rounded to bf16 as well in the BF16 mode (HF casts cos/sin to the model dtype).
 void rope_tables(const std::vector<float> &inv_freq, int64_t n_pos, bool bf16, float *cos_out, float *sin_out);
 

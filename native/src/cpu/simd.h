@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cpu/bf16.h"
+#include "bf16.h"
 #include "cpu/vexp.h"
 
 #if defined(__x86_64__)

@@ -8,13 +8,13 @@
 #include <cstring>
 #include <vector>
 
-#include "cpu/ops.h"
 #include "cuda/check.h"
 #include "cuda/cublaslt.h"
 #include "cuda/device_weights.h"
 #include "cuda/kernels.h"
 #include "cuda/schedule.h"
 #include "error.h"
+#include "rope.h"
 
 namespace rir {
 namespace cuda {
@@ -177,7 +177,7 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
         partial_ = reinterpret_cast<double *>(carve(s.partial));
         out_ = reinterpret_cast<float *>(carve(s.out));
 
-        const std::vector<float> inv = cpu::rope_inv_freq(c);  // the CPU twin's table, bit for bit
+        const std::vector<float> inv = rope_inv_freq(c);  // the table the CPU twin uses (rope.h), bit for bit
         ck(cudaMalloc(reinterpret_cast<void **>(&inv_freq_), inv.size() * sizeof(float)), "cudaMalloc of inv_freq");
         // On the backend's stream (non-blocking: the legacy default stream of a plain cudaMemcpy does not order it
         // before the kernels that read the table), and waited for before `inv` goes away.

@@ -5,13 +5,12 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include "cuda/check.h"
 #include "cuda/kernels.h"
 #include "error.h"
+#include "parallel.h"
 
 namespace rir {
 namespace cuda {
@@ -81,25 +80,14 @@ struct Layout {
 // core copies a few GB/s at most. Pieces below 8 MiB stay on the calling thread.
 void parallel_copy(void *dst, const void *src, uint64_t bytes) {
     constexpr uint64_t kPiece = uint64_t(8) << 20;
-    const unsigned hc = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
-    const uint64_t n = std::min<uint64_t>(hc, std::max<uint64_t>(1, bytes / kPiece));
-    if (n <= 1) {
+    const uint64_t parts = std::min<uint64_t>(hardware_threads(8), std::max<uint64_t>(1, bytes / kPiece));
+    if (parts <= 1) {
         std::memcpy(dst, src, bytes);
         return;
     }
-    const uint64_t per = (bytes + n - 1) / n;
-    std::vector<std::thread> threads;
-    for (uint64_t i = 1; i < n; ++i) {
-        const uint64_t at = i * per, len = std::min(per, bytes - std::min(bytes, at));
-        if (len == 0) break;
-        try {
-            threads.emplace_back([=] { std::memcpy(static_cast<char *>(dst) + at, static_cast<const char *>(src) + at, len); });
-        } catch (const std::system_error &) {  // no thread to be had: copy on this one
-            std::memcpy(static_cast<char *>(dst) + at, static_cast<const char *>(src) + at, len);
-        }
-    }
-    std::memcpy(dst, src, std::min(per, bytes));
-    for (std::thread &t : threads) t.join();
+    parallel_for(bytes, static_cast<unsigned>(parts), [=](unsigned, uint64_t begin, uint64_t end) {
+        std::memcpy(static_cast<char *>(dst) + begin, static_cast<const char *>(src) + begin, end - begin);
+    });
 }
 
 // Two pinned buffers used alternately; an event per buffer says when its last transfer finished.

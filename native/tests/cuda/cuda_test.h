@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "bf16.h"
 #include "check.h"
-#include "cpu/bf16.h"
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_compat.h"
@@ -56,13 +56,13 @@ struct DeviceBuffer {
 inline std::vector<uint16_t> random_bf16(size_t n, std::mt19937 &rng, float scale = 1.0f) {
     std::uniform_real_distribution<float> u(-scale, scale);
     std::vector<uint16_t> v(n);
-    for (auto &x : v) x = rir::cpu::f32_to_bf16(u(rng));
+    for (auto &x : v) x = rir::f32_to_bf16(u(rng));
     return v;
 }
 
 inline std::vector<float> widen(const std::vector<uint16_t> &b) {
     std::vector<float> f(b.size());
-    for (size_t i = 0; i < b.size(); ++i) f[i] = rir::cpu::bf16_to_f32(b[i]);
+    for (size_t i = 0; i < b.size(); ++i) f[i] = rir::bf16_to_f32(b[i]);
     return f;
 }
 
@@ -74,7 +74,7 @@ struct Diff {
 inline Diff compare(const std::vector<uint16_t> &gpu, const std::vector<float> &cpu) {
     Diff d;
     for (size_t i = 0; i < gpu.size(); ++i) {
-        const float g = rir::cpu::bf16_to_f32(gpu[i]);
+        const float g = rir::bf16_to_f32(gpu[i]);
         if (g != cpu[i] || std::isnan(g) != std::isnan(cpu[i])) ++d.mismatches;
         d.max_abs = std::fmax(d.max_abs, std::fabs(static_cast<double>(g) - cpu[i]));
     }

@@ -14,10 +14,11 @@
 #include "cuda/kernels.h"
 #include "cuda/schedule.h"
 #include "cuda_test.h"
+#include "rope.h"
 
 using namespace cudatest;
-using rir::cpu::bf16_to_f32;
-using rir::cpu::round_bf16;
+using rir::bf16_to_f32;
+using rir::round_bf16;
 namespace cu = rir::cuda;
 namespace cpu = rir::cpu;
 
@@ -76,7 +77,7 @@ TEST_CASE(rope_matches_twin_bit_for_bit) {
     c.rope_scaling.llama3 = true;
     for (bool llama3 : {true, false}) {
         c.rope_scaling.llama3 = llama3;
-        const std::vector<float> inv = cpu::rope_inv_freq(c);
+        const std::vector<float> inv = rir::rope_inv_freq(c);
         const int half = c.head_dim / 2, n_heads = 5;
         const std::vector<int32_t> cu_seqlens = {0, 1, 300, 301, 9000};  // positions up to 8698
         const int T = cu_seqlens.back();
@@ -146,7 +147,7 @@ void check_attention(const std::vector<int32_t> &lens, int heads, int kv_heads, 
     for (int t = 0; t < T; ++t)
         for (int j = 0; j < qd; ++j) {
             uint16_t &b = qkv[static_cast<size_t>(t) * ld + j];
-            b = rir::cpu::f32_to_bf16(bf16_to_f32(b) * 6.0f);
+            b = rir::f32_to_bf16(bf16_to_f32(b) * 6.0f);
         }
     const auto tiles = cu::attention_tiles(cu_seqlens.data(), n_seqs);
     DeviceBuffer<uint16_t> dqkv(qkv), dout(static_cast<size_t>(T) * qd);

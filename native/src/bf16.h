@@ -1,5 +1,8 @@
-// bf16.h: bfloat16 <-> float conversions used by the CPU backend. bf16 is the upper half of an IEEE float32, so
-// widening is exact (a 16-bit shift); narrowing rounds to nearest, ties to even, and keeps NaN a (quiet) NaN.
+// bf16.h: the host's bfloat16 <-> float conversions, one definition for the whole engine: the loader converts F32/F16
+// checkpoint tensors with it (checkpoint.cpp) and the CPU backend rounds activations with it (the BF16 mode). bf16 is
+// the upper half of an IEEE float32, so widening is exact (a 16-bit shift); narrowing rounds to nearest, ties to even
+// (torch's .to(torch.bfloat16)), and keeps NaN a (quiet) NaN. Device code rounds with cuda_bf16.h's
+// __float2bfloat16_rn instead (cuda/device_util.cuh), which the CUDA emulator provides too (emu/cuda_emu.h).
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -7,7 +10,6 @@
 #include "model.h"
 
 namespace rir {
-namespace cpu {
 
 inline float bf16_to_f32(bf16_t b) {
     uint32_t u = static_cast<uint32_t>(b) << 16;
@@ -29,5 +31,4 @@ inline bf16_t f32_to_bf16(float f) {
 // r(x) of the BF16 mode: round to the nearest bf16 and back to fp32.
 inline float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
 
-}  // namespace cpu
 }  // namespace rir
