@@ -3,16 +3,16 @@ package dev.reasonir.examples.langchain4j;
 import dev.reasonir.client.ReadmeRegions;
 import dev.reasonir.client.ReadmeRegions.Block;
 import org.junit.jupiter.api.Test;
-import org.w3c.dom.Document;
 import org.w3c.dom.Element;
-import org.w3c.dom.Node;
-import org.w3c.dom.NodeList;
 
-import javax.xml.parsers.DocumentBuilderFactory;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
+import static dev.reasonir.client.PomXml.child;
+import static dev.reasonir.client.PomXml.dependencies;
+import static dev.reasonir.client.PomXml.managedVersion;
+import static dev.reasonir.client.PomXml.read;
+import static dev.reasonir.client.PomXml.text;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
@@ -39,10 +39,7 @@ class ReadmeTest {
     void theVersionsAreTheOnesTheBuildPins() throws Exception {
         Element root = read(ROOT.resolve("pom.xml"));
         String reasonir = text(root, "version");
-        String langchain4j = null;
-        for (Element d : dependencies(child(child(root, "dependencyManagement"), "dependencies"))) {
-            if (text(d, "artifactId").equals("langchain4j-bom")) langchain4j = text(d, "version");
-        }
+        String langchain4j = managedVersion(root, "langchain4j-bom");
         String junit = text(child(root, "properties"), "junit.version");
 
         List<Element> used = dependencies(child(read(PROJECT.resolve("pom.xml")), "dependencies"));
@@ -57,29 +54,5 @@ class ReadmeTest {
             };
             assertEquals(expected, text(d, "version"), ga);
         }
-    }
-
-    static Element read(Path pom) throws Exception {
-        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(pom.toFile());
-        return doc.getDocumentElement();
-    }
-
-    /** The direct child element {@code name} of {@code parent}. */
-    static Element child(Element parent, String name) {
-        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
-            if (n instanceof Element e && e.getTagName().equals(name)) return e;
-        }
-        throw new AssertionError("no <" + name + "> in <" + parent.getTagName() + ">");
-    }
-
-    static String text(Element parent, String name) {
-        return child(parent, name).getTextContent().strip();
-    }
-
-    static List<Element> dependencies(Element dependencies) {
-        List<Element> out = new ArrayList<>();
-        NodeList list = dependencies.getElementsByTagName("dependency");
-        for (int i = 0; i < list.getLength(); i++) out.add((Element) list.item(i));
-        return out;
     }
 }

@@ -3,16 +3,17 @@ package dev.reasonir.examples.springai;
 import dev.reasonir.client.ReadmeRegions;
 import dev.reasonir.client.ReadmeRegions.Block;
 import org.junit.jupiter.api.Test;
-import org.w3c.dom.Document;
 import org.w3c.dom.Element;
-import org.w3c.dom.Node;
-import org.w3c.dom.NodeList;
 
-import javax.xml.parsers.DocumentBuilderFactory;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
+import static dev.reasonir.client.PomXml.child;
+import static dev.reasonir.client.PomXml.dependencies;
+import static dev.reasonir.client.PomXml.elements;
+import static dev.reasonir.client.PomXml.managedVersion;
+import static dev.reasonir.client.PomXml.read;
+import static dev.reasonir.client.PomXml.text;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -58,45 +59,5 @@ class ReadmeTest {
                 assertEquals(List.of(), elements(d, "version"), ga + " should have no version of its own");
             }
         }
-    }
-
-    static String managedVersion(Element pom, String artifactId) {
-        for (Element d : dependencies(child(child(pom, "dependencyManagement"), "dependencies"))) {
-            if (text(d, "artifactId").equals(artifactId)) return text(d, "version");
-        }
-        throw new AssertionError("no " + artifactId + " in <dependencyManagement>");
-    }
-
-    static Element read(Path pom) throws Exception {
-        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(pom.toFile());
-        return doc.getDocumentElement();
-    }
-
-    /** The direct child elements {@code name} of {@code parent}. */
-    static List<Element> elements(Element parent, String name) {
-        List<Element> out = new ArrayList<>();
-        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
-            if (n instanceof Element e && e.getTagName().equals(name)) out.add(e);
-        }
-        return out;
-    }
-
-    static Element child(Element parent, String name) {
-        List<Element> found = elements(parent, name);
-        if (found.size() != 1) {
-            throw new AssertionError(found.size() + " <" + name + "> in <" + parent.getTagName() + ">");
-        }
-        return found.get(0);
-    }
-
-    static String text(Element parent, String name) {
-        return child(parent, name).getTextContent().strip();
-    }
-
-    static List<Element> dependencies(Element dependencies) {
-        List<Element> out = new ArrayList<>();
-        NodeList list = dependencies.getElementsByTagName("dependency");
-        for (int i = 0; i < list.getLength(); i++) out.add((Element) list.item(i));
-        return out;
     }
 }
