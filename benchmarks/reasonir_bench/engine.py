@@ -15,13 +15,32 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+# The header's constants, name for name (ctypes cannot read an enum or a #define from the library).
+# tests/test_header_constants.py parses native/include/reasonir.h and checks every RIR_* name here against it, and
+# that no status, precision, embed or open flag of the header is missing; the tables below derive from these names.
 RIR_OK = 0
-STATUS_NAMES = {0: "OK", 1: "INVALID_ARGUMENT", 2: "IO", 3: "FORMAT", 4: "CHECKPOINT", 5: "CONFIG", 6: "INPUT",
-                7: "DEVICE", 8: "OUT_OF_MEMORY", 9: "INTERNAL"}
-PRECISION = {"default": 0, "fp32": 1, "bf16": 2}
-PRECISION_NAMES = {v: k for k, v in PRECISION.items()}
+RIR_ERR_INVALID_ARGUMENT = 1
+RIR_ERR_IO = 2
+RIR_ERR_FORMAT = 3
+RIR_ERR_CHECKPOINT = 4
+RIR_ERR_CONFIG = 5
+RIR_ERR_INPUT = 6
+RIR_ERR_DEVICE = 7
+RIR_ERR_OUT_OF_MEMORY = 8
+RIR_ERR_INTERNAL = 9
+RIR_PRECISION_DEFAULT = 0
+RIR_PRECISION_FP32 = 1
+RIR_PRECISION_BF16 = 2
 RIR_EMBED_NO_NORMALIZE = 1
 RIR_OPEN_COPY_WEIGHTS = 1
+
+# Status value -> name without the prefix ("OK", "INVALID_ARGUMENT", ...), precision name ("default", "fp32",
+# "bf16") -> value, and back.
+STATUS_NAMES = {RIR_OK: "OK", **{v: k[len("RIR_ERR_"):] for k, v in dict(globals()).items()
+                                   if k.startswith("RIR_ERR_")}}
+PRECISION = {k[len("RIR_PRECISION_"):].lower(): v for k, v in dict(globals()).items()
+             if k.startswith("RIR_PRECISION_")}
+PRECISION_NAMES = {v: k for k, v in PRECISION.items()}
 
 
 class RirOpenOptions(ctypes.Structure):

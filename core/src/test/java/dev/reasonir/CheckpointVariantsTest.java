@@ -2,6 +2,7 @@ package dev.reasonir;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.reasonir.internal.NativeModel;
 import dev.reasonir.internal.ReasonIRNative;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -315,10 +316,10 @@ class CheckpointVariantsTest {
                     e.getMessage());
             // Second packing window: batch indices are window-relative, input indices are not.
             List<TokenizedInput> many = new ArrayList<>();
-            for (int i = 0; i < ReasonIR.PACKING_WINDOW + 10; i++) {
+            for (int i = 0; i < Embedder.PACKING_WINDOW + 10; i++) {
                 many.add(TokenizedInput.of(new int[] {1, 2 + i % 50}, 0));
             }
-            int bad = ReasonIR.PACKING_WINDOW + 7;
+            int bad = Embedder.PACKING_WINDOW + 7;
             many.set(bad, TokenizedInput.of(new int[] {1, poison}, 0));
             var e2 = assertThrows(CheckpointException.class, () -> m.embedTokens(many));
             assertEquals(bad, e2.inputIndex(), e2.getMessage());
@@ -328,15 +329,15 @@ class CheckpointVariantsTest {
     /** The mapping itself, for a message that does not start with "sequence N" (the index is structured data). */
     @Test
     void failingSequenceMapsThroughTheBatchIndex() {
-        var e = ReasonIR.fromStatus(ReasonIRNative.RIR_ERR_INPUT, "token id 9 at position 3 is out of range", 1,
+        var e = NativeModel.fromStatus(ReasonIRNative.RIR_ERR_INPUT, "token id 9 at position 3 is out of range", 1,
                 new int[] {7, 4, 9});
         assertEquals(4, e.inputIndex());
         assertEquals("input 4: token id 9 at position 3 is out of range", e.getMessage());
-        var device = ReasonIR.fromStatus(ReasonIRNative.RIR_ERR_DEVICE, "sequence 0 is fine, the GPU is not", -1,
+        var device = NativeModel.fromStatus(ReasonIRNative.RIR_ERR_DEVICE, "sequence 0 is fine, the GPU is not", -1,
                 new int[] {3});
         assertEquals(-1, device.inputIndex());
         assertEquals("sequence 0 is fine, the GPU is not", device.getMessage());
-        assertEquals(-1, ReasonIR.fromStatus(ReasonIRNative.RIR_ERR_INPUT, "x", 5, new int[] {1}).inputIndex());
+        assertEquals(-1, NativeModel.fromStatus(ReasonIRNative.RIR_ERR_INPUT, "x", 5, new int[] {1}).inputIndex());
     }
 
     /** A NaN weight is refused when the checkpoint is opened, naming the tensor and the element. */

@@ -1,6 +1,7 @@
 package dev.reasonir;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.reasonir.internal.NativeModel;
 import dev.reasonir.internal.ReasonIRNative;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerPointer;
@@ -155,7 +156,7 @@ class ErrorMessagesTest {
             o.model_dir(dirStr).device(devStr).precision(7);
             int st = ReasonIRNative.rir_open(o, out, err, cap);
             assertEquals(ReasonIRNative.RIR_ERR_INVALID_ARGUMENT, st);
-            String message = ReasonIR.cString(err, cap);
+            String message = NativeModel.cString(err, cap);
             assertClean("bad precision", message, "precision", "7");
             assertTrue(!message.contains("#"), message);
             var handle = out.get(ReasonIRNative.Model.class, 0);
@@ -164,7 +165,7 @@ class ErrorMessagesTest {
         // No NUL within the capacity (cannot happen with rir_open, which always terminates): the whole buffer.
         try (BytePointer full = new BytePointer(8)) {
             full.fill('a');
-            assertEquals("aaaaaaaa", ReasonIR.cString(full, 8));
+            assertEquals("aaaaaaaa", NativeModel.cString(full, 8));
         }
     }
 

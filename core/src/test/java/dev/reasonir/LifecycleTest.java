@@ -1,5 +1,7 @@
 package dev.reasonir;
 
+import dev.reasonir.internal.NativeModel;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -64,7 +66,7 @@ class LifecycleTest {
     /** A failure after rir_open succeeded (here injected, before the model object exists) frees the handle. */
     @Test
     void failureAfterNativeOpenClosesTheHandle() {
-        int before = ReasonIR.liveHandles();
+        int before = NativeModel.liveHandles();
         ReasonIR.afterNativeOpen = () -> {
             throw new IllegalStateException("injected failure after rir_open");
         };
@@ -75,18 +77,18 @@ class LifecycleTest {
         } finally {
             ReasonIR.afterNativeOpen = null;
         }
-        assertEquals(before, ReasonIR.liveHandles(), "the native handle leaked");
+        assertEquals(before, NativeModel.liveHandles(), "the native handle leaked");
         // The counter does count: an open model holds one handle until close().
         ReasonIR m = ReasonIR.open(Fixtures.checkpoint("plain_mha"), Options.defaults().withDevice("cpu"));
-        assertEquals(before + 1, ReasonIR.liveHandles());
+        assertEquals(before + 1, NativeModel.liveHandles());
         m.close();
         m.close();
-        assertEquals(before, ReasonIR.liveHandles());
+        assertEquals(before, NativeModel.liveHandles());
     }
 
     static List<Thread> tokenizerThreads() {
         return Thread.getAllStackTraces().keySet().stream()
-                .filter(t -> t.getName().startsWith(ReasonIR.TOKENIZER_THREAD_PREFIX) && t.isAlive()).toList();
+                .filter(t -> t.getName().startsWith(Embedder.TOKENIZER_THREAD_PREFIX) && t.isAlive()).toList();
     }
 
     /** More texts than one packing window: the next window is tokenized ahead on the model's own daemon thread. */
@@ -99,7 +101,7 @@ class LifecycleTest {
     @Test
     void tokenizeAheadThreadEndsWithClose() throws Exception {
         Path dir = Fixtures.withTokenizer("h256_l4", tmp.resolve("threads"));
-        int n = ReasonIR.PACKING_WINDOW + 50;
+        int n = Embedder.PACKING_WINDOW + 50;
         List<Thread> others = tokenizerThreads();  // of models other tests left open, if any
         ReasonIR m = ReasonIR.open(dir, Options.defaults().withDevice("cpu").withMaxLength(32));
         var res = m.embed(manyTexts(n), Instructions.DOCUMENT);
@@ -120,7 +122,7 @@ class LifecycleTest {
     @Test
     void closeWaitsForTokenizeAhead() throws Exception {
         Path dir = Fixtures.withTokenizer("h256_l4", tmp.resolve("race"));
-        List<String> texts = manyTexts(2 * ReasonIR.PACKING_WINDOW + 10);
+        List<String> texts = manyTexts(2 * Embedder.PACKING_WINDOW + 10);
         for (int round = 0; round < 3; round++) {
             ReasonIR m = ReasonIR.open(dir, Options.defaults().withDevice("cpu").withMaxLength(16));
             m.countTokens("warm-up");

@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * truncations in input order, errors naming the caller's input.
  */
 class TokenizeAheadTest {
-    static final int W = ReasonIR.PACKING_WINDOW;
+    static final int W = Embedder.PACKING_WINDOW;
     @TempDir
     static Path tmp;
     static ReasonIR model;

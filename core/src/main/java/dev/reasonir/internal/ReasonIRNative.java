@@ -7,15 +7,17 @@ import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.annotation.Cast;
+import org.bytedeco.javacpp.annotation.MemberGetter;
 import org.bytedeco.javacpp.annotation.Name;
 import org.bytedeco.javacpp.annotation.Opaque;
 import org.bytedeco.javacpp.annotation.Platform;
 import org.bytedeco.javacpp.annotation.Properties;
 
 /**
- * JavaCPP binding of {@code native/include/reasonir.h}, one Java method per C function. This is the only class that
- * touches native memory; {@link dev.reasonir.ReasonIR} is the API users see. The JavaCPP Maven plugin generates the JNI
- * glue from this class and packs it, with libreasonir.so, into the jar under
+ * JavaCPP binding of {@code native/include/reasonir.h}, one Java method per C function and one field per constant.
+ * Only {@link NativeModel} (a model handle, its buffers and its status mapping) and {@link NativeScorer}
+ * (exact-search scoring) use it; {@link dev.reasonir.ReasonIR} is the API users see and touches no native type. The
+ * JavaCPP Maven plugin generates the JNI glue from this class and packs it, with libreasonir.so, into the jar under
  * {@code dev/reasonir/internal/linux-x86_64/}.
  */
 @Properties(value = @Platform(include = "reasonir.h", link = "reasonir"))
@@ -31,29 +33,78 @@ public final class ReasonIRNative {
         return Loader.load(ReasonIRNative.class);
     }
 
-    public static final int RIR_OK = 0;
-    public static final int RIR_ERR_INVALID_ARGUMENT = 1;
-    public static final int RIR_ERR_IO = 2;
-    public static final int RIR_ERR_FORMAT = 3;
-    public static final int RIR_ERR_CHECKPOINT = 4;
-    public static final int RIR_ERR_CONFIG = 5;
-    public static final int RIR_ERR_INPUT = 6;
-    public static final int RIR_ERR_DEVICE = 7;
-    public static final int RIR_ERR_OUT_OF_MEMORY = 8;
-    public static final int RIR_ERR_INTERNAL = 9;
+    // The header's constants, read from the header itself: each getter compiles to "return RIR_X;" in the JNI glue
+    // that the JavaCPP plugin builds against native/include/reasonir.h, so Java never retypes a number and cannot
+    // drift from the C side. The fields are read once, when this class is initialized, which loads the native
+    // library first (the static block above runs before these initializers): touch them only where the engine is
+    // in use. They are not compile-time constants, so code maps them with if/Map, not with switch.
+    // HeaderConstantsTest checks that every RIR_* constant of the header has its field here, and no other.
 
-    public static final int RIR_PRECISION_DEFAULT = 0;
-    public static final int RIR_PRECISION_FP32 = 1;
-    public static final int RIR_PRECISION_BF16 = 2;
+    /** {@code RIR_API_VERSION}. */
+    public static final int RIR_API_VERSION = RIR_API_VERSION();
 
-    public static final int RIR_EMBED_NO_NORMALIZE = 1;
+    /** {@code rir_status}. */
+    public static final int RIR_OK = RIR_OK();
+    public static final int RIR_ERR_INVALID_ARGUMENT = RIR_ERR_INVALID_ARGUMENT();
+    public static final int RIR_ERR_IO = RIR_ERR_IO();
+    public static final int RIR_ERR_FORMAT = RIR_ERR_FORMAT();
+    public static final int RIR_ERR_CHECKPOINT = RIR_ERR_CHECKPOINT();
+    public static final int RIR_ERR_CONFIG = RIR_ERR_CONFIG();
+    public static final int RIR_ERR_INPUT = RIR_ERR_INPUT();
+    public static final int RIR_ERR_DEVICE = RIR_ERR_DEVICE();
+    public static final int RIR_ERR_OUT_OF_MEMORY = RIR_ERR_OUT_OF_MEMORY();
+    public static final int RIR_ERR_INTERNAL = RIR_ERR_INTERNAL();
+
+    /** {@code rir_precision}. */
+    public static final int RIR_PRECISION_DEFAULT = RIR_PRECISION_DEFAULT();
+    public static final int RIR_PRECISION_FP32 = RIR_PRECISION_FP32();
+    public static final int RIR_PRECISION_BF16 = RIR_PRECISION_BF16();
+
+    /** {@link #rir_embed} flag: the masked means before L2 normalization. */
+    public static final int RIR_EMBED_NO_NORMALIZE = RIR_EMBED_NO_NORMALIZE();
 
     /** {@code rir_dtype}: element type of the index rows {@link #rir_score} reads. */
-    public static final int RIR_DTYPE_F16 = 1;
-    public static final int RIR_DTYPE_F32 = 2;
+    public static final int RIR_DTYPE_F16 = RIR_DTYPE_F16();
+    public static final int RIR_DTYPE_F32 = RIR_DTYPE_F32();
 
     /** {@code rir_open_options.flags}: copy the weights into private memory instead of mapping the shards. */
-    public static final int RIR_OPEN_COPY_WEIGHTS = 1;
+    public static final int RIR_OPEN_COPY_WEIGHTS = RIR_OPEN_COPY_WEIGHTS();
+
+    private static native @MemberGetter int RIR_API_VERSION();
+
+    private static native @MemberGetter int RIR_OK();
+
+    private static native @MemberGetter int RIR_ERR_INVALID_ARGUMENT();
+
+    private static native @MemberGetter int RIR_ERR_IO();
+
+    private static native @MemberGetter int RIR_ERR_FORMAT();
+
+    private static native @MemberGetter int RIR_ERR_CHECKPOINT();
+
+    private static native @MemberGetter int RIR_ERR_CONFIG();
+
+    private static native @MemberGetter int RIR_ERR_INPUT();
+
+    private static native @MemberGetter int RIR_ERR_DEVICE();
+
+    private static native @MemberGetter int RIR_ERR_OUT_OF_MEMORY();
+
+    private static native @MemberGetter int RIR_ERR_INTERNAL();
+
+    private static native @MemberGetter int RIR_PRECISION_DEFAULT();
+
+    private static native @MemberGetter int RIR_PRECISION_FP32();
+
+    private static native @MemberGetter int RIR_PRECISION_BF16();
+
+    private static native @MemberGetter int RIR_EMBED_NO_NORMALIZE();
+
+    private static native @MemberGetter int RIR_DTYPE_F16();
+
+    private static native @MemberGetter int RIR_DTYPE_F32();
+
+    private static native @MemberGetter int RIR_OPEN_COPY_WEIGHTS();
 
     /** The opaque {@code rir_model} handle. */
     @Opaque
