@@ -12,13 +12,19 @@ import java.util.Objects;
  * folder shipped with {@code --archives}), the instruction and the engine's options. Immutable and serializable: it
  * travels from the driver to the tasks.
  *
- * @param modelDir    checkpoint folder (config.json, safetensors, tokenizer.json) as seen by the executors
+ * @param modelDir    checkpoint folder (config.json, safetensors, tokenizer.json) as seen by the executors; a relative
+ *                    path is also looked up among the files shipped with the job ({@code --archives m.tar.gz#model}
+ *                    with {@code "model"}), and a folder whose one sub-folder holds the model (an archive of the model
+ *                    folder itself) is taken for that sub-folder ({@link ExecutorModels#modelDir})
  * @param instruction prefix of every text, attended to but not pooled (default {@link Instructions#DOCUMENT})
  * @param device      "auto" (default): the GPU Spark assigned to the task ({@code spark.task.resource.gpu.amount}),
  *                    else the CPU; or "cpu", "cuda", "cuda:N" to force one
  * @param maxLength   tokens per input including BOS; longer inputs are truncated and flagged ({@code truncated})
  * @param batchTokens token budget of one packed batch
- * @param threads     CPU threads of one engine, 0 = all cores of the executor
+ * @param threads     CPU threads of one engine; 0 (default) = what Spark gives it, found on the executor: on the CPU
+ *                    the executor's cores (one CPU engine serves all the tasks of its executor), on a GPU
+ *                    {@code spark.task.cpus}; every core of the machine only where neither is known
+ *                    ({@link ExecutorEnvironment#engineThreads})
  * @param precision   numeric mode
  * @param rowsPerCall rows handed to the engine at once (it packs them into token-budget batches and tokenizes the
  *                    next window while it embeds the current one)
@@ -44,7 +50,10 @@ public record EmbedOptions(String modelDir, String instruction, String device, i
                 .withPrecision(precision);
     }
 
-    /** Defaults for a model folder: documents, device auto, max length 512, 8192-token batches, 1024 rows per call. */
+    /**
+     * Defaults for a model folder: documents, device auto, max length 512, 8192-token batches, threads from Spark,
+     * 1024 rows per call.
+     */
     public static EmbedOptions of(String modelDir) {
         Options d = Options.defaults();
         return new EmbedOptions(modelDir, Instructions.DOCUMENT, d.device(), d.maxLength(), d.batchTokens(),
@@ -90,9 +99,9 @@ public record EmbedOptions(String modelDir, String instruction, String device, i
                 v);
     }
 
-    /** The engine's options on the device a task resolved ("cpu", "cuda:N"). */
-    Options engineOptions(String resolvedDevice) {
+    /** The engine's options on the device and with the threads a task resolved ("cpu", "cuda:N"). */
+    Options engineOptions(String resolvedDevice, int resolvedThreads) {
         return Options.defaults().withDevice(resolvedDevice).withMaxLength(maxLength).withBatchTokens(batchTokens)
-                .withThreads(threads).withPrecision(precision);
+                .withThreads(resolvedThreads).withPrecision(precision);
     }
 }

@@ -1,28 +1,43 @@
 package dev.reasonir.spark;
 
+import dev.reasonir.CheckpointException;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.ReasonIRException;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.TaskContext;
 import org.apache.spark.resource.ResourceInformation;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 
 /**
  * The engines of one executor JVM: one per (model folder, device, options), opened by the first task that needs it
  * and reused by every later task and partition on that executor; closed when the JVM exits. Opening the 8B model
  * moves 15 GB, so it must never happen per row or per partition. Concurrent tasks of one executor share an engine on
  * the CPU (the engine serializes calls); on GPUs each task uses the device Spark assigned to it, so an executor with
- * two GPUs holds two engines.
+ * two GPUs holds two engines. Each opening logs one INFO line naming the executor, the model folder, the device, the
+ * precision and the CPU threads ({@link ExecutorEnvironment#engineThreads}), so that a user can see in the executor's
+ * log what each executor really runs on.
  */
 public final class ExecutorModels {
+    private static final Logger LOG = LoggerFactory.getLogger(ExecutorModels.class);
+
     private record Key(String modelDir, Options options) {}
 
     private static final Map<Key, ReasonIR> MODELS = new ConcurrentHashMap<>();
+    /** The model folder each given path resolved to on this executor (resolved once, it is looked up per call). */
+    private static final Map<String, Path> MODEL_DIRS = new ConcurrentHashMap<>();
     private static final AtomicInteger OPENS = new AtomicInteger();
 
     static {
@@ -52,12 +67,80 @@ public final class ExecutorModels {
 
     /** The engine for these options on this executor, opened once. */
     static ReasonIR get(EmbedOptions options) {
-        Options engine = options.engineOptions(resolveDevice(options.device()));
-        Key key = new Key(Path.of(options.modelDir()).toAbsolutePath().normalize().toString(), engine);
-        return MODELS.computeIfAbsent(key, k -> {
-            OPENS.incrementAndGet();
-            return ReasonIR.open(Path.of(k.modelDir()), k.options());
-        });
+        String device = resolveDevice(options.device());
+        ExecutorEnvironment.Threads threads = ExecutorEnvironment.engineThreads(options.threads(), device);
+        Path dir = MODEL_DIRS.computeIfAbsent(options.modelDir(), ExecutorModels::modelDir);
+        Key key = new Key(dir.toString(), options.engineOptions(device, threads.count()));
+        return MODELS.computeIfAbsent(key, k -> open(k, options.device(), threads));
+    }
+
+    private static ReasonIR open(Key k, String requestedDevice, ExecutorEnvironment.Threads threads) {
+        ExecutorEnvironment.prepareNativeCaches();
+        long t0 = System.nanoTime();
+        ReasonIR model = ReasonIR.open(Path.of(k.modelDir()), k.options());
+        OPENS.incrementAndGet();
+        SparkEnv env = SparkEnv.get();
+        // One line per engine, in the executor's log: what a task on this executor really runs on.
+        LOG.info("reasonir-spark: executor {} opened {} in {} s: device {}{}, precision {}, CPU threads: {}",
+                env == null ? "?" : env.executorId(), k.modelDir(),
+                String.format(Locale.ROOT, "%.1f", (System.nanoTime() - t0) / 1e9), model.device(),
+                requestedDevice.equals(k.options().device()) ? "" : ", from device " + requestedDevice,
+                model.precision().name().toLowerCase(Locale.ROOT), threads);
+        return model;
+    }
+
+    /**
+     * The model folder as this executor sees it. A relative path is looked up in the working directory, then in
+     * Spark's folder of files shipped with the job ({@code SparkFiles}: the executor's working directory on a
+     * cluster, a temporary folder in local mode), so that {@code --archives model.tar.gz#model} with
+     * {@code --model model} finds the unpacked archive in both. An archive of the model folder itself
+     * ({@code tar -czf model.tar.gz ReasonIR-8B}, the common way) unpacks to {@code model/ReasonIR-8B/}: a folder
+     * without {@code config.json} whose one sub-folder with a {@code config.json} is the model is taken for that
+     * sub-folder. Anything else fails here, naming what the executor sees and how to ship the model.
+     */
+    static Path modelDir(String given) {
+        Path dir = Path.of(given);
+        if (!dir.isAbsolute() && !Files.exists(dir)) {
+            Path shipped = ExecutorEnvironment.workFolder().resolve(given);
+            if (Files.exists(shipped)) dir = shipped;
+        }
+        dir = dir.toAbsolutePath().normalize();
+        if (Files.isRegularFile(dir.resolve("config.json"))) return dir;
+        SparkEnv env = SparkEnv.get();
+        String where = "executor " + (env == null ? "?" : env.executorId()) + " on "
+                + hostName() + " (working directory " + Path.of("").toAbsolutePath() + ")";
+        if (!Files.isDirectory(dir)) {
+            throw new CheckpointException(ReasonIRException.Kind.IO, "reasonir-spark: model folder " + given
+                    + " does not exist on " + where + ". Every executor must read it: a path on a filesystem shared"
+                    + " by every worker, or an archive shipped with the job (--archives model.tar.gz#model and"
+                    + " --model model)");
+        }
+        List<Path> models = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        try (Stream<Path> entries = Files.list(dir)) {
+            for (Path e : entries.sorted().toList()) {
+                String name = e.getFileName().toString();
+                names.add(name);
+                if (Files.isDirectory(e) && Files.isRegularFile(e.resolve("config.json"))) models.add(e);
+            }
+        } catch (IOException e) {
+            throw new CheckpointException(ReasonIRException.Kind.IO, "reasonir-spark: cannot list model folder "
+                    + dir + " on " + where + ": " + e.getMessage());
+        }
+        if (models.size() == 1) return models.get(0);
+        throw new CheckpointException(ReasonIRException.Kind.IO, "reasonir-spark: no config.json in model folder "
+                + dir + " on " + where + "; it holds " + (names.size() > 12 ? names.subList(0, 12) + "..." : names)
+                + (models.size() > 1 ? ", several models: name one of them" : "") + ". An archive shipped with"
+                + " --archives must hold the model's files at its root (tar -czf model.tar.gz -C ReasonIR-8B .) or"
+                + " one folder holding them (tar -czf model.tar.gz ReasonIR-8B)");
+    }
+
+    private static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "this host";
+        }
     }
 
     /** How many engines this JVM has opened so far (tests check that it is one per device, not one per task). */

@@ -95,7 +95,7 @@ public final class SearchJob implements Callable<Integer> {
         SparkSession spark = SparkSession.builder().appName("reasonir-search").getOrCreate();
         Dataset<Row> docs = spark.read().parquet(corpus);
         EmbedOptions options = EmbedOptions.of(model).withInstruction(instruction).withDevice(engine.device)
-                .withMaxLength(engine.maxLength);
+                .withMaxLength(engine.maxLength).withThreads(engine.threads);
         List<List<Hit>> hits = SparkSearch.search(docs, idColumn, embeddingColumn, qs, options, k);
         Search.writeTrec(out, qs, hits);
         Search.writeJsonl(jsonl != null ? jsonl : out.resolveSibling(stem(out) + ".jsonl"), qs, hits);

@@ -99,6 +99,7 @@ public final class SparkSearch {
                 Partial p = new Partial(qs.length, k);
                 if (!it.hasNext()) return List.of(p).iterator();
                 int dim = qs[0].length;
+                ExecutorEnvironment.prepareNativeCaches();  // the scorer is the engine's native library
                 try (NativeScorer scorer = new NativeScorer(qs, dim, BLOCK_ROWS)) {
                     FloatBuffer block = ByteBuffer.allocateDirect(BLOCK_ROWS * dim * Float.BYTES)
                             .order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();

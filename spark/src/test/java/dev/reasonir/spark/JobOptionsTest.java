@@ -19,13 +19,14 @@ class JobOptionsTest {
     @Test
     void flagBeatsEnvironmentBeatsDefault() {
         Map<String, String> env = Map.of("REASONIR_MODEL", "/env/model", "REASONIR_DEVICE", "cuda",
-                "REASONIR_MAX_LENGTH", "1024");
+                "REASONIR_MAX_LENGTH", "1024", "REASONIR_THREADS", "3");
         CommandLine cl = EmbedJob.commandLine(env::get);
         cl.parseArgs("--input", "in.jsonl", "--output", "out", "--device", "cpu");
         EmbedJob j = cl.getCommand();
         assertEquals("/env/model", j.model);
         assertEquals("cpu", j.engine.device);
         assertEquals(1024, j.engine.maxLength);
+        assertEquals(3, j.engine.threads);
         assertEquals(Options.DEFAULT_BATCH_TOKENS, j.batchTokens);
 
         CommandLine s = SearchJob.commandLine(Map.of("REASONIR_TOP_K", "7", "REASONIR_MAX_LENGTH", "64")::get);
@@ -35,6 +36,21 @@ class JobOptionsTest {
         assertEquals(7, sj.k);
         assertEquals(32, sj.engine.maxLength);
         assertEquals(Options.DEFAULT_DEVICE, sj.engine.device);
+        assertEquals(Options.DEFAULT_THREADS, sj.engine.threads);
+        s.parseArgs("--corpus", "c", "--queries", "q.jsonl", "--model", "m", "--task", "biology", "--out", "r.trec",
+                "--threads", "2");
+        assertEquals(2, sj.engine.threads);
+    }
+
+    @Test
+    void helpSaysWhichColumnIsEmbeddedAndWhatThreadsDefaultTo() {
+        String usage = EmbedJob.commandLine(Map.<String, String>of()::get).getUsageMessage(CommandLine.Help.Ansi.OFF)
+                .replaceAll("\\s+", " ");
+        assertTrue(usage.contains("The text is read from the column 'content' unless --column names another."),
+                usage);
+        assertTrue(usage.contains("--column=NAME the input's text column to embed (env: REASONIR_COLUMN; default:"
+                + " content)"), usage);
+        assertTrue(usage.contains("spark.task.cpus on a GPU"), usage);
     }
 
     @Test
@@ -49,6 +65,7 @@ class JobOptionsTest {
     @Test
     void everyOptionHasAVariableInHelpAndEngineDefaults() {
         Map<String, String> defaults = Map.of("--device", Options.DEFAULT_DEVICE,
+                "--threads", String.valueOf(Options.DEFAULT_THREADS),
                 "--max-length", String.valueOf(Options.DEFAULT_MAX_LENGTH),
                 "--batch-tokens", String.valueOf(Options.DEFAULT_BATCH_TOKENS),
                 "--precision", Options.DEFAULT_PRECISION.name().toLowerCase(Locale.ROOT));

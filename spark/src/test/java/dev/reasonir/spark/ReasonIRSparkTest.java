@@ -149,6 +149,9 @@ class ReasonIRSparkTest {
         job.setErr(new java.io.PrintWriter(err, true));
         assertEquals(0, job.execute(args), err.toString());
         assertMatchesReference(spark.read().parquet(out).orderBy("id").collectAsList());
+        // the small file is read as one partition; without --partitions it is spread over every task slot
+        assertEquals(spark.sparkContext().defaultParallelism(),
+                new java.io.File(out).list((d, n) -> n.endsWith(".parquet")).length);
 
         assertEquals(1, job.execute(args), "the output exists and --mode is error");
         assertTrue(err.toString().contains("EmbedJob: ") && err.toString().contains("already exists"),
@@ -161,6 +164,140 @@ class ReasonIRSparkTest {
         err.getBuffer().setLength(0);
         assertEquals(1, job.execute(concat(args, "--mode", "overwrite", "--column", "text")));
         assertTrue(err.toString().contains("no column 'text'"), err.toString());
+
+        // the default column, absent: the message says it is the default and how to name another
+        Path texts = tmp.resolve("texts.jsonl");
+        Files.writeString(texts, "{\"id\": \"a\", \"text\": \"some text\"}\n");
+        err.getBuffer().setLength(0);
+        assertEquals(1, job.execute("--input", texts.toString(), "--output", tmp.resolve("texts.parquet").toString(),
+                "--model", model.toString(), "--device", "cpu"));
+        assertTrue(err.toString().contains("no column 'content' (the default text column; name yours with --column)"
+                + "; columns: [id, text]"), err.toString());
+    }
+
+    @Test
+    void withoutPartitionsOnlyAnInputWithFewerPartitionsThanTheDefaultParallelismIsSpread() {
+        assertEquals(2, spark.sparkContext().defaultParallelism(), "local[2,3]");
+        assertEquals(2, EmbedJob.spread(frame(docs, 1), 0, 2).rdd().getNumPartitions());
+        assertEquals(5, EmbedJob.spread(frame(docs, 5), 0, 2).rdd().getNumPartitions(), "no shuffle when enough");
+        assertEquals(3, EmbedJob.spread(frame(docs, 5), 3, 2).rdd().getNumPartitions(), "--partitions wins");
+    }
+
+    @Test
+    void aRerunAfterAFailedJobNeedsNoOverwriteAndOtherDataIsNeverDeleted() throws Exception {
+        Path good = writeCorpus(tmp.resolve("rerun-corpus.jsonl"));
+        Path bad = tmp.resolve("rerun-bad.jsonl");
+        Files.writeString(bad, Files.readString(good) + "{\"id\": \"x\", \"content\": \"\"}\n");
+        Path out = tmp.resolve("rerun.parquet");
+        java.io.StringWriter err = new java.io.StringWriter();
+        picocli.CommandLine job = EmbedJob.commandLine();
+        job.setErr(new java.io.PrintWriter(err, true));
+        String[] common = {"--output", out.toString(), "--model", model.toString(), "--device", "cpu",
+                "--max-length", String.valueOf(MAX_LENGTH)};
+
+        // a failed job removes the output folder it created
+        assertEquals(1, job.execute(concat(common, "--input", bad.toString())));
+        assertTrue(err.toString().contains("column 'content' is empty"), err.toString());
+        assertFalse(Files.exists(out), "the failed job's output folder is removed");
+
+        // a job killed before it could clean up leaves an empty folder or Spark's _temporary: the rerun replaces it
+        Files.createDirectories(out.resolve("_temporary/0/_temporary/attempt_1"));
+        Files.writeString(out.resolve("_temporary/0/_temporary/attempt_1/part-00000.parquet"), "partial");
+        err.getBuffer().setLength(0);
+        assertEquals(0, job.execute(concat(common, "--input", good.toString())), err.toString());
+        assertTrue(Files.exists(out.resolve("_SUCCESS")));
+        assertFalse(Files.exists(out.resolve("_temporary")));
+        assertMatchesReference(spark.read().parquet(out.toString()).orderBy("id").collectAsList());
+
+        // a finished run is not replaced without --mode overwrite, and a failure then removes nothing of it
+        err.getBuffer().setLength(0);
+        assertEquals(1, job.execute(concat(common, "--input", bad.toString())));
+        assertTrue(err.toString().contains("already exists (a finished run: it has _SUCCESS); choose another"
+                + " --output, or pass --mode overwrite to replace it"), err.toString());
+        assertTrue(Files.exists(out.resolve("_SUCCESS")));
+
+        // a folder holding anything else is someone's data: refused and left as it is
+        Path mine = Files.createDirectories(tmp.resolve("mine"));
+        Files.writeString(mine.resolve("notes.txt"), "keep me");
+        err.getBuffer().setLength(0);
+        assertEquals(1, job.execute("--input", good.toString(), "--output", mine.toString(), "--model",
+                model.toString(), "--device", "cpu"));
+        assertTrue(err.toString().contains("already exists (no _SUCCESS, but it holds [notes.txt])"), err.toString());
+        assertEquals("keep me", Files.readString(mine.resolve("notes.txt")));
+    }
+
+    @Test
+    void onlyAnEmptyFolderOrSparksTemporaryIsALeftover() throws Exception {
+        org.apache.hadoop.fs.FileSystem fs = org.apache.hadoop.fs.FileSystem.getLocal(
+                new org.apache.hadoop.conf.Configuration());
+        Path dir = Files.createDirectories(tmp.resolve("leftover"));
+        org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(dir.toUri());
+        assertNull(EmbedJob.notALeftover(fs, p), "empty");
+        Files.createDirectories(dir.resolve("_temporary/0"));
+        assertNull(EmbedJob.notALeftover(fs, p), "only _temporary");
+        Files.writeString(dir.resolve("_SUCCESS"), "");
+        assertEquals("a finished run: it has _SUCCESS", EmbedJob.notALeftover(fs, p));
+        Files.delete(dir.resolve("_SUCCESS"));
+        Files.writeString(dir.resolve("part-00000.parquet"), "data");
+        assertEquals("no _SUCCESS, but it holds [part-00000.parquet]", EmbedJob.notALeftover(fs, p));
+        Path file = Files.writeString(tmp.resolve("leftover.txt"), "x");
+        assertEquals("a file", EmbedJob.notALeftover(fs, new org.apache.hadoop.fs.Path(file.toUri())));
+    }
+
+    @Test
+    void anExecutorsCpuEngineTakesTheCoresSparkGivesItNotTheMachines() {
+        // local[2,3]: two task slots; the executor's one CPU engine gets 2 threads, however many cores the machine has
+        MapPartitionsFunction<Row, String> device = it -> List.of(ExecutorModels.get(options()).device()).iterator();
+        for (String d : frame(docs, 2).mapPartitions(device, Encoders.STRING()).collectAsList()) {
+            assertTrue(d.startsWith("cpu (2 threads, "), d);
+        }
+        MapPartitionsFunction<Row, String> one =
+                it -> List.of(ExecutorModels.get(options().withThreads(1)).device()).iterator();
+        assertTrue(frame(docs, 1).mapPartitions(one, Encoders.STRING()).first().startsWith("cpu (1 thread, "));
+        // a GPU engine serves one task at a time: its share is the task's, spark.task.cpus (1 by default)
+        MapPartitionsFunction<Row, String> gpu =
+                it -> List.of(ExecutorEnvironment.engineThreads(0, "cuda:0").toString()).iterator();
+        assertEquals("1 thread (spark.task.cpus)", frame(docs, 1).mapPartitions(gpu, Encoders.STRING()).first());
+    }
+
+    @Test
+    void aModelShippedAsAnArchiveOfItsFolderIsFoundInLocalModeAsOnACluster() throws Exception {
+        // The common archive holds the model folder itself (tar -czf model.tar.gz ReasonIR-8B): shipped with
+        // --archives model.tar.gz#shipped it unpacks to shipped/ReasonIR-8B, and --model shipped finds the model.
+        Path zip = tmp.resolve("model.zip");
+        try (java.util.zip.ZipOutputStream z = new java.util.zip.ZipOutputStream(Files.newOutputStream(zip))) {
+            z.setLevel(java.util.zip.Deflater.NO_COMPRESSION);
+            try (var files = Files.list(model)) {
+                for (Path f : files.sorted().toList()) {
+                    z.putNextEntry(new java.util.zip.ZipEntry("ReasonIR-8B/" + f.getFileName()));
+                    Files.copy(f, z);  // follows the fixture's links
+                    z.closeEntry();
+                }
+            }
+        }
+        spark.sparkContext().addArchive(zip.toUri() + "#shipped");
+        EmbedOptions shipped = EmbedOptions.of("shipped").withDevice("cpu").withMaxLength(MAX_LENGTH)
+                .withRowsPerCall(5);
+        assertMatchesReference(ReasonIRSpark.embed(frame(docs, 2), "content", shipped).orderBy("id")
+                .collectAsList());
+
+        // the same layout in a folder given by its path
+        Path nested = Files.createDirectories(tmp.resolve("nested/ReasonIR-8B"));
+        try (var files = Files.list(model)) {
+            for (Path f : files.toList()) Files.createSymbolicLink(nested.resolve(f.getFileName()), f);
+        }
+        assertEquals(nested, ExecutorModels.modelDir(tmp.resolve("nested").toString()));
+        assertEquals(model.toAbsolutePath().normalize(), ExecutorModels.modelDir(model.toString()));
+
+        // anything else: what the executor sees, and how to make the archive
+        dev.reasonir.CheckpointException e = assertThrows(dev.reasonir.CheckpointException.class,
+                () -> ExecutorModels.modelDir(Files.createDirectories(tmp.resolve("two/a")).getParent().toString()));
+        assertTrue(e.getMessage().contains("no config.json in model folder") && e.getMessage().contains("holds [a]")
+                && e.getMessage().contains("tar -czf model.tar.gz -C ReasonIR-8B .")
+                && e.getMessage().contains("executor driver"), e.getMessage());
+        e = assertThrows(dev.reasonir.CheckpointException.class, () -> ExecutorModels.modelDir("no-such-model"));
+        assertTrue(e.getMessage().contains("model folder no-such-model does not exist on executor driver")
+                && e.getMessage().contains("--archives model.tar.gz#model"), e.getMessage());
     }
 
     static String[] concat(String[] a, String... b) {
