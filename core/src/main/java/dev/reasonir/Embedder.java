@@ -16,11 +16,13 @@ import java.util.function.Supplier;
 /**
  * The embedding calls of one model, on the Java side of the native seam: input validation, the overflow policy
  * ({@link Options.Overflow}), packing into batches ({@link BatchPlanner}), the tokenize-ahead of text calls and the
- * result (vectors in input order, truncations, timings). The batches go to a {@link BatchEngine}, which is the native
- * model (or, for several devices, whatever spreads batches over them); nothing here knows about native memory.
+ * result (vectors in input order, truncations, timings). The batches go to a {@link DevicePool}: one
+ * {@link BatchEngine} (the native model) per device, which runs them on the caller's thread when there is one engine
+ * and deals them to the engines as they become free when there are several. The batches are the same either way, so
+ * the vectors do not depend on the number of devices. Nothing here knows about native memory.
  *
- * <p>Thread-safe: calls may run concurrently (each has its own state; the engine serializes what must be). The
- * caller (the {@link ReasonIR} facade) guarantees that {@link #close()} does not race with a call.
+ * <p>Thread-safe: calls may run concurrently (each has its own state; the pool and the engines serialize what must
+ * be). The caller (the {@link ReasonIR} facade) guarantees that {@link #close()} does not race with a call.
  */
 final class Embedder implements AutoCloseable {
     /** Inputs sorted together when packing (see {@link BatchPlanner}); also the unit of tokenize-ahead. */
@@ -44,7 +46,7 @@ final class Embedder implements AutoCloseable {
     private final Options options;
     private final int maxLength;
     private final int vocab;
-    private final BatchEngine engine;
+    private final DevicePool pool;
     private final Supplier<TextTokenizer> tokenizer;
     private ExecutorService tokenizerPool;  // created on the first call with more than one window; guarded by this
 
@@ -54,11 +56,21 @@ final class Embedder implements AutoCloseable {
      * @param tokenizer the model's tokenizer, loaded on first use (asked for only when a text call has texts)
      */
     Embedder(Options options, int maxLength, int vocab, BatchEngine engine, Supplier<TextTokenizer> tokenizer) {
+        this(options, maxLength, vocab, DevicePool.of(engine), tokenizer);
+    }
+
+    /** As above, with the engines of a device pool; {@link #close()} closes the pool (not its engines). */
+    Embedder(Options options, int maxLength, int vocab, DevicePool pool, Supplier<TextTokenizer> tokenizer) {
         this.options = options;
         this.maxLength = maxLength;
         this.vocab = vocab;
-        this.engine = engine;
+        this.pool = pool;
         this.tokenizer = tokenizer;
+    }
+
+    /** What each engine of the pool is and has done. */
+    List<DeviceInfo> devices() {
+        return pool.devices();
     }
 
     /** Refuses null and empty texts, naming the first one (before anything else happens, even on a closed model). */
@@ -130,28 +142,35 @@ final class Embedder implements AutoCloseable {
         return call.result();
     }
 
-    /** Ends the tokenize-ahead thread, if any; the caller guarantees that no call is in progress. */
+    /**
+     * Ends the tokenize-ahead thread and the pool's workers, if any; the caller guarantees that no call is in
+     * progress.
+     */
     @Override
     public void close() {
-        ExecutorService pool;
+        ExecutorService tokenizing;
         synchronized (this) {
-            pool = tokenizerPool;
+            tokenizing = tokenizerPool;
             tokenizerPool = null;
         }
-        if (pool != null) {
-            // Idle by now (every call waits for its own background work): this only lets its thread end.
-            pool.shutdown();
-            try {
-                pool.awaitTermination(1, TimeUnit.MINUTES);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+        try {
+            if (tokenizing != null) {
+                // Idle by now (every call waits for its own background work): this only lets its thread end.
+                tokenizing.shutdown();
+                try {
+                    tokenizing.awaitTermination(1, TimeUnit.MINUTES);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
+        } finally {
+            pool.close();
         }
     }
 
     /**
-     * The tokenize-ahead executor. One daemon thread is enough: engine calls on a model are serialized, and the
-     * tokenizer parallelizes a window's texts itself. The thread ends when idle, so an open model that is not in use
+     * The tokenize-ahead executor. One daemon thread is enough: a call embeds one window at a time (on every engine
+     * of the pool), and the tokenizer parallelizes a window's texts itself. The thread ends when idle, so an open model that is not in use
      * holds none.
      */
     private synchronized ExecutorService tokenizerPool() {
@@ -261,15 +280,21 @@ final class Embedder implements AutoCloseable {
             }
         }
 
-        /** Embeds the prepared inputs {@code [from, to)}, at most one packing window. */
+        /**
+         * Embeds the prepared inputs {@code [from, to)}, at most one packing window, and returns when the window is
+         * done: its batches are planned here, as for one device, and run by the pool (on every engine at once when
+         * there are several).
+         */
         void run(int from, int to) {
             int[] windowLengths = Arrays.copyOfRange(lengths, from, to);
             long t0 = System.nanoTime();
+            List<BatchPlanner.Batch> batches = new ArrayList<>();
             for (BatchPlanner.Batch b : BatchPlanner.plan(windowLengths, options.batchTokens(), PACKING_WINDOW)) {
                 int[] idx = b.indices().clone();
                 for (int s = 0; s < idx.length; s++) idx[s] += from;
-                engine.embedBatch(inputs, idx, b.tokens(), normalize, vectors);
+                batches.add(new BatchPlanner.Batch(idx, b.tokens()));
             }
+            pool.run(inputs, batches, normalize, vectors);
             engineNanos += System.nanoTime() - t0;
         }
 

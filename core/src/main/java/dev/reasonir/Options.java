@@ -4,12 +4,15 @@ package dev.reasonir;
  * How {@link ReasonIR#open(java.nio.file.Path, Options)} sets up the engine. Immutable; build with
  * {@code Options.defaults().withDevice("cpu").withMaxLength(2048)}.
  *
- * @param device      "auto" (default), "cpu", "cuda" or "cuda:N"
+ * @param device      "auto" (default: the first usable GPU, else the CPU; always one device), "cpu", "cuda" or
+ *                    "cuda:N"; or a device set, served by one engine per device ({@link DeviceSet}): "cuda:all"
+ *                    (every usable GPU; with one GPU the same as "cuda:0"), a list such as "cuda:0,2,3" (no device
+ *                    twice), or "cpu*N" (N CPU engines, mostly for tests). Checked when the model is opened
  * @param maxLength   tokens per input including BOS; longer inputs are right-truncated (default 512, the official
  *                    {@code encode} default; BRIGHT's evaluation uses 32768)
  * @param batchTokens token budget of one packed native batch (default 8192); an input longer than the budget goes
  *                    alone
- * @param threads     CPU backend threads, 0 = one per core
+ * @param threads     CPU backend threads, 0 = one per core; a "cpu*N" pool divides them among its N engines
  * @param precision   numeric mode
  * @param overflow    what to do with inputs longer than maxLength
  * @param copyWeights read the checkpoint files with plain reads instead of memory-mapping them during the open

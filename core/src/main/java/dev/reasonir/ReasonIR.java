@@ -2,12 +2,16 @@ package dev.reasonir;
 
 import dev.reasonir.internal.NativeModel;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Supplier;
+import java.util.stream.Stream;
 
 /**
  * A loaded ReasonIR model: text in, L2-normalized float32 vectors out (cosine similarity = dot product).
@@ -23,7 +27,15 @@ import java.util.function.Supplier;
  * Inputs of a call are tokenized, packed into batches under the token budget (never padded) and embedded by the
  * native engine; results come back in input order. Text is tokenized one packing window ahead on a background thread
  * of the model, so the engine does not wait for the tokenizer between windows. Methods are thread-safe; native calls
- * on one model are serialized. After {@link #close()} every method throws {@link IllegalStateException}.
+ * on one engine are serialized. After {@link #close()} every method throws {@link IllegalStateException}.
+ *
+ * <p><b>Several devices.</b> A device set ({@code cuda:all}, {@code cuda:0,2,3}, {@code cpu*N}; see {@link DeviceSet})
+ * opens one engine per device, in parallel, each with the same options and the weights read from the same files (the
+ * page cache serves the second and later reads). The batches of a call are planned exactly as for one device and dealt
+ * to the engines as they become free, and concurrent calls share every engine, so a vector never depends on how many
+ * devices there are or which one ran it. {@link #devices()} lists each engine's load time, counters and state. A device
+ * fault takes its engine out of the pool (one WARN line) and its batch is run again on another; when none is left, a
+ * call fails with {@link DevicesFailedException}.
  */
 public final class ReasonIR implements AutoCloseable {
     static {
@@ -43,48 +55,181 @@ public final class ReasonIR implements AutoCloseable {
     private final Options options;
     /** Held shared by every operation that uses native resources (engine, tokenizer), exclusively by close(). */
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
+    /** One per device, in pool order; {@code engine} is the first (the model's facts are the same in every one). */
+    private final List<NativeModel> engines;
     private final NativeModel engine;
     private final Embedder embedder;
     private final int maxLength;
     private volatile boolean closed;
     private volatile TextTokenizer tokenizer;   // loaded on first text input
 
-    private ReasonIR(Path dir, Options options, NativeModel engine) {
+    private ReasonIR(Path dir, Options options, List<Opened> opened) {
         this.dir = dir;
         this.options = options;
-        this.engine = engine;
+        this.engines = opened.stream().map(Opened::model).toList();
+        this.engine = engines.get(0);
         this.maxLength = (int) Math.min(options.maxLength(), engine.maxPosition());
-        this.embedder = new Embedder(options, maxLength, engine.vocab(), engine::embedBatch, this::tokenizer);
+        List<DevicePool.Member> members = new ArrayList<>();
+        for (Opened o : opened) {
+            members.add(new DevicePool.Member(o.name(), o.model().device(), o.model()::embedBatch, o.nanos(),
+                    o.gbps()));
+        }
+        this.embedder = new Embedder(options, maxLength, engine.vocab(), new DevicePool(members), this::tokenizer);
     }
+
+    /** An engine just opened on device {@code name}, and how long it took. */
+    private record Opened(String name, NativeModel model, long nanos, double gbps) {}
 
     /** Opens a model folder (config.json + safetensors, tokenizer.json for text input) with default options. */
     public static ReasonIR open(Path dir) {
         return open(dir, Options.defaults());
     }
 
+    /**
+     * Opens a model folder with {@code options}. A device set in {@link Options#device()} (see {@link DeviceSet})
+     * opens one engine per device, in parallel; if one of them fails, the others are closed and the failure names the
+     * device. A malformed set fails with {@link ReasonIRException.Kind#INVALID_ARGUMENT}, a named GPU that does not
+     * exist with {@link ReasonIRException.Kind#DEVICE}, both before any weights are read.
+     */
     public static ReasonIR open(Path dir, Options options) {
         Objects.requireNonNull(dir, "dir");
         Objects.requireNonNull(options, "options");
         if (!Files.isDirectory(dir)) {
             throw new CheckpointException(ReasonIRException.Kind.IO, "model folder " + dir + " does not exist");
         }
-        NativeModel engine = NativeModel.open(dir, options);
-        // From here on the native model is ours: any failure before the model object owns it must close it.
+        DeviceSet set = DeviceSet.parse(options.device());
+        List<String> devices = set.members(ReasonIR::cudaDeviceCount);
+        List<Opened> opened = openEngines(dir, options, set, devices);
+        // From here on the native models are ours: any failure before the model object owns them must close them.
         try {
             Runnable hook = afterNativeOpen;
             if (hook != null) hook.run();
-            ReasonIR model = new ReasonIR(dir, options, engine);
+            ReasonIR model = new ReasonIR(dir, options, opened);
+            NativeModel engine = opened.get(0).model();
             if (!engine.deviceNote().isEmpty()) {
                 // One line, so that a user of "auto" learns whether the GPU is used, and if not, why not.
                 LOG.log(System.Logger.Level.INFO, "device {0} -> {1}: {2}", options.device(), engine.device(),
                         engine.deviceNote());
             }
-            LOG.log(System.Logger.Level.DEBUG, "opened {0} on {1}", dir, engine.device());
+            // A device set is something the user asked for: say what each engine is and how fast it loaded. One
+            // device keeps the library's quiet default (its load time is in devices()).
+            System.Logger.Level level = set.isSet() ? System.Logger.Level.INFO : System.Logger.Level.DEBUG;
+            for (Opened o : opened) {
+                LOG.log(level, () -> String.format(Locale.ROOT, "opened %s on %s (%s) in %.2f s, %.2f GB/s", dir,
+                        o.name(), o.model().device(), o.nanos() / 1e9, o.gbps()));
+            }
             return model;
         } catch (RuntimeException | Error e) {
-            engine.close();
+            for (Opened o : opened) o.model().close();
             throw e;
         }
+    }
+
+    /**
+     * Opens one engine per device of {@code devices} (the members of {@code set}); several at once, each on its own
+     * thread (native opens of distinct handles are independent: see reasonir.h). All or none: when one fails, the
+     * others are closed (after all have ended) and the first failure in pool order is thrown, naming its device.
+     */
+    private static List<Opened> openEngines(Path dir, Options options, DeviceSet set, List<String> devices) {
+        long bytes = checkpointBytes(dir);
+        int n = devices.size();
+        if (n == 1) {
+            // One device: the options as given (a single device string, or cuda:0 for cuda:all on a one-GPU machine).
+            Options o = set.isSet() ? options.withDevice(devices.get(0)) : options;
+            long t0 = System.nanoTime();
+            NativeModel m = NativeModel.open(dir, o);
+            long nanos = System.nanoTime() - t0;
+            return List.of(new Opened(resolvedName(m), m, nanos, gbps(bytes, nanos)));
+        }
+        int threads = set.onCpu()
+                ? DeviceSet.threadsPerEngine(options.threads(), n, () -> Runtime.getRuntime().availableProcessors())
+                : options.threads();
+        Opened[] opened = new Opened[n];
+        Throwable[] failed = new Throwable[n];
+        Thread[] openers = new Thread[n];
+        for (int i = 0; i < n; i++) {
+            int k = i;
+            // cpu*N: the same device N times; the names stay unique (logs, devices(), DevicesFailedException).
+            String name = set.onCpu() ? devices.get(k) + "#" + k : devices.get(k);
+            Options o = options.withDevice(devices.get(k)).withThreads(threads);
+            openers[k] = new Thread(() -> {
+                try {
+                    long t0 = System.nanoTime();
+                    NativeModel m = NativeModel.open(dir, o);
+                    long nanos = System.nanoTime() - t0;
+                    opened[k] = new Opened(name, m, nanos, gbps(bytes, nanos));
+                } catch (Throwable t) {
+                    failed[k] = t;
+                }
+            }, "reasonir-open-" + name);
+            openers[k].setDaemon(true);
+            openers[k].start();
+        }
+        boolean interrupted = false;
+        for (Thread t : openers) {
+            while (true) {
+                try {
+                    t.join();  // every open must end before its handle can be closed or kept
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+        Throwable first = null;
+        for (int i = 0; i < n; i++) {
+            if (failed[i] == null) continue;
+            Throwable t = failed[i] instanceof ReasonIRException r ? naming(r, devices.get(i), set) : failed[i];
+            if (first == null) first = t;
+            else first.addSuppressed(t);
+        }
+        if (first == null) return List.of(opened);
+        for (Opened o : opened) {
+            if (o != null) o.model().close();
+        }
+        if (first instanceof RuntimeException r) throw r;
+        if (first instanceof Error e) throw e;
+        throw new IllegalStateException(first);
+    }
+
+    /**
+     * The device an engine opened as "auto", "cuda" or a name it resolved: "cuda:N" from its device string
+     * ("cuda:0 (NVIDIA H100 ...)"), else its backend ("cpu").
+     */
+    private static String resolvedName(NativeModel m) {
+        String d = m.device();
+        int space = d.indexOf(' ');
+        String first = space < 0 ? d : d.substring(0, space);
+        return first.startsWith("cuda:") ? first : m.backend();
+    }
+
+    /** The failure of one member's open, with the device in front of its message (same type and kind). */
+    private static ReasonIRException naming(ReasonIRException e, String device, DeviceSet set) {
+        String message = "device " + device + " (of " + set.text() + "): " + e.getMessage();
+        ReasonIRException named = e instanceof CheckpointException
+                ? new CheckpointException(e.kind(), message) : new ReasonIRException(e.kind(), message);
+        named.initCause(e);
+        return named;
+    }
+
+    /** Bytes of the weight files, for the load rate; 0 when they cannot be listed (the open said why, if it failed). */
+    private static long checkpointBytes(Path dir) {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(p -> p.getFileName().toString().endsWith(".safetensors")).mapToLong(p -> {
+                try {
+                    return Files.size(p);
+                } catch (IOException e) {
+                    return 0;
+                }
+            }).sum();
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    private static double gbps(long bytes, long nanos) {
+        return nanos > 0 ? bytes / (double) nanos : 0;  // bytes per ns = GB per s
     }
 
     /**
@@ -174,16 +319,31 @@ public final class ReasonIR implements AutoCloseable {
         return maxLength;
     }
 
+    /**
+     * The engines of this model, one per device, in pool order: device, state, batches and tokens embedded, device
+     * faults, load time and rate. One entry unless {@link Options#device()} named a device set.
+     */
+    public List<DeviceInfo> devices() {
+        checkOpen();
+        return embedder.devices();
+    }
+
     /** "cpu" or "cuda". */
     public String backend() {
         checkOpen();
         return engine.backend();
     }
 
-    /** Human-readable device, e.g. "cpu (2 threads, avx512bf16)" or "cuda:0 (NVIDIA H100 80GB HBM3)". */
+    /**
+     * Human-readable device, e.g. "cpu (2 threads, avx512bf16)" or "cuda:0 (NVIDIA H100 80GB HBM3)"; for a device
+     * set, every engine's, separated by ", " ({@link #devices()} lists them one by one).
+     */
     public String device() {
         checkOpen();
-        return engine.device();
+        if (engines.size() == 1) return engine.device();
+        List<String> all = new ArrayList<>();
+        for (NativeModel m : engines) all.add(m.device());
+        return String.join(", ", all);
     }
 
     /**
@@ -219,8 +379,11 @@ public final class ReasonIR implements AutoCloseable {
         try {
             if (closed) return;
             closed = true;
-            engine.close();
-            embedder.close();
+            try {
+                embedder.close();  // ends the pool's workers (idle: no call is in progress) before the engines go
+            } finally {
+                for (NativeModel m : engines) m.close();
+            }
             TextTokenizer t = tokenizer;
             if (t != null) t.close();
         } finally {
