@@ -82,7 +82,8 @@ final class EngineOptions {
     }
 
     @Option(names = "--device", paramLabel = "DEV", defaultValue = Options.DEFAULT_DEVICE,
-            description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
+            description = "auto, cpu, cuda or cuda:N; several (one engine each, batches go to whichever is free,"
+                    + " same results): cuda:all, cuda:0,2,3 or 'cpu*N' (default: ${DEFAULT-VALUE})")
     String device;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "" + Options.DEFAULT_THREADS,

@@ -79,6 +79,23 @@ class RetrievalCliTest {
     }
 
     @Test
+    void anIndexBuiltOnADevicePoolIsTheSameBytes() throws IOException {
+        // 'cpu*2': two engines, small batches dealt to whichever is free; the index must not depend on it
+        String docs = bright.resolve("biology/documents.jsonl").toString();
+        for (String device : List.of("cpu", "cpu*2")) {
+            Path index = tmp.resolve("pool-" + device.replace('*', 'x'));
+            CliTest.Run r = run("index", "--model", model.toString(), "--corpus", docs, "--out", index.toString(),
+                    "--device", device, "--max-length", "64", "--batch-tokens", "256");
+            assertEquals(0, r.status(), r.err());
+        }
+        for (String file : List.of("embeddings.npy", "ids.jsonl")) {
+            assertEquals(-1L, Files.mismatch(tmp.resolve("pool-cpu").resolve(file),
+                    tmp.resolve("pool-cpux2").resolve(file)), file);
+        }
+        assertTrue(run("index", "--help").out().contains("cuda:all"));
+    }
+
+    @Test
     void helpAfterACommand() {
         for (String cmd : List.of("index", "search", "eval", "embed")) {
             CliTest.Run r = run(cmd, "--help");
