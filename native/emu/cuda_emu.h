@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -497,19 +498,42 @@ inline cudaError_t cudaMemcpyFromSymbol(void *dst, const T &symbol, size_t count
 // ---------------------------------------------------------------------------------------------------------------
 namespace emu {
 
-// Test controls. Everything below is process-wide.
-void set_device_count(int n);             // 0: cudaGetDeviceCount returns cudaErrorNoDevice (default 1)
-void set_memory_limit(size_t bytes);      // device memory size: cudaMalloc beyond it fails, cudaMemGetInfo reports it
-void inject_error(cudaError_t error);     // the next API call or launch fails with `error`; sticky codes (700, 719,
-                                          // ...) then stay, as a real context error does, until reset()
-void reset();                             // clears errors and injections, device count 1, default memory limit
-                                          // (live allocations stay: they are the caller's to free)
+// Test controls. Everything below is process-wide. Devices: the emulator shows N identical devices (default 1, at
+// most 64); each has its own memory limit and use, its own sticky error (a CUDA context is per device) and its own
+// pending fault; the current device is per host thread (cudaSetDevice), as in CUDA. The environment can set the
+// same at the first call (EMU_DEVICE_COUNT, EMU_DEVICE_MEMORY, EMU_FAULT: see README.md, "Configuration").
+void set_device_count(int n);             // 0: cudaGetDeviceCount returns cudaErrorNoDevice (default 1, clamped to
+                                          // 0..64); the calling thread's device goes back to 0 if it no longer exists
+void set_memory_limit(size_t bytes);      // every device's memory size: cudaMalloc beyond it fails,
+                                          // cudaMemGetInfo / totalGlobalMem report it (default 8 GiB)
+bool set_memory_limit(int device, size_t bytes);  // one device's (false: no such device slot)
+void inject_error(cudaError_t error);     // the next API call or launch, on any device, fails with `error`; sticky
+                                          // codes (700, 719, ...) then stay on the calling thread's current device,
+                                          // as a real context error does, until reset() or cudaDeviceReset()
+bool inject_error(int device, cudaError_t error, unsigned long long after_n_launches);
+                                          // after `after_n_launches` more launches on `device` (0: the next one), the
+                                          // next launch on it fails with `error` and does not run; a sticky code then
+                                          // poisons that device only. One pending fault per device (a new call
+                                          // replaces it). false: no such device slot or cudaSuccess
+bool fault_pending(int device);           // a fault armed on `device` has not fired yet
+cudaError_t sticky_error(int device);     // the device's sticky error (cudaSuccess when its context is healthy)
+std::string configure(const char *device_count, const char *device_memory, const char *fault);
+                                          // applies values in the syntax of EMU_DEVICE_COUNT, EMU_DEVICE_MEMORY and
+                                          // EMU_FAULT (null or "": unset) as a fresh start would, and returns "" or the
+                                          // error (then every CUDA call fails with cudaErrorInvalidValue, as with a
+                                          // bad environment). reset() goes back to the environment's configuration
+void reset();                             // clears errors and injections and goes back to the configuration the
+                                          // environment gave at start (default: 1 device, 8 GiB), without re-arming
+                                          // EMU_FAULT; the calling thread's device is 0 again (live allocations
+                                          // stay: they are the caller's to free)
 bool is_sticky(cudaError_t error);
 size_t live_allocations();                // device + pinned host allocations not yet freed
-size_t live_device_bytes();
+size_t live_device_bytes();               // all devices
+size_t live_device_bytes(int device);
 int live_streams();
 int live_events();
 unsigned long long launches();            // kernel launches that ran (for tests of the host orchestration)
+unsigned long long launches(int device);  // ... on one device
 void set_poison(bool on);                 // fill new device memory and dynamic smem with 0xff bytes (NaN as fp32
                                           // and bf16) so that reads of unwritten memory show up; default on
 void set_strict(bool on);                 // a shuffle reading a lane that does not take part (exited, absent from a

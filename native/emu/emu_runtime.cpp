@@ -1,7 +1,8 @@
 // emu_runtime.cpp: the CUDA emulator's runtime (see cuda_emu.h for the model, README.md for what it proves).
-//   1. error state (last error per host thread, sticky context errors, injected errors)
-//   2. device memory bookkeeping (limit, live allocations, range checks of copies)
-//   3. streams and events (synchronous; events keep a host timestamp)
+//   0. configuration (EMU_DEVICE_COUNT, EMU_DEVICE_MEMORY, EMU_FAULT, read at the first call; emu::configure)
+//   1. error state (last error per host thread, sticky errors per device context, injected errors)
+//   2. device memory bookkeeping (limits and use per device, live allocations, range checks of copies)
+//   3. streams and events (synchronous; each belongs to a device; events keep a host timestamp)
 //   (4. kernel execution is in emu_scheduler.cpp)
 #include "cuda_emu.h"
 #include "emu_state.h"
@@ -9,14 +10,20 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -36,9 +43,11 @@ using namespace state;
 
 struct CUstream_st {
     unsigned flags;
+    int device;
 };
 struct CUevent_st {
     unsigned flags;
+    int device;
     bool recorded;
     std::chrono::steady_clock::time_point when;
 };
@@ -70,21 +79,283 @@ bool is_sticky(cudaError_t e) {
     }
 }
 
-void set_device_count(int n) { g_device_count.store(n); }
-void set_memory_limit(size_t bytes) {
-    std::lock_guard<std::mutex> lock(mem().mu);
-    mem().limit = bytes;
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration: the environment (read once, at the first call into the emulator) or emu::configure().
+namespace {
+
+struct Fault {
+    int device;
+    unsigned long long after;
+    int code;
+};
+struct Config {
+    int device_count = 1;
+    size_t limit[kMaxDevices];
+    std::vector<Fault> faults;
+    std::string error;  // empty: valid
+    Config() {
+        for (size_t &l : limit) l = kDefaultMemoryLimit;
+    }
+};
+
+std::string trim(const std::string &v) {
+    size_t a = v.find_first_not_of(" \t"), b = v.find_last_not_of(" \t");
+    return a == std::string::npos ? std::string() : v.substr(a, b - a + 1);
 }
-void inject_error(cudaError_t e) { g_injected.store(e); }
+
+std::vector<std::string> split(const std::string &v, char sep) {
+    std::vector<std::string> out;
+    size_t at = 0;
+    for (;;) {
+        size_t next = v.find(sep, at);
+        out.push_back(trim(v.substr(at, next == std::string::npos ? std::string::npos : next - at)));
+        if (next == std::string::npos) return out;
+        at = next + 1;
+    }
+}
+
+// A non-negative decimal integer, the whole string, without overflow.
+bool parse_uint(const std::string &v, unsigned long long *out) {
+    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::stoull(v);
+    return true;
+}
+
+// "8G", "512M", "1.5G", "65536", "8GiB", "8GB": binary units (K = 1024), case-insensitive; > 0.
+bool parse_size(const std::string &v, size_t *out) {
+    size_t i = 0;
+    while (i < v.size() && (std::isdigit(static_cast<unsigned char>(v[i])) || v[i] == '.')) ++i;
+    const std::string number = v.substr(0, i);
+    std::string unit = v.substr(i);
+    for (char &c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1) return false;
+    int shift = -1;
+    if (unit.empty() || unit == "B") shift = 0;
+    for (const char *u : {"K", "M", "G", "T"}) {
+        const int s = u[0] == 'K' ? 10 : u[0] == 'M' ? 20 : u[0] == 'G' ? 30 : 40;
+        if (unit == u || unit == std::string(u) + "B" || unit == std::string(u) + "IB") shift = s;
+    }
+    if (shift < 0) return false;
+    // Parsed by hand, not with strtod: the decimal point of strtod follows the C locale, which a host program (a
+    // JVM) may have set to one that writes 1,5.
+    const size_t dot = number.find('.');
+    const std::string whole = number.substr(0, dot), frac = dot == std::string::npos ? "" : number.substr(dot + 1);
+    if (whole.size() > 19 || frac.size() > 18) return false;
+    long double value = 0;
+    for (char ch : whole) value = value * 10 + (ch - '0');
+    long double scale = 1;
+    for (char ch : frac) {
+        scale /= 10;
+        value += (ch - '0') * scale;
+    }
+    const long double bytes = value * std::ldexp(1.0L, shift);
+    if (!(bytes >= 1.0L) || bytes > static_cast<long double>(SIZE_MAX / 2)) return false;
+    *out = static_cast<size_t>(bytes);
+    return true;
+}
+
+// An error code as a number (700) or a name (cudaErrorIllegalAddress).
+bool parse_error_code(const std::string &v, int *out) {
+    unsigned long long n = 0;
+    if (parse_uint(v, &n)) {
+        if (n == 0 || n > 100000) return false;
+        *out = static_cast<int>(n);
+        return true;
+    }
+    for (int code = 1; code <= 999; ++code) {
+        if (v == cudaGetErrorName(static_cast<cudaError_t>(code)) && v != "cudaErrorUnknown") {
+            *out = code;
+            return true;
+        }
+    }
+    if (v == "cudaErrorUnknown") {
+        *out = cudaErrorUnknown;
+        return true;
+    }
+    return false;
+}
+
+Config parse_config(const char *count_env, const char *memory_env, const char *fault_env) {
+    Config c;
+    auto bad = [&](const std::string &why) {
+        Config b;
+        b.error = why;
+        return b;
+    };
+    const std::string count_s = count_env ? trim(count_env) : "", memory_s = memory_env ? trim(memory_env) : "",
+                      fault_s = fault_env ? trim(fault_env) : "";
+    bool count_given = false;
+    if (!count_s.empty()) {
+        unsigned long long n = 0;
+        if (!parse_uint(count_s, &n) || n > static_cast<unsigned long long>(kMaxDevices))
+            return bad("EMU_DEVICE_COUNT='" + count_s + "' is not a device count from 0 to " +
+                       std::to_string(kMaxDevices));
+        c.device_count = static_cast<int>(n);
+        count_given = true;
+    }
+    if (!memory_s.empty()) {
+        const std::vector<std::string> sizes = split(memory_s, ',');
+        std::vector<size_t> bytes(sizes.size());
+        for (size_t i = 0; i < sizes.size(); ++i)
+            if (!parse_size(sizes[i], &bytes[i]))
+                return bad("EMU_DEVICE_MEMORY='" + memory_s + "': '" + sizes[i] +
+                           "' is not a size (a positive number of bytes, or with a unit K, M, G or T: 8G, 512M, 1.5G)");
+        if (sizes.size() > 1) {
+            if (!count_given) {
+                if (sizes.size() > static_cast<size_t>(kMaxDevices))
+                    return bad("EMU_DEVICE_MEMORY='" + memory_s + "' lists more than " + std::to_string(kMaxDevices) +
+                               " devices");
+                c.device_count = static_cast<int>(sizes.size());  // the list names the devices
+            } else if (sizes.size() != static_cast<size_t>(c.device_count)) {
+                return bad("EMU_DEVICE_MEMORY='" + memory_s + "' lists " + std::to_string(sizes.size()) +
+                           " sizes but EMU_DEVICE_COUNT=" + count_s + ": give one size for all or one per device");
+            }
+            for (size_t i = 0; i < sizes.size(); ++i) c.limit[i] = bytes[i];
+        } else {
+            for (size_t &l : c.limit) l = bytes[0];
+        }
+    }
+    if (!fault_s.empty()) {
+        for (const std::string &f : split(fault_s, ',')) {
+            const std::vector<std::string> parts = split(f, ':');
+            unsigned long long dev = 0, after = 0;
+            int code = 0;
+            const std::string form = " (expected <device>:<launches before the fault>:<CUDA error code or name>, "
+                                     "e.g. 2:40:700; several separated by commas)";
+            if (parts.size() != 3 || !parse_uint(parts[0], &dev) || !parse_uint(parts[1], &after))
+                return bad("EMU_FAULT='" + fault_s + "': '" + f + "' is malformed" + form);
+            if (dev >= static_cast<unsigned long long>(c.device_count))
+                return bad("EMU_FAULT='" + fault_s + "': device " + parts[0] + " does not exist (" +
+                           std::to_string(c.device_count) + " emulated device" + (c.device_count == 1 ? "" : "s") +
+                           ")");
+            if (!parse_error_code(parts[2], &code))
+                return bad("EMU_FAULT='" + fault_s + "': '" + parts[2] + "' is not a CUDA error code" + form);
+            for (const Fault &g : c.faults)
+                if (g.device == static_cast<int>(dev))
+                    return bad("EMU_FAULT='" + fault_s + "': device " + parts[0] +
+                               " has two faults (one pending fault per device)");
+            c.faults.push_back({static_cast<int>(dev), after, code});
+        }
+    }
+    return c;
+}
+
+void arm(int device, int code, unsigned long long after) {
+    DeviceState &s = devices()[device];
+    std::lock_guard<std::mutex> lock(s.fault_mu);
+    s.fault_code = code;
+    s.fault_after = after;
+}
+
+std::mutex g_config_mu;
+std::deque<std::string> g_config_messages;  // never shrinks: cudaGetErrorString returns pointers into it
+const char *g_invalid_value_text = nullptr;  // "invalid argument (...)" while the configuration is bad
+
+// Makes `c` the emulator's state: device count, memory limits, no errors; arms its faults when asked.
+void apply(const Config &c, bool arm_faults) {
+    std::lock_guard<std::mutex> lock(g_config_mu);
+    g_injected.store(0);
+    g_device_count.store(c.error.empty() ? c.device_count : 1);
+    {
+        std::lock_guard<std::mutex> m(mem().mu);
+        for (int d = 0; d < kMaxDevices; ++d) mem().limit[d] = c.limit[d];
+    }
+    for (int d = 0; d < kMaxDevices; ++d) {
+        DeviceState &s = devices()[d];
+        s.sticky.store(0);
+        std::lock_guard<std::mutex> f(s.fault_mu);
+        s.fault_code = 0;
+        s.fault_after = 0;
+    }
+    if (arm_faults)
+        for (const Fault &f : c.faults) arm(f.device, f.code, f.after);
+    if (c.error.empty()) {
+        g_invalid_value_text = nullptr;
+    } else {
+        g_config_messages.push_back("invalid argument (CUDA emulator configuration: " + c.error + ")");
+        g_invalid_value_text = g_config_messages.back().c_str();
+    }
+    g_config_bad.store(!c.error.empty());
+}
+
+// The environment's configuration, parsed once; reset() returns to it.
+const Config &startup_config() {
+    static const Config c =
+        parse_config(std::getenv("EMU_DEVICE_COUNT"), std::getenv("EMU_DEVICE_MEMORY"), std::getenv("EMU_FAULT"));
+    return c;
+}
+
+}  // namespace
+
+namespace state {
+void ensure_started() {
+    // A function-local static: initialized exactly once, thread-safe, and only a flag test afterwards.
+    static const bool started = [] {
+        const Config &c = startup_config();
+        apply(c, /*arm_faults=*/true);
+        if (!c.error.empty())
+            std::fprintf(stderr,
+                         "CUDA emulator: %s; every CUDA call fails with cudaErrorInvalidValue (see "
+                         "native/emu/README.md, \"Configuration\")\n",
+                         c.error.c_str());
+        return true;
+    }();
+    (void)started;
+}
+}  // namespace state
+
+std::string configure(const char *device_count, const char *device_memory, const char *fault) {
+    ensure_started();
+    const Config c = parse_config(device_count, device_memory, fault);
+    apply(c, /*arm_faults=*/true);
+    t_last_error = cudaSuccess;
+    if (t_device >= g_device_count.load()) t_device = 0;
+    return c.error;
+}
+
+void set_device_count(int n) {
+    ensure_started();
+    g_device_count.store(n < 0 ? 0 : n > kMaxDevices ? kMaxDevices : n);
+    if (t_device >= g_device_count.load()) t_device = 0;
+}
+void set_memory_limit(size_t bytes) {
+    ensure_started();
+    std::lock_guard<std::mutex> lock(mem().mu);
+    for (size_t &l : mem().limit) l = bytes;
+}
+bool set_memory_limit(int device, size_t bytes) {
+    ensure_started();
+    if (device < 0 || device >= kMaxDevices) return false;
+    std::lock_guard<std::mutex> lock(mem().mu);
+    mem().limit[device] = bytes;
+    return true;
+}
+void inject_error(cudaError_t e) {
+    ensure_started();
+    g_injected.store(e);
+}
+bool inject_error(int device, cudaError_t e, unsigned long long after_n_launches) {
+    ensure_started();
+    if (device < 0 || device >= kMaxDevices || e == cudaSuccess) return false;
+    arm(device, e, after_n_launches);
+    return true;
+}
+bool fault_pending(int device) {
+    ensure_started();
+    if (device < 0 || device >= kMaxDevices) return false;
+    DeviceState &s = devices()[device];
+    std::lock_guard<std::mutex> lock(s.fault_mu);
+    return s.fault_code != 0;
+}
+cudaError_t sticky_error(int device) { return static_cast<cudaError_t>(sticky_of(device)); }
 void set_poison(bool on) { g_poison.store(on); }
 void set_strict(bool on) { g_strict.store(on); }
 void set_reverse_order(bool on) { g_reverse.store(on); }
 void reset() {
-    g_sticky.store(0);
-    g_injected.store(0);
-    g_device_count.store(1);
+    ensure_started();
+    apply(startup_config(), /*arm_faults=*/false);  // EMU_FAULT's faults fire once per process, not per reset
     t_last_error = cudaSuccess;
-    set_memory_limit(kDefaultMemoryLimit);
+    t_device = 0;
     std::lock_guard<std::mutex> lock(handles().mu);
     handles().max_dynamic_smem.clear();
 }
@@ -96,6 +367,11 @@ size_t live_device_bytes() {
     std::lock_guard<std::mutex> lock(mem().mu);
     return mem().device_bytes;
 }
+size_t live_device_bytes(int device) {
+    if (device < 0 || device >= kMaxDevices) return 0;
+    std::lock_guard<std::mutex> lock(mem().mu);
+    return mem().bytes[device];
+}
 int live_streams() {
     std::lock_guard<std::mutex> lock(handles().mu);
     return static_cast<int>(handles().streams.size());
@@ -105,6 +381,16 @@ int live_events() {
     return static_cast<int>(handles().events.size());
 }
 unsigned long long launches() { return g_launches.load(); }
+unsigned long long launches(int device) {
+    return device >= 0 && device < kMaxDevices ? devices()[device].launches.load() : 0;
+}
+
+namespace {
+const char *invalid_value_text() {
+    std::lock_guard<std::mutex> lock(g_config_mu);
+    return g_invalid_value_text;
+}
+}  // namespace
 
 }  // namespace emu
 
@@ -123,15 +409,17 @@ cudaError_t cudaGetDeviceCount(int *count) {
     return cudaSuccess;
 }
 
+// cudaSetDevice and cudaGetDevice work whatever state the current device's context is in (a thread leaving a
+// poisoned device must be able to switch to a healthy one): they do not report the current device's sticky error.
 cudaError_t cudaSetDevice(int device) {
-    EMU_ENTER();
+    EMU_ENTER(true, false);
     if (device < 0 || device >= emu::g_device_count.load()) return record(cudaErrorInvalidDevice);
     emu::t_device = device;
     return cudaSuccess;
 }
 
 cudaError_t cudaGetDevice(int *device) {
-    EMU_ENTER();
+    EMU_ENTER(true, false);
     if (!device) return record(cudaErrorInvalidValue);
     *device = emu::t_device;
     return cudaSuccess;
@@ -142,11 +430,12 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int device) {
     if (!p) return record(cudaErrorInvalidValue);
     if (device < 0 || device >= emu::g_device_count.load()) return record(cudaErrorInvalidDevice);
     std::memset(p, 0, sizeof(*p));
-    std::snprintf(p->name, sizeof(p->name), "CUDA emulator (CPU)");
+    std::snprintf(p->name, sizeof(p->name), "CUDA emulator (CPU)");  // one model: every device has this name
     {
         std::lock_guard<std::mutex> lock(emu::mem().mu);
-        p->totalGlobalMem = emu::mem().limit;
+        p->totalGlobalMem = emu::mem().limit[device];
     }
+    p->pciBusID = device + 1;  // distinct per device, as on a real node
     p->sharedMemPerBlock = emu::kSmemDefault;
     p->regsPerBlock = 65536;
     p->warpSize = 32;
@@ -202,9 +491,12 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) 
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
     EMU_ENTER();
     if (!free_bytes || !total_bytes) return record(cudaErrorInvalidValue);
-    std::lock_guard<std::mutex> lock(emu::mem().mu);
-    *total_bytes = emu::mem().limit;
-    *free_bytes = emu::mem().limit > emu::mem().device_bytes ? emu::mem().limit - emu::mem().device_bytes : 0;
+    // The current device's, as CUDA reports them.
+    emu::MemoryState &m = emu::mem();
+    const int d = emu::t_device;
+    std::lock_guard<std::mutex> lock(m.mu);
+    *total_bytes = m.limit[d];
+    *free_bytes = m.limit[d] > m.bytes[d] ? m.limit[d] - m.bytes[d] : 0;
     return cudaSuccess;
 }
 
@@ -215,19 +507,26 @@ cudaError_t cudaMalloc(void **ptr, size_t size) {
     if (size == 0) return cudaSuccess;  // as the real runtime: success, null pointer
     size_t rounded = (size + 255) & ~size_t(255);
     emu::MemoryState &m = emu::mem();
+    const int d = emu::t_device;  // charged to the calling thread's current device
     {
         std::lock_guard<std::mutex> lock(m.mu);
-        if (rounded < size || m.device_bytes + rounded > m.limit || m.device_bytes + rounded < m.device_bytes)
+        if (rounded < size || m.bytes[d] + rounded > m.limit[d] || m.bytes[d] + rounded < m.bytes[d])
             return record(cudaErrorMemoryAllocation);
+        m.bytes[d] += rounded;  // reserved now, so that concurrent calls cannot both pass the check
+        m.device_bytes += rounded;
     }
     void *p = nullptr;
-    if (posix_memalign(&p, 256, rounded) != 0 || !p) return record(cudaErrorMemoryAllocation);  // 256: as cudaMalloc
+    if (posix_memalign(&p, 256, rounded) != 0 || !p) {  // 256: as cudaMalloc
+        std::lock_guard<std::mutex> lock(m.mu);
+        m.bytes[d] -= rounded;
+        m.device_bytes -= rounded;
+        return record(cudaErrorMemoryAllocation);
+    }
     // Fresh device memory holds garbage on a GPU; 0xff bytes (NaN in fp32 and bf16) make reads of never-written
     // memory visible in test results. Huge allocations are left alone so that they are not committed.
     if (emu::g_poison.load() && rounded <= (size_t(256) << 20)) std::memset(p, 0xff, rounded);
     std::lock_guard<std::mutex> lock(m.mu);
-    m.device[reinterpret_cast<uintptr_t>(p)] = size;
-    m.device_bytes += rounded;
+    m.device[reinterpret_cast<uintptr_t>(p)] = emu::MemoryState::Allocation{size, d};
     *ptr = p;
     return cudaSuccess;
 }
@@ -243,7 +542,10 @@ cudaError_t cudaFree(void *ptr) {
         std::lock_guard<std::mutex> lock(m.mu);
         auto it = m.device.find(reinterpret_cast<uintptr_t>(ptr));
         if (it == m.device.end()) return pending ? pending : record(cudaErrorInvalidValue);
-        m.device_bytes -= (it->second + 255) & ~size_t(255);
+        // Credited to the device it was charged to (with unified addressing cudaFree takes any device's pointer).
+        const size_t rounded = (it->second.size + 255) & ~size_t(255);
+        m.bytes[it->second.device] -= rounded;
+        m.device_bytes -= rounded;
         m.device.erase(it);
     }
     std::free(ptr);
@@ -303,7 +605,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, cudaMemcpyKind 
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
     EMU_ENTER();
-    if (!emu::valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+    if (cudaError_t e = emu::check_stream(stream)) return e;
     if (cudaError_t e = check_copy(dst, src, count, kind)) return record(e);
     if (count) std::memmove(dst, src, count);
     return cudaSuccess;
@@ -312,7 +614,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, cudaMemcpy
 cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
                               cudaMemcpyKind kind, cudaStream_t stream) {
     EMU_ENTER();
-    if (!emu::valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+    if (cudaError_t e = emu::check_stream(stream)) return e;
     if (width > dpitch || width > spitch) return record(cudaErrorInvalidPitchValue);
     if (height == 0 || width == 0) return cudaSuccess;
     size_t dspan = dpitch * (height - 1) + width, sspan = spitch * (height - 1) + width;
@@ -337,7 +639,7 @@ cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitc
 
 cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaStream_t stream) {
     EMU_ENTER();
-    if (!emu::valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+    if (cudaError_t e = emu::check_stream(stream)) return e;
     if (count == 0) return cudaSuccess;
     if (!emu::in_device(ptr, count)) return record(cudaErrorInvalidValue);
     std::memset(ptr, value, count);
@@ -349,9 +651,9 @@ cudaError_t cudaMemset(void *ptr, int value, size_t count) { return cudaMemsetAs
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags) {
     EMU_ENTER();
     if (!stream || flags > 1) return record(cudaErrorInvalidValue);
-    CUstream_st *s = new CUstream_st{flags};
+    CUstream_st *s = new CUstream_st{flags, emu::t_device};  // a stream belongs to the current device
     std::lock_guard<std::mutex> lock(emu::handles().mu);
-    emu::handles().streams.insert(s);
+    emu::handles().streams[s] = s->device;
     *stream = s;
     return cudaSuccess;
 }
@@ -370,8 +672,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     EMU_ENTER();
-    if (!emu::valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
-    return cudaSuccess;
+    return emu::check_stream(stream);  // any device's stream (as CUDA), answering with that device's sticky error
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
@@ -385,9 +686,9 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags) {
     EMU_ENTER();
     if (!event || (flags & ~0x07u)) return record(cudaErrorInvalidValue);
-    CUevent_st *e = new CUevent_st{flags, false, {}};
+    CUevent_st *e = new CUevent_st{flags, emu::t_device, false, {}};  // an event belongs to the current device
     std::lock_guard<std::mutex> lock(emu::handles().mu);
-    emu::handles().events.insert(e);
+    emu::handles().events[e] = e->device;
     *event = e;
     return cudaSuccess;
 }
@@ -397,7 +698,11 @@ cudaError_t cudaEventCreate(cudaEvent_t *event) { return cudaEventCreateWithFlag
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     EMU_ENTER();
     CUevent_st *e = emu::find_event(event);
-    if (!e || !emu::valid_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+    int stream_device = -1;
+    if (!e || !emu::stream_device(stream, &stream_device)) return record(cudaErrorInvalidResourceHandle);
+    // CUDA: "cudaEventRecord() will fail if the input event and input stream are associated to different devices".
+    if (stream_device != e->device) return record(cudaErrorInvalidResourceHandle);
+    if (int st = emu::sticky_of(stream_device)) return record(static_cast<cudaError_t>(st));
     e->recorded = true;
     e->when = std::chrono::steady_clock::now();  // all earlier work is done: it ran synchronously
     return cudaSuccess;
@@ -405,7 +710,9 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
     EMU_ENTER();
-    if (!emu::find_event(event)) return record(cudaErrorInvalidResourceHandle);
+    CUevent_st *e = emu::find_event(event);
+    if (!e) return record(cudaErrorInvalidResourceHandle);
+    if (int st = emu::sticky_of(e->device)) return record(static_cast<cudaError_t>(st));  // any device's event
     return cudaSuccess;
 }
 
@@ -417,6 +724,7 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) 
     CUevent_st *a = emu::find_event(start), *b = emu::find_event(end);
     if (!a || !b) return record(cudaErrorInvalidResourceHandle);
     if ((a->flags | b->flags) & cudaEventDisableTiming) return record(cudaErrorInvalidResourceHandle);
+    if (a->device != b->device) return record(cudaErrorInvalidResourceHandle);  // as CUDA
     if (!a->recorded || !b->recorded) return record(cudaErrorInvalidResourceHandle);
     *ms = std::chrono::duration<float, std::milli>(b->when - a->when).count();
     return cudaSuccess;
@@ -438,8 +746,10 @@ cudaError_t cudaDeviceSynchronize() {
 }
 
 cudaError_t cudaDeviceReset() {
-    // Destroys the context: its errors go with it (allocations are not freed here; tests check them).
-    emu::g_sticky.store(0);
+    // Destroys the current device's context: its errors go with it (allocations are not freed here; tests check
+    // them). Other devices are untouched; a pending fault of this device stays armed.
+    emu::ensure_started();
+    emu::devices()[emu::t_device].sticky.store(0);
     emu::t_last_error = cudaSuccess;
     return cudaSuccess;
 }
@@ -447,13 +757,13 @@ cudaError_t cudaDeviceReset() {
 cudaError_t cudaGetLastError() {
     cudaError_t e = emu::t_last_error;
     emu::t_last_error = cudaSuccess;
-    if (e == cudaSuccess) e = static_cast<cudaError_t>(emu::g_sticky.load());
+    if (e == cudaSuccess) e = static_cast<cudaError_t>(emu::sticky_of(emu::t_device));
     return e;
 }
 
 cudaError_t cudaPeekAtLastError() {
     cudaError_t e = emu::t_last_error;
-    if (e == cudaSuccess) e = static_cast<cudaError_t>(emu::g_sticky.load());
+    if (e == cudaSuccess) e = static_cast<cudaError_t>(emu::sticky_of(emu::t_device));
     return e;
 }
 
@@ -499,7 +809,12 @@ const char *cudaGetErrorName(cudaError_t error) {
 const char *cudaGetErrorString(cudaError_t error) {
     switch (error) {
         case cudaSuccess: return "no error";
-        case cudaErrorInvalidValue: return "invalid argument";
+        case cudaErrorInvalidValue: {
+            // While the emulator's configuration is bad every call fails with this code: say why, so that the
+            // message reaches the engine's exception text (and a Java test's failure).
+            const char *why = emu::invalid_value_text();
+            return why ? why : "invalid argument";
+        }
         case cudaErrorMemoryAllocation: return "out of memory";
         case cudaErrorInitializationError: return "initialization error";
         case cudaErrorInvalidConfiguration: return "invalid configuration argument";

@@ -462,7 +462,9 @@ void launch(const LaunchSpec &spec) {
         record(cudaErrorInvalidConfiguration);
         return;
     }
-    if (!valid_stream(spec.stream)) {
+    // CUDA: "a kernel launch will fail if it is issued to a stream that is not associated to the current device".
+    int device = -1;
+    if (!stream_device(spec.stream, &device) || device != t_device) {
         record(cudaErrorInvalidResourceHandle);
         return;
     }
@@ -478,6 +480,23 @@ void launch(const LaunchSpec &spec) {
     if (spec.smem > smem_limit) {
         record(cudaErrorInvalidValue);
         return;
+    }
+
+    // A fault injected on this device (emu::inject_error(device, e, n), EMU_FAULT): after its n launches, the next
+    // valid launch fails with it instead of running; a sticky code then poisons this device's context only.
+    {
+        DeviceState &d = devices()[device];
+        std::lock_guard<std::mutex> lock(d.fault_mu);
+        if (d.fault_code != 0) {
+            if (d.fault_after == 0) {
+                const cudaError_t e = static_cast<cudaError_t>(d.fault_code);
+                d.fault_code = 0;
+                if (is_sticky(e)) d.sticky.store(e);
+                record(e);
+                return;
+            }
+            --d.fault_after;
+        }
     }
 
     std::lock_guard<std::mutex> lock(g_launch_mutex);
@@ -511,6 +530,7 @@ void launch(const LaunchSpec &spec) {
     s.smem = nullptr;
     std::free(smem);
     g_launches.fetch_add(1);
+    devices()[device].launches.fetch_add(1);
 }
 
 }  // namespace detail

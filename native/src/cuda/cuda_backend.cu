@@ -216,6 +216,8 @@ void CudaBackend::release() {
 CudaBackend::~CudaBackend() {
     if (poisoned_) return;  // the context is dead: freeing through it would only fail; the process reclaims it
     try {
+        // The handle may be closed from any thread (a pool closes its engines from the thread that closes the
+        // pool): the stream, the cuBLASLt handle and the allocations belong to ordinal_, which must be current.
         const DeviceGuard on_device(ordinal_);
         release();
     } catch (const Error &) {
@@ -241,8 +243,12 @@ void CudaBackend::embed(const PackedBatch &batch, bool normalize, float *out) {
     if (T > max_tokens_)
         throw Error(RIR_ERR_INPUT, "cuda backend: batch of " + std::to_string(T) + " tokens exceeds max_batch_tokens " +
                                        std::to_string(max_tokens_));
+    // Every call selects the backend's device: a pool calls embed from a worker thread of its own (whose current
+    // device is whatever that thread last used), and kernels may only be launched into a stream of the current
+    // device. The guard also covers the probe after a failure (it syncs this device's stream and reads the calling
+    // thread's error state, which must be this device's), and restores the caller's device when the call ends.
+    const DeviceGuard on_device(ordinal_);
     try {
-        const DeviceGuard on_device(ordinal_);  // restores the caller's device when the call ends
         forward(batch, normalize);
         ck(cudaMemcpyAsync(out, out_, static_cast<size_t>(batch.n_seqs) * c_.hidden * sizeof(float),
                            cudaMemcpyDeviceToHost, stream_),

@@ -2,8 +2,11 @@
 //
 // One backend = one device, one stream, one cuBLASLt handle, the weights on the device (device_weights.h) and a
 // workspace sized once for max_batch_tokens, so that embed() never allocates. Calls are serialized by api.cpp's
-// per-handle lock; several backends (models, devices) in one process are independent. After a sticky CUDA error the
-// backend is poisoned: every later embed() fails with RIR_ERR_DEVICE and never touches the dead context.
+// per-handle lock; several backends (models, devices) in one process are independent. Construction, embed() and
+// destruction each make the backend's device current for their duration (and restore the caller's device): a
+// device pool opens, uses and closes a handle from different host threads, and CUDA's current device is per thread.
+// After a sticky CUDA error the backend is poisoned: every later embed() fails with RIR_ERR_DEVICE and never touches
+// the dead context.
 #pragma once
 #include <cstdint>
 #include <memory>
