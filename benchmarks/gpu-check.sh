@@ -308,7 +308,7 @@ lib_loads() { [ -f "$LIB" ] && "$PY" -c 'import ctypes, sys; ctypes.CDLL(sys.arg
 
 # --emulate: the emulator's targets in BUILD_DIR; an existing build dir (e.g. Maven's build/native) is built, never
 # reconfigured, and must have been configured with the emulator (REASONIR_EMU_TESTS=ON).
-EMU_TARGETS="reasonir_emu_shared fake_cublaslt test_cuda_forward_emu test_cuda_ops_emu bench_embed_emu bench_cuda_ops_emu"
+EMU_TARGETS="reasonir_emu_shared fake_cublaslt test_emu test_cuda_forward_emu test_cuda_ops_emu test_cuda_multi_device_emu bench_embed_emu bench_cuda_ops_emu"
 build_emulated() {
     if [ -f "$BUILD_DIR/CMakeCache.txt" ]; then
         mode="emulator targets built in $BUILD_DIR"
