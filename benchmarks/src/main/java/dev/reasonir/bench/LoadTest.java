@@ -48,23 +48,60 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code --tokenizer DIR} combines a checkpoint folder without tokenizer files with a tokenizer folder (symlinks in a
  * temporary folder), as the tests do with the random-weight checkpoints. {@code --max-seconds} bounds each level: the
  * clients stop starting requests after it (the numbers then cover the requests done).
+ *
+ * <p><b>Flood scenario</b> ({@code --flood-clients N}, instead of the levels): what a 1-input query waits behind bulk
+ * indexing. First one client sends {@code --requests} 1-input requests to an idle server (the reference), then
+ * {@code N} clients send {@code --flood-inputs} (default 64) input requests back to back, and once each of them has
+ * had an answer (the queue is full) one client sends {@code --requests} 1-input requests again; it prints the p50,
+ * p99 and max latency of those, and the flood's throughput, as a table and a JSON line ({@code --json}: that line
+ * last). It uses no server option newer than the fair batching, so the same class can measure a server jar from
+ * before it (put that jar first on the class path).
+ * <pre>
+ * java -cp benchmarks/target/benchmarks.jar dev.reasonir.bench.LoadTest --model DIR --device cpu
+ *      --flood-clients 64 [--flood-inputs 64] [--requests 100] [--max-batch-tokens N]
+ * </pre>
  */
 public final class LoadTest {
     private LoadTest() {}
 
     /** One concurrency level's outcome. */
-    record Level(int clients, long requests, long failures, double seconds, double p50Ms, double p99Ms, int inputs) {
+    record Level(int clients, long requests, long failures, double seconds, double p50Ms, double p99Ms, int inputs,
+                 double maxMs) {
+        Level(int clients, long requests, long failures, double seconds, double p50Ms, double p99Ms, int inputs) {
+            this(clients, requests, failures, seconds, p50Ms, p99Ms, inputs, Double.NaN);
+        }
+
         double requestsPerSecond() {
             return requests / seconds;
         }
     }
 
     static final String USAGE = "usage: LoadTest --model DIR [--tokenizer DIR] [--device cpu] [--clients 1,8,64] "
-            + "[--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens N] [--max-seconds 120] [--json]";
+            + "[--requests 50] [--inputs 1] [--words 12] [--max-batch-tokens N] [--max-seconds 120] "
+            + "[--flood-clients N [--flood-inputs 64]] [--json]";
 
-    /** Command-line options; {@code tokenizer} is null when the model folder has the tokenizer files. */
+    /**
+     * Command-line options; {@code tokenizer} is null when the model folder has the tokenizer files;
+     * {@code floodClients} 0: the concurrency levels, else the flood scenario.
+     */
     record Args(Path model, Path tokenizer, String device, int[] clients, int requests, int inputs, int words,
-                int maxBatchTokens, double maxSeconds, boolean json) {}
+                int maxBatchTokens, double maxSeconds, boolean json, int floodClients, int floodInputs) {
+        Args(Path model, Path tokenizer, String device, int[] clients, int requests, int inputs, int words,
+             int maxBatchTokens, double maxSeconds, boolean json) {
+            this(model, tokenizer, device, clients, requests, inputs, words, maxBatchTokens, maxSeconds, json, 0, 64);
+        }
+    }
+
+    /**
+     * The flood scenario's outcome: 1-input latencies idle and under the flood ({@code probe}), and the flood's
+     * requests, failures and duration.
+     */
+    record Flood(int floodClients, int floodInputs, Level idle, Level probe, double probeMaxMs, long floodRequests,
+                 long floodFailures, double floodSeconds) {
+        double floodInputsPerSecond() {
+            return floodRequests * (double) floodInputs / floodSeconds;
+        }
+    }
 
     public static void main(String[] args) throws Exception {
         Args a;
@@ -91,10 +128,30 @@ public final class LoadTest {
                         .getFileName().toString())
                 .maxBatchTokens(a.maxBatchTokens()).build();
         try (ReasonIR m = ReasonIR.open(dir, options); EmbeddingServer server = EmbeddingServer.start(m, config)) {
+            URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/embeddings");
+            if (a.floodClients() > 0) {
+                System.out.printf(Locale.ROOT, "model %s on %s, %d cores, max batch tokens %d; %d flood clients x %d "
+                                + "inputs of ~%d words, %d 1-input probe requests%n", server.config().modelName(),
+                        m.device(), Runtime.getRuntime().availableProcessors(), server.config().maxBatchTokens(),
+                        a.floodClients(), a.floodInputs(), words, requests);
+                run(uri, 1, Math.min(requests, 20), 1, words, maxSeconds);  // warm-up: JIT, connections
+                Flood f = flood(uri, a.floodClients(), a.floodInputs(), requests, words, maxSeconds);
+                System.out.println("1-input requests     requests  failures  p50 ms  p99 ms  max ms");
+                System.out.printf(Locale.ROOT, "idle server          %8d  %8d  %6.1f  %6.1f%n", f.idle().requests(),
+                        f.idle().failures(), f.idle().p50Ms(), f.idle().p99Ms());
+                System.out.printf(Locale.ROOT, "under the flood      %8d  %8d  %6.1f  %6.1f  %6.1f%n",
+                        f.probe().requests(), f.probe().failures(), f.probe().p50Ms(), f.probe().p99Ms(),
+                        f.probeMaxMs());
+                System.out.printf(Locale.ROOT, "flood: %d requests of %d inputs in %.1f s (%.0f inputs/s), %d "
+                                + "failures%n", f.floodRequests(), f.floodInputs(), f.floodSeconds(),
+                        f.floodInputsPerSecond(), f.floodFailures());
+                System.out.println(floodJson(server.config().modelName(), m.device(), server.config().maxBatchTokens(),
+                        words, f));
+                return;
+            }
             System.out.printf(Locale.ROOT, "model %s on %s, %d cores; %d requests per client, %d input(s) of ~%d "
                             + "words per request%n", server.config().modelName(), m.device(),
                     Runtime.getRuntime().availableProcessors(), requests, inputs, words);
-            URI uri = URI.create("http://127.0.0.1:" + server.port() + "/v1/embeddings");
             run(uri, 1, Math.min(requests, 20), inputs, words, maxSeconds);  // warm-up: JIT, connections
             List<Level> results = new ArrayList<>();
             System.out.println("clients  requests  failures   req/s  inputs/s  p50 ms  p99 ms");
@@ -168,11 +225,85 @@ public final class LoadTest {
         double seconds = (System.nanoTime() - t0) / 1e9;
         long[] all = Arrays.stream(latencies).flatMapToLong(Arrays::stream).sorted().toArray();
         return new Level(clients, all.length, failures.get(), seconds, percentile(all, 0.50) / 1e6,
-                percentile(all, 0.99) / 1e6, inputs);
+                percentile(all, 0.99) / 1e6, inputs, percentile(all, 1.0) / 1e6);
     }
 
+    /**
+     * The flood scenario (see the class comment): the idle reference, then {@code floodClients} clients sending
+     * {@code floodInputs}-input requests back to back, and, once each has had an answer, one client sending
+     * {@code probes} 1-input requests; the flood stops when the probe is done (or at {@code maxSeconds}).
+     */
+    static Flood flood(URI uri, int floodClients, int floodInputs, int probes, int words, double maxSeconds)
+            throws Exception {
+        Level idle = run(uri, 1, probes, 1, words, maxSeconds);
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(10)).build();
+        ExecutorService pool = Executors.newFixedThreadPool(floodClients);
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicLong floodDone = new AtomicLong(), floodFailures = new AtomicLong();
+        java.util.concurrent.CountDownLatch everyoneAnswered = new java.util.concurrent.CountDownLatch(floodClients);
+        long deadline = System.nanoTime() + (long) (maxSeconds * 1e9);
+        long t0 = System.nanoTime();
+        List<Future<?>> futures = new ArrayList<>();
+        Level probe;
+        try {
+            for (int c = 0; c < floodClients; c++) {
+                int client = 1000 + c;  // texts distinct from the probe's
+                futures.add(pool.submit(() -> {
+                    for (int r = 0; !stop.get() && System.nanoTime() < deadline; r++) {
+                        HttpRequest req = HttpRequest.newBuilder(uri).timeout(Duration.ofMinutes(5))
+                                .header("Content-Type", "application/json")
+                                .POST(HttpRequest.BodyPublishers.ofString(body(client, r, floodInputs, words))).build();
+                        try {
+                            HttpResponse<String> resp = http.send(req, HttpResponse.BodyHandlers.ofString());
+                            if (resp.statusCode() != 200 && floodFailures.getAndIncrement() == 0) {
+                                System.err.println("first flood failure: " + resp.statusCode() + " " + resp.body());
+                            }
+                        } catch (IOException e) {
+                            if (floodFailures.getAndIncrement() == 0) System.err.println("first flood failure: " + e);
+                        }
+                        floodDone.incrementAndGet();
+                        if (r == 0) everyoneAnswered.countDown();
+                    }
+                    return null;
+                }));
+            }
+            // Every flood client has had one answer and sent its next request: the queue is as full as it gets.
+            everyoneAnswered.await((long) maxSeconds, java.util.concurrent.TimeUnit.SECONDS);
+            probe = run(uri, 1, probes, 1, words, Math.max(1, (deadline - System.nanoTime()) / 1e9));
+        } finally {
+            stop.set(true);
+            for (Future<?> f : futures) f.get();
+            pool.shutdown();
+        }
+        double floodSeconds = (System.nanoTime() - t0) / 1e9;
+        return new Flood(floodClients, floodInputs, idle, probe, probe.maxMs(), floodDone.get(), floodFailures.get(),
+                floodSeconds);
+    }
+
+    /** The flood scenario as one JSON line (latencies rounded to 0.01 ms, null when no request was done). */
+    static String floodJson(String model, String device, int maxBatchTokens, int words, Flood f) throws IOException {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode root = mapper.createObjectNode().put("model", model).put("device", device)
+                .put("cores", Runtime.getRuntime().availableProcessors()).put("max_batch_tokens", maxBatchTokens)
+                .put("words_per_input", words);
+        root.putObject("flood").put("clients", f.floodClients()).put("inputs_per_request", f.floodInputs())
+                .put("requests", f.floodRequests()).put("failures", f.floodFailures())
+                .put("seconds", round(f.floodSeconds(), 3)).put("inputs_per_s", round(f.floodInputsPerSecond(), 1));
+        root.putObject("one_input_idle").put("requests", f.idle().requests()).put("failures", f.idle().failures())
+                .put("p50_ms", round(f.idle().p50Ms(), 2)).put("p99_ms", round(f.idle().p99Ms(), 2));
+        root.putObject("one_input_under_flood").put("requests", f.probe().requests())
+                .put("failures", f.probe().failures()).put("p50_ms", round(f.probe().p50Ms(), 2))
+                .put("p99_ms", round(f.probe().p99Ms(), 2)).put("max_ms", round(f.probeMaxMs(), 2));
+        return mapper.writeValueAsString(root);
+    }
+
+    /**
+     * A request of {@code inputs} texts. No {@code model}: the server's default prompt; a name would have to be one the
+     * server serves (any other is a 404), and the served name is the model folder's.
+     */
     private static String body(int client, int request, int inputs, int words) {
-        StringBuilder sb = new StringBuilder("{\"model\":\"reasonir\",\"input\":[");
+        StringBuilder sb = new StringBuilder("{\"input\":[");
         List<String> texts = texts(client, request, inputs, words);
         for (int i = 0; i < texts.size(); i++) sb.append(i > 0 ? ",\"" : "\"").append(texts.get(i)).append('"');
         return sb.append("]}").toString();
@@ -267,6 +398,7 @@ public final class LoadTest {
         int requests = 50, inputs = 1, words = 12, maxBatchTokens = ServerConfig.DEFAULT_MAX_BATCH_TOKENS;
         double maxSeconds = 120;
         boolean json = false;
+        int floodClients = 0, floodInputs = 64;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) return null;
@@ -288,6 +420,8 @@ public final class LoadTest {
                     case "--words" -> words = Integer.parseInt(v);
                     case "--max-batch-tokens" -> maxBatchTokens = Integer.parseInt(v);
                     case "--max-seconds" -> maxSeconds = Double.parseDouble(v);
+                    case "--flood-clients" -> floodClients = Integer.parseInt(v);
+                    case "--flood-inputs" -> floodInputs = Integer.parseInt(v);
                     default -> throw new IllegalArgumentException("unknown option " + a);
                 }
             } catch (NumberFormatException e) {
@@ -303,6 +437,10 @@ public final class LoadTest {
             throw new IllegalArgumentException("--requests, --inputs, --words, --max-batch-tokens and --max-seconds "
                     + "must be positive");
         }
-        return new Args(model, tokenizer, device, clients, requests, inputs, words, maxBatchTokens, maxSeconds, json);
+        if (floodClients < 0 || floodInputs < 1) {
+            throw new IllegalArgumentException("--flood-clients must be >= 0 and --flood-inputs positive");
+        }
+        return new Args(model, tokenizer, device, clients, requests, inputs, words, maxBatchTokens, maxSeconds, json,
+                floodClients, floodInputs);
     }
 }

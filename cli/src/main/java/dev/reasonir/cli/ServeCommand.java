@@ -5,13 +5,16 @@ import dev.reasonir.server.EmbeddingServer;
 import dev.reasonir.server.ServerConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 
 import java.io.PrintStream;
 import java.util.concurrent.Callable;
 
 /**
  * {@code reasonir serve}: the OpenAI- and TEI-compatible embedding server (reasonir-server) on one model, until
- * SIGINT/SIGTERM, which shuts it down gracefully (requests in flight finish, new ones get 503).
+ * SIGINT/SIGTERM, which shuts it down gracefully: {@code /health} and new requests get 503 while the port stays open
+ * for {@code --drain-grace} and while requests are in flight, which finish within {@code --shutdown-timeout}.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
         description = {"Serves embeddings over HTTP: POST /v1/embeddings (OpenAI, plus the \"instruction\", "
@@ -27,7 +30,10 @@ import java.util.concurrent.Callable;
                 "Inputs longer than --max-length keep their first tokens; with --overflow fail they are a 422 naming "
                 + "the input instead. A request's \"truncate\" (true or false, on /v1/embeddings and /embed) "
                 + "overrides that default. Embedding responses carry the number truncated in the "
-                + ServerConfig.TRUNCATED_HEADER + " header, and the log counts them."})
+                + ServerConfig.TRUNCATED_HEADER + " header, and the log counts them.",
+                "Exposing it: --host 0.0.0.0 listens on every interface; set an API key (REASONIR_API_KEY or "
+                + "--api-key-file) so that clients must send \"Authorization: Bearer KEY\" (/health and /metrics stay "
+                + "open). Without one, serve warns."})
 final class ServeCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engine;
@@ -35,11 +41,17 @@ final class ServeCommand implements Callable<Integer> {
     EngineOptions.OverflowOption overflow;
     @Mixin
     ServerOptions server;
+    @Spec
+    CommandSpec spec;
 
     @Override
     public Integer call() throws InterruptedException {
         PrintStream err = Streams.err();
         ServerConfig cfg = server.config(overflow.value == EngineOptions.Overflow.truncate);
+        if (spec.commandLine().getParseResult().hasMatchedOption("--api-key")) {
+            err.println("reasonir: note: an API key given with --api-key is visible to every user of this machine in "
+                    + "the process list; REASONIR_API_KEY or --api-key-file keep it out of it");
+        }
         // The server forms the engine batches (--max-batch-tokens); the engine packs each as one.
         ReasonIR model = ReasonIR.open(engine.model(), engine.options(dev.reasonir.Options.DEFAULT_MAX_LENGTH,
                 cfg.maxBatchTokens()));
@@ -52,7 +64,10 @@ final class ServeCommand implements Callable<Integer> {
             throw e;
         }
         Thread hook = new Thread(() -> {
-            err.println("reasonir: stopping: requests in flight finish, new ones get 503");
+            err.println("reasonir: stopping: /health and new requests get 503"
+                    + (cfg.drainGrace().isZero() ? "" : " for at least " + cfg.drainGrace().toSeconds() + " s")
+                    + "; requests in flight finish" + (cfg.shutdownTimeout().isZero() ? ""
+                    : " (for up to " + cfg.shutdownTimeout().toSeconds() + " s)"));
             httpServer.close();
             model.close();
         }, "reasonir-serve-shutdown");
@@ -60,7 +75,8 @@ final class ServeCommand implements Callable<Integer> {
         ServerConfig served = httpServer.config();
         err.println("reasonir: serving " + engine.model() + " as \"" + served.modelName() + "\" on http://"
                 + server.host + ":" + httpServer.port() + " (POST /v1/embeddings, /embed; GET /v1/models, /health, "
-                + "/info, /metrics); Ctrl-C stops");
+                + "/info, /metrics); " + (served.requiresApiKey() ? "API key required; " : "")
+                + "Ctrl-C stops");
         err.println("reasonir: default prompt \"" + served.defaultPromptName() + "\" " + dev.reasonir.Instructions
                 .describe(served.prompts().get(served.defaultPromptName())) + "; model names "
                 + served.servedModelNames().keySet().stream().limit(4).toList()

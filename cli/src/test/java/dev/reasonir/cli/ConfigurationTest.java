@@ -78,6 +78,75 @@ class ConfigurationTest {
         assertEquals(Options.defaults(), d.engine.options(Options.DEFAULT_MAX_LENGTH, Options.DEFAULT_BATCH_TOKENS));
     }
 
+    /**
+     * The API key comes from REASONIR_API_KEY, --api-key or --api-key-file (one of them), is checked as the server
+     * checks it, and never shows in help, even when the variable holds it.
+     */
+    @Test
+    void serveApiKeyFromTheEnvironmentOrAFileAndNeverInHelp(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        ServeCommand env = parse(Map.of("REASONIR_API_KEY", "sk-from-env"), "serve", "--model", "m");
+        assertEquals("sk-from-env", env.server.config(true).apiKey());
+        ServeCommand flag = parse(Map.of("REASONIR_API_KEY", "sk-from-env"), "serve", "--model", "m", "--api-key",
+                "sk-flag");
+        assertEquals("sk-flag", flag.server.config(true).apiKey());  // flag over environment
+
+        Path file = java.nio.file.Files.writeString(tmp.resolve("key"), "sk-from-file\n");  // as `echo` writes it
+        ServeCommand fromFile = parse(Map.of(), "serve", "--model", "m", "--api-key-file", file.toString());
+        assertEquals("sk-from-file", fromFile.server.config(true).apiKey());
+        ServeCommand fileEnv = parse(Map.of("REASONIR_API_KEY_FILE", file.toString()), "serve", "--model", "m");
+        assertEquals("sk-from-file", fileEnv.server.config(true).apiKey());
+
+        ServeCommand both = parse(Map.of("REASONIR_API_KEY", "sk-from-env"), "serve", "--model", "m",
+                "--api-key-file", file.toString());
+        CliException e = org.junit.jupiter.api.Assertions.assertThrows(CliException.class,
+                () -> both.server.config(true));
+        assertTrue(e.getMessage().contains("--api-key") && e.getMessage().contains("--api-key-file"), e.getMessage());
+        Path empty = java.nio.file.Files.writeString(tmp.resolve("empty"), "\n");
+        e = org.junit.jupiter.api.Assertions.assertThrows(CliException.class,
+                () -> serveConfig("--api-key-file", empty.toString()));
+        assertTrue(e.getMessage().contains("is empty"), e.getMessage());
+        e = org.junit.jupiter.api.Assertions.assertThrows(CliException.class,
+                () -> serveConfig("--api-key-file", tmp.resolve("none").toString()));
+        assertTrue(e.getMessage().contains("no such file"), e.getMessage());
+        e = org.junit.jupiter.api.Assertions.assertThrows(CliException.class,
+                () -> serveConfig("--api-key", "two words"));
+        assertTrue(e.getMessage().startsWith("the API key may hold printable ASCII"), e.getMessage());
+        assertTrue(!e.getMessage().contains("two words"), e.getMessage());
+
+        String help = cli(Map.of("REASONIR_API_KEY", "sk-from-env")).getSubcommands().get("serve")
+                .getUsageMessage(CommandLine.Help.Ansi.OFF);
+        assertTrue(help.contains("REASONIR_API_KEY") && !help.contains("sk-from-env"), help);
+    }
+
+    /** The server config of {@code serve --model m ARGS} with no environment. */
+    private static ServerConfig serveConfig(String... args) {
+        String[] all = new String[args.length + 3];
+        all[0] = "serve";
+        all[1] = "--model";
+        all[2] = "m";
+        System.arraycopy(args, 0, all, 3, args.length);
+        ServeCommand s = parse(Map.of(), all);
+        return s.server.config(true);
+    }
+
+    /** The shutdown and connection options reach the server's config; a grace longer than the timeout is refused. */
+    @Test
+    void serveShutdownAndConnectionOptions() {
+        ServeCommand s = parse(Map.of("REASONIR_DRAIN_GRACE", "5", "REASONIR_MAX_CONNECTIONS", "64"), "serve",
+                "--model", "m", "--shutdown-timeout", "20", "--request-read-timeout", "0");
+        ServerConfig c = s.server.config(true);
+        assertEquals(java.time.Duration.ofSeconds(5), c.drainGrace());
+        assertEquals(java.time.Duration.ofSeconds(20), c.shutdownTimeout());
+        assertEquals(java.time.Duration.ZERO, c.requestReadTimeout());
+        assertEquals(64, c.maxConnections());
+        ServeCommand bad = parse(Map.of(), "serve", "--model", "m", "--drain-grace", "40");
+        CliException e = org.junit.jupiter.api.Assertions.assertThrows(CliException.class,
+                () -> bad.server.config(true));
+        assertTrue(e.getMessage().startsWith("--drain-grace (40 s) must not exceed --shutdown-timeout (30 s)"),
+                e.getMessage());
+    }
+
     @Test
     void evalKeepsItsOwnMaxLengthDefaultUnderTheEnvironment() {
         RetrievalCommands.EvalCmd e = parse(Map.of(), "eval", "--model", "m", "--bright", "b");
@@ -135,15 +204,20 @@ class ConfigurationTest {
                 "--precision", Options.DEFAULT_PRECISION.name().toLowerCase(Locale.ROOT),
                 "--overflow", Options.DEFAULT_OVERFLOW.name().toLowerCase(Locale.ROOT),
                 "--copy-weights", String.valueOf(Options.DEFAULT_COPY_WEIGHTS));
-        Map<String, String> server = Map.of(
-                "--host", ServerConfig.DEFAULT_HOST,
-                "--port", String.valueOf(ServerConfig.DEFAULT_PORT),
-                "--default-prompt-name", ServerConfig.DOCUMENT_PROMPT,
-                "--max-concurrent-requests", String.valueOf(ServerConfig.DEFAULT_MAX_CONCURRENT_REQUESTS),
-                "--max-client-batch-size", String.valueOf(ServerConfig.DEFAULT_MAX_CLIENT_BATCH_SIZE),
-                "--max-batch-tokens", String.valueOf(ServerConfig.DEFAULT_MAX_BATCH_TOKENS),
-                "--payload-limit", String.valueOf(ServerConfig.DEFAULT_PAYLOAD_LIMIT_BYTES),
-                "--queue-timeout", String.valueOf(ServerConfig.DEFAULT_QUEUE_TIMEOUT.toSeconds()));
+        Map<String, String> server = Map.ofEntries(
+                Map.entry("--host", ServerConfig.DEFAULT_HOST),
+                Map.entry("--port", String.valueOf(ServerConfig.DEFAULT_PORT)),
+                Map.entry("--default-prompt-name", ServerConfig.DOCUMENT_PROMPT),
+                Map.entry("--max-concurrent-requests", String.valueOf(ServerConfig.DEFAULT_MAX_CONCURRENT_REQUESTS)),
+                Map.entry("--max-client-batch-size", String.valueOf(ServerConfig.DEFAULT_MAX_CLIENT_BATCH_SIZE)),
+                Map.entry("--max-batch-tokens", String.valueOf(ServerConfig.DEFAULT_MAX_BATCH_TOKENS)),
+                Map.entry("--payload-limit", String.valueOf(ServerConfig.DEFAULT_PAYLOAD_LIMIT_BYTES)),
+                Map.entry("--queue-timeout", String.valueOf(ServerConfig.DEFAULT_QUEUE_TIMEOUT.toSeconds())),
+                Map.entry("--request-read-timeout",
+                        String.valueOf(ServerConfig.DEFAULT_REQUEST_READ_TIMEOUT.toSeconds())),
+                Map.entry("--max-connections", String.valueOf(ServerConfig.DEFAULT_MAX_CONNECTIONS)),
+                Map.entry("--drain-grace", String.valueOf(ServerConfig.DEFAULT_DRAIN_GRACE.toSeconds())),
+                Map.entry("--shutdown-timeout", String.valueOf(ServerConfig.DEFAULT_SHUTDOWN_TIMEOUT.toSeconds())));
         int checked = 0;
         for (CommandLine c : tree(cli(Map.of()))) {
             String usage = c.getUsageMessage(CommandLine.Help.Ansi.OFF).replaceAll("\\s+", " ");

@@ -89,6 +89,7 @@ public interface EmbeddingBackend extends AutoCloseable {
         private int maxInputsPerRequest = 256;
         private HttpClient httpClient;
         private String modelName;
+        private String apiKey;
 
         private Builder() {}
 
@@ -173,6 +174,18 @@ public interface EmbeddingBackend extends AutoCloseable {
         }
 
         /**
+         * Server: the API key the server was started with ({@code serve} with {@code REASONIR_API_KEY},
+         * {@code --api-key-file} or {@code --api-key}), sent as {@code Authorization: Bearer <key>} with every
+         * request; {@code null} (default): none. A server that refuses the key, or wants one and got none, makes
+         * calls fail with {@link ReasonIRClientException.Reason#UNAUTHORIZED}. {@link #build()} refuses a key with
+         * characters a header cannot carry (spaces, control or non-ASCII characters), without quoting it.
+         */
+        public Builder apiKey(String apiKey) {
+            this.apiKey = apiKey;
+            return this;
+        }
+
+        /**
          * The name {@link EmbeddingBackend#modelName()} reports and a server backend sends as {@code "model"}: for a
          * server, its plain model name (the first its {@code GET /v1/models} lists; an unknown name is a 404, and a
          * {@code NAME:PROMPT} name a 400, because this backend always sends the instruction itself); default: the
@@ -188,8 +201,8 @@ public interface EmbeddingBackend extends AutoCloseable {
          * surface here; a server backend sends nothing until its first call.
          *
          * @throws IllegalStateException    unless exactly one of model, modelDir and baseUrl is set
-         * @throws IllegalArgumentException for a bad baseUrl, a timeout that is not positive or
-         *                                  maxInputsPerRequest &lt; 1
+         * @throws IllegalArgumentException for a bad baseUrl, a timeout that is not positive,
+         *                                  maxInputsPerRequest &lt; 1 or an API key a header cannot carry
          */
         public EmbeddingBackend build() {
             int backends = (model != null ? 1 : 0) + (modelDir != null ? 1 : 0) + (baseUrl != null ? 1 : 0);
@@ -202,7 +215,7 @@ public interface EmbeddingBackend extends AutoCloseable {
                         : HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                                 .connectTimeout(Duration.ofSeconds(30)).build();
                 return new ReasonIRHttpClient(baseUrl, modelName, options.overflow() == Options.Overflow.TRUNCATE,
-                        timeout, maxInputsPerRequest, http);
+                        timeout, maxInputsPerRequest, http, apiKey);
             }
             boolean fail = options.overflow() == Options.Overflow.FAIL;
             return model != null ? new InProcessBackend(model, false, modelName, fail)

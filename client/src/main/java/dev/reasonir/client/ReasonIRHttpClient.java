@@ -34,8 +34,12 @@ import java.util.Objects;
  * (Jackson reads a JSON number for a {@code float[]} with one decimal-to-float rounding), so they are bit for bit
  * the floats the server wrote. The dimension of the first answer is remembered ({@link #knownDimension()}).
  *
- * <p>Every failure is a {@link ReasonIRClientException} naming the endpoint: {@link Reason#HTTP_STATUS} with the
- * status and the server's {@code error.message} for an error answer, else the reason there was no usable answer.
+ * <p>With an API key, every request carries {@code Authorization: Bearer <key>}; the key is never part of a message
+ * or of {@link #toString()}.
+ *
+ * <p>Every failure is a {@link ReasonIRClientException} naming the endpoint: {@link Reason#UNAUTHORIZED} for a 401
+ * (saying whether a key was sent), {@link Reason#HTTP_STATUS} with the status and the server's {@code error.message}
+ * for another error answer, else the reason there was no usable answer.
  */
 final class ReasonIRHttpClient implements EmbeddingBackend {
     /** Shared: ObjectMapper is thread-safe once configured. Unknown fields ("object", "model") are OpenAI extras. */
@@ -54,12 +58,13 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
     private final Duration timeout;
     private final int maxInputsPerRequest;
     private final HttpClient http;
+    private final String authorization;  // "Bearer <key>", or null without a key
     private volatile Integer dimension;
     private volatile boolean closed;
 
-    /** {@code modelName} null: the server's (see {@link #modelName()}). */
+    /** {@code modelName} null: the server's (see {@link #modelName()}); {@code apiKey} null: none sent. */
     ReasonIRHttpClient(URI baseUrl, String modelName, boolean truncate, Duration timeout, int maxInputsPerRequest,
-                       HttpClient http) {
+                       HttpClient http, String apiKey) {
         this.endpoint = endpoint(baseUrl);
         this.modelsEndpoint = URI.create(endpoint.toString().replaceFirst("/embeddings$", "/models"));
         this.modelName = modelName;
@@ -71,6 +76,24 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
         }
         this.maxInputsPerRequest = maxInputsPerRequest;
         this.http = Objects.requireNonNull(http, "httpClient");
+        this.authorization = apiKey == null ? null : "Bearer " + checkKey(apiKey);
+    }
+
+    /**
+     * Refuses a key no HTTP header can carry (empty, spaces, control or non-ASCII characters; a trailing newline read
+     * from a file is the usual case), without quoting it: the message may be logged.
+     */
+    static String checkKey(String apiKey) {
+        if (apiKey.isEmpty()) throw new IllegalArgumentException("apiKey must not be empty");
+        for (int i = 0; i < apiKey.length(); i++) {
+            char c = apiKey.charAt(i);
+            if (c < 0x21 || c > 0x7e) {
+                throw new IllegalArgumentException("apiKey may hold printable ASCII characters only (no spaces, "
+                        + "control characters or non-ASCII); character " + (i + 1) + " of " + apiKey.length()
+                        + " is not");
+            }
+        }
+        return apiKey;
     }
 
     /** {@code baseUrl} + "/v1/embeddings"; refuses what is not an absolute http(s) URL with a host. */
@@ -205,6 +228,7 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
 
     /** Sends one request; a transport failure or a non-2xx status is a {@link ReasonIRClientException}. */
     private HttpResponse<byte[]> send(HttpRequest.Builder builder, URI uri, String context) {
+        if (authorization != null) builder.header("Authorization", authorization);
         HttpRequest request = builder.timeout(timeout).header("Accept", "application/json").build();
         HttpResponse<byte[]> response;
         try {
@@ -219,6 +243,15 @@ final class ReasonIRHttpClient implements EmbeddingBackend {
             throw failure(Reason.INTERRUPTED, 0, "interrupted while waiting for the ReasonIR server at " + uri, e);
         }
         int status = response.statusCode();
+        if (status == 401) {
+            // Said from what this client knows (whether it sent a key), which is surer than the server's wording.
+            throw failure(Reason.UNAUTHORIZED, status, "the ReasonIR server at " + uri + " answered HTTP 401: "
+                    + (authorization == null
+                    ? "it requires an API key and none is set; set the key the server was started with "
+                    + "(REASONIR_API_KEY, --api-key-file) as apiKey on the client"
+                    : "it refused the API key that was sent (a wrong key: check that it is the one the server was "
+                    + "started with)") + " (server: " + errorMessage(response.body()) + ")", null);
+        }
         if (status / 100 != 2) {
             throw failure(Reason.HTTP_STATUS, status, "the ReasonIR server at " + uri + " answered HTTP " + status
                     + ": " + errorMessage(response.body()), null);

@@ -231,6 +231,55 @@ class ReasonIRHttpClientTest {
                 ReasonIRHttpClient.endpoint(URI.create("http://h:1/x///")));
     }
 
+    /** The key goes with every request, GET /v1/models included, and never into a message or toString(). */
+    @Test
+    void theApiKeyIsSentWithEveryRequest() {
+        stub.reset().requireApiKey("sk-stub-key");
+        try (EmbeddingBackend backend = EmbeddingBackend.builder().baseUrl(stub.baseUrl()).apiKey("sk-stub-key")
+                .build()) {
+            assertSameVectors(model.embed(QUERIES, Instructions.DOCUMENT).vectors(),
+                    backend.embed(QUERIES, Instructions.DOCUMENT).vectors());
+            assertEquals(List.of("Bearer sk-stub-key", "Bearer sk-stub-key"), stub.authorizations);  // models, embed
+            assertTrue(!backend.toString().contains("sk-stub-key"), backend.toString());
+        }
+        try (EmbeddingBackend noKey = client().build()) {
+            noKey.embed(List.of("x"), Instructions.DOCUMENT);
+            assertEquals(List.of("", ""), stub.authorizations, "no key, no header");
+        }
+    }
+
+    /** A 401 is its own reason, and the message says whether a key was sent. */
+    @Test
+    void a401IsUnauthorizedSayingWhetherAKeyWasSent() {
+        EmbeddingBackend noKey = client().modelName("m").build();
+        stub.requireApiKey("sk-right");
+        ReasonIRClientException e = assertThrows(ReasonIRClientException.class,
+                () -> noKey.embed(List.of("x"), Instructions.DOCUMENT));
+        assertEquals(Reason.UNAUTHORIZED, e.reason());
+        assertEquals(401, e.statusCode());
+        assertEquals(URI.create(endpoint()), e.endpoint());
+        assertTrue(e.getMessage().startsWith("the ReasonIR server at " + endpoint() + " answered HTTP 401: it "
+                + "requires an API key and none is set"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("(server: missing API key)"), e.getMessage());
+
+        EmbeddingBackend wrong = EmbeddingBackend.builder().baseUrl(stub.baseUrl()).apiKey("sk-wrong").build();
+        e = assertThrows(ReasonIRClientException.class, () -> wrong.embed(List.of("x"), Instructions.DOCUMENT));
+        assertEquals(Reason.UNAUTHORIZED, e.reason());
+        assertTrue(e.getMessage().contains("refused the API key that was sent"), e.getMessage());
+        assertTrue(!e.getMessage().contains("sk-wrong"), e.getMessage());
+        assertEquals(URI.create(stub.baseUrl() + "/v1/models"), URI.create(e.getMessage().split(" ")[4]),
+                "the first request, GET /v1/models, is the one refused");
+    }
+
+    @Test
+    void aKeyAHeaderCannotCarryIsRefusedAtBuild() {
+        for (String bad : List.of("", "sk key", "sk-key\n", "cl\u00e9")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> client().apiKey(bad).build());
+            assertTrue(e.getMessage().startsWith("apiKey"), e.getMessage());
+        }
+    }
+
     @Test
     void aClosedClientRefusesCalls() {
         EmbeddingBackend backend = client().build();

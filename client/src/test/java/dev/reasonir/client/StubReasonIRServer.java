@@ -40,6 +40,9 @@ public final class StubReasonIRServer implements AutoCloseable {
     private final ReasonIR model;
     /** Raw request bodies in arrival order. */
     public final List<String> bodies = new CopyOnWriteArrayList<>();
+    /** The Authorization header of every request (GET /v1/models included) in arrival order; "" when absent. */
+    public final List<String> authorizations = new CopyOnWriteArrayList<>();
+    private volatile String requiredKey;
     private volatile int failStatus;
     private volatile String failBody;
     private volatile UnaryOperator<ObjectNode> tamper = UnaryOperator.identity();
@@ -71,13 +74,23 @@ public final class StubReasonIRServer implements AutoCloseable {
     }
 
     /**
-     * Answers normally again, untampered, and forgets the bodies recorded so far; returns this stub, so that a test's
-     * client factory reads {@code builder().baseUrl(stub.reset().baseUrl())}.
+     * From now on, answer every request without {@code Authorization: Bearer <key>} with the real server's 401
+     * (OpenAI body, {@code WWW-Authenticate}); null: no key required.
+     */
+    public void requireApiKey(String key) {
+        this.requiredKey = key;
+    }
+
+    /**
+     * Answers normally again, untampered and without a key, and forgets the bodies and headers recorded so far;
+     * returns this stub, so that a test's client factory reads {@code builder().baseUrl(stub.reset().baseUrl())}.
      */
     public StubReasonIRServer reset() {
         failWith(0, null);
         tamper(UnaryOperator.identity());
+        requireApiKey(null);
         bodies.clear();
+        authorizations.clear();
         return this;
     }
 
@@ -108,6 +121,17 @@ public final class StubReasonIRServer implements AutoCloseable {
     private void handle(HttpExchange exchange) throws IOException {
         try (exchange) {
             String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+            String authorization = exchange.getRequestHeaders().getFirst("Authorization");
+            authorizations.add(authorization == null ? "" : authorization);
+            String key = requiredKey;
+            if (key != null && !("Bearer " + key).equals(authorization)) {
+                String code = authorization == null ? "missing_api_key" : "invalid_api_key";
+                exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"reasonir\"");
+                send(exchange, 401, "{\"error\":{\"message\":\"" + (authorization == null ? "missing API key"
+                        : "invalid API key") + "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\""
+                        + code + "\"}}");
+                return;
+            }
             if (exchange.getRequestMethod().equals("GET") && exchange.getRequestURI().getPath().equals("/v1/models")) {
                 // As the real server: the plain model name first.
                 send(exchange, 200, "{\"object\":\"list\",\"data\":[{\"id\":\"" + MODEL_NAME + "\",\"object\":"

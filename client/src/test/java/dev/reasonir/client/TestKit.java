@@ -37,6 +37,7 @@ import java.util.stream.Stream;
  *     @TestKit.Model static Path dir;                       // its folder, named "model" (the name servers report)
  *     @TestKit.Stub static StubReasonIRServer stub;         // answers with model's vectors
  *     @TestKit.Server static EmbeddingServer server;        // the real reasonir-server on a free loopback port
+ *     @TestKit.Server(apiKey = "sk-test") static EmbeddingServer guarded;  // one that requires that API key
  * }
  * }</pre>
  *
@@ -64,7 +65,10 @@ public final class TestKit implements BeforeAllCallback, AfterAllCallback {
     @Target(ElementType.FIELD)
     @Retention(RetentionPolicy.RUNTIME)
     @ExtendWith(TestKit.class)
-    public @interface Server {}
+    public @interface Server {
+        /** The API key the server requires ({@code Authorization: Bearer <key>}); empty: none. */
+        String apiKey() default "";
+    }
 
     private static final ExtensionContext.Namespace NAMESPACE = ExtensionContext.Namespace.create(TestKit.class);
     private static final String OPENED = "opened";
@@ -161,7 +165,9 @@ public final class TestKit implements BeforeAllCallback, AfterAllCallback {
     private static final class RealServer {
         static AutoCloseable startInto(Field f, ReasonIR model) throws IllegalAccessException {
             if (f.getType() != EmbeddingServer.class) throw misuse(f, "@TestKit.Server goes on an EmbeddingServer");
-            EmbeddingServer server = EmbeddingServer.start(model, ServerConfig.builder().port(0).build());
+            String key = f.getAnnotation(Server.class).apiKey();
+            EmbeddingServer server = EmbeddingServer.start(model, ServerConfig.builder().port(0)
+                    .apiKey(key.isEmpty() ? null : key).build());
             set(f, server);
             return server;
         }

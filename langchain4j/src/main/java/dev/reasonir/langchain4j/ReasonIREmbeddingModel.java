@@ -2,6 +2,7 @@ package dev.reasonir.langchain4j;
 
 import dev.langchain4j.data.embedding.Embedding;
 import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.exception.AuthenticationException;
 import dev.langchain4j.exception.HttpException;
 import dev.langchain4j.exception.LangChain4jException;
 import dev.langchain4j.exception.TimeoutException;
@@ -262,11 +263,13 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
 
     /**
      * A failed server call as LangChain4j's exception types, with the same message and the client's exception as the
-     * cause: an HTTP error status is an {@link HttpException}, a timeout a {@link TimeoutException}, anything else
-     * (unreachable, interrupted, malformed answer) a {@link LangChain4jException}.
+     * cause: a 401 (API key missing or refused) is an {@link AuthenticationException}, as LangChain4j's own OpenAI
+     * model reports it, another HTTP error status an {@link HttpException}, a timeout a {@link TimeoutException},
+     * anything else (unreachable, interrupted, malformed answer) a {@link LangChain4jException}.
      */
     private static LangChain4jException langChain4jException(ReasonIRClientException e) {
         return switch (e.reason()) {
+            case UNAUTHORIZED -> new AuthenticationException(e.getMessage(), e);
             case HTTP_STATUS -> {
                 HttpException http = new HttpException(e.statusCode(), e.getMessage());
                 http.initCause(e);
@@ -352,9 +355,11 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
 
         /**
          * As a client of the ReasonIR server at {@code baseUrl} (e.g. {@code http://localhost:8080}), which must
-         * serve {@code POST /v1/embeddings}. HTTP error statuses throw {@link dev.langchain4j.exception.HttpException}
-         * with the server's message, a timeout {@link dev.langchain4j.exception.TimeoutException}, an unreachable
-         * server or a malformed answer {@link dev.langchain4j.exception.LangChain4jException}.
+         * serve {@code POST /v1/embeddings}. A missing or refused API key ({@link #apiKey}) throws
+         * {@link dev.langchain4j.exception.AuthenticationException}, other HTTP error statuses
+         * {@link dev.langchain4j.exception.HttpException} with the server's message, a timeout
+         * {@link dev.langchain4j.exception.TimeoutException}, an unreachable server or a malformed answer
+         * {@link dev.langchain4j.exception.LangChain4jException}.
          */
         public Builder baseUrl(URI baseUrl) {
             backend.baseUrl(baseUrl);
@@ -391,6 +396,16 @@ public final class ReasonIREmbeddingModel extends DimensionAwareEmbeddingModel i
         /** Server backend: the JDK client to use (proxy, TLS, executor); default a new one with HTTP/1.1. */
         public Builder httpClient(HttpClient httpClient) {
             backend.httpClient(httpClient);
+            return this;
+        }
+
+        /**
+         * Server backend: the API key the server was started with ({@code REASONIR_API_KEY}, {@code --api-key-file}),
+         * sent as {@code Authorization: Bearer <key>}; default none. A missing or refused key makes calls throw
+         * {@link dev.langchain4j.exception.AuthenticationException} saying which.
+         */
+        public Builder apiKey(String apiKey) {
+            backend.apiKey(apiKey);
             return this;
         }
 

@@ -2,6 +2,7 @@ package dev.reasonir.langchain4j;
 
 import dev.langchain4j.data.embedding.Embedding;
 import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.exception.AuthenticationException;
 import dev.langchain4j.exception.HttpException;
 import dev.langchain4j.model.output.Response;
 import dev.reasonir.EmbeddingResult;
@@ -9,6 +10,7 @@ import dev.reasonir.Instructions;
 import dev.reasonir.InvalidInputException;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.client.ReasonIRClientException;
 import dev.reasonir.client.TestKit;
 import dev.reasonir.server.EmbeddingServer;
 import org.junit.jupiter.api.Test;
@@ -22,10 +24,43 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The server backend against the real reasonir-server on loopback: the Java API's vectors, bit for bit. */
+/**
+ * The server backend against the real reasonir-server on loopback: the Java API's vectors, bit for bit; against one
+ * that requires an API key, with the key and without.
+ */
 class RealServerTest {
+    static final String KEY = "sk-langchain4j-test-7c6b5a49";
     @TestKit.Model(maxLength = 64) static ReasonIR model;  // a test text can be longer than it
     @TestKit.Server static EmbeddingServer server;
+    @TestKit.Server(apiKey = KEY) static EmbeddingServer guarded;
+
+    /**
+     * End to end with the key: the same vectors and model name as without authentication. Without the key, or with a
+     * wrong one, LangChain4j's AuthenticationException saying which.
+     */
+    @Test
+    void aServerWithAnApiKeyServesTheAdapterThatSendsIt() {
+        String url = "http://127.0.0.1:" + guarded.port();
+        try (ReasonIREmbeddingModel documents = ReasonIREmbeddingModel.builder().baseUrl(url).apiKey(KEY).build()) {
+            ReasonIREmbeddingModel queries = documents.withInstruction(Instructions.bright("biology"));
+            assertSameVectors(model.embed(DOCUMENTS, Instructions.DOCUMENT).vectors(),
+                    documents.embedAll(DOCUMENTS.stream().map(TextSegment::from).toList()).content());
+            assertSameVectors(model.embed(QUERIES, Instructions.bright("biology")).vectors(),
+                    queries.embedAll(QUERIES.stream().map(TextSegment::from).toList()).content());
+            assertEquals("model", documents.modelName());
+        }
+        try (ReasonIREmbeddingModel none = ReasonIREmbeddingModel.builder().baseUrl(url).build();
+             ReasonIREmbeddingModel wrong = ReasonIREmbeddingModel.builder().baseUrl(url).apiKey("sk-not-it")
+                     .build()) {
+            AuthenticationException e = assertThrows(AuthenticationException.class, () -> none.embed("x"));
+            assertTrue(e.getMessage().contains("answered HTTP 401: it requires an API key and none is set"),
+                    e.getMessage());
+            assertTrue(e.getCause() instanceof ReasonIRClientException c && c.statusCode() == 401, e.toString());
+            e = assertThrows(AuthenticationException.class, () -> wrong.embed("x"));
+            assertTrue(e.getMessage().contains("refused the API key that was sent"), e.getMessage());
+            assertTrue(!e.getMessage().contains("sk-not-it"), e.getMessage());
+        }
+    }
 
     @Test
     void documentsAndQueriesThroughTheServerEqualTheJavaApi() {

@@ -2,6 +2,7 @@ package dev.reasonir.langchain4j;
 
 import dev.langchain4j.data.embedding.Embedding;
 import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.exception.AuthenticationException;
 import dev.langchain4j.exception.HttpException;
 import dev.langchain4j.exception.LangChain4jException;
 import dev.langchain4j.exception.TimeoutException;
@@ -98,6 +99,22 @@ class ServerClientTest {
         e = assertThrows(HttpException.class, () -> documents.embed("x"));
         assertEquals(503, e.statusCode());
         assertTrue(e.getMessage().endsWith("answered HTTP 503: upstream overloaded"), e.getMessage());
+    }
+
+    /** The key goes with every request; a 401 is an AuthenticationException, not an HttpException. */
+    @Test
+    void theApiKeyIsSentAndA401IsAnAuthenticationException() {
+        stub.reset().requireApiKey("sk-stub");
+        try (ReasonIREmbeddingModel keyed = ReasonIREmbeddingModel.builder().baseUrl(stub.baseUrl()).apiKey("sk-stub")
+                .build()) {
+            assertSameVectors(model.embed(List.of("a leaf"), Instructions.DOCUMENT).vectors(),
+                    keyed.embedAll(segments(List.of("a leaf"))).content());
+            assertEquals(List.of("Bearer sk-stub", "Bearer sk-stub"), stub.authorizations);
+        }
+        ReasonIREmbeddingModel none = ReasonIREmbeddingModel.builder().baseUrl(stub.baseUrl()).modelName("m").build();
+        AuthenticationException e = assertThrows(AuthenticationException.class, () -> none.embed("x"));
+        assertTrue(e.getMessage().startsWith("the ReasonIR server at " + stub.baseUrl() + "/v1/embeddings answered "
+                + "HTTP 401: it requires an API key and none is set"), e.getMessage());
     }
 
     @Test

@@ -6,8 +6,9 @@ package dev.reasonir.server;
  * and {@code param} of an OpenAI error for {@code /v1/...}.
  *
  * <p>The statuses follow TEI: 400 empty input, 413 payload too large, 422 validation, 424 engine failure, 429
- * overloaded, 503 unhealthy or shutting down. The OpenAI routes use 400 instead of 422 for a body that is not a
- * well-formed request (bad JSON, wrong types, unsupported or conflicting parameters), as OpenAI does; inputs that are
+ * overloaded, 503 unhealthy or shutting down; and 401 for a missing or wrong API key (OpenAI's answer, on both
+ * dialects), 408 for a client too slow to send its request. The OpenAI routes use 400 instead of 422 for a body that
+ * is not a well-formed request (bad JSON, wrong types, unsupported or conflicting parameters), as OpenAI does; inputs that are
  * well-formed but cannot be embedded (too long, too many, token id outside the vocabulary) are 422 on both.
  */
 final class ApiException extends RuntimeException {
@@ -17,9 +18,15 @@ final class ApiException extends RuntimeException {
     private final String openAiType;
     private final String code;
     private final String param;
+    private final String challenge;
 
     private ApiException(int teiStatus, int openAiStatus, String teiType, String openAiType, String code, String param,
                          String message) {
+        this(teiStatus, openAiStatus, teiType, openAiType, code, param, message, null);
+    }
+
+    private ApiException(int teiStatus, int openAiStatus, String teiType, String openAiType, String code, String param,
+                         String message, String challenge) {
         super(message, null, false, false);  // control flow: no stack trace needed
         this.teiStatus = teiStatus;
         this.openAiStatus = openAiStatus;
@@ -27,6 +34,25 @@ final class ApiException extends RuntimeException {
         this.openAiType = openAiType;
         this.code = code;
         this.param = param;
+        this.challenge = challenge;
+    }
+
+    /**
+     * A request without the server's API key: 401 on both dialects, with OpenAI's {@code invalid_request_error} and
+     * code ({@code invalid_api_key} for a wrong key, as OpenAI answers; {@code missing_api_key} for none) and the
+     * {@code WWW-Authenticate} challenge RFC 6750 asks for ({@code error="invalid_token"} for a wrong key).
+     */
+    static ApiException unauthorized(boolean wrongKey, String message) {
+        return new ApiException(401, 401, "Unauthorized", "invalid_request_error",
+                wrongKey ? "invalid_api_key" : "missing_api_key", null, message,
+                wrongKey ? ApiKeyAuth.CHALLENGE_INVALID : ApiKeyAuth.CHALLENGE);
+    }
+
+    /** A client that did not send its whole request within the request read timeout: 408, and the connection closes. */
+    static ApiException requestTimeout(long seconds) {
+        return new ApiException(408, 408, "Validation", "invalid_request_error", "request_timeout", null,
+                "the request was not received in full within the server's request read timeout of " + seconds
+                        + " s; the connection is closed");
     }
 
     /** No input, or an empty string: 400 {@code Empty}. */
@@ -108,5 +134,10 @@ final class ApiException extends RuntimeException {
     /** The request field at fault, or null. */
     String param() {
         return param;
+    }
+
+    /** The {@code WWW-Authenticate} header value of a 401, or null. */
+    String challenge() {
+        return challenge;
     }
 }

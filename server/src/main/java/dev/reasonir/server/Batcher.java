@@ -10,28 +10,44 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 
 /**
- * Dynamic batching across requests, after Text Embeddings Inference's queue: requests arrive tokenized and validated;
- * their inputs wait in one FIFO queue; a single batcher thread takes inputs in arrival order and packs them into
- * batches of at most {@code maxBatchTokens} tokens (an input longer than the budget goes alone), calls
+ * Dynamic batching across requests, after Text Embeddings Inference's queue: requests arrive tokenized and validated
+ * and wait in one queue in arrival order; a single batcher thread packs their inputs into batches of at most
+ * {@code maxBatchTokens} tokens (an input longer than the budget goes alone), calls
  * {@link ReasonIR#embedTokens(List, boolean)} once per batch, and completes a request when all its inputs are done.
  * Inputs of one request may span batches, and one batch mixes requests, so many small concurrent requests cost one
  * engine call instead of one each.
  *
- * <p>Why one thread: the engine serializes calls on a model anyway, and a single consumer needs no coordination to
- * keep arrival order. A batch never mixes normalized and unnormalized requests (the engine takes the flag per call);
- * the batch ends where the flag changes, which keeps arrival order too.
+ * <p><b>Fair share.</b> A strict FIFO makes a 1-input query wait behind every queued input of the 64-input document
+ * requests ahead of it. So each batch is packed in two passes:
+ * <ol>
+ *   <li>a <i>fair pass</i> takes the next input of each queued request in turn, one per request, for up to half the
+ *       token budget; it resumes where the previous batch's pass stopped, so every queued request gets an input into
+ *       a batch within a number of batches bounded by the number of <i>requests</i> ahead of it, not their inputs: a
+ *       short request is done after one or two batches under any flood;</li>
+ *   <li>a <i>FIFO pass</i> fills the rest of the budget with the inputs of the oldest requests, in order, so large
+ *       requests still finish one after another in arrival order (sharing every batch equally instead would make each
+ *       of them finish only at the end of the flood).</li>
+ * </ol>
+ * Packing never changes a result: on the CPU backend the engine is batch-invariant (every sequence's result is
+ * bit-identical whatever it is batched with), so a request gets exactly the vectors the Java API gives for that
+ * request alone. A batch never mixes normalized and unnormalized requests (the engine takes the flag per call): it
+ * takes the flag of the oldest request, so that one always progresses.
  *
- * <p>On the CPU backend the engine is batch-invariant (every sequence's result is bit-identical whatever it is
- * batched with), so a request gets exactly the vectors the Java API gives for that request alone.
+ * <p>Why one thread: the engine serializes calls on a model anyway, and a single consumer keeps the packing simple.
+ * The queue is guarded by one lock, held only while packing (never during an engine call).
  *
- * <p>A request whose client went away, or that waited longer than the queue timeout, is dropped when the batcher
- * reaches it, before any more of its inputs are computed.
+ * <p><b>Dropped requests.</b> A request whose client went away, or whose future was cancelled, is dropped before any
+ * more of its inputs are computed (checked before every batch). A request that is still waiting for its first input
+ * to be computed when the queue timeout is up gets its 429 at that moment, from a timer, wherever it is in the queue.
  */
 final class Batcher implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Batcher.class.getName());
@@ -50,9 +66,16 @@ final class Batcher implements AutoCloseable {
     private final int maxBatchTokens;
     private final long queueTimeoutNanos;  // 0: none
     private final Metrics metrics;
-    private final LinkedBlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition arrived = lock.newCondition();
+    /** Requests with inputs not yet put into a batch, in arrival order (guarded by lock). */
+    private final List<Job> queue = new ArrayList<>();
+    private long nextSeq;      // arrival number of the next request (guarded by lock)
+    private long fairCursor;   // arrival number where the next fair pass starts (guarded by lock)
     private final AtomicInteger queuedInputs = new AtomicInteger();
     private final AtomicInteger queuedRequests = new AtomicInteger();
+    /** Fires the queue timeouts; null when there is none. */
+    private final ScheduledThreadPoolExecutor timer;
     private final Thread thread;
     private volatile boolean stopping;
     private volatile String lastBackendError;  // null after a batch succeeds
@@ -65,6 +88,18 @@ final class Batcher implements AutoCloseable {
         this.maxBatchTokens = maxBatchTokens;
         this.queueTimeoutNanos = queueTimeout.toNanos();
         this.metrics = metrics;
+        if (queueTimeoutNanos > 0) {
+            timer = new ScheduledThreadPoolExecutor(1, r -> {
+                Thread t = new Thread(r, "reasonir-queue-timeout");
+                t.setDaemon(true);
+                return t;
+            });
+            // A request that starts in time cancels its timeout: drop it from the timer's heap at once, or a busy
+            // server would keep one dead task per request for a whole queue timeout.
+            timer.setRemoveOnCancelPolicy(true);
+        } else {
+            timer = null;
+        }
         this.thread = new Thread(this::loop, "reasonir-batcher");
         thread.setDaemon(true);
         thread.start();
@@ -82,13 +117,23 @@ final class Batcher implements AutoCloseable {
             job.future.complete(new float[0][]);
             return job.future;
         }
-        if (stopping) {
-            job.future.completeExceptionally(new Failure(ApiException.unhealthy("server is shutting down")));
-            return job.future;
+        lock.lock();
+        try {
+            if (!stopping) {
+                job.seq = nextSeq++;
+                queue.add(job);
+                queuedInputs.addAndGet(job.inputs.size());
+                queuedRequests.incrementAndGet();
+                if (timer != null) {
+                    job.timeout = timer.schedule(() -> expire(job), queueTimeoutNanos, TimeUnit.NANOSECONDS);
+                }
+                arrived.signal();
+                return job.future;
+            }
+        } finally {
+            lock.unlock();
         }
-        queuedInputs.addAndGet(job.inputs.size());
-        queuedRequests.incrementAndGet();
-        queue.add(job);
+        job.fail(new Failure(ApiException.unhealthy("server is shutting down")));
         return job.future;
     }
 
@@ -105,20 +150,39 @@ final class Batcher implements AutoCloseable {
         return lastBackendError;
     }
 
-    /** Stops the thread; requests still queued fail with 503. Callers drain the queue first for a graceful stop. */
+    /**
+     * Stops the thread, waiting up to 30 s for a batch in the engine; requests still queued fail with 503. Callers
+     * drain the queue first for a graceful stop.
+     */
     @Override
     public void close() {
-        stopping = true;
+        close(Duration.ofSeconds(30));
+    }
+
+    /**
+     * {@link #close()}, waiting at most {@code wait} for the batch in the engine: an engine call cannot be
+     * interrupted, and a server past its shutdown timeout must not wait for it. The thread then finishes that batch
+     * on its own (the caller's {@code ReasonIR.close()} waits for it).
+     */
+    void close(Duration wait) {
+        List<Job> left;
+        lock.lock();
+        try {
+            stopping = true;
+            left = new ArrayList<>(queue);
+            for (Job j : left) unqueue(j);
+            arrived.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        Failure shuttingDown = new Failure(ApiException.unhealthy("server is shutting down"));
+        for (Job j : left) j.fail(shuttingDown);
+        if (timer != null) timer.shutdownNow();
         thread.interrupt();
         try {
-            thread.join(TimeUnit.SECONDS.toMillis(30));
+            thread.join(Math.max(1, wait.toMillis()));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-        Job j;
-        while ((j = queue.poll()) != null) {
-            forget(j);
-            j.fail(new Failure(ApiException.unhealthy("server is shutting down")));
         }
     }
 
@@ -132,8 +196,11 @@ final class Batcher implements AutoCloseable {
         final CompletableFuture<float[][]> future = new CompletableFuture<>();
         final float[][] vectors;
         final long enqueuedNanos = System.nanoTime();
-        int next;       // first input not yet put into a batch (batcher thread only)
-        int remaining;  // inputs not yet computed (batcher thread only)
+        long seq;                   // arrival number (guarded by lock)
+        boolean queued;             // in the queue (guarded by lock)
+        int next;                   // first input not yet put into a batch (guarded by lock)
+        ScheduledFuture<?> timeout; // the queue timeout, until the first input is packed (guarded by lock)
+        int remaining;              // inputs not yet computed (batcher thread only)
 
         Job(List<TokenizedInput> inputs, boolean normalize, BooleanSupplier clientGone) {
             this.inputs = inputs;
@@ -141,10 +208,11 @@ final class Batcher implements AutoCloseable {
             this.clientGone = clientGone;
             this.vectors = new float[inputs.size()][];
             this.remaining = inputs.size();
+            this.queued = true;
         }
 
-        boolean abandoned() {
-            return future.isDone() || clientGone.getAsBoolean();
+        boolean packable() {
+            return next < inputs.size();
         }
 
         void fail(Throwable t) {
@@ -164,8 +232,6 @@ final class Batcher implements AutoCloseable {
         }
     }
 
-    private Job current;  // partly batched job carried into the next batch (batcher thread only)
-
     private void loop() {
         while (!stopping) {
             try {
@@ -178,72 +244,135 @@ final class Batcher implements AutoCloseable {
                 LOG.log(System.Logger.Level.ERROR, "batcher failed; continuing", e);
             }
         }
-        if (current != null) {
-            current.fail(new Failure(ApiException.unhealthy("server is shutting down")));
-            current = null;
-        }
     }
 
-    /** Blocks for the first input, then packs what is queued now (never waits for more to arrive). */
+    /** Blocks (up to a second) for a request, then packs what is queued now (never waits for more to arrive). */
     private Batch nextBatch() throws InterruptedException {
+        List<Job> gone = new ArrayList<>();
+        Batch batch;
+        lock.lockInterruptibly();
+        try {
+            dropAbandoned(gone);
+            if (queue.isEmpty() && !stopping) {
+                arrived.await(1, TimeUnit.SECONDS);
+                dropAbandoned(gone);
+            }
+            batch = queue.isEmpty() || stopping ? null : pack();
+        } finally {
+            lock.unlock();
+        }
+        for (Job j : gone) j.future.cancel(false);  // outside the lock: cancelling runs the request's callbacks
+        return batch;
+    }
+
+    /**
+     * Takes every request whose future is done (cancelled, or failed by its queue timeout) or whose client left off
+     * the queue; those whose client left are collected in {@code gone} to be cancelled. Under the lock.
+     */
+    private void dropAbandoned(List<Job> gone) {
+        for (int i = queue.size() - 1; i >= 0; i--) {
+            Job job = queue.get(i);
+            boolean done = job.future.isDone();
+            if (!done && !job.clientGone.getAsBoolean()) continue;
+            if (!done) gone.add(job);
+            if (!done || job.future.isCancelled()) metrics.dropped("client_gone");
+            unqueue(job);
+        }
+    }
+
+    /** The two passes of the class comment, under the lock; the queue is not empty. */
+    private Batch pack() {
         Batch batch = new Batch();
-        while (true) {
-            Job job = current;
-            if (job == null) {
-                job = batch.size() == 0 ? queue.poll(1, TimeUnit.SECONDS) : queue.poll();
-                if (job == null) break;
-                current = job;
+        batch.normalize = queue.get(0).normalize;
+        // Fair pass: one input per request, from the cursor round the queue, for at most half the budget.
+        long fairBudget = Math.max(1, maxBatchTokens / 2);
+        int n = queue.size();
+        int start = 0;
+        while (start < n && queue.get(start).seq < fairCursor) start++;
+        if (start == n) start = 0;
+        long resumeAt = 0;  // a full round: the next pass starts at the oldest request again
+        for (int k = 0; k < n; k++) {
+            Job job = queue.get((start + k) % n);
+            if (job.normalize != batch.normalize) continue;
+            int len = job.inputs.get(job.next).length();
+            if (batch.size() > 0 && batch.tokens + len > fairBudget) {
+                resumeAt = job.seq;
+                break;
             }
-            if (drop(job)) {
-                forget(job);
-                current = null;
-                continue;
-            }
-            if (batch.size() > 0 && batch.normalize != job.normalize) break;
-            batch.normalize = job.normalize;
-            while (job.next < job.inputs.size()) {
+            add(batch, job);
+        }
+        fairCursor = resumeAt;
+        // FIFO pass: the oldest requests' inputs in order, until the next one does not fit.
+        fill:
+        for (Job job : queue) {
+            if (job.normalize != batch.normalize) continue;
+            while (job.packable()) {
                 int len = job.inputs.get(job.next).length();
-                if (batch.size() > 0 && batch.tokens + len > maxBatchTokens) return batch;
-                batch.jobs.add(job);
-                batch.indices.add(job.next);
-                batch.tokens += len;
-                job.next++;
-                queuedInputs.decrementAndGet();
-            }
-            queuedRequests.decrementAndGet();
-            current = null;
-        }
-        return batch.size() == 0 ? null : batch;
-    }
-
-    /** Whether {@code job} must not be computed (further): its client left, or it waited too long to start. */
-    private boolean drop(Job job) {
-        if (job.future.isDone()) {
-            if (job.future.isCancelled()) metrics.dropped("client_gone");
-            return true;
-        }
-        if (job.clientGone.getAsBoolean()) {
-            job.future.cancel(false);
-            metrics.dropped("client_gone");
-            return true;
-        }
-        if (job.next == 0 && queueTimeoutNanos > 0) {
-            long waited = System.nanoTime() - job.enqueuedNanos;
-            if (waited > queueTimeoutNanos) {
-                metrics.dropped("queue_timeout");
-                job.fail(new Failure(ApiException.overloaded("request waited " + waited / 1_000_000 + " ms in the "
-                        + "queue, more than the queue timeout of " + queueTimeoutNanos / 1_000_000 + " ms")));
-                return true;
+                if (batch.size() > 0 && batch.tokens + len > maxBatchTokens) break fill;
+                add(batch, job);
             }
         }
-        return false;
+        for (int i = queue.size() - 1; i >= 0; i--) {
+            Job job = queue.get(i);
+            if (!job.packable()) {
+                queue.remove(i);
+                job.queued = false;
+                queuedRequests.decrementAndGet();
+            }
+        }
+        return batch;
     }
 
-    /** Takes a dropped job's uncomputed inputs off the queue counters. */
-    private void forget(Job job) {
+    /** Puts the job's next input into the batch; its first input stops its queue timeout. Under the lock. */
+    private void add(Batch batch, Job job) {
+        if (job.next == 0 && job.timeout != null) {
+            job.timeout.cancel(false);
+            job.timeout = null;
+        }
+        batch.jobs.add(job);
+        batch.indices.add(job.next);
+        batch.tokens += job.inputs.get(job.next).length();
+        job.next++;
+        queuedInputs.decrementAndGet();
+    }
+
+    /** Takes a job off the queue and its unpacked inputs off the counters. Under the lock. */
+    private void unqueue(Job job) {
+        if (!job.queued) return;
+        job.queued = false;
+        queue.remove(job);
         queuedInputs.addAndGet(-(job.inputs.size() - job.next));
         queuedRequests.decrementAndGet();
         job.next = job.inputs.size();
+        if (job.timeout != null) {
+            job.timeout.cancel(false);
+            job.timeout = null;
+        }
+    }
+
+    /**
+     * The queue timeout of {@code job}, on the timer thread: a request none of whose inputs has been packed yet gets
+     * its 429 now (or is cancelled, when its client has left meanwhile).
+     */
+    private void expire(Job job) {
+        boolean clientGone;
+        lock.lock();
+        try {
+            if (!job.queued || job.next > 0 || job.future.isDone()) return;  // started, dropped or cancelled
+            clientGone = job.clientGone.getAsBoolean();
+            unqueue(job);
+        } finally {
+            lock.unlock();
+        }
+        if (clientGone) {
+            metrics.dropped("client_gone");
+            job.future.cancel(false);
+            return;
+        }
+        long waited = System.nanoTime() - job.enqueuedNanos;
+        metrics.dropped("queue_timeout");
+        job.fail(new Failure(ApiException.overloaded("request waited " + waited / 1_000_000 + " ms in the queue, "
+                + "more than the queue timeout of " + queueTimeoutNanos / 1_000_000 + " ms")));
     }
 
     private void run(Batch batch) {
@@ -291,15 +420,17 @@ final class Batcher implements AutoCloseable {
     private void failAll(Batch batch, ApiException api, Throwable cause) {
         lastBackendError = api.getMessage();
         LOG.log(System.Logger.Level.WARNING, api.getMessage(), cause);
-        Failure f = new Failure(api);
-        for (Job job : batch.jobs) {
-            if (job.next < job.inputs.size()) forget(job);  // its other inputs must not run either
-            if (job == current) current = null;
-            job.fail(f);
+        lock.lock();
+        try {
+            for (Job job : batch.jobs) unqueue(job);  // its other inputs must not run either
+        } finally {
+            lock.unlock();
         }
+        Failure f = new Failure(api);
+        for (Job job : batch.jobs) job.fail(f);
     }
 
-    /** Removes every sequence of {@code job} from the batch (and its queued rest from the queue counters). */
+    /** Removes every sequence of {@code job} from the batch (and its queued rest from the queue). */
     private void removeJob(Batch batch, Job job) {
         for (int s = batch.size() - 1; s >= 0; s--) {
             if (batch.jobs.get(s) == job) {
@@ -308,8 +439,12 @@ final class Batcher implements AutoCloseable {
                 batch.indices.remove(s);
             }
         }
-        if (job.next < job.inputs.size()) forget(job);
-        if (job == current) current = null;
+        lock.lock();
+        try {
+            unqueue(job);
+        } finally {
+            lock.unlock();
+        }
     }
 
     private static String describe(Throwable e) {

@@ -21,6 +21,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
 
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
@@ -44,8 +45,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * their inputs batched across requests by one batcher thread (see {@link Batcher}).
  *
  * <p>Threads: one Netty acceptor and a few event-loop threads (non-daemon: an open server keeps the JVM alive, as
- * servers do), a fixed pool of worker threads (one per core: parsing, tokenizing and rendering are CPU work) and the
- * batcher thread. The server never closes the model: the caller owns it.
+ * servers do), a fixed pool of worker threads (one per core: parsing, tokenizing and rendering are CPU work), the
+ * batcher thread and, with a queue timeout, its timer thread. The server never closes the model: the caller owns it.
+ *
+ * <p>Exposure: with {@link ServerConfig#apiKey()} set, every route but {@code /health} and {@code /metrics} needs
+ * {@code Authorization: Bearer <key>}; a server bound to an interface other than loopback without a key logs a
+ * warning at start ({@link #exposedWithoutApiKey()}). Connections are bounded in number
+ * ({@link ServerConfig#maxConnections()}) and in the time a request may take to arrive
+ * ({@link ServerConfig#requestReadTimeout()}).
  */
 public final class EmbeddingServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(EmbeddingServer.class.getName());
@@ -63,6 +70,7 @@ public final class EmbeddingServer implements AutoCloseable {
     private final AtomicInteger inFlight = new AtomicInteger();
     private final CountDownLatch closed = new CountDownLatch(1);
     private final Object lifecycle = new Object();
+    private final ApiKeyAuth auth;
     private Channel serverChannel;
     private volatile boolean draining;
     private boolean closing;  // guarded by lifecycle
@@ -81,6 +89,7 @@ public final class EmbeddingServer implements AutoCloseable {
                     return t;
                 });
         this.display = new TokenDisplay(model.modelDir());
+        this.auth = config.apiKey() == null ? null : new ApiKeyAuth(config.apiKey());
         this.boss = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("reasonir-accept", false),
                 NioIoHandler.newFactory());
         this.io = new MultiThreadIoEventLoopGroup(Math.max(1, Math.min(4, cores)),
@@ -107,8 +116,15 @@ public final class EmbeddingServer implements AutoCloseable {
             server.shutdownResources();
             throw e;
         }
-        LOG.log(System.Logger.Level.INFO, "serving {0} on http://{1}:{2} ({3})", resolved.modelName(),
-                resolved.host(), String.valueOf(server.port), model.device());
+        LOG.log(System.Logger.Level.INFO, "serving {0} on http://{1}:{2} ({3}){4}", resolved.modelName(),
+                resolved.host(), String.valueOf(server.port), model.device(),
+                resolved.requiresApiKey() ? ", API key required" : "");
+        if (server.exposedWithoutApiKey()) {
+            LOG.log(System.Logger.Level.WARNING, "listening on {0}, which is not loopback only, without an API key: "
+                    + "anyone who can reach port {1} can use this server. Set an API key (--api-key-file, "
+                    + "REASONIR_API_KEY; ServerConfig.apiKey) to require \"Authorization: Bearer <key>\"",
+                    resolved.host(), String.valueOf(server.port));
+        }
         return server;
     }
 
@@ -129,17 +145,24 @@ public final class EmbeddingServer implements AutoCloseable {
         int tokenizationWorkers = workers.getCorePoolSize();
         Endpoints endpoints = new Endpoints(model, config, batcher, metrics, workers, display, this::draining,
                 tokenizationWorkers);
-        HttpHandler handler = new HttpHandler(this, endpoints, metrics);
+        HttpHandler handler = new HttpHandler(this, endpoints, metrics, auth);
+        long readTimeoutNanos = config.requestReadTimeout().toNanos();
         ServerBootstrap b = new ServerBootstrap()
                 .group(boss, io)
                 .channel(NioServerSocketChannel.class)
                 .option(ChannelOption.SO_BACKLOG, 1024)
+                .handler(new ConnectionLimits.Cap(config.maxConnections(), metrics))
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
+                        ConnectionLimits.ReadDeadline deadline = readTimeoutNanos > 0
+                                ? new ConnectionLimits.ReadDeadline(readTimeoutNanos) : null;
+                        if (deadline != null) ch.pipeline().addLast("read-deadline", deadline.bytes);
                         ch.pipeline().addLast("idle", new IdleStateHandler(0, 0, HttpHandler.IDLE_TIMEOUT_SECONDS))
-                                .addLast("http", new HttpServerCodec())
+                                .addLast("http", new HttpServerCodec());
+                        if (deadline != null) ch.pipeline().addLast("read-deadline-end", deadline.messages);
+                        ch.pipeline()
                                 .addLast("aggregate", new HttpHandler.Aggregator(handler, config.payloadLimitBytes()))
                                 .addLast("handler", handler);
                     }
@@ -162,15 +185,35 @@ public final class EmbeddingServer implements AutoCloseable {
         return config;
     }
 
+    /**
+     * Whether the server listens on an address other than loopback (e.g. {@code 0.0.0.0}, or a host's network
+     * address) and requires no API key: anyone who can reach the port can use it. {@link #start} logs a warning then.
+     */
+    public boolean exposedWithoutApiKey() {
+        if (config.requiresApiKey()) return false;
+        InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
+        return bound == null || !bound.getAddress().isLoopbackAddress();
+    }
+
     /** Blocks until {@link #close()} has finished (for a main thread that has nothing else to do). */
     public void awaitClose() throws InterruptedException {
         closed.await();
     }
 
     /**
-     * Graceful shutdown: stops listening (new connections are refused), answers new requests on open connections
-     * with 503, waits for every request in flight to be answered, then stops the threads. Idempotent; a concurrent
-     * call waits for the first. The model stays open.
+     * Graceful shutdown, bounded in time:
+     * <ol>
+     *   <li>the server starts draining: {@code GET /health} answers 503 and new work requests 503 (with
+     *       {@code Connection: close}), while the listener stays open, so that a load balancer sees the health check
+     *       fail before the port closes;</li>
+     *   <li>the listener closes once {@link ServerConfig#drainGrace()} has passed and no request is in flight (queued
+     *       or computing), or at {@link ServerConfig#shutdownTimeout()}, whichever comes first;</li>
+     *   <li>requests still in flight at the shutdown timeout are cut off: those still queued get 503, and every
+     *       connection is closed (a batch inside the engine cannot be interrupted; it finishes on its own, and the
+     *       caller's {@code ReasonIR.close()} waits for it);</li>
+     *   <li>the threads stop.</li>
+     * </ol>
+     * Idempotent; a concurrent call waits for the first. The model stays open.
      */
     @Override
     public void close() {
@@ -181,12 +224,21 @@ public final class EmbeddingServer implements AutoCloseable {
             }
             closing = true;
         }
+        long t0 = System.nanoTime();
         draining = true;
+        long graceNanos = config.drainGrace().toNanos();
+        long timeoutNanos = config.shutdownTimeout().isZero() ? Long.MAX_VALUE : config.shutdownTimeout().toNanos();
+        boolean timedOut = false;
         try {
-            serverChannel.close().syncUninterruptibly();
-            long lastLog = System.nanoTime();
+            long lastLog = t0;
             boolean interrupted = false;
-            while (inFlight.get() > 0) {
+            while (true) {
+                long elapsed = System.nanoTime() - t0;
+                if (inFlight.get() == 0 && elapsed >= graceNanos) break;
+                if (elapsed >= timeoutNanos) {
+                    timedOut = true;
+                    break;
+                }
                 try {
                     Thread.sleep(5);
                 } catch (InterruptedException e) {
@@ -198,9 +250,25 @@ public final class EmbeddingServer implements AutoCloseable {
                     lastLog = System.nanoTime();
                 }
             }
+            serverChannel.close().syncUninterruptibly();
+            if (timedOut) {
+                LOG.log(System.Logger.Level.WARNING, "shutdown timeout of {0} s reached with {1} requests in flight: "
+                        + "the queued ones get 503 and their connections close",
+                        config.shutdownTimeout().toSeconds(), inFlight.get());
+                batcher.close(Duration.ofSeconds(1));
+                // Let the 503s just produced reach their clients before the connections close.
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+                while (inFlight.get() > 0 && System.nanoTime() < until) {
+                    try {
+                        Thread.sleep(5);
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
+                }
+            }
             if (interrupted) Thread.currentThread().interrupt();
         } finally {
-            shutdownResources();
+            shutdownResources(timedOut);
             closed.countDown();
         }
     }
@@ -214,11 +282,16 @@ public final class EmbeddingServer implements AutoCloseable {
     }
 
     private void shutdownResources() {
+        shutdownResources(false);
+    }
+
+    /** Stops everything; {@code hurry}: past the shutdown timeout, so the batcher's engine call is not waited for. */
+    private void shutdownResources(boolean hurry) {
         draining = true;
         channels.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
         io.shutdownGracefully(0, 2, TimeUnit.SECONDS);
         boss.shutdownGracefully(0, 2, TimeUnit.SECONDS);
-        batcher.close();
+        batcher.close(hurry ? Duration.ofSeconds(1) : Duration.ofSeconds(30));
         workers.shutdown();
         try {
             workers.awaitTermination(10, TimeUnit.SECONDS);

@@ -41,12 +41,17 @@ final class Endpoints {
             .build();
 
     /**
-     * An HTTP response: status, content type, body, and for a served embedding request how many of its inputs were
-     * truncated (sent as {@link ServerConfig#TRUNCATED_HEADER}; -1: not an embedding response, no header).
+     * An HTTP response: status, content type, body, for a served embedding request how many of its inputs were
+     * truncated (sent as {@link ServerConfig#TRUNCATED_HEADER}; -1: not an embedding response, no header), and for a
+     * 401 the {@code WWW-Authenticate} challenge (else null).
      */
-    record Response(int status, String contentType, byte[] body, int truncated) {
+    record Response(int status, String contentType, byte[] body, int truncated, String challenge) {
         Response(int status, String contentType, byte[] body) {
-            this(status, contentType, body, -1);
+            this(status, contentType, body, -1, null);
+        }
+
+        Response(int status, String contentType, byte[] body, int truncated) {
+            this(status, contentType, body, truncated, null);
         }
     }
 
@@ -359,7 +364,10 @@ final class Endpoints {
 
     // ---- errors ----------------------------------------------------------------------------------------------------
 
-    /** The response for a failed request: an API error as is; a client that went away, 499; anything else, 500. */
+    /**
+     * The response for a failed request: an API error as is; a client that went away, 499; a task the stopped worker
+     * pool refused, 503; anything else, 500.
+     */
     Response failure(Throwable t, boolean openAi) {
         while ((t instanceof CompletionException || t instanceof java.util.concurrent.ExecutionException)
                 && t.getCause() != null) {
@@ -370,6 +378,10 @@ final class Endpoints {
         if (t instanceof CancellationException) {
             // Nobody reads this: the connection is gone. 499 is nginx's "client closed request", for the metrics.
             return new Response(499, JSON_TYPE, new byte[0]);
+        }
+        if (t instanceof java.util.concurrent.RejectedExecutionException) {
+            // The worker pool has stopped: a request that outlived the shutdown, not a bug.
+            return error(ApiException.unhealthy("server is shutting down"), openAi);
         }
         LOG.log(System.Logger.Level.ERROR, "request failed unexpectedly", t);
         return error(ApiException.internal("internal server error: " + t), openAi);
@@ -392,7 +404,7 @@ final class Endpoints {
             }
             g.writeEndObject();
         });
-        return new Response(e.status(openAi), JSON_TYPE, body);
+        return new Response(e.status(openAi), JSON_TYPE, body, -1, e.challenge());
     }
 
     // ---- JSON ------------------------------------------------------------------------------------------------------

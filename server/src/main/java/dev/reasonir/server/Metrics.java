@@ -17,9 +17,11 @@ import java.util.function.IntSupplier;
  * (histogram), {@code reasonir_batch_inputs} and {@code reasonir_batch_tokens} (histograms of engine batches),
  * {@code reasonir_tokens_embedded_total} and {@code reasonir_inputs_embedded_total} (tokens/s is
  * {@code rate(reasonir_tokens_embedded_total[1m])}), {@code reasonir_engine_seconds_total},
- * {@code reasonir_batch_failures_total}, {@code reasonir_requests_dropped_total{reason}}, and the gauges
- * {@code reasonir_queue_depth} (inputs waiting for the engine), {@code reasonir_queue_requests} and
- * {@code reasonir_requests_in_flight}.
+ * {@code reasonir_batch_failures_total}, {@code reasonir_requests_dropped_total{reason}},
+ * {@code reasonir_connections_rejected_total} (over {@code maxConnections}),
+ * {@code reasonir_request_read_timeouts_total}, and the gauges {@code reasonir_queue_depth} (inputs waiting for the
+ * engine), {@code reasonir_queue_requests}, {@code reasonir_requests_in_flight} and {@code reasonir_connections_open}.
+ * Requests refused for a missing or wrong API key are counted in {@code reasonir_requests_total} with status 401.
  */
 final class Metrics {
     private static final double[] LATENCY_BUCKETS = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -37,6 +39,9 @@ final class Metrics {
     private final DoubleAdder engineSeconds = new DoubleAdder();
     private final LongAdder batchFailures = new LongAdder();
     private final Map<String, LongAdder> dropped = new ConcurrentHashMap<>();
+    private final LongAdder connectionsRejected = new LongAdder();
+    private final LongAdder readTimeouts = new LongAdder();
+    private volatile IntSupplier openConnections = () -> 0;
     private volatile IntSupplier queueDepth = () -> 0;
     private volatile IntSupplier queueRequests = () -> 0;
     private volatile IntSupplier inFlight = () -> 0;
@@ -63,6 +68,24 @@ final class Metrics {
     /** A request dropped from the queue before (all of) its inputs were computed. */
     void dropped(String reason) {
         dropped.computeIfAbsent(reason, k -> new LongAdder()).increment();
+    }
+
+    /** A connection closed on accept because {@code maxConnections} were open. */
+    void connectionRejected() {
+        connectionsRejected.increment();
+    }
+
+    /** A connection closed because its request was not received within the request read timeout. */
+    void readTimeout() {
+        readTimeouts.increment();
+    }
+
+    long readTimeouts() {
+        return readTimeouts.sum();
+    }
+
+    void connections(IntSupplier open) {
+        this.openConnections = open;
     }
 
     long droppedCount(String reason) {
@@ -114,9 +137,14 @@ final class Metrics {
             sb.append("reasonir_requests_dropped_total{reason=\"").append(reason).append("\"} ")
                     .append(droppedCount(reason)).append('\n');
         }
+        counter(sb, "reasonir_connections_rejected_total", "connections closed on accept because maxConnections were "
+                + "open", connectionsRejected.sum());
+        counter(sb, "reasonir_request_read_timeouts_total", "connections closed because a request was not received in "
+                + "full within the request read timeout", readTimeouts.sum());
         gauge(sb, "reasonir_queue_depth", "inputs waiting for the engine", queueDepth.getAsInt());
         gauge(sb, "reasonir_queue_requests", "requests with inputs waiting for the engine", queueRequests.getAsInt());
         gauge(sb, "reasonir_requests_in_flight", "requests admitted and not yet answered", inFlight.getAsInt());
+        gauge(sb, "reasonir_connections_open", "open client connections", openConnections.getAsInt());
         return sb.toString();
     }
 

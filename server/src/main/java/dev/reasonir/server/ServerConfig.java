@@ -19,7 +19,8 @@ import java.util.Objects;
  * them in ({@link #resolve(ReasonIR)}).
  *
  * @param host                  interface to bind (default {@code 127.0.0.1}: loopback only, so that exposing the
- *                              server is a deliberate choice)
+ *                              server is a deliberate choice; set {@code apiKey} before binding another interface,
+ *                              or {@link EmbeddingServer#start} warns)
  * @param port                  TCP port (default 8080); 0 binds any free port, see {@link EmbeddingServer#port()}
  * @param modelName             the name reported as {@code model} / {@code model_id}. On {@code /v1/embeddings} the
  *                              request's {@code model} also chooses the prompt, because it is the one field a plain
@@ -48,13 +49,36 @@ import java.util.Objects;
  *                              answers 422 naming the input
  * @param payloadLimitBytes     largest request body accepted (default 2 MiB); larger is a 413
  * @param queueTimeout          longest a request may wait in the batch queue before its first input is computed; a
- *                              request that waited longer gets 429 (the server is behind). {@link Duration#ZERO}: no
- *                              limit. Default 60 s
+ *                              request that waited longer gets 429 (the server is behind) at the moment its time is
+ *                              up, wherever it is in the queue. {@link Duration#ZERO}: no limit. Default 60 s
+ * @param requestReadTimeout    longest a client may take to send one whole request (headers and body), counted from
+ *                              the connection's opening for its first request and from the first byte of each later
+ *                              one; a client that is slower gets 408 and the connection is closed, so connections
+ *                              that trickle bytes cannot be held forever. {@link Duration#ZERO}: no limit. Default 30 s
+ * @param maxConnections        open connections at most (default 1024). At the cap the server stops accepting: new
+ *                              connections wait in the kernel's listen backlog until one closes, as Tomcat's
+ *                              {@code maxConnections} and HAProxy's {@code maxconn} do
+ * @param drainGrace            on {@link EmbeddingServer#close()}: how long the listener stays open at least, with
+ *                              {@code /health} answering 503 and new work 503, so that a load balancer sees the
+ *                              server fail its health check before the port closes. Default 0: the right value is the
+ *                              balancer's check interval times its failure threshold, which no default can know, and
+ *                              a wait here would delay every shutdown of a server nobody balances. The listener also
+ *                              stays open (answering 503) while requests are in flight
+ * @param shutdownTimeout       on {@link EmbeddingServer#close()}: the longest it waits, from its start, for requests
+ *                              in flight; then requests still queued get 503 and every connection is closed.
+ *                              {@link Duration#ZERO}: no limit. Default 30 s (Kubernetes' default termination grace
+ *                              period); must not be shorter than {@code drainGrace}
+ * @param apiKey                when set, every route but {@code GET /health} and {@code GET /metrics} requires
+ *                              {@code Authorization: Bearer <apiKey>} (compared in constant time) and answers 401
+ *                              otherwise; {@code null} (default): no authentication. Printable ASCII without spaces
+ *                              (what an HTTP header carries). Never printed: {@link #toString()} says only whether
+ *                              one is set
  */
 public record ServerConfig(String host, int port, String modelName, Map<String, String> prompts,
                            String defaultPromptName, Map<String, String> modelAliases, int maxConcurrentRequests,
                            int maxClientBatchSize, int maxBatchTokens, int maxInputLength, boolean autoTruncate,
-                           int payloadLimitBytes, Duration queueTimeout) {
+                           int payloadLimitBytes, Duration queueTimeout, Duration requestReadTimeout,
+                           int maxConnections, Duration drainGrace, Duration shutdownTimeout, String apiKey) {
 
     public static final String DEFAULT_HOST = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
@@ -68,6 +92,17 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
     /** {@link #DEFAULT_QUEUE_TIMEOUT} in seconds, as a constant (the CLI's help texts need one). */
     public static final int DEFAULT_QUEUE_TIMEOUT_SECONDS = 60;
     public static final Duration DEFAULT_QUEUE_TIMEOUT = Duration.ofSeconds(DEFAULT_QUEUE_TIMEOUT_SECONDS);
+    /** {@link #DEFAULT_REQUEST_READ_TIMEOUT} in seconds. */
+    public static final int DEFAULT_REQUEST_READ_TIMEOUT_SECONDS = 30;
+    public static final Duration DEFAULT_REQUEST_READ_TIMEOUT =
+            Duration.ofSeconds(DEFAULT_REQUEST_READ_TIMEOUT_SECONDS);
+    public static final int DEFAULT_MAX_CONNECTIONS = 1024;
+    /** {@link #DEFAULT_DRAIN_GRACE} in seconds. */
+    public static final int DEFAULT_DRAIN_GRACE_SECONDS = 0;
+    public static final Duration DEFAULT_DRAIN_GRACE = Duration.ofSeconds(DEFAULT_DRAIN_GRACE_SECONDS);
+    /** {@link #DEFAULT_SHUTDOWN_TIMEOUT} in seconds. */
+    public static final int DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 30;
+    public static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS);
     /** Default {@link #autoTruncate()}. */
     public static final boolean DEFAULT_AUTO_TRUNCATE = true;
     /** Response header of the embedding routes: how many inputs of the request were truncated. */
@@ -114,10 +149,43 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
         if (maxInputLength < 0) {
             throw new IllegalArgumentException("maxInputLength must be >= 0 (0: the model's), got " + maxInputLength);
         }
-        Objects.requireNonNull(queueTimeout, "queueTimeout");
-        if (queueTimeout.isNegative()) {
-            throw new IllegalArgumentException("queueTimeout must not be negative (0: no limit), got " + queueTimeout);
+        notNegative("queueTimeout", queueTimeout);
+        notNegative("requestReadTimeout", requestReadTimeout);
+        positive("maxConnections", maxConnections);
+        Objects.requireNonNull(drainGrace, "drainGrace");
+        if (drainGrace.isNegative()) {
+            throw new IllegalArgumentException("drainGrace must not be negative, got " + drainGrace);
         }
+        notNegative("shutdownTimeout", shutdownTimeout);
+        if (!shutdownTimeout.isZero() && drainGrace.compareTo(shutdownTimeout) > 0) {
+            throw new IllegalArgumentException("drainGrace (" + drainGrace.toSeconds() + " s) must not exceed "
+                    + "shutdownTimeout (" + shutdownTimeout.toSeconds() + " s): the listener could not stay open that "
+                    + "long");
+        }
+        if (apiKey != null) ApiKeyAuth.check(apiKey);
+    }
+
+    private static void notNegative(String name, Duration d) {
+        Objects.requireNonNull(d, name);
+        if (d.isNegative()) throw new IllegalArgumentException(name + " must not be negative (0: no limit), got " + d);
+    }
+
+    /** Whether requests must carry the API key ({@link #apiKey()} is set). */
+    public boolean requiresApiKey() {
+        return apiKey != null;
+    }
+
+    /** Every field, with the API key shown only as set or not: a config is logged, and the key must never be. */
+    @Override
+    public String toString() {
+        return "ServerConfig[host=" + host + ", port=" + port + ", modelName=" + modelName + ", prompts="
+                + prompts.keySet() + ", defaultPromptName=" + defaultPromptName + ", modelAliases=" + modelAliases
+                + ", maxConcurrentRequests=" + maxConcurrentRequests + ", maxClientBatchSize=" + maxClientBatchSize
+                + ", maxBatchTokens=" + maxBatchTokens + ", maxInputLength=" + maxInputLength + ", autoTruncate="
+                + autoTruncate + ", payloadLimitBytes=" + payloadLimitBytes + ", queueTimeout=" + queueTimeout
+                + ", requestReadTimeout=" + requestReadTimeout + ", maxConnections=" + maxConnections
+                + ", drainGrace=" + drainGrace + ", shutdownTimeout=" + shutdownTimeout + ", apiKey="
+                + (apiKey == null ? "none" : "(set)") + "]";
     }
 
     private static void positive(String name, int v) {
@@ -138,7 +206,9 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
         return Collections.unmodifiableMap(m);
     }
 
-    /** Every default: 127.0.0.1:8080, built-in prompts, "document" by default, the limits listed above. */
+    /**
+     * Every default: 127.0.0.1:8080, built-in prompts, "document" by default, the limits listed above, no API key.
+     */
     public static ServerConfig defaults() {
         return builder().build();
     }
@@ -152,7 +222,8 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
                 .defaultPromptName(defaultPromptName).modelAliases(modelAliases)
                 .maxConcurrentRequests(maxConcurrentRequests).maxClientBatchSize(maxClientBatchSize)
                 .maxBatchTokens(maxBatchTokens).maxInputLength(maxInputLength).autoTruncate(autoTruncate)
-                .payloadLimitBytes(payloadLimitBytes).queueTimeout(queueTimeout);
+                .payloadLimitBytes(payloadLimitBytes).queueTimeout(queueTimeout).requestReadTimeout(requestReadTimeout)
+                .maxConnections(maxConnections).drainGrace(drainGrace).shutdownTimeout(shutdownTimeout).apiKey(apiKey);
     }
 
     /**
@@ -201,6 +272,11 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
         private int maxInputLength;
         private int payloadLimitBytes = DEFAULT_PAYLOAD_LIMIT_BYTES;
         private Duration queueTimeout = DEFAULT_QUEUE_TIMEOUT;
+        private Duration requestReadTimeout = DEFAULT_REQUEST_READ_TIMEOUT;
+        private int maxConnections = DEFAULT_MAX_CONNECTIONS;
+        private Duration drainGrace = DEFAULT_DRAIN_GRACE;
+        private Duration shutdownTimeout = DEFAULT_SHUTDOWN_TIMEOUT;
+        private String apiKey;
 
         private Builder() {}
 
@@ -289,10 +365,40 @@ public record ServerConfig(String host, int port, String modelName, Map<String, 
             return this;
         }
 
+        /** {@link Duration#ZERO}: no limit. */
+        public Builder requestReadTimeout(Duration v) {
+            requestReadTimeout = v;
+            return this;
+        }
+
+        public Builder maxConnections(int v) {
+            maxConnections = v;
+            return this;
+        }
+
+        /** How long {@link EmbeddingServer#close()} keeps the listener open at least (default 0). */
+        public Builder drainGrace(Duration v) {
+            drainGrace = v;
+            return this;
+        }
+
+        /** How long {@link EmbeddingServer#close()} waits for requests in flight; {@link Duration#ZERO}: no limit. */
+        public Builder shutdownTimeout(Duration v) {
+            shutdownTimeout = v;
+            return this;
+        }
+
+        /** The key clients must send as {@code Authorization: Bearer <key>}; {@code null}: none required. */
+        public Builder apiKey(String v) {
+            apiKey = v;
+            return this;
+        }
+
         public ServerConfig build() {
             return new ServerConfig(host, port, modelName, prompts, defaultPromptName, modelAliases,
                     maxConcurrentRequests, maxClientBatchSize, maxBatchTokens, maxInputLength, autoTruncate,
-                    payloadLimitBytes, queueTimeout);
+                    payloadLimitBytes, queueTimeout, requestReadTimeout, maxConnections, drainGrace, shutdownTimeout,
+                    apiKey);
         }
     }
 }

@@ -95,6 +95,61 @@ class BatchingTest {
         }
     }
 
+    /**
+     * Fair share: a 1-input request queued behind four 64-input requests goes into the very next batch (a strict FIFO
+     * would compute it after all 256 inputs), while the large requests still finish in arrival order.
+     */
+    @Test
+    void aShortRequestIsNotQueuedBehindLargeOnes() throws Exception {
+        Random rnd = new Random(5);
+        Metrics metrics = new Metrics();
+        // 10 tokens per input, 100 per batch: 10 inputs per batch, at most 5 of them from the fair pass.
+        try (Batcher batcher = new Batcher(model, 100, Duration.ZERO, metrics)) {
+            CountDownLatch release = new CountDownLatch(1);
+            List<Integer> sizes = Collections.synchronizedList(new ArrayList<>());
+            batcher.beforeBatch = n -> {
+                sizes.add(n);
+                if (sizes.size() == 1) {
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            };
+            var first = batcher.submit(List.of(tokens(rnd, 10)), true, () -> false);
+            while (sizes.isEmpty()) Thread.sleep(1);
+            List<List<TokenizedInput>> large = new ArrayList<>();
+            List<CompletableFuture<float[][]>> largeFutures = new ArrayList<>();
+            // The batch in which each request completed (futures complete on the batcher thread, after the hook).
+            List<Integer> largeDoneAt = Collections.synchronizedList(new ArrayList<>());
+            for (int r = 0; r < 4; r++) {
+                List<TokenizedInput> inputs = new ArrayList<>();
+                for (int i = 0; i < 64; i++) inputs.add(tokens(rnd, 10));
+                large.add(inputs);
+                int request = r;
+                largeFutures.add(batcher.submit(inputs, true, () -> false));
+                largeFutures.get(r).thenRun(() -> largeDoneAt.add(request));
+            }
+            List<TokenizedInput> query = List.of(tokens(rnd, 10));
+            int[] queryDoneAfter = {-1};
+            var small = batcher.submit(query, true, () -> false);
+            small.thenRun(() -> queryDoneAfter[0] = sizes.size());
+            release.countDown();
+            assertSameVectors(model.embedTokens(query, true).vectors(), small.get(30, TimeUnit.SECONDS));
+            first.get(30, TimeUnit.SECONDS);
+            for (int r = 0; r < 4; r++) {
+                assertSameVectors(model.embedTokens(large.get(r), true).vectors(),
+                        largeFutures.get(r).get(60, TimeUnit.SECONDS));
+            }
+            assertEquals(2, queryDoneAfter[0], "the query completes in the first batch after the busy one");
+            assertEquals(List.of(0, 1, 2, 3), largeDoneAt, "large requests finish in arrival order");
+            assertEquals(1 + 26, sizes.size(), "the batches stay full: 257 inputs, 10 per batch");
+            assertEquals(0, batcher.queuedInputs());
+            assertEquals(0, batcher.queuedRequests());
+        }
+    }
+
     @Test
     void requestsWhoseClientLeftAreDroppedBeforeComputing() throws Exception {
         Random rnd = new Random(4);

@@ -19,6 +19,7 @@ import static dev.reasonir.server.TestServer.get;
 import static dev.reasonir.server.TestServer.post;
 import static dev.reasonir.server.TestServer.uri;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -91,6 +92,40 @@ class OverloadAndFailureTest {
             JsonNode e = expect(429, late.get(30, TimeUnit.SECONDS)).get("error");
             assertTrue(e.get("message").textValue().contains("queue timeout"), e.toString());
             assertEquals(1, server.metrics().droppedCount("queue_timeout"));
+        }
+    }
+
+    /**
+     * The 429 comes when the queue timeout is up, wherever the request is in the queue: here while the batcher is
+     * still busy with the batch before it (the soak found 429s arriving only when the batcher reached the request).
+     */
+    @Test
+    void theQueueTimeout429ArrivesWhileTheBatcherIsStillBusy() throws Exception {
+        try (ReasonIR model = TestServer.open();
+             EmbeddingServer server = EmbeddingServer.start(model, TestServer.config()
+                     .queueTimeout(Duration.ofMillis(300)).build())) {
+            Pause pause = new Pause(server);
+            try {
+                var first = postAsync(server, "/embed", "{\"inputs\":\"first\"}");
+                pause.awaitEntered();
+                var behind = postAsync(server, "/embed", "{\"inputs\":[\"one\",\"two\"]}");
+                var late = postAsync(server, "/v1/embeddings", "{\"input\":\"late\"}");
+                // Both get their 429 while the first request is still inside the (paused) engine call.
+                JsonNode tei = expect(429, behind.get(30, TimeUnit.SECONDS));
+                assertEquals("Overloaded", tei.get("error_type").textValue());
+                JsonNode e = expect(429, late.get(30, TimeUnit.SECONDS)).get("error");
+                assertTrue(e.get("message").textValue().contains("more than the queue timeout of 300 ms"),
+                        e.toString());
+                assertFalse(first.isDone(), "the first request is still inside the engine call");
+                assertEquals(0, server.batcher().queuedRequests(), "timed-out requests leave the queue at once");
+                assertEquals(0, server.batcher().queuedInputs());
+                assertEquals(2, server.metrics().droppedCount("queue_timeout"));
+                pause.release.countDown();
+                expect(200, first.get(30, TimeUnit.SECONDS));
+                expect(200, post(server, "/embed", "{\"inputs\":\"after\"}"));
+            } finally {
+                pause.release.countDown();
+            }
         }
     }
 

@@ -6,9 +6,11 @@ import dev.reasonir.ReasonIR;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -28,6 +30,12 @@ class ServerConfigTest {
         assertEquals(0, c.maxInputLength());
         assertEquals(2 * 1024 * 1024, c.payloadLimitBytes());
         assertEquals(Duration.ofSeconds(60), c.queueTimeout());
+        assertEquals(Duration.ofSeconds(30), c.requestReadTimeout());
+        assertEquals(1024, c.maxConnections());
+        assertEquals(Duration.ZERO, c.drainGrace());
+        assertEquals(Duration.ofSeconds(30), c.shutdownTimeout());
+        assertNull(c.apiKey());
+        assertFalse(c.requiresApiKey());
         assertEquals(Instructions.DOCUMENT, c.prompts().get("document"));
         for (String task : Instructions.BRIGHT_TASKS) {
             assertEquals(Instructions.bright(task), c.prompts().get("query:" + task));
@@ -57,7 +65,38 @@ class ServerConfigTest {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerConfig.builder()
                 .queueTimeout(Duration.ofSeconds(-1)).build()).getMessage().contains("queueTimeout"));
         assertThrows(IllegalArgumentException.class, () -> ServerConfig.builder().modelName(" ").build());
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerConfig.builder().maxConnections(0)
+                .build()).getMessage().contains("maxConnections"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerConfig.builder()
+                .requestReadTimeout(Duration.ofSeconds(-1)).build()).getMessage().contains("requestReadTimeout"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerConfig.builder()
+                .shutdownTimeout(Duration.ofSeconds(-1)).build()).getMessage().contains("shutdownTimeout"));
+        var grace = assertThrows(IllegalArgumentException.class, () -> ServerConfig.builder()
+                .drainGrace(Duration.ofSeconds(40)).build());
+        assertTrue(grace.getMessage().contains("drainGrace (40 s) must not exceed shutdownTimeout (30 s)"),
+                grace.getMessage());
+        assertEquals(Duration.ofSeconds(40), ServerConfig.builder().drainGrace(Duration.ofSeconds(40))
+                .shutdownTimeout(Duration.ZERO).build().drainGrace(), "no shutdown timeout: any grace");
+        assertEquals(Duration.ZERO, ServerConfig.builder().requestReadTimeout(Duration.ZERO).build()
+                .requestReadTimeout(), "0: no limit");
         assertThrows(IllegalArgumentException.class, () -> ServerConfig.builder().maxInputLength(-1).build());
+    }
+
+    /** The key is printable ASCII (what a header carries), refused without echoing it, and never in toString(). */
+    @Test
+    void theApiKeyIsCheckedAndNeverPrinted() {
+        ServerConfig c = ServerConfig.builder().apiKey("sk-abc_123.XYZ~+/=").build();
+        assertTrue(c.requiresApiKey());
+        assertEquals("sk-abc_123.XYZ~+/=", c.apiKey());
+        assertFalse(c.toString().contains("sk-abc"), c.toString());
+        assertTrue(c.toString().contains("apiKey=(set)"), c.toString());
+        assertTrue(ServerConfig.defaults().toString().contains("apiKey=none"));
+        assertEquals(c, c.toBuilder().build());
+        for (String bad : List.of("", "secret\n", "two words", "caf\u00e9-secret", "tab\tkey")) {
+            var e = assertThrows(IllegalArgumentException.class, () -> ServerConfig.builder().apiKey(bad).build());
+            assertTrue(e.getMessage().startsWith("apiKey"), e.getMessage());
+            if (!bad.isEmpty()) assertFalse(e.getMessage().contains(bad.strip()), e.getMessage());
+        }
     }
 
     @Test

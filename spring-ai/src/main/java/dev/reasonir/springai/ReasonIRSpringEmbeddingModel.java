@@ -57,7 +57,8 @@ import java.util.function.Supplier;
  * {@link Builder#overflow}{@code (Options.Overflow.FAIL)} refuses them instead, in process and through the server.
  *
  * <p>Thread-safe. Engine errors ({@code InvalidInputException} naming the input; {@link IllegalStateException} once
- * the model is closed) pass through; server errors are {@link ReasonIRServerException}s.
+ * the model is closed) pass through; server errors are {@link ReasonIRServerException}s
+ * ({@link ReasonIRAuthenticationException} for a missing or refused API key).
  */
 public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoCloseable {
     /**
@@ -192,11 +193,17 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
         return new EmbeddingResponse(embeddings, metadata(out.inputTokens(), instruction, out.truncated()));
     }
 
-    /** Runs a backend call, reporting a failed server call as a {@link ReasonIRServerException}. */
+    /**
+     * Runs a backend call, reporting a failed server call as a {@link ReasonIRServerException}: a
+     * {@link ReasonIRAuthenticationException} for a missing or refused API key.
+     */
     private static <T> T onServer(Supplier<T> call) {
         try {
             return call.get();
         } catch (ReasonIRClientException e) {
+            if (e.reason() == ReasonIRClientException.Reason.UNAUTHORIZED) {
+                throw new ReasonIRAuthenticationException(e.endpoint(), e.getMessage(), e);
+            }
             throw new ReasonIRServerException(e.endpoint(), e.statusCode(), e.getMessage(), e);
         }
     }
@@ -270,6 +277,15 @@ public final class ReasonIRSpringEmbeddingModel implements EmbeddingModel, AutoC
         /** Server backend: the JDK client to use (proxy, TLS, executor); default a new one with HTTP/1.1. */
         public Builder httpClient(HttpClient httpClient) {
             backend.httpClient(httpClient);
+            return this;
+        }
+
+        /**
+         * Server backend: the API key the server was started with, sent as {@code Authorization: Bearer <key>};
+         * default (or null) none. A missing or refused key makes calls throw {@link ReasonIRAuthenticationException}.
+         */
+        public Builder apiKey(String apiKey) {
+            backend.apiKey(apiKey);
             return this;
         }
 

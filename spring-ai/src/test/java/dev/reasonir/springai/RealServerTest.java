@@ -22,10 +22,38 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Client mode against the real reasonir-server on loopback: the Java API's vectors, bit for bit. */
+/**
+ * Client mode against the real reasonir-server on loopback: the Java API's vectors, bit for bit; against one that
+ * requires an API key, with the key and without.
+ */
 class RealServerTest {
+    static final String KEY = "sk-spring-ai-test-3b2a1908";
     @TestKit.Model(maxLength = 64) static ReasonIR model;  // a test text can be longer than it
     @TestKit.Server static EmbeddingServer server;
+    @TestKit.Server(apiKey = KEY) static EmbeddingServer guarded;
+
+    @Test
+    void aServerWithAnApiKeyServesTheModelThatSendsIt() {
+        String url = "http://127.0.0.1:" + guarded.port();
+        ReasonIRSpringEmbeddingModel remote = ReasonIRSpringEmbeddingModel.builder().baseUrl(url).apiKey(KEY)
+                .brightTask("biology").build();
+        assertSameVectors(model.embed(DOCUMENTS, Instructions.DOCUMENT).vectors(),
+                remote.embed(DOCUMENTS.stream().map(Document::new).toList(), null, new TokenCountBatchingStrategy()));
+        EmbeddingResponse q = remote.call(new EmbeddingRequest(QUERIES, null));
+        assertSameVectors(model.embed(QUERIES, Instructions.bright("biology")).vectors(),
+                q.getResults().stream().map(Embedding::getOutput).toList());
+        assertEquals("model", q.getMetadata().getModel());
+
+        ReasonIRSpringEmbeddingModel none = ReasonIRSpringEmbeddingModel.builder().baseUrl(url).build();
+        ReasonIRAuthenticationException e = assertThrows(ReasonIRAuthenticationException.class,
+                () -> none.embed("x"));
+        assertEquals(401, e.statusCode());
+        assertTrue(e.getMessage().contains("it requires an API key and none is set"), e.getMessage());
+        ReasonIRSpringEmbeddingModel wrong = ReasonIRSpringEmbeddingModel.builder().baseUrl(url).apiKey("sk-no")
+                .build();
+        e = assertThrows(ReasonIRAuthenticationException.class, () -> wrong.embed(new Document("x")));
+        assertTrue(e.getMessage().contains("refused the API key that was sent"), e.getMessage());
+    }
 
     @Test
     void documentsAndPerRequestQueriesEqualTheJavaApi() {

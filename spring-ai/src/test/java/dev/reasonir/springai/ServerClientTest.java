@@ -102,6 +102,22 @@ class ServerClientTest {
         assertTrue(bad.getMessage().contains("http(s) URL"), bad.getMessage());
     }
 
+    /** The key goes with every request; a 401 is a ReasonIRAuthenticationException, a ReasonIRServerException too. */
+    @Test
+    void theApiKeyIsSentAndA401IsAnAuthenticationException() {
+        stub.reset().requireApiKey("sk-stub");
+        ReasonIRSpringEmbeddingModel keyed = ReasonIRSpringEmbeddingModel.builder().baseUrl(stub.baseUrl())
+                .apiKey("sk-stub").build();
+        assertSameVectors(model.embed(List.of("a leaf"), DEFAULT_QUERY).vectors(), List.of(keyed.embed("a leaf")));
+        assertEquals(List.of("Bearer sk-stub", "Bearer sk-stub"), stub.authorizations);
+        ReasonIRServerException e = assertThrows(ReasonIRServerException.class,
+                () -> ReasonIRSpringEmbeddingModel.builder().baseUrl(stub.baseUrl()).build().embed("x"));
+        assertTrue(e instanceof ReasonIRAuthenticationException, e.toString());
+        assertEquals(401, e.statusCode());
+        assertTrue(e.getMessage().contains("answered HTTP 401: it requires an API key and none is set"),
+                e.getMessage());
+    }
+
     @Test
     void aClosedClientRefusesCalls() {
         ReasonIRSpringEmbeddingModel remote = client().build();

@@ -28,7 +28,8 @@ import java.nio.file.Path;
  *   <li>In-process mode ({@code reasonir.model-dir}): a {@link ReasonIR} bean, opened at startup so that a bad
  *       checkpoint fails the start rather than the first request, and closed with the context; an application may
  *       declare its own {@code ReasonIR} bean instead. The embedding model wraps it.</li>
- *   <li>Client mode ({@code reasonir.base-url}): no model in this process; the embedding model calls the server.</li>
+ *   <li>Client mode ({@code reasonir.base-url}): no model in this process; the embedding model calls the server,
+ *       with {@code reasonir.api-key} as its Bearer token when the server requires one.</li>
  * </ul>
  * The {@link ReasonIRSpringEmbeddingModel} bean embeds {@code Document}s with the document prefix and strings with
  * the query instruction of {@code reasonir.query-task} or {@code reasonir.bright-task}. Misconfiguration stops the
@@ -97,14 +98,17 @@ public class ReasonIRAutoConfiguration {
             }
             try {
                 builder.baseUrl(properties.getBaseUrl()).timeout(properties.getTimeout())
-                        .maxInputsPerRequest(properties.getMaxInputsPerRequest());
+                        .maxInputsPerRequest(properties.getMaxInputsPerRequest()).apiKey(properties.getApiKey());
                 return logged(builder.build());
             } catch (RuntimeException e) {
+                // The key itself is never part of the message: a failed start is logged.
                 throw new ReasonIRConfigurationException("invalid client settings (reasonir.base-url="
                         + properties.getBaseUrl() + ", reasonir.timeout=" + properties.getTimeout()
-                        + ", reasonir.max-inputs-per-request=" + properties.getMaxInputsPerRequest() + "): "
+                        + ", reasonir.max-inputs-per-request=" + properties.getMaxInputsPerRequest()
+                        + ", reasonir.api-key " + (properties.getApiKey() == null ? "unset" : "set") + "): "
                         + e.getMessage(), "Set reasonir.base-url to the http(s) URL of a ReasonIR server, such as "
-                        + "http://localhost:8080, with a positive timeout and max-inputs-per-request.", e);
+                        + "http://localhost:8080, with a positive timeout and max-inputs-per-request, and "
+                        + "reasonir.api-key (if the server requires one) to its key: printable ASCII, no spaces.", e);
             }
         }
         ReasonIR model = reasonIR.getObject();

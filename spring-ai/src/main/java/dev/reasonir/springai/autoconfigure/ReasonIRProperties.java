@@ -40,6 +40,12 @@ public class ReasonIRProperties {
     /** Client mode: the most texts sent in one request; longer lists are split. */
     private int maxInputsPerRequest = 256;
     /**
+     * Client mode: the API key the server was started with (its REASONIR_API_KEY or --api-key-file), sent as
+     * "Authorization: Bearer KEY". Unset (or empty): none. The environment variable REASONIR_API_KEY sets it too, by
+     * Spring Boot's relaxed binding, so one variable can serve the server and its clients. Ignored in process.
+     */
+    private String apiKey;
+    /**
      * The model name reported in response metadata and sent to a server. Unset: the checkpoint folder's name in
      * process, the name the server serves (its GET /v1/models) for a server.
      */
@@ -117,6 +123,14 @@ public class ReasonIRProperties {
 
     public void setMaxInputsPerRequest(int maxInputsPerRequest) {
         this.maxInputsPerRequest = maxInputsPerRequest;
+    }
+
+    public String getApiKey() {
+        return apiKey;
+    }
+
+    public void setApiKey(String apiKey) {
+        this.apiKey = blankIsUnset(apiKey);
     }
 
     public String getModelName() {

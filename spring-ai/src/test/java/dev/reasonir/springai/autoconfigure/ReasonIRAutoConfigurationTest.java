@@ -3,6 +3,9 @@ package dev.reasonir.springai.autoconfigure;
 import dev.reasonir.Instructions;
 import dev.reasonir.InvalidInputException;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.server.EmbeddingServer;
+import dev.reasonir.springai.ReasonIRAuthenticationException;
+import dev.reasonir.springai.ReasonIRServerException;
 import dev.reasonir.springai.ReasonIRSpringEmbeddingModel;
 import dev.reasonir.client.StubReasonIRServer;
 import dev.reasonir.client.TestKit;
@@ -39,6 +42,9 @@ class ReasonIRAutoConfigurationTest {
     @TestKit.Model static Path dir;
     /** The reference: the Java API on the same checkpoint, opened outside any context. */
     @TestKit.Model static ReasonIR reference;
+    static final String KEY = "sk-boot-test-1f2e3d4c";
+    /** The real server, requiring {@link #KEY}, for reasonir.api-key end to end. */
+    @TestKit.Server(apiKey = KEY) static EmbeddingServer guarded;
 
     final ApplicationContextRunner runner = new ApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(ReasonIRAutoConfiguration.class));
@@ -146,6 +152,44 @@ class ReasonIRAutoConfigurationTest {
                 assertEquals(Instructions.bright("biology"), stub.request(0).get("instruction").asText());
             });
         }
+    }
+
+    /**
+     * reasonir.api-key end to end against a real server that requires it: the Java API's vectors with it; without it a
+     * ReasonIRAuthenticationException saying none was set (the context still starts: the server is asked nothing
+     * before the first call); an empty value is unset; a key no header can carry stops the start, never quoted.
+     */
+    @Test
+    void clientModeSendsTheApiKeyProperty() {
+        String url = "reasonir.base-url=http://127.0.0.1:" + guarded.port();
+        runner.withPropertyValues(url, "reasonir.api-key=" + KEY).run(context -> {
+            assertNull(context.getStartupFailure(), () -> "startup failed: " + context.getStartupFailure());
+            EmbeddingModel m = context.getBean(EmbeddingModel.class);
+            assertSameVectors(reference.embed(QUERIES, DEFAULT_QUERY).vectors(), m.embed(QUERIES));
+            assertSameVectors(reference.embed(List.of(DOCUMENTS.get(0)), Instructions.DOCUMENT).vectors(),
+                    List.of(m.embed(new Document(DOCUMENTS.get(0)))));
+            assertFalse(m.toString().contains(KEY), m.toString());
+        });
+        for (String unset : List.of("reasonir.api-key=", "reasonir.enabled=true")) {
+            runner.withPropertyValues(url, unset).run(context -> {
+                EmbeddingModel m = context.getBean(EmbeddingModel.class);
+                ReasonIRAuthenticationException e = assertThrows(ReasonIRAuthenticationException.class,
+                        () -> m.embed(QUERIES));
+                assertEquals(401, e.statusCode());
+                assertTrue(e.getMessage().contains("it requires an API key and none is set"), e.getMessage());
+            });
+        }
+        runner.withPropertyValues(url, "reasonir.api-key=" + KEY + "-wrong").run(context -> {
+            ReasonIRServerException e = assertThrows(ReasonIRServerException.class,
+                    () -> context.getBean(EmbeddingModel.class).embed(QUERIES));
+            assertInstanceOf(ReasonIRAuthenticationException.class, e);
+            assertTrue(e.getMessage().contains("refused the API key that was sent"), e.getMessage());
+        });
+        runner.withPropertyValues(url, "reasonir.api-key=two words").run(context -> {
+            String message = startupFailure(context).getMessage();
+            assertTrue(message.contains("reasonir.api-key set") && message.contains("printable ASCII"), message);
+            assertFalse(message.contains("two words"), message);
+        });
     }
 
     @Test
