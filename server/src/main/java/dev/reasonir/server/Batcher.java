@@ -20,7 +20,8 @@ import java.util.function.BooleanSupplier;
 
 /**
  * Dynamic batching across requests, after Text Embeddings Inference's queue: requests arrive tokenized and validated
- * and wait in one queue in arrival order; a single batcher thread packs their inputs into batches of at most
+ * and wait in one queue in arrival order; a batcher thread per engine of the model (one for a single device, one per
+ * device of a pool such as {@code cuda:all}) packs their inputs into batches of at most
  * {@code maxBatchTokens} tokens (an input longer than the budget goes alone), calls
  * {@link ReasonIR#embedTokens(List, boolean)} once per batch, and completes a request when all its inputs are done.
  * Inputs of one request may span batches, and one batch mixes requests, so many small concurrent requests cost one
@@ -42,8 +43,10 @@ import java.util.function.BooleanSupplier;
  * request alone. A batch never mixes normalized and unnormalized requests (the engine takes the flag per call): it
  * takes the flag of the oldest request, so that one always progresses.
  *
- * <p>Why one thread: the engine serializes calls on a model anyway, and a single consumer keeps the packing simple.
- * The queue is guarded by one lock, held only while packing (never during an engine call).
+ * <p>Why one thread per engine: an engine runs one batch at a time, so more threads than engines would only queue in
+ * the engine, while fewer would leave devices of a pool idle (the pool deals each call's batches to whichever device
+ * is free). Each thread packs its own batch from the shared queue, under one lock held only while packing (never
+ * during an engine call); with one engine this is the single consumer it always was.
  *
  * <p><b>Dropped requests.</b> A request whose client went away, or whose future was cancelled, is dropped before any
  * more of its inputs are computed (checked before every batch). A request that is still waiting for its first input
@@ -76,7 +79,7 @@ final class Batcher implements AutoCloseable {
     private final AtomicInteger queuedRequests = new AtomicInteger();
     /** Fires the queue timeouts; null when there is none. */
     private final ScheduledThreadPoolExecutor timer;
-    private final Thread thread;
+    private final List<Thread> threads = new ArrayList<>();
     private volatile boolean stopping;
     private volatile String lastBackendError;  // null after a batch succeeds
     /** Test hook: runs on the batcher thread before each engine call, with the batch's input count. */
@@ -100,9 +103,13 @@ final class Batcher implements AutoCloseable {
         } else {
             timer = null;
         }
-        this.thread = new Thread(this::loop, "reasonir-batcher");
-        thread.setDaemon(true);
-        thread.start();
+        int engines = Math.max(1, model.devices().size());
+        for (int i = 0; i < engines; i++) {
+            Thread t = new Thread(this::loop, engines == 1 ? "reasonir-batcher" : "reasonir-batcher-" + i);
+            t.setDaemon(true);
+            threads.add(t);
+        }
+        for (Thread t : threads) t.start();
     }
 
     /**
@@ -151,7 +158,7 @@ final class Batcher implements AutoCloseable {
     }
 
     /**
-     * Stops the thread, waiting up to 30 s for a batch in the engine; requests still queued fail with 503. Callers
+     * Stops the threads, waiting up to 30 s for the batches in the engine; requests still queued fail with 503. Callers
      * drain the queue first for a graceful stop.
      */
     @Override
@@ -161,7 +168,7 @@ final class Batcher implements AutoCloseable {
 
     /**
      * {@link #close()}, waiting at most {@code wait} for the batch in the engine: an engine call cannot be
-     * interrupted, and a server past its shutdown timeout must not wait for it. The thread then finishes that batch
+     * interrupted, and a server past its shutdown timeout must not wait for it. Each thread then finishes its batch
      * on its own (the caller's {@code ReasonIR.close()} waits for it).
      */
     void close(Duration wait) {
@@ -178,9 +185,10 @@ final class Batcher implements AutoCloseable {
         Failure shuttingDown = new Failure(ApiException.unhealthy("server is shutting down"));
         for (Job j : left) j.fail(shuttingDown);
         if (timer != null) timer.shutdownNow();
-        thread.interrupt();
+        for (Thread t : threads) t.interrupt();
+        long deadline = System.nanoTime() + Math.max(1, wait.toMillis()) * 1_000_000L;
         try {
-            thread.join(Math.max(1, wait.toMillis()));
+            for (Thread t : threads) t.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000L));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -200,14 +208,15 @@ final class Batcher implements AutoCloseable {
         boolean queued;             // in the queue (guarded by lock)
         int next;                   // first input not yet put into a batch (guarded by lock)
         ScheduledFuture<?> timeout; // the queue timeout, until the first input is packed (guarded by lock)
-        int remaining;              // inputs not yet computed (batcher thread only)
+        /** Inputs not yet computed; batches of one request may run on several batcher threads at once. */
+        final java.util.concurrent.atomic.AtomicInteger remaining;
 
         Job(List<TokenizedInput> inputs, boolean normalize, BooleanSupplier clientGone) {
             this.inputs = inputs;
             this.normalize = normalize;
             this.clientGone = clientGone;
             this.vectors = new float[inputs.size()][];
-            this.remaining = inputs.size();
+            this.remaining = new java.util.concurrent.atomic.AtomicInteger(inputs.size());
             this.queued = true;
         }
 
@@ -240,7 +249,7 @@ final class Batcher implements AutoCloseable {
             } catch (InterruptedException e) {
                 if (stopping) break;
             } catch (RuntimeException | Error e) {
-                // A bug here must not kill the only batcher thread: every queued request would hang.
+                // A bug here must not kill a batcher thread: with a single engine every queued request would hang.
                 LOG.log(System.Logger.Level.ERROR, "batcher failed; continuing", e);
             }
         }
@@ -258,6 +267,8 @@ final class Batcher implements AutoCloseable {
                 dropAbandoned(gone);
             }
             batch = queue.isEmpty() || stopping ? null : pack();
+            // more than this batch is queued: wake another batcher thread (an idle engine of a pool) to pack it
+            if (batch != null && threads.size() > 1 && !queue.isEmpty()) arrived.signal();
         } finally {
             lock.unlock();
         }
@@ -411,7 +422,8 @@ final class Batcher implements AutoCloseable {
             for (int s = 0; s < batch.size(); s++) {
                 Job job = batch.jobs.get(s);
                 job.vectors[batch.indices.get(s)] = vectors[s];
-                if (--job.remaining == 0) job.future.complete(job.vectors);
+                // the atomic decrement orders every thread's writes to job.vectors before the completion
+                if (job.remaining.decrementAndGet() == 0) job.future.complete(job.vectors);
             }
             return;
         }

@@ -95,6 +95,7 @@ public final class EmbeddingServer implements AutoCloseable {
         this.io = new MultiThreadIoEventLoopGroup(Math.max(1, Math.min(4, cores)),
                 new DefaultThreadFactory("reasonir-http", false), NioIoHandler.newFactory());
         metrics.gauges(batcher::queuedInputs, batcher::queuedRequests, inFlight::get);
+        metrics.devices(() -> Endpoints.devicesOf(model));
     }
 
     /**

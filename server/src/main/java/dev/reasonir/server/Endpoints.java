@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamWriteFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.reasonir.DeviceInfo;
 import dev.reasonir.ReasonIR;
 import dev.reasonir.TokenizedInput;
 
@@ -266,21 +267,47 @@ final class Endpoints {
      */
     CompletableFuture<Response> health() {
         String why = unhealthyReason();
-        if (why == null) return CompletableFuture.completedFuture(healthy());
+        if (why == null) return CompletableFuture.completedFuture(healthy(devicesOf(model)));
         if (draining.getAsBoolean() || batcher.lastBackendError() == null || !why.startsWith(ENGINE_FAILED)) {
             return CompletableFuture.completedFuture(unhealthy(why));
         }
         int id = model.vocabSize() > 128000 ? 128000 : 1;
         return batcher.submit(List.of(TokenizedInput.of(new int[] {id}, 0)), true, () -> false).handle((v, t) -> {
             String now = unhealthyReason();
-            return now == null ? healthy() : unhealthy(now);
+            return now == null ? healthy(devicesOf(model)) : unhealthy(now);
         });
     }
 
     private static final byte[] HEALTHY_BODY = "{\"status\":\"ok\"}".getBytes(StandardCharsets.UTF_8);
 
-    private static Response healthy() {
-        return new Response(200, JSON_TYPE, HEALTHY_BODY);
+    /**
+     * 200 {@code {"status":"ok"}}; or, for a device pool that lost devices to faults but still has some,
+     * 200 {@code {"status":"degraded","failed_devices":[...],"devices":N}}: it serves (a load balancer keeps it), and
+     * the body says what a person should look at. A pool with no device left fails its batches, which makes the
+     * server unhealthy (503) through the engine-failure path.
+     */
+    /** The model's engines, or none once it is closed (health and metrics must answer, not throw). */
+    static List<DeviceInfo> devicesOf(ReasonIR model) {
+        try {
+            return model.devices();
+        } catch (IllegalStateException closed) {
+            return List.of();
+        }
+    }
+
+    static Response healthy(List<DeviceInfo> devices) {
+        List<String> failed = devices.size() < 2 ? List.of() : devices.stream()
+                .filter(d -> d.state() == DeviceInfo.State.FAILED).map(DeviceInfo::name).toList();
+        if (failed.isEmpty()) return new Response(200, JSON_TYPE, HEALTHY_BODY);
+        return new Response(200, JSON_TYPE, json(g -> {
+            g.writeStartObject();
+            g.writeStringField("status", "degraded");
+            g.writeArrayFieldStart("failed_devices");
+            for (String name : failed) g.writeString(name);
+            g.writeEndArray();
+            g.writeNumberField("devices", devices.size());
+            g.writeEndObject();
+        }));
     }
 
     /** 503: TEI's error body ({@code error}, {@code error_type}) with {@code "status":"unhealthy"} first. */

@@ -1,5 +1,8 @@
 package dev.reasonir.server;
 
+import dev.reasonir.DeviceInfo;
+
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
@@ -45,6 +48,7 @@ final class Metrics {
     private volatile IntSupplier queueDepth = () -> 0;
     private volatile IntSupplier queueRequests = () -> 0;
     private volatile IntSupplier inFlight = () -> 0;
+    private volatile java.util.function.Supplier<List<DeviceInfo>> devices = List::of;
 
     /** One finished HTTP request; {@code endpoint} is a route name from a fixed set (never the raw path). */
     void request(String endpoint, int status, long nanos) {
@@ -101,6 +105,11 @@ final class Metrics {
         return inputsEmbedded.sum();
     }
 
+    /** The model's engines (one per device of a pool), rendered per device. */
+    void devices(java.util.function.Supplier<List<DeviceInfo>> devices) {
+        this.devices = devices;
+    }
+
     void gauges(IntSupplier queueDepth, IntSupplier queueRequests, IntSupplier inFlight) {
         this.queueDepth = queueDepth;
         this.queueRequests = queueRequests;
@@ -145,7 +154,22 @@ final class Metrics {
         gauge(sb, "reasonir_queue_requests", "requests with inputs waiting for the engine", queueRequests.getAsInt());
         gauge(sb, "reasonir_requests_in_flight", "requests admitted and not yet answered", inFlight.getAsInt());
         gauge(sb, "reasonir_connections_open", "open client connections", openConnections.getAsInt());
+        List<DeviceInfo> engines = devices.get();
+        header(sb, "reasonir_device_up", "gauge", "1 while the device takes batches, 0 once a device fault took it out");
+        for (DeviceInfo d : engines) {
+            device(sb, "reasonir_device_up", d, d.state() == DeviceInfo.State.HEALTHY ? 1 : 0);
+        }
+        header(sb, "reasonir_device_batches_total", "counter", "engine batches the device completed");
+        for (DeviceInfo d : engines) device(sb, "reasonir_device_batches_total", d, d.batches());
+        header(sb, "reasonir_device_tokens_total", "counter", "tokens of the batches the device completed");
+        for (DeviceInfo d : engines) device(sb, "reasonir_device_tokens_total", d, d.tokens());
+        header(sb, "reasonir_device_failures_total", "counter", "device faults (the failed batch went to another)");
+        for (DeviceInfo d : engines) device(sb, "reasonir_device_failures_total", d, d.failures());
         return sb.toString();
+    }
+
+    private static void device(StringBuilder sb, String name, DeviceInfo d, long v) {
+        sb.append(name).append("{device=\"").append(escape(d.name())).append("\"} ").append(v).append('\n');
     }
 
     private static void header(StringBuilder sb, String name, String type, String help) {
