@@ -25,8 +25,9 @@ import java.util.stream.Stream;
  * The engines of one executor JVM: one per (model folder, device, options), opened by the first task that needs it
  * and reused by every later task and partition on that executor; closed when the JVM exits. Opening the 8B model
  * moves 15 GB, so it must never happen per row or per partition. Concurrent tasks of one executor share an engine on
- * the CPU (the engine serializes calls); on GPUs each task uses the device Spark assigned to it, so an executor with
- * two GPUs holds two engines. Each opening logs one INFO line naming the executor, the model folder, the device, the
+ * the CPU (the engine serializes calls); on GPUs each task uses the devices Spark assigned to it: one GPU per task,
+ * so an executor with two GPUs holds two engines, or all of the executor's GPUs for its one task, as one device pool
+ * ({@link #deviceFor}). Each opening logs one INFO line naming the executor, the model folder, the device, the
  * precision and the CPU threads ({@link ExecutorEnvironment#engineThreads}), so that a user can see in the executor's
  * log what each executor really runs on.
  */
@@ -47,8 +48,8 @@ public final class ExecutorModels {
     private ExecutorModels() {}
 
     /**
-     * The device for the current task: with device "auto", the first GPU address Spark assigned to the task
-     * ({@code cuda:<address>}), or "cpu" when it assigned none (or outside a task); any other setting as given.
+     * The device for the current task: with device "auto", the GPUs Spark assigned to the task, or "cpu" when it
+     * assigned none (or outside a task); any other setting as given. See {@link #deviceFor}.
      */
     static String resolveDevice(String device) {
         if (!"auto".equals(device)) return device;
@@ -56,13 +57,49 @@ public final class ExecutorModels {
         if (task == null) return "cpu";
         scala.Option<ResourceInformation> gpu = task.resources().get("gpu");
         if (gpu.isEmpty() || gpu.get().addresses().length == 0) return "cpu";
-        String address = gpu.get().addresses()[0];
-        try {
-            return "cuda:" + Integer.parseInt(address.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalStateException("Spark assigned GPU address '" + address + "' to this task; the GPU"
-                    + " discovery script must report CUDA device ordinals (0, 1, ...)");
+        SparkEnv env = SparkEnv.get();
+        String executorGpus = env == null ? null : env.conf().get("spark.executor.resource.gpu.amount", null);
+        return deviceFor(gpu.get().addresses(), executorGpus);
+    }
+
+    /**
+     * The engine device for a task Spark assigned the GPU {@code addresses} on an executor with
+     * {@code executorGpus} GPUs ({@code spark.executor.resource.gpu.amount}, null when not set). Two layouts keep
+     * every GPU under exactly one engine:
+     * <ul>
+     * <li><b>one task per GPU</b> ({@code spark.task.resource.gpu.amount=1}): the task's one GPU, {@code cuda:N}; an
+     * executor with several GPUs runs as many tasks at once, each on its own engine;</li>
+     * <li><b>one task per executor</b> ({@code spark.task.resource.gpu.amount} equal to the executor's amount): every
+     * GPU of the executor, as one device pool ({@code cuda:0,1,...}, in ordinal order so that every task of the
+     * executor gets the same pool): the task's batches are dealt to whichever GPU is free.</li>
+     * </ul>
+     * A task with several GPUs but not all of the executor's would let two tasks build pools that share a GPU (two
+     * engines, two copies of the weights on one device), so it is refused with what to set.
+     */
+    static String deviceFor(String[] addresses, String executorGpus) {
+        int[] ordinals = new int[addresses.length];
+        for (int i = 0; i < addresses.length; i++) {
+            try {
+                ordinals[i] = Integer.parseInt(addresses[i].trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalStateException("Spark assigned GPU address '" + addresses[i] + "' to this task; the"
+                        + " GPU discovery script must report CUDA device ordinals (0, 1, ...)");
+            }
         }
+        if (ordinals.length == 1) return "cuda:" + ordinals[0];
+        java.util.Arrays.sort(ordinals);
+        if (executorGpus != null && !executorGpus.isBlank()) {
+            double executorAmount = Double.parseDouble(executorGpus.trim());
+            if (ordinals.length != (int) executorAmount) {
+                throw new IllegalStateException("Spark assigned " + ordinals.length + " of this executor's "
+                        + executorGpus.trim() + " GPUs to one task: two tasks could then share a GPU. Set"
+                        + " spark.task.resource.gpu.amount to 1 (one task and engine per GPU) or to "
+                        + executorGpus.trim() + " (one task per executor, its GPUs as one device pool)");
+            }
+        }
+        StringBuilder device = new StringBuilder("cuda:");
+        for (int i = 0; i < ordinals.length; i++) device.append(i > 0 ? "," : "").append(ordinals[i]);
+        return device.toString();
     }
 
     /** The engine for these options on this executor, opened once. */
