@@ -3,6 +3,7 @@ package dev.reasonir.cli;
 import dev.reasonir.Instructions;
 import dev.reasonir.Options;
 import dev.reasonir.ReasonIR;
+import dev.reasonir.ReasonIRException;
 import dev.reasonir.retrieval.BrightDataset;
 import dev.reasonir.retrieval.BrightEval;
 import dev.reasonir.retrieval.Corpus;
@@ -78,11 +79,26 @@ final class RetrievalCommands {
                 IndexBuilder.Result r;
                 try (IndexProgress p = new IndexProgress(err, "index")) {
                     r = IndexBuilder.build(m, corpus, out, cfg, p);
+                } catch (ReasonIRException e) {
+                    throw onDevice(e, m, out);
                 }
                 printIndexSummary(r, err);
             }
             return 0;
         }
+    }
+
+    /**
+     * A device failure during {@code index}, in the CLI's terms: which device (with one engine the engine's own
+     * message says only "cuda"), and that what was committed is kept, so that rerunning resumes, on any device of the
+     * same model (the progress file records the backend and precision, which must match).
+     */
+    static ReasonIRException onDevice(ReasonIRException e, ReasonIR m, Path out) {
+        if (e.kind() != ReasonIRException.Kind.DEVICE) return e;
+        String devices = m.devices().stream().map(d -> d.name()).collect(java.util.stream.Collectors.joining(", "));
+        return new ReasonIRException(e.kind(), "on " + devices + ": " + e.getMessage() + ". The documents committed"
+                + " so far are kept in " + out + ": run the same command again (on this or another device) to resume",
+                e);
     }
 
     static IndexBuilder.Config indexConfig(String instruction, String dtype, boolean failOnEmpty, long commitTokens,
