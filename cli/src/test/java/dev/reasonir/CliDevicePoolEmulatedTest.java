@@ -77,6 +77,31 @@ class CliDevicePoolEmulatedTest {
         EmulatedCli.assertSameIndex(tmp.resolve("index-cuda:0"), tmp.resolve("index-cuda:all"));
     }
 
+    /**
+     * The GPU check's pool row (GpuSmoke on "cuda", as benchmarks/gpu-check.sh runs it on the GPU machine), here over
+     * four emulated devices: cuda:all gives the bits of cuda:0, and cuda:0,0 is refused.
+     */
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void gpuSmokeChecksThePoolRow() throws Exception {
+        assumeFourDevices();
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                "-Dreasonir.emulatedLibrary=" + System.getProperty("reasonir.emulatedLibrary"),
+                "-Dreasonir.jniLibrary=" + System.getProperty("reasonir.jniLibrary"),
+                EmulatedCli.class.getName(), "--main", "dev.reasonir.tools.GpuSmoke",
+                Fixtures.checkpoint("llama3_gqa").toString(), "", "cuda");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), out);
+        String last = out.strip().lines().reduce((a, b) -> b).orElse("");
+        JsonNode row = new ObjectMapper().readTree(last);
+        assertTrue(row.get("ok").asBoolean(), last);
+        assertEquals(4, row.get("pool_devices").asInt(), last);
+        assertTrue(row.get("pool_bits_equal_cuda0").asBoolean(), last);
+        assertTrue(row.get("pool_duplicate_refused").asBoolean(), last);
+    }
+
     @Test
     @Timeout(value = 3, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void serveOnCudaAllAnswersLikeOneDevice() throws Exception {

@@ -36,6 +36,15 @@ final class EmulatedCli {
         if (!EmulatedGpu.loadIfRequested()) {
             throw new IllegalStateException("-Dreasonir.emulatedLibrary and -Dreasonir.jniLibrary are required");
         }
+        if (args.length >= 2 && args[0].equals("--main")) {  // another program over the emulator, e.g. GpuSmoke
+            try {
+                Class.forName(args[1]).getMethod("main", String[].class)
+                        .invoke(null, (Object) java.util.Arrays.copyOfRange(args, 2, args.length));
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+            return;
+        }
         dev.reasonir.cli.Main.main(args);
     }
 

@@ -15,8 +15,9 @@ import java.util.List;
 /**
  * The Java API end to end on a device: opens a model folder on {@code cuda} (or the device given) and on the CPU in
  * BF16 mode (the CUDA backend's reference), embeds the same pre-tokenized inputs through {@link ReasonIR#embedTokens}
- * on both, and prints one JSON line with the smallest cosine between them, the device and the throughput. Exit status
- * 0 when every cosine is at least 0.9995, 1 otherwise, 2 on bad arguments. Token-id input needs no tokenizer files.
+ * on both, and prints one JSON line with the smallest cosine between them, the device and the throughput; on
+ * {@code cuda}, also the device pool's row ({@link #poolRow}). Exit status 0 when every cosine is at least 0.9995
+ * (and the pool's checks hold), 1 otherwise, 2 on bad arguments. Token-id input needs no tokenizer files.
  *
  * <pre>
  * java -cp reasonir.jar:... dev.reasonir.tools.GpuSmoke MODEL_DIR [INPUTS_JSON] [DEVICE]
@@ -66,19 +67,19 @@ public final class GpuSmoke {
                 }
             }
             float[][] want = cpu.embedTokens(inputs).vectors();
+            var out = json.createObjectNode();
+            float[][] got;
+            double worst = 1.0;
             try (ReasonIR gpu = ReasonIR.open(dir, Options.defaults().withDevice(device).withMaxLength(1 << 20))) {
                 gpu.embedTokens(inputs);  // warm-up
                 long t0 = System.nanoTime();
-                float[][] got = gpu.embedTokens(inputs).vectors();
+                got = gpu.embedTokens(inputs).vectors();
                 double secs = (System.nanoTime() - t0) / 1e9;
-                double worst = 1.0;
                 long tokens = 0;
                 for (int i = 0; i < got.length; i++) {
                     worst = Math.min(worst, cosine(got[i], want[i]));
                     tokens += inputs.get(i).ids().length;
                 }
-                var out = json.createObjectNode();
-                out.put("ok", worst >= 0.9995);
                 out.put("device", gpu.device());
                 out.put("backend", gpu.backend());
                 out.put("precision", gpu.precision().toString());
@@ -86,10 +87,39 @@ public final class GpuSmoke {
                 out.put("tokens", tokens);
                 out.put("min_cosine_vs_cpu_bf16", worst);
                 out.put("tokens_per_s", tokens / secs);
-                System.out.println(json.writeValueAsString(out));
-                System.exit(worst >= 0.9995 ? 0 : 1);
             }
+            boolean ok = worst >= 0.9995;
+            if (device.equals("cuda") || device.equals("cuda:0")) ok &= poolRow(dir, inputs, got, out);
+            out.put("ok", ok);
+            System.out.println(json.writeValueAsString(out));
+            System.exit(ok ? 0 : 1);
         }
+    }
+
+    /**
+     * The device pool on this machine's GPUs (issue 20's GPU-check row): {@code cuda:all} must give the bits of
+     * {@code cuda:0} (on a one-GPU machine it is {@code cuda:0}; on several, the batches are dealt among them), and
+     * a device listed twice must be refused before anything is loaded. Opened after the single-device model is
+     * closed, so that a full-size model needs one copy of its weights per GPU, not two.
+     */
+    private static boolean poolRow(Path dir, List<TokenizedInput> inputs, float[][] single,
+                                   com.fasterxml.jackson.databind.node.ObjectNode out) {
+        boolean same = true;
+        try (ReasonIR pool = ReasonIR.open(dir, Options.defaults().withDevice("cuda:all").withMaxLength(1 << 20)
+                .withBatchTokens(64))) {
+            float[][] got = pool.embedTokens(inputs).vectors();
+            for (int i = 0; i < got.length; i++) same &= java.util.Arrays.equals(got[i], single[i]);
+            out.put("pool_devices", pool.devices().size());
+        }
+        out.put("pool_bits_equal_cuda0", same);
+        boolean refused;
+        try (ReasonIR twice = ReasonIR.open(dir, Options.defaults().withDevice("cuda:0,0"))) {
+            refused = false;
+        } catch (dev.reasonir.ReasonIRException e) {
+            refused = e.kind() == dev.reasonir.ReasonIRException.Kind.INVALID_ARGUMENT;
+        }
+        out.put("pool_duplicate_refused", refused);
+        return same && refused;
     }
 
     private static double cosine(float[] a, float[] b) {
