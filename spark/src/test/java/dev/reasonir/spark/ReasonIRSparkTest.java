@@ -126,6 +126,14 @@ class ReasonIRSparkTest {
     }
 
     @Test
+    void anExecutorOnADevicePoolGivesTheSameEmbeddings() {
+        // "cpu*2" stands in for an executor's GPUs as one pool (one task per executor, ExecutorModels.deviceFor):
+        // batches dealt to two engines, the rows of every partition still the Java API's, bit for bit
+        Dataset<Row> out = ReasonIRSpark.embed(frame(docs, 4), "content", options().withDevice("cpu*2"));
+        assertMatchesReference(out.orderBy("id").collectAsList());
+    }
+
+    @Test
     void aTaskFailingMidPartitionIsRetriedAndTheOutputHoldsEveryRowOnce() {
         // The first attempt of partition 1 dies after its first rows were embedded and handed on; Spark retries the
         // task, and the Parquet writer's commit protocol keeps only the successful attempt's file.
