@@ -1,16 +1,17 @@
 // Independent check of the ReasonIR server's OpenAI wire format with the official `openai` npm client.
-// Usage: node openai_check.mjs BASE_URL OUT.json   (BASE_URL like http://127.0.0.1:8080/v1)
+// Usage: node openai_check.mjs BASE_URL OUT.json [API_KEY]   (BASE_URL like http://127.0.0.1:8080/v1; API_KEY: the
+// server's key, sent by the client as "Authorization: Bearer API_KEY", as it does for OpenAI)
 // Writes {"cases": [{name, model, usage, vectors}], "errors": [{name, status, type, code, param, message}]};
 // OpenAiNodeClientTest compares the vectors with the Java API. Exits non-zero on anything unexpected.
 import OpenAI from 'openai';
 import { writeFileSync } from 'node:fs';
 
-const [baseURL, out] = process.argv.slice(2);
+const [baseURL, out, apiKey = 'not-needed'] = process.argv.slice(2);
 if (!baseURL || !out) {
   console.error('usage: node openai_check.mjs BASE_URL OUT.json');
   process.exit(2);
 }
-const client = new OpenAI({ baseURL, apiKey: 'not-needed', maxRetries: 0, timeout: 60_000 });
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 60_000 });
 
 const SKY = 'Why is the sky blue?';
 const RAYLEIGH = 'Rayleigh scattering: shorter wavelengths scatter more strongly.';
@@ -74,6 +75,16 @@ for (const [name, body] of [
     if (!(e instanceof OpenAI.APIError)) throw e;
     result.errors.push({ name, status: e.status, type: e.type, code: e.code, param: e.param, message: e.message });
   }
+}
+
+// A client with a wrong key: the typed authentication error, with OpenAI's fields.
+try {
+  await new OpenAI({ baseURL, apiKey: `${apiKey}-wrong`, maxRetries: 0 }).embeddings.create({ model, input: SKY });
+  if (apiKey !== 'not-needed') throw new Error('wrong_key: expected an error');
+} catch (e) {
+  if (!(e instanceof OpenAI.APIError)) throw e;
+  result.errors.push({ name: 'wrong_key', status: e.status, type: e.type, code: e.code, param: e.param,
+    message: e.message, authentication_error: e instanceof OpenAI.AuthenticationError });
 }
 
 result.models = models;

@@ -36,6 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class OpenAiNodeClientTest {
     static final String SKY = "Why is the sky blue?";
     static final String RAYLEIGH = "Rayleigh scattering: shorter wavelengths scatter more strongly.";
+    /** The server requires it: the client sends it as OpenAI's clients do (Authorization: Bearer). */
+    static final String KEY = "sk-openai-node-test-5e4d3c2b";
 
     @TempDir
     Path tmp;
@@ -52,10 +54,10 @@ class OpenAiNodeClientTest {
         }
         Path dir = install(npm);
         try (ReasonIR model = TestServer.open();
-             EmbeddingServer server = EmbeddingServer.start(model, TestServer.config().build())) {
+             EmbeddingServer server = EmbeddingServer.start(model, TestServer.config().apiKey(KEY).build())) {
             Path out = tmp.resolve("result.json");
             String log = run(dir, 120, node, dir.resolve("openai_check.mjs").toString(),
-                    "http://127.0.0.1:" + server.port() + "/v1", out.toString());
+                    "http://127.0.0.1:" + server.port() + "/v1", out.toString(), KEY);
             System.out.println(log.strip());
             JsonNode result = TestServer.JSON.readTree(out.toFile());
 
@@ -88,6 +90,11 @@ class OpenAiNodeClientTest {
             assertEquals(404, errors.get(2).get("status").intValue());
             assertEquals("model_not_found", errors.get(2).get("code").textValue());
             assertTrue(errors.get(2).get("message").textValue().contains("text-embedding-3-small"), errors.toString());
+            // the wrong key: 401, the client's AuthenticationError, OpenAI's code
+            assertEquals("wrong_key", errors.get(3).get("name").textValue());
+            assertEquals(401, errors.get(3).get("status").intValue(), errors.toString());
+            assertEquals("invalid_api_key", errors.get(3).get("code").textValue(), errors.toString());
+            assertTrue(errors.get(3).get("authentication_error").booleanValue(), errors.toString());
         }
     }
 
