@@ -123,6 +123,25 @@ const char *rir_device_note(const rir_model *model);
  * truncated to why_cap bytes). Never fails otherwise. */
 int32_t rir_cuda_device_count(char *why_buf, size_t why_cap);
 
+/* Would an rir_open with these options fit in the free memory of its CUDA device? Reads config.json of
+ * options->model_dir (not the weights), computes the device memory that open would need (the CUDA backend's own
+ * formula: weights, activations for max_batch_tokens (0: the backend's default), cuBLASLt workspace and headroom) and
+ * asks the device how much is free (cudaMemGetInfo), without allocating anything of the engine's; on a real GPU the
+ * query creates the device's CUDA context if the process has none there yet, as rir_open would. A device pool calls
+ * it for every device before opening any, so that a device too small for the model is named before the others have
+ * allocated (rir_open still checks for itself: memory can be taken in between).
+ *   options->device  "cuda" or "cuda:N" only: "cpu" and "auto" fail with RIR_ERR_DEVICE (the check is for CUDA
+ *                    devices; the CPU backend allocates host memory), as does a build without the CUDA backend, a
+ *                    machine without a usable CUDA device or an ordinal it does not have.
+ *   need_bytes, free_bytes  may be NULL; set to 0 first, then to the need once config.json is read and to the
+ *                    device's free memory once it was asked.
+ * Returns RIR_OK when the need fits (error_buf then holds ""), RIR_ERR_OUT_OF_MEMORY when it does not, with the
+ * message rir_open would give (naming the device, its free and total memory and the need), or the status of what
+ * failed before (RIR_ERR_INVALID_ARGUMENT for bad options, RIR_ERR_IO/FORMAT/CONFIG for config.json, RIR_ERR_DEVICE).
+ * The message goes to error_buf as with rir_open (NUL-terminated, truncated to error_cap; error_buf may be NULL). */
+rir_status rir_check_device_memory(const rir_open_options *options, uint64_t *need_bytes, uint64_t *free_bytes,
+                                   char *error_buf, size_t error_cap);
+
 /* ---- Exact-search scoring (no model handle) ---- */
 
 /* Element type of index rows. */

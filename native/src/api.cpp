@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "config.h"
 #include "cpu/isa.h"
 #include "cpu/score.h"
 #include "error.h"
@@ -148,6 +149,31 @@ void validate_score(const void *rows, int32_t dtype, int64_t n_rows, int32_t dim
     if (!scores) throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: scores is NULL");
 }
 
+// Validates rir_open_options and turns them into BackendOptions: one reading for rir_open and
+// rir_check_device_memory, so that the check judges exactly the open it stands for. `fn` names the caller in messages.
+rir::BackendOptions backend_options(const rir_open_options *options, const char *fn) {
+    using rir::Error;
+    const std::string f = fn;
+    if (options->struct_size < sizeof(rir_open_options))
+        throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": options.struct_size " + std::to_string(options->struct_size) +
+                                                  " is smaller than " + std::to_string(sizeof(rir_open_options)) +
+                                                  " (call rir_open_options_init)");
+    if (!options->model_dir || !*options->model_dir) throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": model_dir is empty");
+    if (options->num_threads < 0 || options->max_batch_tokens < 0)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": num_threads and max_batch_tokens must be >= 0");
+    if (options->precision < RIR_PRECISION_DEFAULT || options->precision > RIR_PRECISION_BF16)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": unknown precision " + std::to_string(options->precision));
+    rir::BackendOptions bo;
+    rir::parse_device(options->device, bo);
+    bo.num_threads = options->num_threads;
+    bo.precision = static_cast<rir_precision>(options->precision);
+    bo.max_batch_tokens = options->max_batch_tokens;
+    if (options->flags & ~RIR_OPEN_COPY_WEIGHTS)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": unknown flags " + std::to_string(options->flags));
+    bo.copy_weights = (options->flags & RIR_OPEN_COPY_WEIGHTS) != 0;
+    return bo;
+}
+
 }  // namespace
 
 extern "C" {
@@ -166,25 +192,7 @@ rir_status rir_open(const rir_open_options *options, rir_model **out, char *erro
     rir_status st = guarded(message, [&] {
         using rir::Error;
         if (!options || !out) throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: options and out must not be NULL");
-        if (options->struct_size < sizeof(rir_open_options))
-            throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: options.struct_size " +
-                                                      std::to_string(options->struct_size) + " is smaller than " +
-                                                      std::to_string(sizeof(rir_open_options)) +
-                                                      " (call rir_open_options_init)");
-        if (!options->model_dir || !*options->model_dir)
-            throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: model_dir is empty");
-        if (options->num_threads < 0 || options->max_batch_tokens < 0)
-            throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: num_threads and max_batch_tokens must be >= 0");
-        if (options->precision < RIR_PRECISION_DEFAULT || options->precision > RIR_PRECISION_BF16)
-            throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: unknown precision " + std::to_string(options->precision));
-        rir::BackendOptions bo;
-        rir::parse_device(options->device, bo);
-        bo.num_threads = options->num_threads;
-        bo.precision = static_cast<rir_precision>(options->precision);
-        bo.max_batch_tokens = options->max_batch_tokens;
-        if (options->flags & ~RIR_OPEN_COPY_WEIGHTS)
-            throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_open: unknown flags " + std::to_string(options->flags));
-        bo.copy_weights = (options->flags & RIR_OPEN_COPY_WEIGHTS) != 0;
+        rir::BackendOptions bo = backend_options(options, "rir_open");
         auto model = std::make_unique<rir_model>();
         rir::resolve_device(bo, &model->device_note);
         model->checkpoint = rir::Checkpoint::open(options->model_dir, rir::load_options_for(bo));
@@ -243,6 +251,39 @@ int32_t rir_cuda_device_count(char *why_buf, size_t why_cap) {
     copy_message(n > 0 ? std::string() : why, why_buf, why_cap);
     return n;
 }
+
+rir_status rir_check_device_memory(const rir_open_options *options, uint64_t *need_bytes, uint64_t *free_bytes,
+                                   char *error_buf, size_t error_cap) {
+    if (need_bytes) *need_bytes = 0;
+    if (free_bytes) *free_bytes = 0;
+    std::string message;
+    rir_status st = guarded(message, [&] {
+        using rir::Error;
+        if (!options) throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_check_device_memory: options must not be NULL");
+        rir::BackendOptions bo = backend_options(options, "rir_check_device_memory");
+        if (bo.kind != rir::DeviceKind::Cuda)
+            throw Error(RIR_ERR_DEVICE, std::string("rir_check_device_memory checks CUDA devices (cuda, cuda:N), not '") +
+                                            (bo.kind == rir::DeviceKind::Cpu
+                                                 ? "cpu': the CPU backend allocates host memory as it needs it"
+                                                 : "auto': it names no device until rir_open resolves it"));
+        // The device first, as rir_open does: a missing GPU is reported before config.json is read.
+        rir::resolve_device(bo, nullptr);
+        const rir::LlamaConfig config = rir::read_config(options->model_dir);
+        rir::DeviceMemoryCheck check;
+        try {
+            rir::check_cuda_memory(bo, config, &check);
+        } catch (...) {
+            if (need_bytes) *need_bytes = check.need;  // known even when the device could not be asked
+            throw;
+        }
+        if (need_bytes) *need_bytes = check.need;
+        if (free_bytes) *free_bytes = check.free;
+        if (!check.shortfall.empty()) throw Error(RIR_ERR_OUT_OF_MEMORY, check.shortfall);
+    });
+    copy_message(message, error_buf, error_cap);
+    return st;
+}
+
 const char *rir_version(void) { return REASONIR_VERSION; }
 
 rir_status rir_score(const void *rows, int32_t dtype, int64_t n_rows, int32_t dim, const float *queries,

@@ -59,4 +59,15 @@ LoadOptions load_options_for(const BackendOptions &options);
 // Number of usable CUDA devices (0 without the CUDA backend, a driver, a GPU or cuBLASLt; *why says which).
 int cuda_device_count(std::string *why);
 
+// rir_check_device_memory's answer for a resolved CUDA device: what an open with `options` would need there, what is
+// free, and "" or the out-of-memory message the open would give.
+struct DeviceMemoryCheck {
+    uint64_t need = 0, free = 0;
+    std::string shortfall;
+};
+// Fills *out as it goes (need first, then free), so that a caller still has the need when asking the device fails.
+// Throws RIR_ERR_DEVICE in a build without the CUDA backend or when the device cannot answer,
+// RIR_ERR_INVALID_ARGUMENT for a token budget the CUDA backend refuses. Allocates nothing on the device.
+void check_cuda_memory(const BackendOptions &options, const LlamaConfig &config, DeviceMemoryCheck *out);
+
 }  // namespace rir

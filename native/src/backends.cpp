@@ -39,6 +39,20 @@ int cuda_device_count(std::string *why) {
 #endif
 }
 
+void check_cuda_memory(const BackendOptions &o, const LlamaConfig &config, DeviceMemoryCheck *out) {
+#if defined(REASONIR_HAVE_CUDA)
+    // The backend's own formula (cuda::memory_need), so the check and the open agree on the need.
+    const cuda::MemoryNeed need = cuda::memory_need(config, o.max_batch_tokens);
+    out->need = need.total;
+    out->free = cuda::check_device_memory(o.ordinal, need, &out->shortfall).free;
+#else
+    (void)config;
+    (void)out;
+    throw Error(RIR_ERR_DEVICE, "device 'cuda:" + std::to_string(o.ordinal) +
+                                    "' requested, but this build of libreasonir has no CUDA backend");
+#endif
+}
+
 void resolve_device(BackendOptions &o, std::string *note) {
     if (note) note->clear();
     if (o.kind == DeviceKind::Cpu) return;

@@ -117,9 +117,7 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
                                         std::to_string(kMaxAttentionHeadDim) + ", the widest attention kernel");
     if (c.heads % c.kv_heads != 0 || c.head_dim % 2 != 0)
         throw Error(RIR_ERR_CONFIG, "cuda backend: heads must be a multiple of kv_heads and head_dim even");
-    if (max_tokens_ > INT32_MAX / 2)
-        throw Error(RIR_ERR_INVALID_ARGUMENT, "cuda backend: max_batch_tokens " + std::to_string(max_tokens_) +
-                                                  " is too large");
+    const MemoryNeed need = memory_need(c, max_tokens_);  // also refuses a budget too large to index
     std::string why;
     const LtLibrary *lib = load_cublaslt(&why);
     if (!lib) throw Error(RIR_ERR_DEVICE, "cuda backend: " + why);
@@ -140,16 +138,9 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
         throw Error(RIR_ERR_DEVICE, name + ": hidden size " + std::to_string(c.hidden) + " is too large for pooling");
 
     // Check free memory before anything large is allocated.
-    const uint64_t wbytes = DeviceWeights::device_bytes(c), wsbytes = workspace_bytes(c, max_tokens_);
-    const uint64_t need = wbytes + wsbytes + Gemm::kWorkspaceBytes + kHeadroomBytes;
-    size_t free_b = 0, total_b = 0;
-    ck(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
-    if (need > free_b)
-        throw Error(RIR_ERR_OUT_OF_MEMORY,
-                    name + " has " + gib(free_b) + " free of " + gib(total_b) + "; the model needs " + gib(need) +
-                        " (weights " + gib(wbytes) + ", activations for max_batch_tokens " +
-                        std::to_string(max_tokens_) + " " + gib(wsbytes) +
-                        ", cuBLASLt workspace and headroom): use a smaller token budget or a larger GPU");
+    const std::string shortfall = memory_shortfall(name, current_device_memory(), need);
+    if (!shortfall.empty()) throw Error(RIR_ERR_OUT_OF_MEMORY, shortfall);
+    const uint64_t wsbytes = need.workspace;
     try {
         ck(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
         gemm_ = std::make_unique<Gemm>(*lib);
@@ -336,6 +327,44 @@ void CudaBackend::forward(const PackedBatch &b, bool normalize) {
 
 uint64_t workspace_bytes(const LlamaConfig &c, int64_t max_batch_tokens) {
     return Workspace::sizes(c, max_batch_tokens).total;
+}
+
+MemoryNeed memory_need(const LlamaConfig &c, int64_t max_batch_tokens) {
+    MemoryNeed n;
+    n.max_batch_tokens = max_batch_tokens > 0 ? max_batch_tokens : kDefaultMaxBatchTokens;
+    if (n.max_batch_tokens > INT32_MAX / 2)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, "cuda backend: max_batch_tokens " + std::to_string(n.max_batch_tokens) +
+                                                  " is too large");
+    n.weights = DeviceWeights::device_bytes(c);
+    n.workspace = workspace_bytes(c, n.max_batch_tokens);
+    n.total = n.weights + n.workspace + Gemm::kWorkspaceBytes + kHeadroomBytes;
+    return n;
+}
+
+DeviceMemory current_device_memory() {
+    size_t free_b = 0, total_b = 0;
+    check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+    DeviceMemory m;
+    m.free = free_b;
+    m.total = total_b;
+    return m;
+}
+
+std::string memory_shortfall(const std::string &device, const DeviceMemory &mem, const MemoryNeed &need) {
+    if (need.total <= mem.free) return std::string();
+    return device + " has " + gib(mem.free) + " free of " + gib(mem.total) + "; the model needs " + gib(need.total) +
+           " (weights " + gib(need.weights) + ", activations for max_batch_tokens " +
+           std::to_string(need.max_batch_tokens) + " " + gib(need.workspace) +
+           ", cuBLASLt workspace and headroom): use a smaller token budget or a larger GPU";
+}
+
+DeviceMemory check_device_memory(int ordinal, const MemoryNeed &need, std::string *message) {
+    const DeviceGuard on_device(ordinal);
+    cudaDeviceProp prop;
+    check(cudaGetDeviceProperties(&prop, ordinal), "cudaGetDeviceProperties");
+    const DeviceMemory mem = current_device_memory();
+    if (message) *message = memory_shortfall("cuda:" + std::to_string(ordinal) + " (" + prop.name + ")", mem, need);
+    return mem;
 }
 
 int usable_device_count(std::string *why) {

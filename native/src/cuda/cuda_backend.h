@@ -37,6 +37,33 @@ int usable_device_count(std::string *why);
 // Bytes of device memory the workspace takes for a config and token budget (for the open-time check and tests).
 uint64_t workspace_bytes(const LlamaConfig &c, int64_t max_batch_tokens);
 
+// Device memory an open needs: one formula for the backend's own check at open and for rir_check_device_memory
+// (a device pool's check of every device before any opens), so that the two cannot disagree.
+struct MemoryNeed {
+    int64_t max_batch_tokens = 0;  // the budget in effect (a request of 0 is kDefaultMaxBatchTokens)
+    uint64_t weights = 0;          // DeviceWeights::device_bytes
+    uint64_t workspace = 0;        // workspace_bytes for max_batch_tokens
+    uint64_t total = 0;            // weights + workspace + the cuBLASLt workspace + kHeadroomBytes
+};
+// Throws RIR_ERR_INVALID_ARGUMENT for a budget the backend refuses (too large for its int32 indexing).
+MemoryNeed memory_need(const LlamaConfig &c, int64_t max_batch_tokens);
+
+// Free and total memory of the calling thread's current device (cudaMemGetInfo; allocates nothing). Throws like
+// check() when the device cannot answer.
+struct DeviceMemory {
+    uint64_t free = 0, total = 0;
+};
+DeviceMemory current_device_memory();
+
+// "" when `need` fits in `mem`, else the out-of-memory message naming `device` ("cuda:2 (NVIDIA H100 ...)"), its
+// free and total memory and the need with its parts.
+std::string memory_shortfall(const std::string &device, const DeviceMemory &mem, const MemoryNeed &need);
+
+// The check for device `ordinal` on behalf of a caller that opens nothing (rir_check_device_memory): selects the
+// device for the call (restoring the caller's), names it as the backend does, and reports what is free. *message
+// receives memory_shortfall's text.
+DeviceMemory check_device_memory(int ordinal, const MemoryNeed &need, std::string *message);
+
 std::unique_ptr<Backend> make_cuda_backend(const LlamaConfig &config, const ModelWeights &weights,
                                            const CudaOptions &options);
 

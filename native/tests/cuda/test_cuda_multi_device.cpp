@@ -3,7 +3,9 @@
 // per handle, close from yet another thread. It checks that every entry point selects its own device (a handle works
 // whatever the calling thread's current device is, and leaves it unchanged), that the devices give bit-identical
 // results for the same batch, that a device too small for the model is named in a typed error while the others
-// open, and that a sticky fault on one device poisons that handle only.
+// open, that the memory check a pool makes before opening (rir_check_device_memory) names that device without
+// allocating anything and agrees with the open's own check, and that a sticky fault on one device poisons that handle
+// only.
 //
 // Against the emulator (test_cuda_multi_device_emu) each case configures 4 devices itself (emu::configure). When
 // EMU_DEVICE_COUNT is set, only the case that takes its node and fault from the environment runs (ctest
@@ -11,6 +13,7 @@
 // the cases that need emulator controls are left out and the rest runs on the devices present (skipped with fewer
 // than 2).
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -205,6 +208,33 @@ TEST_CASE(every_device_embeds_bit_identically_from_concurrent_threads) {
 #endif
 }
 
+// The memory check on every device present (a real GPU node too): the fixture fits, the need is the same on every
+// device, and the free memory reported is at most the device's total.
+TEST_CASE(the_memory_check_passes_every_device_that_holds_the_model) {
+    EmulatedNode node;
+    int n = 0;
+    REQUIRE(cudaGetDeviceCount(&n) == cudaSuccess && n >= 1);
+    uint64_t need = 0;
+    for (int d = 0; d < n; ++d) {
+        const std::string name = "cuda:" + std::to_string(d);
+        rir_open_options o;
+        rir_open_options_init(&o);
+        const std::string dir = model_dir();
+        o.model_dir = dir.c_str();
+        o.device = name.c_str();
+        o.max_batch_tokens = 4096;
+        uint64_t nd = 0, free_b = 0;
+        char err[1024] = {0};
+        const rir_status st = rir_check_device_memory(&o, &nd, &free_b, err, sizeof err);
+        CHECK_MSG(st == RIR_OK && err[0] == '\0', name << ": " << err);
+        cudaDeviceProp p;
+        REQUIRE(cudaGetDeviceProperties(&p, d) == cudaSuccess);
+        CHECK_MSG(nd > 0 && free_b >= nd && free_b <= p.totalGlobalMem, name << ": need " << nd << " free " << free_b);
+        if (d == 0) need = nd;
+        CHECK(nd == need);
+    }
+}
+
 #if defined(REASONIR_CUDA_EMU)
 // Per-device memory: a device whose memory cannot hold the model is named in a typed error; the others open.
 TEST_CASE(a_device_too_small_for_the_model_is_named) {
@@ -221,6 +251,118 @@ TEST_CASE(a_device_too_small_for_the_model_is_named) {
     CHECK(cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && total_b == (size_t(256) << 20) && free_b == total_b);
     REQUIRE(cudaSetDevice(0) == cudaSuccess);
     rir_close(other.m);
+}
+
+// rir_check_device_memory for device `device` with the options open_on uses.
+struct MemoryCheck {
+    rir_status status = RIR_OK;
+    uint64_t need = 0, free = 0;
+    std::string error;
+};
+MemoryCheck check_memory(const char *device, const std::string &dir = model_dir()) {
+    rir_open_options o;
+    rir_open_options_init(&o);
+    o.model_dir = dir.c_str();
+    o.device = device;
+    o.max_batch_tokens = 4096;
+    MemoryCheck c;
+    c.need = c.free = 12345;  // must be overwritten
+    char err[1024];
+    std::memset(err, 'x', sizeof err);  // must be overwritten too ("" when the model fits)
+    err[sizeof err - 1] = '\0';
+    c.status = rir_check_device_memory(&o, &c.need, &c.free, err, sizeof err);
+    c.error = err;
+    return c;
+}
+
+// The pool's check before any open (issue 20): it names a device too small for the model, passes the others, and
+// allocates and launches nothing on any of them; the calling thread's device is left as it was.
+TEST_CASE(the_memory_check_names_a_small_device_and_allocates_nothing) {
+    EmulatedNode node("8G,8G,512M,8G");
+    const size_t allocations = emu::live_allocations();
+    std::vector<size_t> bytes(kDevices);
+    std::vector<unsigned long long> launches(kDevices);
+    for (int d = 0; d < kDevices; ++d) {
+        bytes[d] = emu::live_device_bytes(d);
+        launches[d] = emu::launches(d);
+    }
+    REQUIRE(cudaSetDevice(1) == cudaSuccess);
+    std::vector<MemoryCheck> checks;
+    for (int d = 0; d < kDevices; ++d) checks.push_back(check_memory(("cuda:" + std::to_string(d)).c_str()));
+    CHECK_MSG(current_device() == 1, "the check left the caller on device " << current_device());
+    REQUIRE(cudaSetDevice(0) == cudaSuccess);
+    for (int d = 0; d < kDevices; ++d) {
+        const MemoryCheck &c = checks[d];
+        CHECK_MSG(c.need > (uint64_t(512) << 20) && c.need == checks[0].need, "cuda:" << d << " need " << c.need);
+        if (d == 2) continue;
+        CHECK_MSG(c.status == RIR_OK && c.error.empty(), "cuda:" << d << ": " << c.error);
+        CHECK_MSG(c.free == (uint64_t(8) << 30), "cuda:" << d << " free " << c.free);
+    }
+    const MemoryCheck &small = checks[2];
+    CHECK(small.status == RIR_ERR_OUT_OF_MEMORY);
+    CHECK(small.free == (uint64_t(512) << 20));
+    CHECK_MSG(small.error.rfind("cuda:2 (CUDA emulator (CPU)) has 0.50 GiB free of 0.50 GiB; the model needs ", 0) == 0 &&
+                  small.error.find("max_batch_tokens 4096") != std::string::npos,
+              small.error);
+    CHECK(emu::live_allocations() == allocations);
+    for (int d = 0; d < kDevices; ++d) {
+        CHECK_MSG(emu::live_device_bytes(d) == bytes[d], "device " << d);
+        CHECK_MSG(emu::launches(d) == launches[d], "device " << d);
+    }
+    // The open's own check says the same, word for word (one formula, one message).
+    Handle h = open_on(2);
+    CHECK(h.status == RIR_ERR_OUT_OF_MEMORY);
+    CHECK_MSG(h.error == small.error, h.error << " | " << small.error);
+}
+
+// The check's need is the open's, to the byte: a device with exactly that much memory passes the check and opens;
+// one byte less fails both.
+TEST_CASE(the_memory_check_and_the_open_agree_to_the_byte) {
+    EmulatedNode node;
+    const MemoryCheck probe = check_memory("cuda:0");
+    REQUIRE(probe.status == RIR_OK);
+    REQUIRE(emu::set_memory_limit(1, probe.need));
+    REQUIRE(emu::set_memory_limit(2, probe.need - 1));
+    const MemoryCheck exact = check_memory("cuda:1"), short_by_one = check_memory("cuda:2");
+    CHECK_MSG(exact.status == RIR_OK && exact.free == probe.need, exact.error);
+    CHECK_MSG(short_by_one.status == RIR_ERR_OUT_OF_MEMORY && short_by_one.free == probe.need - 1, short_by_one.error);
+    Handle fits = open_on(1), fails = open_on(2);
+    CHECK_MSG(fits.status == RIR_OK, fits.error);
+    CHECK(fails.status == RIR_ERR_OUT_OF_MEMORY);
+    CHECK_MSG(fails.error == short_by_one.error, fails.error << " | " << short_by_one.error);
+    rir_close(fits.m);
+    CHECK(emu::live_device_bytes(1) == 0);
+}
+
+// What the check refuses, with the status rir_open would give, and nothing allocated.
+TEST_CASE(the_memory_check_refuses_what_it_cannot_judge) {
+    EmulatedNode node;
+    const MemoryCheck cpu = check_memory("cpu"), autod = check_memory("auto");
+    CHECK(cpu.status == RIR_ERR_DEVICE && cpu.need == 0 && cpu.free == 0);
+    CHECK_MSG(cpu.error.find("checks CUDA devices") != std::string::npos && cpu.error.find("'cpu'") != std::string::npos,
+              cpu.error);
+    CHECK_MSG(autod.status == RIR_ERR_DEVICE && autod.error.find("'auto'") != std::string::npos, autod.error);
+    const MemoryCheck missing = check_memory("cuda:4");
+    CHECK_MSG(missing.status == RIR_ERR_DEVICE && missing.error.find("4 usable CUDA devices") != std::string::npos,
+              missing.error);
+    const MemoryCheck bad = check_memory("cuda:x");
+    CHECK_MSG(bad.status == RIR_ERR_INVALID_ARGUMENT, bad.error);
+    const MemoryCheck no_model = check_memory("cuda:0", model_dir() + "/no-such-folder");
+    CHECK_MSG(no_model.status == RIR_ERR_IO && no_model.need == 0 && no_model.error.find("config.json") != std::string::npos,
+              no_model.error);
+    CHECK(rir_check_device_memory(nullptr, nullptr, nullptr, nullptr, 0) == RIR_ERR_INVALID_ARGUMENT);
+    // need_bytes, free_bytes and error_buf may all be NULL.
+    const std::string dir = model_dir();
+    rir_open_options o;
+    rir_open_options_init(&o);
+    o.model_dir = dir.c_str();
+    o.device = "cuda:3";
+    CHECK(rir_check_device_memory(&o, nullptr, nullptr, nullptr, 0) == RIR_OK);
+    o.max_batch_tokens = INT64_C(1) << 40;  // a budget the backend refuses, refused here alike
+    char err[256] = {0};
+    CHECK(rir_check_device_memory(&o, nullptr, nullptr, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(std::string(err).find("too large") != std::string::npos, err);
+    for (int d = 0; d < kDevices; ++d) CHECK_MSG(emu::live_device_bytes(d) == 0, "device " << d);
 }
 
 // How many launches an open and one embed of the test batch take on a device (for placing a fault inside an embed).

@@ -43,6 +43,7 @@ public final class ReasonIR implements AutoCloseable {
     }
 
     private static final System.Logger LOG = System.getLogger(ReasonIR.class.getName());
+    private static final double GIB = 1024.0 * 1024 * 1024;
     /** Test hook: runs after the native model is open, before the model object exists; null in production. */
     static volatile Runnable afterNativeOpen;
 
@@ -88,7 +89,9 @@ public final class ReasonIR implements AutoCloseable {
     /**
      * Opens a model folder with {@code options}. A device set in {@link Options#device()} (see {@link DeviceSet})
      * opens one engine per device, in parallel; if one of them fails, the others are closed and the failure names the
-     * device. A malformed set fails with {@link ReasonIRException.Kind#INVALID_ARGUMENT}, a named GPU that does not
+     * device. A set of several GPUs first checks the free memory of every device, and when one or more cannot hold
+     * the model, fails with {@link ReasonIRException.Kind#OUT_OF_MEMORY} naming each of them before any engine has
+     * allocated anything. A malformed set fails with {@link ReasonIRException.Kind#INVALID_ARGUMENT}, a named GPU that does not
      * exist with {@link ReasonIRException.Kind#DEVICE}, both before any weights are read.
      */
     public static ReasonIR open(Path dir, Options options) {
@@ -141,6 +144,10 @@ public final class ReasonIR implements AutoCloseable {
             long nanos = System.nanoTime() - t0;
             return List.of(new Opened(resolvedName(m), m, nanos, gbps(bytes, nanos)));
         }
+        // Several GPUs: every device's free memory is checked before any engine opens, so that a device too small
+        // for the model fails the open while the others have allocated nothing. (One device keeps the path above: its
+        // open makes the same check itself, with the same message.)
+        if (!set.onCpu()) checkDeviceMemory(dir, options, set, devices);
         int threads = set.onCpu()
                 ? DeviceSet.threadsPerEngine(options.threads(), n, () -> Runtime.getRuntime().availableProcessors())
                 : options.threads();
@@ -191,6 +198,36 @@ public final class ReasonIR implements AutoCloseable {
         if (first instanceof RuntimeException r) throw r;
         if (first instanceof Error e) throw e;
         throw new IllegalStateException(first);
+    }
+
+    /**
+     * A CUDA pool's memory check, before any of its engines opens: asks each device whether an open with these options
+     * fits in its free memory ({@link NativeModel#checkDeviceMemory}: config.json only, nothing allocated) and fails
+     * with one {@link ReasonIRException.Kind#OUT_OF_MEMORY} naming every device that cannot hold the model (each with
+     * its free and total memory and the need, as the open would say). Any other failure of the check (no such device,
+     * an unreadable config.json) is what the open would have failed with, named like a failed open. The devices are
+     * asked one after the other: each question is a driver call (on a real GPU the first one also creates the
+     * device's context, which the open then reuses). The opens still check for themselves, since memory can be taken
+     * by another process in between.
+     */
+    private static void checkDeviceMemory(Path dir, Options options, DeviceSet set, List<String> devices) {
+        List<String> tooSmall = new ArrayList<>();
+        for (String device : devices) {
+            NativeModel.MemoryCheck c;
+            try {
+                c = NativeModel.checkDeviceMemory(dir, options.withDevice(device));
+            } catch (ReasonIRException e) {
+                throw naming(e, device, set);
+            }
+            LOG.log(System.Logger.Level.DEBUG, () -> String.format(Locale.ROOT,
+                    "%s: %.2f GiB free, an engine needs %.2f GiB%s", device, c.freeBytes() / GIB, c.needBytes() / GIB,
+                    c.fits() ? "" : " (too small)"));
+            if (!c.fits()) tooSmall.add(c.message());
+        }
+        if (tooSmall.isEmpty()) return;
+        throw new ReasonIRException(ReasonIRException.Kind.OUT_OF_MEMORY, "device set '" + set.text() + "': "
+                + tooSmall.size() + " of " + devices.size() + " devices cannot hold the model, so none was opened: "
+                + String.join("; ", tooSmall));
     }
 
     /**

@@ -11,6 +11,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
@@ -36,6 +37,8 @@ public final class NativeModel implements AutoCloseable {
     private static final int ERROR_CAP = 4096;
     /** Native handles opened and not yet closed, process-wide: lets tests prove that no failure path leaks one. */
     private static final AtomicInteger LIVE_HANDLES = new AtomicInteger();
+    /** Calls of {@link #open}, process-wide, whatever their outcome: lets tests prove that an open was never tried. */
+    private static final AtomicInteger OPEN_ATTEMPTS = new AtomicInteger();
 
     /** Serializes native engine calls (one handle serves one call at a time) and guards the handle and buffers. */
     private final ReentrantLock lock = new ReentrantLock();
@@ -71,6 +74,7 @@ public final class NativeModel implements AutoCloseable {
      */
     public static NativeModel open(Path dir, Options options) {
         load();
+        OPEN_ATTEMPTS.incrementAndGet();
         Model handle;
         try (ReasonIRNative.OpenOptions o = new ReasonIRNative.OpenOptions();
              BytePointer dirStr = new BytePointer(dir.toAbsolutePath().toString(), "UTF-8");
@@ -78,11 +82,7 @@ public final class NativeModel implements AutoCloseable {
              PointerPointer<Model> out = new PointerPointer<>(1);
              BytePointer err = new BytePointer(ERROR_CAP)) {
             err.zero();  // fresh native memory is not zeroed: an unwritten buffer must read as "", not as garbage
-            ReasonIRNative.rir_open_options_init(o);
-            o.model_dir(dirStr).device(devStr).num_threads(options.threads())
-                    .precision(nativePrecision(options.precision()))
-                    .max_batch_tokens(Math.max(options.batchTokens(), options.maxLength()))
-                    .flags(options.copyWeights() ? ReasonIRNative.RIR_OPEN_COPY_WEIGHTS : 0);
+            fill(o, dirStr, devStr, options);
             int st = ReasonIRNative.rir_open(o, out, err, ERROR_CAP);
             if (st != ReasonIRNative.RIR_OK) {
                 String message = cString(err, ERROR_CAP);
@@ -101,6 +101,59 @@ public final class NativeModel implements AutoCloseable {
             throw e;
         }
     }
+
+    /**
+     * The {@code rir_open_options} of an open with {@code options}: one place for {@link #open} and
+     * {@link #checkDeviceMemory}, so that the memory check judges exactly the open that follows it. The strings must
+     * stay alive while {@code o} is used.
+     */
+    private static void fill(ReasonIRNative.OpenOptions o, BytePointer dirStr, BytePointer devStr, Options options) {
+        ReasonIRNative.rir_open_options_init(o);
+        o.model_dir(dirStr).device(devStr).num_threads(options.threads())
+                .precision(nativePrecision(options.precision()))
+                .max_batch_tokens(Math.max(options.batchTokens(), options.maxLength()))
+                .flags(options.copyWeights() ? ReasonIRNative.RIR_OPEN_COPY_WEIGHTS : 0);
+    }
+
+    /**
+     * Whether {@link #open} with {@code options} on its CUDA device ({@code cuda}, {@code cuda:N}) would fit in that
+     * device's free memory ({@code rir_check_device_memory}): reads config.json of {@code dir}, allocates nothing of
+     * the engine's. A device pool asks this of every device before it opens any. A device too small for the model is
+     * an answer ({@link MemoryCheck#fits()} false, with the message the open would give), not an exception.
+     *
+     * @throws ReasonIRException of the native status for anything else: not a CUDA device or no CUDA backend
+     *                           ({@link ReasonIRException.Kind#DEVICE}), an unreadable config.json
+     *                           ({@link CheckpointException}), bad options
+     */
+    public static MemoryCheck checkDeviceMemory(Path dir, Options options) {
+        load();
+        try (ReasonIRNative.OpenOptions o = new ReasonIRNative.OpenOptions();
+             BytePointer dirStr = new BytePointer(dir.toAbsolutePath().toString(), "UTF-8");
+             BytePointer devStr = new BytePointer(options.device(), "UTF-8");
+             LongPointer need = new LongPointer(1);
+             LongPointer free = new LongPointer(1);
+             BytePointer err = new BytePointer(ERROR_CAP)) {
+            err.zero();
+            fill(o, dirStr, devStr, options);
+            int st = ReasonIRNative.rir_check_device_memory(o, need, free, err, ERROR_CAP);
+            String message = cString(err, ERROR_CAP);
+            if (st == ReasonIRNative.RIR_OK || st == ReasonIRNative.RIR_ERR_OUT_OF_MEMORY) {
+                return new MemoryCheck(options.device(), st == ReasonIRNative.RIR_OK, need.get(0), free.get(0),
+                        message);
+            }
+            throw fromStatus(st, message.isEmpty() ? "rir_check_device_memory failed with status " + st : message,
+                    -1, null);
+        } catch (UnsupportedEncodingException e) {
+            throw new IllegalStateException(e);  // UTF-8 is always supported
+        }
+    }
+
+    /**
+     * The answer of {@link #checkDeviceMemory}: the device asked, whether the model fits, the bytes an open needs there
+     * and the bytes free (unsigned values that fit a long on any GPU), and when it does not fit the open's
+     * out-of-memory message naming the device ("" when it fits).
+     */
+    public record MemoryCheck(String device, boolean fits, long needBytes, long freeBytes, String message) {}
 
     /** Loads the JNI glue and libreasonir.so from the jar (idempotent); a platform without them gets a typed error. */
     public static void load() {
@@ -137,6 +190,14 @@ public final class NativeModel implements AutoCloseable {
     /** Native handles opened through this class and not closed yet (for leak tests). */
     public static int liveHandles() {
         return LIVE_HANDLES.get();
+    }
+
+    /**
+     * Calls of {@link #open} so far in this process, failed ones included (for tests that prove an open was refused
+     * before any engine was tried, e.g. a device pool's memory check).
+     */
+    public static int openAttempts() {
+        return OPEN_ATTEMPTS.get();
     }
 
     /** Embedding dimension. */

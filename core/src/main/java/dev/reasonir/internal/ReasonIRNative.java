@@ -4,6 +4,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.annotation.Cast;
@@ -196,6 +197,16 @@ public final class ReasonIRNative {
 
     /** Usable CUDA devices; when 0 the reason is written to {@code whyBuf} (NUL-terminated). */
     public static native int rir_cuda_device_count(@Cast("char*") BytePointer whyBuf, @Cast("size_t") long whyCap);
+
+    /**
+     * {@code rir_check_device_memory}: whether an {@link #rir_open} with {@code options} (a CUDA device) would fit in
+     * that device's free memory, from config.json alone and without allocating; RIR_OK, RIR_ERR_OUT_OF_MEMORY with the
+     * open's message, or the status of what failed first. {@code needBytes}/{@code freeBytes} receive one uint64 each
+     * (may be null).
+     */
+    public static native int rir_check_device_memory(OpenOptions options, @Cast("uint64_t*") LongPointer needBytes,
+                                                     @Cast("uint64_t*") LongPointer freeBytes,
+                                                     @Cast("char*") BytePointer errorBuf, @Cast("size_t") long errorCap);
 
     public static native @Cast("const char*") BytePointer rir_version();
 
