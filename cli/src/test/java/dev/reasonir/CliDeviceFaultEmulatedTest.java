@@ -1,11 +1,31 @@
 package dev.reasonir;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -14,8 +34,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * sticky fault on cuda:3 inside its first batch (cli/pom.xml, execution {@code emulated-gpu-fault}:
  * {@code EMU_FAULT=3:50:cudaErrorIllegalAddress}; h256_l4 opens with 38 launches and runs a batch in 24). The pool
  * takes cuda:3 out with a warning, runs its batch on another device, and the index completes with exactly the bytes
- * of the one-device index. One test method: launches are counted per device from the start of the process, and
- * nothing else in this JVM may use cuda:3 first. Skipped elsewhere.
+ * of the one-device index. Launches are counted per device from the start of a process, so nothing else in this JVM
+ * may use cuda:3 first (the serve test runs in a child JVM with its own counts). Skipped elsewhere.
  */
 class CliDeviceFaultEmulatedTest {
     static final boolean EMULATED = EmulatedGpu.loadIfRequested();
@@ -50,5 +70,87 @@ class CliDeviceFaultEmulatedTest {
                     log.lines().toString());
         }
         EmulatedCli.assertSameIndex(tmp.resolve("one"), tmp.resolve("all"));
+    }
+
+    /**
+     * {@code serve --device cuda:all} when a device dies under it, in a child JVM with the same fault (its own launch
+     * counts): every request is answered with the vectors of one device, cuda:3 is taken out, {@code /metrics} shows
+     * it down and {@code /health} answers 200 "degraded" naming it.
+     */
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void serveOnCudaAllKeepsServingAndSaysDegraded() throws Exception {
+        String fault = System.getenv("EMU_FAULT");
+        assumeTrue(EMULATED && fault != null && fault.startsWith("3:50:"),
+                "needs the emulator with a fault in cuda:3's first batch");
+        assumeTrue(ReasonIR.cudaDeviceCount().count() == 4, "needs EMU_DEVICE_COUNT=4");
+        Path model = EmulatedCli.model();
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-cp", System.getProperty("java.class.path"),
+                "-Dai.djl.offline=true",
+                "-Dreasonir.emulatedLibrary=" + System.getProperty("reasonir.emulatedLibrary"),
+                "-Dreasonir.jniLibrary=" + System.getProperty("reasonir.jniLibrary"),
+                EmulatedCli.class.getName(), "serve", "--model", model.toString(), "--device", "cuda:all",
+                "--port", "0", "--max-length", "64", "--max-batch-tokens", "32");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            String port = null;
+            StringBuilder log = new StringBuilder();
+            while (port == null) {
+                String line = out.readLine();
+                if (line == null) break;
+                log.append(line).append('\n');
+                Matcher m = CliDevicePoolEmulatedTest.SERVING.matcher(line);
+                if (m.find()) port = m.group(1);
+            }
+            assertNotNull(port, "no 'serving' line: " + log);
+            URI base = URI.create("http://127.0.0.1:" + port);
+            HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+            // Rounds of concurrent requests until cuda:3 has taken a batch (and failed in it).
+            List<List<String>> requests = new ArrayList<>();
+            List<float[][]> answers = new ArrayList<>();
+            ExecutorService clients = Executors.newFixedThreadPool(6);
+            String metrics = "";
+            try {
+                for (int round = 0; round < 5 && !metrics.contains("reasonir_device_up{device=\"cuda:3\"} 0"); round++) {
+                    List<Future<float[][]>> pending = new ArrayList<>();
+                    for (int c = 0; c < 6; c++) {
+                        List<String> inputs = List.of("round " + round + " client " + c + " on the cell membrane",
+                                "sediment " + c + " in river " + round);
+                        requests.add(inputs);
+                        pending.add(clients.submit(() -> CliDevicePoolEmulatedTest.embed(http, base, inputs)));
+                    }
+                    for (Future<float[][]> f : pending) answers.add(f.get(2, TimeUnit.MINUTES));
+                    metrics = http.send(HttpRequest.newBuilder(base.resolve("/metrics")).GET().build(),
+                            HttpResponse.BodyHandlers.ofString()).body();
+                }
+            } finally {
+                clients.shutdownNow();
+            }
+            assertTrue(metrics.contains("reasonir_device_up{device=\"cuda:3\"} 0\n"), metrics);
+            assertTrue(metrics.contains("reasonir_device_failures_total{device=\"cuda:3\"} 1\n"), metrics);
+            for (int k = 0; k < 3; k++) {
+                assertTrue(metrics.contains("reasonir_device_up{device=\"cuda:" + k + "\"} 1\n"), metrics);
+            }
+            HttpResponse<String> health = http.send(HttpRequest.newBuilder(base.resolve("/health")).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, health.statusCode(), health.body());
+            JsonNode h = new ObjectMapper().readTree(health.body());
+            assertEquals("degraded", h.get("status").asText(), health.body());
+            assertEquals("cuda:3", h.get("failed_devices").get(0).asText(), health.body());
+            // every answer, the failed device's batch included, is one device's
+            try (ReasonIR m = ReasonIR.open(model, Options.defaults().withDevice("cuda:0").withMaxLength(64))) {
+                for (int r = 0; r < requests.size(); r++) {
+                    float[][] want = m.embedDocuments(requests.get(r));
+                    for (int i = 0; i < want.length; i++) {
+                        assertArrayEquals(want[i], answers.get(r)[i], "request " + r + ", input " + i);
+                    }
+                }
+            }
+        } finally {
+            p.destroy();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly();
+        }
     }
 }
