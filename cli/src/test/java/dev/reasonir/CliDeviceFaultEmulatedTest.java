@@ -6,13 +6,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,11 +18,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -85,27 +80,9 @@ class CliDeviceFaultEmulatedTest {
                 "needs the emulator with a fault in cuda:3's first batch");
         assumeTrue(ReasonIR.cudaDeviceCount().count() == 4, "needs EMU_DEVICE_COUNT=4");
         Path model = EmulatedCli.model();
-        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-cp", System.getProperty("java.class.path"),
-                "-Dai.djl.offline=true",
-                "-Dreasonir.emulatedLibrary=" + System.getProperty("reasonir.emulatedLibrary"),
-                "-Dreasonir.jniLibrary=" + System.getProperty("reasonir.jniLibrary"),
-                EmulatedCli.class.getName(), "serve", "--model", model.toString(), "--device", "cuda:all",
-                "--port", "0", "--max-length", "64", "--max-batch-tokens", "32");
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            String port = null;
-            StringBuilder log = new StringBuilder();
-            while (port == null) {
-                String line = out.readLine();
-                if (line == null) break;
-                log.append(line).append('\n');
-                Matcher m = CliDevicePoolEmulatedTest.SERVING.matcher(line);
-                if (m.find()) port = m.group(1);
-            }
-            assertNotNull(port, "no 'serving' line: " + log);
-            URI base = URI.create("http://127.0.0.1:" + port);
+        try (EmulatedCli.Served served = EmulatedCli.serve(model, "--device", "cuda:all", "--max-length", "64",
+                "--max-batch-tokens", "32")) {
+            URI base = served.base();
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
             // Rounds of concurrent requests until cuda:3 has taken a batch (and failed in it).
             List<List<String>> requests = new ArrayList<>();
@@ -148,9 +125,6 @@ class CliDeviceFaultEmulatedTest {
                     }
                 }
             }
-        } finally {
-            p.destroy();
-            if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly();
         }
     }
 }

@@ -6,8 +6,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -29,7 +27,6 @@ import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -41,7 +38,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 class CliDevicePoolEmulatedTest {
     static final boolean EMULATED = EmulatedGpu.loadIfRequested();
-    static final Pattern SERVING = Pattern.compile("serving .* on http://127\\.0\\.0\\.1:(\\d+) ");
 
     @TempDir
     Path tmp;
@@ -109,29 +105,10 @@ class CliDevicePoolEmulatedTest {
         Path model = EmulatedCli.model();
         // The real command in a child JVM (it serves until SIGTERM), over the emulated engine; the child inherits
         // this JVM's environment, EMU_DEVICE_COUNT=4 included.
-        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-cp", System.getProperty("java.class.path"),
-                "-Dai.djl.offline=true",
-                "-Dreasonir.emulatedLibrary=" + System.getProperty("reasonir.emulatedLibrary"),
-                "-Dreasonir.jniLibrary=" + System.getProperty("reasonir.jniLibrary"),
-                EmulatedCli.class.getName(), "serve", "--model", model.toString(), "--device", "cuda:all",
-                "--port", "0", "--max-length", "64", "--max-batch-tokens", "32");
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-            String port = null;
-            StringBuilder log = new StringBuilder();
-            while (port == null) {
-                String line = out.readLine();
-                if (line == null) break;
-                log.append(line).append('\n');
-                Matcher m = SERVING.matcher(line);
-                if (m.find()) port = m.group(1);
-            }
-            assertNotNull(port, "no 'serving' line: " + log);
-            assertTrue(log.toString().contains("device cuda:0 (") && log.toString().contains("cuda:3 ("),
-                    log.toString());
-            URI base = URI.create("http://127.0.0.1:" + port);
+        try (EmulatedCli.Served served = EmulatedCli.serve(model, "--device", "cuda:all", "--max-length", "64",
+                "--max-batch-tokens", "32")) {
+            assertTrue(served.log().contains("device cuda:0 (") && served.log().contains("cuda:3 ("), served.log());
+            URI base = served.base();
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
             // Several clients at once, a few short inputs each: the batchers of the four engines share the work.
@@ -176,9 +153,6 @@ class CliDevicePoolEmulatedTest {
             assertEquals(4, metrics.lines().filter(l -> l.startsWith("reasonir_device_up{")).count(), metrics);
             // the warm-up is one batch on one device; the clients' dozen batches went to several
             assertTrue(batches > requests.size() && busy >= 2, metrics);
-        } finally {
-            p.destroy();  // SIGTERM: the shutdown hook closes the server, then the model
-            if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly();
         }
     }
 

@@ -1,6 +1,9 @@
 package dev.reasonir;
 
+import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -9,6 +12,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -46,6 +52,39 @@ final class EmulatedCli {
             return;
         }
         dev.reasonir.cli.Main.main(args);
+    }
+
+    private static final Pattern SERVING = Pattern.compile("serving .* on http://127\\.0\\.0\\.1:(\\d+) ");
+
+    /** {@code ./reasonir serve} in a child JVM over the emulated engine (which inherits this JVM's EMU_* variables). */
+    record Served(Process process, URI base, String log) implements AutoCloseable {
+        /** SIGTERM (the shutdown hook closes the server, then the model), then a kill if it does not end in 60 s. */
+        @Override
+        public void close() throws InterruptedException {
+            process.destroy();
+            if (!process.waitFor(60, TimeUnit.SECONDS)) process.destroyForcibly();
+        }
+    }
+
+    /** Starts {@code serve --model MODEL --port 0 ARGS...} and waits for its "serving" line. */
+    static Served serve(Path model, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-cp", System.getProperty("java.class.path"),
+                "-Dai.djl.offline=true",
+                "-Dreasonir.emulatedLibrary=" + System.getProperty("reasonir.emulatedLibrary"),
+                "-Dreasonir.jniLibrary=" + System.getProperty("reasonir.jniLibrary"),
+                EmulatedCli.class.getName(), "serve", "--model", model.toString(), "--port", "0"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        StringBuilder log = new StringBuilder();
+        for (String line; (line = out.readLine()) != null; ) {
+            log.append(line).append('\n');
+            Matcher m = SERVING.matcher(line);
+            if (m.find()) return new Served(p, URI.create("http://127.0.0.1:" + m.group(1)), log.toString());
+        }
+        p.destroyForcibly();
+        throw new AssertionError("no 'serving' line: " + log);
     }
 
     record Run(int status, String out, String err) {}
