@@ -62,7 +62,7 @@ endfunction()
 
 if(REASONIR_TESTS OR NOT DEFINED REASONIR_TESTS)
   enable_testing()
-  add_executable(test_emu ${REASONIR_EMU_DIR}/test_emu.cpp)
+  add_executable(test_emu ${REASONIR_EMU_DIR}/test_emu.cpp ${REASONIR_EMU_DIR}/test_emu_devices.cpp)
   target_link_libraries(test_emu PRIVATE reasonir_emu_flags ${CMAKE_DL_LIBS})
   target_include_directories(test_emu PRIVATE ${REASONIR_EMU_NATIVE_DIR}/tests)
   add_dependencies(test_emu fake_cublaslt)
