@@ -33,6 +33,15 @@ RIR_PRECISION_FP32 = 1
 RIR_PRECISION_BF16 = 2
 RIR_EMBED_NO_NORMALIZE = 1
 RIR_OPEN_COPY_WEIGHTS = 1
+RIR_ATTENTION_DEFAULT = 0
+RIR_ATTENTION_AUTO = 1
+RIR_ATTENTION_SM80 = 2
+RIR_ATTENTION_SM90 = 3
+RIR_CUDA_GRAPHS_DEFAULT = 0
+RIR_CUDA_GRAPHS_AUTO = 1
+RIR_CUDA_GRAPHS_ON = 2
+RIR_CUDA_GRAPHS_OFF = 3
+RIR_CUDA_GRAPH_MAX_TOKENS = 512
 
 # Status value -> name without the prefix ("OK", "INVALID_ARGUMENT", ...), precision name ("default", "fp32",
 # "bf16") -> value, and back.
@@ -41,6 +50,10 @@ STATUS_NAMES = {RIR_OK: "OK", **{v: k[len("RIR_ERR_"):] for k, v in dict(globals
 PRECISION = {k[len("RIR_PRECISION_"):].lower(): v for k, v in dict(globals()).items()
              if k.startswith("RIR_PRECISION_")}
 PRECISION_NAMES = {v: k for k, v in PRECISION.items()}
+ATTENTION = {k[len("RIR_ATTENTION_"):].lower(): v for k, v in dict(globals()).items()
+             if k.startswith("RIR_ATTENTION_")}
+CUDA_GRAPHS = {k[len("RIR_CUDA_GRAPHS_"):].lower(): v for k, v in dict(globals()).items()
+               if k.startswith("RIR_CUDA_GRAPHS_")}
 
 
 class RirOpenOptions(ctypes.Structure):
@@ -53,6 +66,8 @@ class RirOpenOptions(ctypes.Structure):
         ("precision", ctypes.c_int32),
         ("max_batch_tokens", ctypes.c_int64),
         ("flags", ctypes.c_uint32),
+        ("attention", ctypes.c_int32),
+        ("cuda_graphs", ctypes.c_int32),
     ]
 
 
@@ -129,7 +144,8 @@ def pack(seqs: Sequence[Tuple[Sequence[int], int]]):
 
 class Engine:
     def __init__(self, lib_path: str, model_dir: str, device: str = "cuda", precision: str = "default",
-                 max_batch_tokens: int = 0, num_threads: int = 0, flags: int = 0):
+                 max_batch_tokens: int = 0, num_threads: int = 0, flags: int = 0, attention: str = "default",
+                 cuda_graphs: str = "default"):
         self.lib = load_library(lib_path)
         opt = RirOpenOptions()
         self.lib.rir_open_options_init(ctypes.byref(opt))
@@ -140,6 +156,9 @@ class Engine:
         opt.precision = PRECISION[precision]
         opt.max_batch_tokens = int(max_batch_tokens)
         opt.flags = int(flags)
+        # "default": the library reads REASONIR_ATTENTION / REASONIR_CUDA_GRAPHS from the environment, else auto.
+        opt.attention = ATTENTION[attention]
+        opt.cuda_graphs = CUDA_GRAPHS[cuda_graphs]
         handle = ctypes.c_void_p()
         err = ctypes.create_string_buffer(4096)
         t0 = time.perf_counter()

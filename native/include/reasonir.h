@@ -62,7 +62,30 @@ typedef struct rir_open_options {
     int32_t precision;          /* an rir_precision value */
     int64_t max_batch_tokens;   /* largest packed batch a call may pass (workspace sizing); 0 = backend default */
     uint32_t flags;             /* RIR_OPEN_* bits */
+    /* Added in the second version of this struct (older callers' struct_size ends before them: both read as 0). */
+    int32_t attention;          /* an rir_attention value: which attention kernel the CUDA backend runs */
+    int32_t cuda_graphs;        /* an rir_cuda_graphs value: whether the CUDA backend replays small batches as graphs */
 } rir_open_options;
+
+/* The CUDA backend's attention kernel (the CPU backend ignores this). Every kernel computes the same function with the
+ * same rounding points (the CPU backend's BF16 attention); they differ in speed and in the order of fp32 sums. */
+typedef enum rir_attention {
+    RIR_ATTENTION_DEFAULT = 0, /* REASONIR_ATTENTION from the environment (auto, sm80 or sm90), else auto */
+    RIR_ATTENTION_AUTO = 1,    /* the library's choice: sm80 on every GPU until a GPU report shows sm90 faster */
+    RIR_ATTENTION_SM80 = 2,    /* mma.sync + cp.async, compute capability 8.0 and newer */
+    RIR_ATTENTION_SM90 = 3     /* wgmma + TMA (Hopper), compute capability 9.0 only, head_dim 64 or 128 */
+} rir_attention;
+
+/* CUDA graphs for small batches (the CPU backend ignores this): the forward pass of a batch of up to
+ * RIR_CUDA_GRAPH_MAX_TOKENS tokens is captured once per batch shape and replayed, which removes the launch cost of
+ * its ~10 kernels per layer. Results are bit-identical with and without graphs. */
+typedef enum rir_cuda_graphs {
+    RIR_CUDA_GRAPHS_DEFAULT = 0, /* REASONIR_CUDA_GRAPHS from the environment (auto, on or off), else auto */
+    RIR_CUDA_GRAPHS_AUTO = 1,    /* the library's choice: off until a GPU report shows graphs faster */
+    RIR_CUDA_GRAPHS_ON = 2,
+    RIR_CUDA_GRAPHS_OFF = 3
+} rir_cuda_graphs;
+#define RIR_CUDA_GRAPH_MAX_TOKENS 512
 
 /* Read the shards with plain reads instead of memory-mapping them during rir_open (like llama.cpp's --no-mmap). Both
  * backends keep their own copy of the weights (the CPU backend packs them for its kernels, the CUDA backend uploads
@@ -71,7 +94,8 @@ typedef struct rir_open_options {
  * with RIR_ERR_IO. Costs a second copy of the weights in memory until rir_open returns. */
 #define RIR_OPEN_COPY_WEIGHTS 1u
 
-/* Fills defaults: device "auto", num_threads 0, precision DEFAULT, max_batch_tokens 0, flags 0. */
+/* Fills defaults: device "auto", num_threads 0, precision DEFAULT, max_batch_tokens 0, flags 0, attention and
+ * cuda_graphs DEFAULT. */
 void rir_open_options_init(rir_open_options *options);
 
 /* Opens a checkpoint. On success *out is a handle to free with rir_close. On failure *out is NULL and a message

@@ -2,8 +2,11 @@
 // everything: no C++ exception crosses the C boundary. Batch validation lives here so that every backend receives
 // only well-formed packed batches (model.h, PackedBatch).
 #include <cmath>
+#include <cstddef>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -149,15 +152,40 @@ void validate_score(const void *rows, int32_t dtype, int64_t n_rows, int32_t dim
     if (!scores) throw Error(RIR_ERR_INVALID_ARGUMENT, "rir_score: scores is NULL");
 }
 
+// An option the caller left at DEFAULT takes the environment variable `var` (one of `names`, whose index + 1 is the
+// enum value: AUTO is always the first name), else AUTO. A value the variable does not name fails the open: a typo in
+// a switch must not silently run another kernel than the one asked for.
+int32_t from_environment(int32_t value, const char *var, std::initializer_list<const char *> names, const std::string &f) {
+    if (value != 0) return value;
+    const char *env = std::getenv(var);
+    if (!env || !*env) return 1;
+    std::string allowed;
+    int32_t i = 1;
+    for (const char *n : names) {
+        if (std::strcmp(env, n) == 0) return i;
+        allowed += (allowed.empty() ? "" : ", ") + std::string(n);
+        ++i;
+    }
+    throw rir::Error(RIR_ERR_INVALID_ARGUMENT, f + ": " + var + "='" + env + "' is not one of " + allowed);
+}
+
 // Validates rir_open_options and turns them into BackendOptions: one reading for rir_open and
 // rir_check_device_memory, so that the check judges exactly the open it stands for. `fn` names the caller in messages.
 rir::BackendOptions backend_options(const rir_open_options *options, const char *fn) {
     using rir::Error;
     const std::string f = fn;
-    if (options->struct_size < sizeof(rir_open_options))
+    // The first version of the struct ended at `flags`: a caller built against it gets DEFAULT for the fields added
+    // since (copied into a full-size struct, so that nothing past its struct_size is read).
+    constexpr size_t kFirstVersionSize = offsetof(rir_open_options, attention);
+    if (options->struct_size < kFirstVersionSize || options->struct_size > sizeof(rir_open_options))
         throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": options.struct_size " + std::to_string(options->struct_size) +
-                                                  " is smaller than " + std::to_string(sizeof(rir_open_options)) +
+                                                  " is neither " + std::to_string(kFirstVersionSize) + " nor " +
+                                                  std::to_string(sizeof(rir_open_options)) +
                                                   " (call rir_open_options_init)");
+    rir_open_options full;
+    std::memset(&full, 0, sizeof full);
+    std::memcpy(&full, options, options->struct_size);
+    options = &full;
     if (!options->model_dir || !*options->model_dir) throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": model_dir is empty");
     if (options->num_threads < 0 || options->max_batch_tokens < 0)
         throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": num_threads and max_batch_tokens must be >= 0");
@@ -171,6 +199,14 @@ rir::BackendOptions backend_options(const rir_open_options *options, const char 
     if (options->flags & ~RIR_OPEN_COPY_WEIGHTS)
         throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": unknown flags " + std::to_string(options->flags));
     bo.copy_weights = (options->flags & RIR_OPEN_COPY_WEIGHTS) != 0;
+    if (options->attention < RIR_ATTENTION_DEFAULT || options->attention > RIR_ATTENTION_SM90)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": unknown attention " + std::to_string(options->attention));
+    if (options->cuda_graphs < RIR_CUDA_GRAPHS_DEFAULT || options->cuda_graphs > RIR_CUDA_GRAPHS_OFF)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, f + ": unknown cuda_graphs " + std::to_string(options->cuda_graphs));
+    bo.attention = static_cast<rir_attention>(
+        from_environment(options->attention, "REASONIR_ATTENTION", {"auto", "sm80", "sm90"}, f));
+    bo.cuda_graphs = static_cast<rir_cuda_graphs>(
+        from_environment(options->cuda_graphs, "REASONIR_CUDA_GRAPHS", {"auto", "on", "off"}, f));
     return bo;
 }
 

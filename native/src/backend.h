@@ -38,6 +38,9 @@ struct BackendOptions {
     rir_precision precision = RIR_PRECISION_DEFAULT;
     int64_t max_batch_tokens = 0;                  // 0 = the backend's default
     bool copy_weights = false;                     // RIR_OPEN_COPY_WEIGHTS (CPU: no mapping kept)
+    // CUDA only, resolved from the environment already (never *_DEFAULT): the backend resolves AUTO.
+    rir_attention attention = RIR_ATTENTION_AUTO;
+    rir_cuda_graphs cuda_graphs = RIR_CUDA_GRAPHS_AUTO;
 };
 
 // Parses "auto" | "cpu" | "cuda" | "cuda:N" into kind/ordinal; throws RIR_ERR_INVALID_ARGUMENT otherwise.

@@ -107,6 +107,8 @@ std::unique_ptr<Backend> make_backend(const BackendOptions &o, Checkpoint &check
             c.ordinal = o.ordinal;
             c.precision = o.precision;
             c.max_batch_tokens = o.max_batch_tokens;
+            c.attention = o.attention;
+            c.cuda_graphs = o.cuda_graphs;
             backend = cuda::make_cuda_backend(checkpoint.config(), checkpoint.weights(), c);
             break;
 #else

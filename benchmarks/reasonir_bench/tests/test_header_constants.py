@@ -21,7 +21,8 @@ DEFINE = re.compile(r"^\s*#define\s+(RIR_\w+)\s+(-?\d+)[uU]?\b", re.M)
 ENUMERATOR = re.compile(r"\b(RIR_\w+)\s*=\s*(-?\d+)\s*[,}/\n]")
 # Groups engine.py binds, so must define in full. rir_dtype (RIR_DTYPE_*) belongs to rir_score, which engine.py does
 # not bind, and RIR_API_VERSION it does not use: those it may leave out, but a value it defines is checked all the same.
-REQUIRED_PREFIXES = ("RIR_OK", "RIR_ERR_", "RIR_PRECISION_", "RIR_EMBED_", "RIR_OPEN_")
+REQUIRED_PREFIXES = ("RIR_OK", "RIR_ERR_", "RIR_PRECISION_", "RIR_EMBED_", "RIR_OPEN_", "RIR_ATTENTION_",
+                     "RIR_CUDA_GRAPH")
 CTYPE_OF = {"uint32_t": ctypes.c_uint32, "int32_t": ctypes.c_int32, "int64_t": ctypes.c_int64,
             "const char *": ctypes.c_char_p}  # the C types rir_open_options uses
 

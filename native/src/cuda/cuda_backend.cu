@@ -102,6 +102,8 @@ private:
     std::vector<int32_t> host_pos_;
     bool poisoned_ = false;
     std::string poison_;
+    rir_attention attention_ = RIR_ATTENTION_SM80;  // resolved: SM80 or SM90
+    bool graphs_ = false;
 };
 
 CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const CudaOptions &o)
@@ -134,6 +136,12 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
                                         " needs " + std::to_string(attention_smem_bytes(c.head_dim)) +
                                         " bytes of shared memory per block, the device allows " +
                                         std::to_string(prop.sharedMemPerBlockOptin));
+    attention_ = o.attention == RIR_ATTENTION_AUTO ? kAutoAttention : o.attention;
+    if (attention_ == RIR_ATTENTION_SM90) {
+        // TODO(issue 21): the sm90 kernel lands in attention_sm90.cu; until then it is refused by name.
+        throw Error(RIR_ERR_DEVICE, name + ": attention sm90 is not in this build");
+    }
+    graphs_ = o.cuda_graphs == RIR_CUDA_GRAPHS_ON || (o.cuda_graphs == RIR_CUDA_GRAPHS_AUTO && kAutoCudaGraphs);
     if (final_norm_pool_smem_bytes(c.hidden) > prop.sharedMemPerBlockOptin)
         throw Error(RIR_ERR_DEVICE, name + ": hidden size " + std::to_string(c.hidden) + " is too large for pooling");
 
@@ -187,7 +195,8 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
     char buf[64];
     std::snprintf(buf, sizeof buf, ", weights loaded at %.2f GB/s",
                   w_->stats().seconds > 0 ? static_cast<double>(w_->stats().bytes) / 1e9 / w_->stats().seconds : 0.0);
-    device_ = name + buf;
+    device_ = name + (attention_ == RIR_ATTENTION_SM90 ? ", attention sm90" : ", attention sm80") +
+              (graphs_ ? ", cuda graphs" : "") + buf;
     host_pos_.reserve(static_cast<size_t>(max_tokens_));
 }
 

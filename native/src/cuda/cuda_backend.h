@@ -21,7 +21,14 @@ struct CudaOptions {
     int ordinal = 0;
     rir_precision precision = RIR_PRECISION_DEFAULT;  // DEFAULT and BF16: bf16; FP32 is refused
     int64_t max_batch_tokens = 0;                     // 0 = kDefaultMaxBatchTokens
+    rir_attention attention = RIR_ATTENTION_AUTO;     // AUTO: kAutoAttention; SM90 needs compute capability 9.0
+    rir_cuda_graphs cuda_graphs = RIR_CUDA_GRAPHS_AUTO;  // AUTO: kAutoCudaGraphs
 };
+
+// What AUTO means. Each stays today's path until a committed GPU report shows the other passing parity and faster;
+// the commit that changes one cites that report (benchmarks/results/).
+constexpr rir_attention kAutoAttention = RIR_ATTENTION_SM80;
+constexpr bool kAutoCudaGraphs = false;
 
 // Tokens of one call when the caller gives no budget: a few large GEMMs keep the GPU busy; 16384 tokens of the 8B
 // model take about 2.3 GiB of activations.
