@@ -1,4 +1,6 @@
 // The C API's contract: argument checking, batch validation with messages naming the sequence, handle-scoped errors.
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -38,6 +40,74 @@ TEST_CASE(open_options_defaults) {
     CHECK(std::strcmp(o.device, "auto") == 0);
     CHECK(o.num_threads == 0 && o.max_batch_tokens == 0 && o.precision == RIR_PRECISION_DEFAULT);
     CHECK(o.model_dir == nullptr);
+    CHECK(o.attention == RIR_ATTENTION_DEFAULT && o.cuda_graphs == RIR_CUDA_GRAPHS_DEFAULT);
+}
+
+TEST_CASE(attention_and_graphs_switches) {
+    const std::string dir = check::env_or_die("REASONIR_GENERATED") + "/plain_mha";
+    rir_open_options o;
+    rir_open_options_init(&o);
+    o.model_dir = dir.c_str();
+    o.device = "cpu";  // the CPU backend ignores both switches, but every open validates them
+    o.num_threads = 1;
+    rir_model *m = nullptr;
+    char err[512] = "";
+    o.attention = 4;
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(contains(err, "unknown attention 4"), err);
+    o.attention = RIR_ATTENTION_SM90;
+    o.cuda_graphs = -1;
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(contains(err, "unknown cuda_graphs -1"), err);
+    o.cuda_graphs = RIR_CUDA_GRAPHS_ON;
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_OK);
+    rir_close(m);
+    // DEFAULT reads the environment; a value it does not name fails the open, naming the variable and the choices.
+    o.attention = RIR_ATTENTION_DEFAULT;
+    o.cuda_graphs = RIR_CUDA_GRAPHS_DEFAULT;
+    setenv("REASONIR_ATTENTION", "sm91", 1);
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(contains(err, "REASONIR_ATTENTION='sm91' is not one of auto, sm80, sm90"), err);
+    o.attention = RIR_ATTENTION_SM80;  // an explicit choice wins over the environment: the variable is not read
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_OK);
+    rir_close(m);
+    setenv("REASONIR_ATTENTION", "sm80", 1);
+    setenv("REASONIR_CUDA_GRAPHS", "sometimes", 1);
+    o.attention = RIR_ATTENTION_DEFAULT;
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(contains(err, "REASONIR_CUDA_GRAPHS='sometimes' is not one of auto, on, off"), err);
+    setenv("REASONIR_CUDA_GRAPHS", "", 1);  // empty: unset
+    CHECK(rir_open(&o, &m, err, sizeof err) == RIR_OK);
+    rir_close(m);
+    unsetenv("REASONIR_ATTENTION");
+    unsetenv("REASONIR_CUDA_GRAPHS");
+}
+
+TEST_CASE(first_struct_version_still_opens) {
+    // A caller compiled against the first rir_open_options (which ended at `flags`) passes that smaller struct_size;
+    // the fields added since read as DEFAULT, and nothing past its size is read.
+    const std::string dir = check::env_or_die("REASONIR_GENERATED") + "/plain_mha";
+    struct V1 {
+        uint32_t struct_size;
+        const char *model_dir;
+        const char *device;
+        int32_t num_threads;
+        int32_t precision;
+        int64_t max_batch_tokens;
+        uint32_t flags;
+    };
+    unsigned char buf[sizeof(rir_open_options) + 16];
+    std::memset(buf, 0xff, sizeof buf);  // garbage where the new fields would be
+    V1 v1{static_cast<uint32_t>(offsetof(rir_open_options, attention)), dir.c_str(), "cpu", 1, RIR_PRECISION_DEFAULT, 0, 0};
+    std::memcpy(buf, &v1, offsetof(V1, flags) + sizeof(uint32_t));
+    rir_model *m = nullptr;
+    char err[512] = "";
+    CHECK_MSG(rir_open(reinterpret_cast<const rir_open_options *>(buf), &m, err, sizeof err) == RIR_OK, err);
+    rir_close(m);
+    v1.struct_size = sizeof(rir_open_options) + 8;  // larger than this library knows: refused
+    std::memcpy(buf, &v1, sizeof(uint32_t));
+    CHECK(rir_open(reinterpret_cast<const rir_open_options *>(buf), &m, err, sizeof err) == RIR_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(contains(err, "struct_size"), err);
 }
 
 TEST_CASE(open_errors_go_to_the_buffer) {

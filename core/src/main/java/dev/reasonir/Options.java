@@ -20,9 +20,11 @@ package dev.reasonir;
  *                    open returns, so this only matters during the open itself: a shard truncated while it is read
  *                    then fails with an I/O error instead of crashing the process (SIGBUS on a mapped read); it costs
  *                    a second copy of the weights in memory until the open returns
+ * @param attention   the CUDA backend's attention kernel (the CPU backend ignores it)
+ * @param cudaGraphs  whether the CUDA backend replays small batches as CUDA graphs (the CPU backend ignores it)
  */
 public record Options(String device, int maxLength, int batchTokens, int threads, Precision precision,
-                      Overflow overflow, boolean copyWeights) {
+                      Overflow overflow, boolean copyWeights, Attention attention, CudaGraphs cudaGraphs) {
     static {
         Logging.settle();  // a first touch of the core API (see Logging)
     }
@@ -41,6 +43,40 @@ public record Options(String device, int maxLength, int batchTokens, int threads
     public static final Overflow DEFAULT_OVERFLOW = Overflow.TRUNCATE;
     /** Default {@link #copyWeights()}. */
     public static final boolean DEFAULT_COPY_WEIGHTS = false;
+    /** Default {@link #attention()}: the environment's {@code REASONIR_ATTENTION}, else the engine's choice. */
+    public static final Attention DEFAULT_ATTENTION = Attention.DEFAULT;
+    /** Default {@link #cudaGraphs()}: the environment's {@code REASONIR_CUDA_GRAPHS}, else the engine's choice. */
+    public static final CudaGraphs DEFAULT_CUDA_GRAPHS = CudaGraphs.DEFAULT;
+
+    /**
+     * The CUDA backend's attention kernel. Every kernel computes the same function with the same bf16 rounding points
+     * (those of the CPU backend's bf16 attention); they differ in speed and in the order of fp32 sums, so vectors
+     * agree to a cosine of about 0.9999, not bit for bit.
+     */
+    public enum Attention {
+        /** {@code REASONIR_ATTENTION} from the environment (auto, sm80 or sm90) when set, else {@link #AUTO}. */
+        DEFAULT,
+        /** The engine's choice: SM80 on every GPU until a committed GPU report shows SM90 passing parity and faster. */
+        AUTO,
+        /** Tensor cores through mma.sync and cp.async: any GPU of compute capability 8.0 or newer. */
+        SM80,
+        /** Hopper's wgmma and TMA: compute capability 9.0 only (H100, H200), head_dim 64 or 128; refused elsewhere. */
+        SM90
+    }
+
+    /**
+     * CUDA graphs for small batches: a batch of at most 512 tokens is captured once per batch shape and then replayed,
+     * which removes the launch cost of its ~10 kernels per layer (it matters for single short queries). The vectors
+     * are bit-identical either way.
+     */
+    public enum CudaGraphs {
+        /** {@code REASONIR_CUDA_GRAPHS} from the environment (auto, on or off) when set, else {@link #AUTO}. */
+        DEFAULT,
+        /** The engine's choice: off until a committed GPU report shows graphs faster. */
+        AUTO,
+        ON,
+        OFF
+    }
 
     /** Policy for inputs longer than {@code maxLength} tokens. */
     public enum Overflow {
@@ -56,39 +92,48 @@ public record Options(String device, int maxLength, int batchTokens, int threads
         if (batchTokens < 1) throw new IllegalArgumentException("batchTokens must be >= 1, got " + batchTokens);
         if (threads < 0) throw new IllegalArgumentException("threads must be >= 0, got " + threads);
         if (precision == null || overflow == null) throw new IllegalArgumentException("precision/overflow null");
+        if (attention == null || cudaGraphs == null) throw new IllegalArgumentException("attention/cudaGraphs null");
     }
 
     /** Every default: the {@code DEFAULT_*} constants, which the CLI and the Spark jobs show and use too. */
     public static Options defaults() {
         return new Options(DEFAULT_DEVICE, DEFAULT_MAX_LENGTH, DEFAULT_BATCH_TOKENS, DEFAULT_THREADS, DEFAULT_PRECISION,
-                DEFAULT_OVERFLOW, DEFAULT_COPY_WEIGHTS);
+                DEFAULT_OVERFLOW, DEFAULT_COPY_WEIGHTS, DEFAULT_ATTENTION, DEFAULT_CUDA_GRAPHS);
     }
 
     public Options withDevice(String v) {
-        return new Options(v, maxLength, batchTokens, threads, precision, overflow, copyWeights);
+        return new Options(v, maxLength, batchTokens, threads, precision, overflow, copyWeights, attention, cudaGraphs);
     }
 
     public Options withMaxLength(int v) {
-        return new Options(device, v, batchTokens, threads, precision, overflow, copyWeights);
+        return new Options(device, v, batchTokens, threads, precision, overflow, copyWeights, attention, cudaGraphs);
     }
 
     public Options withBatchTokens(int v) {
-        return new Options(device, maxLength, v, threads, precision, overflow, copyWeights);
+        return new Options(device, maxLength, v, threads, precision, overflow, copyWeights, attention, cudaGraphs);
     }
 
     public Options withThreads(int v) {
-        return new Options(device, maxLength, batchTokens, v, precision, overflow, copyWeights);
+        return new Options(device, maxLength, batchTokens, v, precision, overflow, copyWeights, attention, cudaGraphs);
     }
 
     public Options withPrecision(Precision v) {
-        return new Options(device, maxLength, batchTokens, threads, v, overflow, copyWeights);
+        return new Options(device, maxLength, batchTokens, threads, v, overflow, copyWeights, attention, cudaGraphs);
     }
 
     public Options withOverflow(Overflow v) {
-        return new Options(device, maxLength, batchTokens, threads, precision, v, copyWeights);
+        return new Options(device, maxLength, batchTokens, threads, precision, v, copyWeights, attention, cudaGraphs);
     }
 
     public Options withCopyWeights(boolean v) {
-        return new Options(device, maxLength, batchTokens, threads, precision, overflow, v);
+        return new Options(device, maxLength, batchTokens, threads, precision, overflow, v, attention, cudaGraphs);
+    }
+
+    public Options withAttention(Attention v) {
+        return new Options(device, maxLength, batchTokens, threads, precision, overflow, copyWeights, v, cudaGraphs);
+    }
+
+    public Options withCudaGraphs(CudaGraphs v) {
+        return new Options(device, maxLength, batchTokens, threads, precision, overflow, copyWeights, attention, v);
     }
 }

@@ -48,6 +48,34 @@ final class EngineOptions {
         }
     }
 
+    /** The CLI's names of the CUDA attention kernels (lower case, as typed). */
+    enum AttentionFlag {
+        DEFAULT, AUTO, SM80, SM90;
+
+        Options.Attention value() {
+            return Options.Attention.valueOf(name());
+        }
+
+        @Override
+        public String toString() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /** The CLI's names of the CUDA graphs choices. */
+    enum GraphsFlag {
+        DEFAULT, AUTO, ON, OFF;
+
+        Options.CudaGraphs value() {
+            return Options.CudaGraphs.valueOf(name());
+        }
+
+        @Override
+        public String toString() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
     /** {@code --model}. */
     static final class ModelOption {
         @Option(names = "--model", required = true, paramLabel = "DIR",
@@ -99,6 +127,17 @@ final class EngineOptions {
                     + "while the model is open can otherwise crash the process)")
     boolean copyWeights;
 
+    @Option(names = "--attention", paramLabel = "K",
+            description = "CUDA attention kernel: auto, sm80 (any GPU) or sm90 (H100/H200 only); auto is sm80 "
+                    + "until a GPU report shows sm90 faster (default: auto)")
+    AttentionFlag attention = AttentionFlag.valueOf(Options.DEFAULT_ATTENTION.name());
+
+    @Option(names = "--cuda-graphs", paramLabel = "G",
+            description = "replay batches of at most 512 tokens as CUDA graphs: auto, on or off; same vectors, "
+                    + "lower latency for short queries; auto is off until a GPU report shows it faster "
+                    + "(default: auto)")
+    GraphsFlag cudaGraphs = GraphsFlag.valueOf(Options.DEFAULT_CUDA_GRAPHS.name());
+
     /** {@code --batch-tokens}, for the commands whose engine calls it sizes. */
     static final class BatchTokens {
         @Option(names = "--batch-tokens", paramLabel = "N", defaultValue = "" + Options.DEFAULT_BATCH_TOKENS,
@@ -124,7 +163,8 @@ final class EngineOptions {
         if (threads < 0) throw new CliException("--threads must be >= 0, got " + threads);
         try {
             return Options.defaults().withDevice(device).withMaxLength(max).withBatchTokens(batchTokens)
-                    .withThreads(threads).withPrecision(precision.value).withCopyWeights(copyWeights);
+                    .withThreads(threads).withPrecision(precision.value).withCopyWeights(copyWeights)
+                    .withAttention(attention.value()).withCudaGraphs(cudaGraphs.value());
         } catch (IllegalArgumentException e) {
             throw new CliException(e.getMessage());
         }

@@ -112,7 +112,9 @@ public final class NativeModel implements AutoCloseable {
         o.model_dir(dirStr).device(devStr).num_threads(options.threads())
                 .precision(nativePrecision(options.precision()))
                 .max_batch_tokens(Math.max(options.batchTokens(), options.maxLength()))
-                .flags(options.copyWeights() ? ReasonIRNative.RIR_OPEN_COPY_WEIGHTS : 0);
+                .flags(options.copyWeights() ? ReasonIRNative.RIR_OPEN_COPY_WEIGHTS : 0)
+                .attention(nativeAttention(options.attention()))
+                .cuda_graphs(nativeCudaGraphs(options.cudaGraphs()));
     }
 
     /**
@@ -359,6 +361,26 @@ public final class NativeModel implements AutoCloseable {
             case DEFAULT -> ReasonIRNative.RIR_PRECISION_DEFAULT;
             case FP32 -> ReasonIRNative.RIR_PRECISION_FP32;
             case BF16 -> ReasonIRNative.RIR_PRECISION_BF16;
+        };
+    }
+
+    /** The {@code rir_attention} value of an attention choice. */
+    static int nativeAttention(Options.Attention a) {
+        return switch (a) {
+            case DEFAULT -> ReasonIRNative.RIR_ATTENTION_DEFAULT;
+            case AUTO -> ReasonIRNative.RIR_ATTENTION_AUTO;
+            case SM80 -> ReasonIRNative.RIR_ATTENTION_SM80;
+            case SM90 -> ReasonIRNative.RIR_ATTENTION_SM90;
+        };
+    }
+
+    /** The {@code rir_cuda_graphs} value of a graphs choice. */
+    static int nativeCudaGraphs(Options.CudaGraphs g) {
+        return switch (g) {
+            case DEFAULT -> ReasonIRNative.RIR_CUDA_GRAPHS_DEFAULT;
+            case AUTO -> ReasonIRNative.RIR_CUDA_GRAPHS_AUTO;
+            case ON -> ReasonIRNative.RIR_CUDA_GRAPHS_ON;
+            case OFF -> ReasonIRNative.RIR_CUDA_GRAPHS_OFF;
         };
     }
 

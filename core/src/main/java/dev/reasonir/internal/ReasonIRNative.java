@@ -71,6 +71,19 @@ public final class ReasonIRNative {
     /** {@code rir_open_options.flags}: copy the weights into private memory instead of mapping the shards. */
     public static final int RIR_OPEN_COPY_WEIGHTS = RIR_OPEN_COPY_WEIGHTS();
 
+    /** {@code rir_attention}: the CUDA backend's attention kernel. */
+    public static final int RIR_ATTENTION_DEFAULT = RIR_ATTENTION_DEFAULT();
+    public static final int RIR_ATTENTION_AUTO = RIR_ATTENTION_AUTO();
+    public static final int RIR_ATTENTION_SM80 = RIR_ATTENTION_SM80();
+    public static final int RIR_ATTENTION_SM90 = RIR_ATTENTION_SM90();
+
+    /** {@code rir_cuda_graphs}: CUDA graphs for batches of at most {@code RIR_CUDA_GRAPH_MAX_TOKENS} tokens. */
+    public static final int RIR_CUDA_GRAPHS_DEFAULT = RIR_CUDA_GRAPHS_DEFAULT();
+    public static final int RIR_CUDA_GRAPHS_AUTO = RIR_CUDA_GRAPHS_AUTO();
+    public static final int RIR_CUDA_GRAPHS_ON = RIR_CUDA_GRAPHS_ON();
+    public static final int RIR_CUDA_GRAPHS_OFF = RIR_CUDA_GRAPHS_OFF();
+    public static final int RIR_CUDA_GRAPH_MAX_TOKENS = RIR_CUDA_GRAPH_MAX_TOKENS();
+
     private static native @MemberGetter int RIR_API_VERSION();
 
     private static native @MemberGetter int RIR_OK();
@@ -106,6 +119,24 @@ public final class ReasonIRNative {
     private static native @MemberGetter int RIR_DTYPE_F32();
 
     private static native @MemberGetter int RIR_OPEN_COPY_WEIGHTS();
+
+    private static native @MemberGetter int RIR_ATTENTION_DEFAULT();
+
+    private static native @MemberGetter int RIR_ATTENTION_AUTO();
+
+    private static native @MemberGetter int RIR_ATTENTION_SM80();
+
+    private static native @MemberGetter int RIR_ATTENTION_SM90();
+
+    private static native @MemberGetter int RIR_CUDA_GRAPHS_DEFAULT();
+
+    private static native @MemberGetter int RIR_CUDA_GRAPHS_AUTO();
+
+    private static native @MemberGetter int RIR_CUDA_GRAPHS_ON();
+
+    private static native @MemberGetter int RIR_CUDA_GRAPHS_OFF();
+
+    private static native @MemberGetter int RIR_CUDA_GRAPH_MAX_TOKENS();
 
     /** The opaque {@code rir_model} handle. */
     @Opaque
@@ -157,6 +188,14 @@ public final class ReasonIRNative {
         public native @Cast("uint32_t") int flags();
 
         public native OpenOptions flags(@Cast("uint32_t") int value);
+
+        public native int attention();
+
+        public native OpenOptions attention(int value);
+
+        public native int cuda_graphs();
+
+        public native OpenOptions cuda_graphs(int value);
     }
 
     public static native void rir_open_options_init(OpenOptions options);

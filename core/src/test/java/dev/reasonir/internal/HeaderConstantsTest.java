@@ -2,6 +2,7 @@ package dev.reasonir.internal;
 
 import dev.reasonir.CheckpointException;
 import dev.reasonir.InvalidInputException;
+import dev.reasonir.Options;
 import dev.reasonir.Precision;
 import dev.reasonir.ReasonIRException;
 import org.junit.jupiter.api.Test;
@@ -126,6 +127,24 @@ class HeaderConstantsTest {
         // No batch, or an index outside it: no input named.
         assertEquals(-1, NativeModel.fromStatus(input, "x", 0, null).inputIndex());
         assertEquals(-1, NativeModel.fromStatus(input, "x", 3, new int[] {1, 2, 3}).inputIndex());
+    }
+
+    @Test
+    void everyAttentionAndGraphsChoiceIsTheHeadersValueOfItsName() throws Exception {
+        Map<String, Integer> attention = withPrefix(headerConstants(), "RIR_ATTENTION_");
+        Map<String, Integer> mapped = new TreeMap<>();
+        for (Options.Attention a : Options.Attention.values()) {
+            mapped.put("RIR_ATTENTION_" + a.name(), NativeModel.nativeAttention(a));
+        }
+        assertEquals(attention, mapped);  // one Java choice per header value, same names, same values
+        Map<String, Integer> graphs = withPrefix(headerConstants(), "RIR_CUDA_GRAPHS_");
+        Map<String, Integer> mappedGraphs = new TreeMap<>();
+        for (Options.CudaGraphs g : Options.CudaGraphs.values()) {
+            mappedGraphs.put("RIR_CUDA_GRAPHS_" + g.name(), NativeModel.nativeCudaGraphs(g));
+        }
+        assertEquals(graphs, mappedGraphs);
+        assertEquals(4, attention.size());
+        assertEquals(4, graphs.size());
     }
 
     @Test
