@@ -20,6 +20,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -342,12 +344,39 @@ enum cudaError_t : int {
     cudaErrorInvalidPc = 718,
     cudaErrorLaunchFailure = 719,
     cudaErrorNotSupported = 801,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
+    cudaErrorStreamCaptureMerge = 902,
+    cudaErrorStreamCaptureUnmatched = 903,
+    cudaErrorStreamCaptureUnjoined = 904,
+    cudaErrorStreamCaptureIsolation = 905,
+    cudaErrorStreamCaptureImplicit = 906,
+    cudaErrorCapturedEvent = 907,
+    cudaErrorStreamCaptureWrongThread = 908,
     cudaErrorUnknown = 999,
 };
 typedef cudaError_t cudaError;
 
 typedef struct CUstream_st *cudaStream_t;
 typedef struct CUevent_st *cudaEvent_t;
+typedef struct CUgraph_st *cudaGraph_t;          // graphs: emu_graph.cpp
+typedef struct CUgraphExec_st *cudaGraphExec_t;
+enum cudaStreamCaptureMode : int {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus : int {
+    cudaStreamCaptureStatusNone = 0,
+    cudaStreamCaptureStatusActive = 1,
+    cudaStreamCaptureStatusInvalidated = 2,
+};
+enum cudaGraphInstantiateFlags : int {
+    cudaGraphInstantiateFlagAutoFreeOnLaunch = 1,
+    cudaGraphInstantiateFlagUpload = 2,
+    cudaGraphInstantiateFlagDeviceLaunch = 4,
+    cudaGraphInstantiateFlagUseNodePriority = 8,
+};
 
 enum cudaMemcpyKind : int {
     cudaMemcpyHostToHost = 0,
@@ -479,6 +508,15 @@ inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *num_blocks
 }
 cudaError_t cudaDriverGetVersion(int *version);
 cudaError_t cudaRuntimeGetVersion(int *version);
+// Graphs by stream capture (emu_graph.cpp; README.md, "Graphs").
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status);
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode *mode);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 // __constant__ / __device__ variables are plain globals here, so the symbol copies are memcpys.
 template <class T>
 inline cudaError_t cudaMemcpyToSymbol(const T &symbol, const void *src, size_t count, size_t offset = 0,
@@ -541,6 +579,20 @@ void set_strict(bool on);                 // a shuffle reading a lane that does 
                                           // caller's value; default: environment EMU_STRICT=1
 void set_reverse_order(bool on);          // start a block's threads from the last one (default: environment
                                           // EMU_REVERSE=1): run a test both ways to expose missing barriers
+int live_graphs();                        // cudaGraph_t not yet destroyed (emu_graph.cpp)
+int live_graph_execs();                   // cudaGraphExec_t not yet destroyed
+unsigned long long graph_launches();      // successful cudaGraphLaunch calls (every device)
+bool inject_graph_error(const char *call, cudaError_t error);
+                                          // the next call of `call` ("cudaStreamBeginCapture", "cudaStreamEndCapture",
+                                          // "cudaGraphInstantiate" or "cudaGraphLaunch"), from any thread, fails with
+                                          // `error` as inject_error would (EndCapture still ends the capture); for
+                                          // tests of a caller's fallback, which other calls must not consume. false:
+                                          // unknown name or cudaSuccess. reset() disarms them
+// Host work in stream order, for emulated libraries that compute on the host at call time (the fake cuBLASLt): runs
+// `work` now and returns its result, or, while `stream` captures, records it into the capture (returns cudaSuccess,
+// or the capture's error) so that every replay of the graph runs it at its place; a replay stops at the first work
+// that returns an error and cudaGraphLaunch returns that error.
+cudaError_t enqueue_host_work(cudaStream_t stream, std::function<cudaError_t()> work);
 
 // Kernel execution internals.
 namespace detail {
@@ -553,6 +605,11 @@ struct LaunchSpec {
     void *ctx;
 };
 void launch(const LaunchSpec &spec);
+// Stream capture (emu_graph.cpp): true while any stream captures (one atomic load); capture_launch records the launch
+// when spec.stream captures (its arguments kept alive by `ctx`, which spec.ctx points into) and returns true, or
+// returns false when that stream does not capture (the caller then launches).
+bool captures_active();
+bool capture_launch(const LaunchSpec &spec, std::shared_ptr<void> ctx);
 // Warp collective: every participating lane calls this with its input and output; when the last one has arrived,
 // `op` runs once with all of them (in[i] / out[i] are null for lanes that do not take part) and every lane resumes
 // with its output written. Inputs and outputs live on the callers' stacks, which stay valid while they wait.
@@ -587,6 +644,12 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream
         std::apply(x->kernel, std::move(args_copy));
     };
     spec.ctx = &ctx;
+    if (detail::captures_active()) {  // a capturing stream records the launch with its own copy of the arguments
+        auto owned = std::make_shared<Ctx>(ctx);
+        spec.ctx = owned.get();
+        if (detail::capture_launch(spec, std::move(owned))) return;
+        spec.ctx = &ctx;
+    }
     detail::launch(spec);
 }
 

@@ -14,7 +14,9 @@ find_package(Threads REQUIRED)
 
 add_library(reasonir_emu_runtime STATIC
   ${REASONIR_EMU_DIR}/emu_runtime.cpp
+  ${REASONIR_EMU_DIR}/emu_config.cpp
   ${REASONIR_EMU_DIR}/emu_scheduler.cpp
+  ${REASONIR_EMU_DIR}/emu_graph.cpp
   ${REASONIR_EMU_DIR}/ptx_emu.cpp)
 target_compile_definitions(reasonir_emu_runtime PUBLIC REASONIR_CUDA_EMU)
 target_include_directories(reasonir_emu_runtime PUBLIC
@@ -62,7 +64,8 @@ endfunction()
 
 if(REASONIR_TESTS OR NOT DEFINED REASONIR_TESTS)
   enable_testing()
-  add_executable(test_emu ${REASONIR_EMU_DIR}/test_emu.cpp ${REASONIR_EMU_DIR}/test_emu_devices.cpp)
+  add_executable(test_emu ${REASONIR_EMU_DIR}/test_emu.cpp ${REASONIR_EMU_DIR}/test_emu_devices.cpp
+    ${REASONIR_EMU_DIR}/test_emu_graphs.cpp)
   target_link_libraries(test_emu PRIVATE reasonir_emu_flags ${CMAKE_DL_LIBS})
   target_include_directories(test_emu PRIVATE ${REASONIR_EMU_NATIVE_DIR}/tests)
   add_dependencies(test_emu fake_cublaslt)

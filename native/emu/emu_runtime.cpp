@@ -1,10 +1,14 @@
 // emu_runtime.cpp: the CUDA emulator's runtime (see cuda_emu.h for the model, README.md for what it proves).
-//   0. configuration (EMU_DEVICE_COUNT, EMU_DEVICE_MEMORY, EMU_FAULT, read at the first call; emu::configure)
+//   (0. configuration, EMU_DEVICE_COUNT, EMU_DEVICE_MEMORY, EMU_FAULT and emu::configure, is in emu_config.cpp)
 //   1. error state (last error per host thread, sticky errors per device context, injected errors)
 //   2. device memory bookkeeping (limits and use per device, live allocations, range checks of copies)
 //   3. streams and events (synchronous; each belongs to a device; events keep a host timestamp)
+//   (graphs and stream capture are in emu_graph.cpp: the calls below ask it, through emu_graph.h, whether their
+//   stream captures and whether capture allows them)
 //   (4. kernel execution is in emu_scheduler.cpp)
 #include "cuda_emu.h"
+#include "emu_config.h"
+#include "emu_graph.h"
 #include "emu_state.h"
 
 #include <sys/mman.h>
@@ -53,6 +57,16 @@ struct CUevent_st {
 };
 
 namespace emu {
+namespace graph {
+bool stream_info(cudaStream_t s, int *device, unsigned *flags) {
+    Handles &h = handles();
+    std::lock_guard<std::mutex> lock(h.mu);
+    if (!h.streams.count(s)) return false;
+    *device = s->device;
+    *flags = s->flags;
+    return true;
+}
+}  // namespace graph
 namespace {
 CUevent_st *find_event(cudaEvent_t e) {
     Handles &h = handles();
@@ -79,240 +93,6 @@ bool is_sticky(cudaError_t e) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Configuration: the environment (read once, at the first call into the emulator) or emu::configure().
-namespace {
-
-struct Fault {
-    int device;
-    unsigned long long after;
-    int code;
-};
-struct Config {
-    int device_count = 1;
-    size_t limit[kMaxDevices];
-    std::vector<Fault> faults;
-    std::string error;  // empty: valid
-    Config() {
-        for (size_t &l : limit) l = kDefaultMemoryLimit;
-    }
-};
-
-std::string trim(const std::string &v) {
-    size_t a = v.find_first_not_of(" \t"), b = v.find_last_not_of(" \t");
-    return a == std::string::npos ? std::string() : v.substr(a, b - a + 1);
-}
-
-std::vector<std::string> split(const std::string &v, char sep) {
-    std::vector<std::string> out;
-    size_t at = 0;
-    for (;;) {
-        size_t next = v.find(sep, at);
-        out.push_back(trim(v.substr(at, next == std::string::npos ? std::string::npos : next - at)));
-        if (next == std::string::npos) return out;
-        at = next + 1;
-    }
-}
-
-// A non-negative decimal integer, the whole string, without overflow.
-bool parse_uint(const std::string &v, unsigned long long *out) {
-    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) return false;
-    *out = std::stoull(v);
-    return true;
-}
-
-// "8G", "512M", "1.5G", "65536", "8GiB", "8GB": binary units (K = 1024), case-insensitive; > 0.
-bool parse_size(const std::string &v, size_t *out) {
-    size_t i = 0;
-    while (i < v.size() && (std::isdigit(static_cast<unsigned char>(v[i])) || v[i] == '.')) ++i;
-    const std::string number = v.substr(0, i);
-    std::string unit = v.substr(i);
-    for (char &c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1) return false;
-    int shift = -1;
-    if (unit.empty() || unit == "B") shift = 0;
-    for (const char *u : {"K", "M", "G", "T"}) {
-        const int s = u[0] == 'K' ? 10 : u[0] == 'M' ? 20 : u[0] == 'G' ? 30 : 40;
-        if (unit == u || unit == std::string(u) + "B" || unit == std::string(u) + "IB") shift = s;
-    }
-    if (shift < 0) return false;
-    // Parsed by hand, not with strtod: the decimal point of strtod follows the C locale, which a host program (a
-    // JVM) may have set to one that writes 1,5.
-    const size_t dot = number.find('.');
-    const std::string whole = number.substr(0, dot), frac = dot == std::string::npos ? "" : number.substr(dot + 1);
-    if (whole.size() > 19 || frac.size() > 18) return false;
-    long double value = 0;
-    for (char ch : whole) value = value * 10 + (ch - '0');
-    long double scale = 1;
-    for (char ch : frac) {
-        scale /= 10;
-        value += (ch - '0') * scale;
-    }
-    const long double bytes = value * std::ldexp(1.0L, shift);
-    if (!(bytes >= 1.0L) || bytes > static_cast<long double>(SIZE_MAX / 2)) return false;
-    *out = static_cast<size_t>(bytes);
-    return true;
-}
-
-// An error code as a number (700) or a name (cudaErrorIllegalAddress).
-bool parse_error_code(const std::string &v, int *out) {
-    unsigned long long n = 0;
-    if (parse_uint(v, &n)) {
-        if (n == 0 || n > 100000) return false;
-        *out = static_cast<int>(n);
-        return true;
-    }
-    for (int code = 1; code <= 999; ++code) {
-        if (v == cudaGetErrorName(static_cast<cudaError_t>(code)) && v != "cudaErrorUnknown") {
-            *out = code;
-            return true;
-        }
-    }
-    if (v == "cudaErrorUnknown") {
-        *out = cudaErrorUnknown;
-        return true;
-    }
-    return false;
-}
-
-Config parse_config(const char *count_env, const char *memory_env, const char *fault_env) {
-    Config c;
-    auto bad = [&](const std::string &why) {
-        Config b;
-        b.error = why;
-        return b;
-    };
-    const std::string count_s = count_env ? trim(count_env) : "", memory_s = memory_env ? trim(memory_env) : "",
-                      fault_s = fault_env ? trim(fault_env) : "";
-    bool count_given = false;
-    if (!count_s.empty()) {
-        unsigned long long n = 0;
-        if (!parse_uint(count_s, &n) || n > static_cast<unsigned long long>(kMaxDevices))
-            return bad("EMU_DEVICE_COUNT='" + count_s + "' is not a device count from 0 to " +
-                       std::to_string(kMaxDevices));
-        c.device_count = static_cast<int>(n);
-        count_given = true;
-    }
-    if (!memory_s.empty()) {
-        const std::vector<std::string> sizes = split(memory_s, ',');
-        std::vector<size_t> bytes(sizes.size());
-        for (size_t i = 0; i < sizes.size(); ++i)
-            if (!parse_size(sizes[i], &bytes[i]))
-                return bad("EMU_DEVICE_MEMORY='" + memory_s + "': '" + sizes[i] +
-                           "' is not a size (a positive number of bytes, or with a unit K, M, G or T: 8G, 512M, 1.5G)");
-        if (sizes.size() > 1) {
-            if (!count_given) {
-                if (sizes.size() > static_cast<size_t>(kMaxDevices))
-                    return bad("EMU_DEVICE_MEMORY='" + memory_s + "' lists more than " + std::to_string(kMaxDevices) +
-                               " devices");
-                c.device_count = static_cast<int>(sizes.size());  // the list names the devices
-            } else if (sizes.size() != static_cast<size_t>(c.device_count)) {
-                return bad("EMU_DEVICE_MEMORY='" + memory_s + "' lists " + std::to_string(sizes.size()) +
-                           " sizes but EMU_DEVICE_COUNT=" + count_s + ": give one size for all or one per device");
-            }
-            for (size_t i = 0; i < sizes.size(); ++i) c.limit[i] = bytes[i];
-        } else {
-            for (size_t &l : c.limit) l = bytes[0];
-        }
-    }
-    if (!fault_s.empty()) {
-        for (const std::string &f : split(fault_s, ',')) {
-            const std::vector<std::string> parts = split(f, ':');
-            unsigned long long dev = 0, after = 0;
-            int code = 0;
-            const std::string form = " (expected <device>:<launches before the fault>:<CUDA error code or name>, "
-                                     "e.g. 2:40:700; several separated by commas)";
-            if (parts.size() != 3 || !parse_uint(parts[0], &dev) || !parse_uint(parts[1], &after))
-                return bad("EMU_FAULT='" + fault_s + "': '" + f + "' is malformed" + form);
-            if (dev >= static_cast<unsigned long long>(c.device_count))
-                return bad("EMU_FAULT='" + fault_s + "': device " + parts[0] + " does not exist (" +
-                           std::to_string(c.device_count) + " emulated device" + (c.device_count == 1 ? "" : "s") +
-                           ")");
-            if (!parse_error_code(parts[2], &code))
-                return bad("EMU_FAULT='" + fault_s + "': '" + parts[2] + "' is not a CUDA error code" + form);
-            for (const Fault &g : c.faults)
-                if (g.device == static_cast<int>(dev))
-                    return bad("EMU_FAULT='" + fault_s + "': device " + parts[0] +
-                               " has two faults (one pending fault per device)");
-            c.faults.push_back({static_cast<int>(dev), after, code});
-        }
-    }
-    return c;
-}
-
-void arm(int device, int code, unsigned long long after) {
-    DeviceState &s = devices()[device];
-    std::lock_guard<std::mutex> lock(s.fault_mu);
-    s.fault_code = code;
-    s.fault_after = after;
-}
-
-std::mutex g_config_mu;
-std::deque<std::string> g_config_messages;  // never shrinks: cudaGetErrorString returns pointers into it
-const char *g_invalid_value_text = nullptr;  // "invalid argument (...)" while the configuration is bad
-
-// Makes `c` the emulator's state: device count, memory limits, no errors; arms its faults when asked.
-void apply(const Config &c, bool arm_faults) {
-    std::lock_guard<std::mutex> lock(g_config_mu);
-    g_injected.store(0);
-    g_device_count.store(c.error.empty() ? c.device_count : 1);
-    {
-        std::lock_guard<std::mutex> m(mem().mu);
-        for (int d = 0; d < kMaxDevices; ++d) mem().limit[d] = c.limit[d];
-    }
-    for (int d = 0; d < kMaxDevices; ++d) {
-        DeviceState &s = devices()[d];
-        s.sticky.store(0);
-        std::lock_guard<std::mutex> f(s.fault_mu);
-        s.fault_code = 0;
-        s.fault_after = 0;
-    }
-    if (arm_faults)
-        for (const Fault &f : c.faults) arm(f.device, f.code, f.after);
-    if (c.error.empty()) {
-        g_invalid_value_text = nullptr;
-    } else {
-        g_config_messages.push_back("invalid argument (CUDA emulator configuration: " + c.error + ")");
-        g_invalid_value_text = g_config_messages.back().c_str();
-    }
-    g_config_bad.store(!c.error.empty());
-}
-
-// The environment's configuration, parsed once; reset() returns to it.
-const Config &startup_config() {
-    static const Config c =
-        parse_config(std::getenv("EMU_DEVICE_COUNT"), std::getenv("EMU_DEVICE_MEMORY"), std::getenv("EMU_FAULT"));
-    return c;
-}
-
-}  // namespace
-
-namespace state {
-void ensure_started() {
-    // A function-local static: initialized exactly once, thread-safe, and only a flag test afterwards.
-    static const bool started = [] {
-        const Config &c = startup_config();
-        apply(c, /*arm_faults=*/true);
-        if (!c.error.empty())
-            std::fprintf(stderr,
-                         "CUDA emulator: %s; every CUDA call fails with cudaErrorInvalidValue (see "
-                         "native/emu/README.md, \"Configuration\")\n",
-                         c.error.c_str());
-        return true;
-    }();
-    (void)started;
-}
-}  // namespace state
-
-std::string configure(const char *device_count, const char *device_memory, const char *fault) {
-    ensure_started();
-    const Config c = parse_config(device_count, device_memory, fault);
-    apply(c, /*arm_faults=*/true);
-    t_last_error = cudaSuccess;
-    if (t_device >= g_device_count.load()) t_device = 0;
-    return c.error;
-}
-
 void set_device_count(int n) {
     ensure_started();
     g_device_count.store(n < 0 ? 0 : n > kMaxDevices ? kMaxDevices : n);
@@ -337,7 +117,7 @@ void inject_error(cudaError_t e) {
 bool inject_error(int device, cudaError_t e, unsigned long long after_n_launches) {
     ensure_started();
     if (device < 0 || device >= kMaxDevices || e == cudaSuccess) return false;
-    arm(device, e, after_n_launches);
+    config::arm(device, e, after_n_launches);
     return true;
 }
 bool fault_pending(int device) {
@@ -353,7 +133,8 @@ void set_strict(bool on) { g_strict.store(on); }
 void set_reverse_order(bool on) { g_reverse.store(on); }
 void reset() {
     ensure_started();
-    apply(startup_config(), /*arm_faults=*/false);  // EMU_FAULT's faults fire once per process, not per reset
+    config::restore_startup();  // EMU_FAULT's faults fire once per process, not per reset
+    graph::reset();
     t_last_error = cudaSuccess;
     t_device = 0;
     std::lock_guard<std::mutex> lock(handles().mu);
@@ -384,13 +165,6 @@ unsigned long long launches() { return g_launches.load(); }
 unsigned long long launches(int device) {
     return device >= 0 && device < kMaxDevices ? devices()[device].launches.load() : 0;
 }
-
-namespace {
-const char *invalid_value_text() {
-    std::lock_guard<std::mutex> lock(g_config_mu);
-    return g_invalid_value_text;
-}
-}  // namespace
 
 }  // namespace emu
 
@@ -504,6 +278,8 @@ cudaError_t cudaMalloc(void **ptr, size_t size) {
     EMU_ENTER();
     if (!ptr) return record(cudaErrorInvalidValue);
     *ptr = nullptr;
+    if (cudaError_t e = emu::graph::unsafe_call()) return e;
+    *ptr = nullptr;
     if (size == 0) return cudaSuccess;  // as the real runtime: success, null pointer
     size_t rounded = (size + 255) & ~size_t(255);
     emu::MemoryState &m = emu::mem();
@@ -537,6 +313,7 @@ cudaError_t cudaMalloc(void **ptr, size_t size) {
 cudaError_t cudaFree(void *ptr) {
     const cudaError_t pending = enter();
     if (!ptr) return pending;
+    if (cudaError_t e = emu::graph::unsafe_call()) return e;  // not freed: the call is refused during capture
     emu::MemoryState &m = emu::mem();
     {
         std::lock_guard<std::mutex> lock(m.mu);
@@ -556,6 +333,7 @@ cudaError_t cudaHostAlloc(void **ptr, size_t size, unsigned int flags) {
     EMU_ENTER();
     if (!ptr || (flags & ~0x0fu)) return record(cudaErrorInvalidValue);
     *ptr = nullptr;
+    if (cudaError_t e = emu::graph::unsafe_call()) return e;
     void *p = nullptr;
     if (posix_memalign(&p, 4096, size ? size : 1) != 0 || !p) return record(cudaErrorMemoryAllocation);
     std::lock_guard<std::mutex> lock(emu::mem().mu);
@@ -569,6 +347,7 @@ cudaError_t cudaMallocHost(void **ptr, size_t size) { return cudaHostAlloc(ptr, 
 cudaError_t cudaFreeHost(void *ptr) {
     const cudaError_t pending = enter();
     if (!ptr) return pending;
+    if (cudaError_t e = emu::graph::unsafe_call()) return e;
     {
         std::lock_guard<std::mutex> lock(emu::mem().mu);
         if (!emu::mem().pinned.erase(ptr)) return pending ? pending : record(cudaErrorInvalidValue);
@@ -598,6 +377,7 @@ cudaError_t check_copy(void *dst, const void *src, size_t count, cudaMemcpyKind 
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, cudaMemcpyKind kind) {
     EMU_ENTER();
+    if (cudaError_t e = emu::graph::unsafe_call()) return e;
     if (cudaError_t e = check_copy(dst, src, count, kind)) return record(e);
     if (count) std::memmove(dst, src, count);
     return cudaSuccess;
@@ -607,7 +387,9 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, cudaMemcpy
     EMU_ENTER();
     if (cudaError_t e = emu::check_stream(stream)) return e;
     if (cudaError_t e = check_copy(dst, src, count, kind)) return record(e);
-    if (count) std::memmove(dst, src, count);
+    bool recorded = false;
+    if (cudaError_t e = emu::graph::enqueue_copy(stream, dst, src, count, kind, &recorded)) return e;
+    if (!recorded && count) std::memmove(dst, src, count);
     return cudaSuccess;
 }
 
@@ -627,13 +409,20 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
                    (kind == cudaMemcpyDefault && emu::is_device_ptr(src));
     if ((dst_dev && !emu::in_device(dst, dspan)) || (src_dev && !emu::in_device(src, sspan)))
         return record(cudaErrorInvalidValue);
-    for (size_t r = 0; r < height; ++r)
-        std::memmove(static_cast<char *>(dst) + r * dpitch, static_cast<const char *>(src) + r * spitch, width);
+    for (size_t r = 0; r < height; ++r) {
+        char *d = static_cast<char *>(dst) + r * dpitch;
+        const char *sr = static_cast<const char *>(src) + r * spitch;
+        bool recorded = false;  // in a capture: one copy node per row
+        if (cudaError_t e = emu::graph::enqueue_copy(stream, d, sr, width, kind, &recorded)) return e;
+        if (!recorded) std::memmove(d, sr, width);
+    }
     return cudaSuccess;
 }
 
 cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
                          cudaMemcpyKind kind) {
+    if (cudaError_t e = enter()) return e;
+    if (cudaError_t e = emu::graph::unsafe_call()) return e;
     return cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, nullptr);
 }
 
@@ -642,11 +431,17 @@ cudaError_t cudaMemsetAsync(void *ptr, int value, size_t count, cudaStream_t str
     if (cudaError_t e = emu::check_stream(stream)) return e;
     if (count == 0) return cudaSuccess;
     if (!emu::in_device(ptr, count)) return record(cudaErrorInvalidValue);
-    std::memset(ptr, value, count);
+    bool recorded = false;
+    if (cudaError_t e = emu::graph::enqueue_memset(stream, ptr, value, count, &recorded)) return e;
+    if (!recorded) std::memset(ptr, value, count);
     return cudaSuccess;
 }
 
-cudaError_t cudaMemset(void *ptr, int value, size_t count) { return cudaMemsetAsync(ptr, value, count, nullptr); }
+cudaError_t cudaMemset(void *ptr, int value, size_t count) {
+    if (cudaError_t e = enter()) return e;
+    if (cudaError_t e = emu::graph::unsafe_call()) return e;
+    return cudaMemsetAsync(ptr, value, count, nullptr);
+}
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags) {
     EMU_ENTER();
@@ -666,13 +461,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
         std::lock_guard<std::mutex> lock(emu::handles().mu);
         if (!emu::handles().streams.erase(stream)) return pending ? pending : record(cudaErrorInvalidResourceHandle);
     }
+    emu::graph::forget_stream(stream);  // a capture it ran is dropped with it
     delete stream;
     return pending;
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     EMU_ENTER();
-    return emu::check_stream(stream);  // any device's stream (as CUDA), answering with that device's sticky error
+    if (cudaError_t e = emu::check_stream(stream)) return e;  // any device's stream, with that device's sticky error
+    return emu::graph::sync_stream(stream);  // a capturing stream cannot be waited for
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
@@ -680,7 +477,7 @@ cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
     EMU_ENTER();
     if (!emu::valid_stream(stream) || !emu::find_event(event)) return record(cudaErrorInvalidResourceHandle);
-    return cudaSuccess;
+    return emu::graph::wait_event(stream, event);
 }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags) {
@@ -703,6 +500,9 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     // CUDA: "cudaEventRecord() will fail if the input event and input stream are associated to different devices".
     if (stream_device != e->device) return record(cudaErrorInvalidResourceHandle);
     if (int st = emu::sticky_of(stream_device)) return record(static_cast<cudaError_t>(st));
+    bool captured = false;
+    if (cudaError_t err = emu::graph::record_event(event, stream, &captured)) return err;
+    if (captured) return cudaSuccess;  // a point in the capture: no time until a replay (sync_event refuses it)
     e->recorded = true;
     e->when = std::chrono::steady_clock::now();  // all earlier work is done: it ran synchronously
     return cudaSuccess;
@@ -713,7 +513,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
     CUevent_st *e = emu::find_event(event);
     if (!e) return record(cudaErrorInvalidResourceHandle);
     if (int st = emu::sticky_of(e->device)) return record(static_cast<cudaError_t>(st));  // any device's event
-    return cudaSuccess;
+    return emu::graph::sync_event(event);
 }
 
 cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
@@ -725,6 +525,8 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) 
     if (!a || !b) return record(cudaErrorInvalidResourceHandle);
     if ((a->flags | b->flags) & cudaEventDisableTiming) return record(cudaErrorInvalidResourceHandle);
     if (a->device != b->device) return record(cudaErrorInvalidResourceHandle);  // as CUDA
+    if (cudaError_t e = emu::graph::sync_event(start)) return e;
+    if (cudaError_t e = emu::graph::sync_event(end)) return e;
     if (!a->recorded || !b->recorded) return record(cudaErrorInvalidResourceHandle);
     *ms = std::chrono::duration<float, std::milli>(b->when - a->when).count();
     return cudaSuccess;
@@ -736,13 +538,14 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
         std::lock_guard<std::mutex> lock(emu::handles().mu);
         if (!emu::handles().events.erase(event)) return pending ? pending : record(cudaErrorInvalidResourceHandle);
     }
+    emu::graph::forget_event(event);
     delete event;
     return pending;
 }
 
 cudaError_t cudaDeviceSynchronize() {
     EMU_ENTER();
-    return cudaSuccess;
+    return emu::graph::sync_device(emu::t_device);  // waits for every stream: refused while one captures
 }
 
 cudaError_t cudaDeviceReset() {
@@ -800,6 +603,15 @@ const char *cudaGetErrorName(cudaError_t error) {
         EMU_NAME(cudaErrorInvalidPc)
         EMU_NAME(cudaErrorLaunchFailure)
         EMU_NAME(cudaErrorNotSupported)
+        EMU_NAME(cudaErrorStreamCaptureUnsupported)
+        EMU_NAME(cudaErrorStreamCaptureInvalidated)
+        EMU_NAME(cudaErrorStreamCaptureMerge)
+        EMU_NAME(cudaErrorStreamCaptureUnmatched)
+        EMU_NAME(cudaErrorStreamCaptureUnjoined)
+        EMU_NAME(cudaErrorStreamCaptureIsolation)
+        EMU_NAME(cudaErrorStreamCaptureImplicit)
+        EMU_NAME(cudaErrorCapturedEvent)
+        EMU_NAME(cudaErrorStreamCaptureWrongThread)
         EMU_NAME(cudaErrorUnknown)
 #undef EMU_NAME
     }
@@ -812,7 +624,7 @@ const char *cudaGetErrorString(cudaError_t error) {
         case cudaErrorInvalidValue: {
             // While the emulator's configuration is bad every call fails with this code: say why, so that the
             // message reaches the engine's exception text (and a Java test's failure).
-            const char *why = emu::invalid_value_text();
+            const char *why = emu::config::invalid_value_text();
             return why ? why : "invalid argument";
         }
         case cudaErrorMemoryAllocation: return "out of memory";
@@ -829,6 +641,13 @@ const char *cudaGetErrorString(cudaError_t error) {
         case cudaErrorMisalignedAddress: return "misaligned address";
         case cudaErrorLaunchFailure: return "unspecified launch failure";
         case cudaErrorNotSupported: return "operation not supported";
+        case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+        case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+        case cudaErrorStreamCaptureImplicit:
+            return "operation would make the legacy stream depend on a capturing blocking stream";
+        case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
+        case cudaErrorStreamCaptureWrongThread:
+            return "attempt to terminate a thread-local capture sequence from another thread";
         default: return cudaGetErrorName(error);
     }
 }

@@ -191,6 +191,35 @@ void Gemm::nt(const __nv_bfloat16 *X, int64_t T, int K, const __nv_bfloat16 *W, 
               cudaStream_t stream) {
     if (T <= 0) return;
     Plan &p = plan(T, K, N);
+#if defined(REASONIR_CUDA_EMU)
+    // On a GPU, cublasLtMatmul on a capturing stream records its kernels into the graph. The emulator's fake cuBLASLt
+    // is a separate library that computes when called, so while the stream captures, the call goes through the
+    // emulator's stream-ordered host work instead: recorded now, run at every replay in its place among the kernels.
+    // A replay looks the plan up again by shape: the plan cache may have been cleared since the capture (kMaxPlans),
+    // which a GPU graph does not mind (its kernels no longer need the descriptors). The Gemm must outlive the graphs
+    // (the backend destroys its graphs first). Only this build: the real one calls cuBLASLt below, capturing or not.
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) {
+        cudaGetLastError();  // a dead context: the call below fails or the next runtime call reports it
+        capture = cudaStreamCaptureStatusNone;
+    }
+    if (capture != cudaStreamCaptureStatusNone) {
+        const cudaError_t e = emu::enqueue_host_work(stream, [this, X, T, K, W, N, Y, stream]() -> cudaError_t {
+            try {
+                Plan &q = plan(T, K, N);
+                const float one = 1.0f, zero = 0.0f;
+                const int s = lib_.matmul(handle_, q.desc, &one, W, q.a, X, q.b, &zero, Y, q.d, Y, q.d,
+                                          &q.algos[q.chosen], workspace_, kWorkspaceBytes, stream);
+                return s == lt::CUBLAS_STATUS_SUCCESS ? cudaSuccess : cudaErrorUnknown;
+            } catch (const Error &) {
+                return cudaErrorUnknown;
+            }
+        });
+        check(e, "recording cublasLtMatmul [" + std::to_string(T) + " x " + std::to_string(K) + "] x [" +
+                     std::to_string(N) + " x " + std::to_string(K) + "]^T into a CUDA graph");
+        return;
+    }
+#endif
     const float alpha = 1.0f, beta = 0.0f;
     std::string tried;
     for (;;) {

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <list>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include "cuda/check.h"
@@ -55,6 +58,27 @@ struct Workspace {
     }
 };
 
+// The shape of a forward pass: every host value that a kernel launch or GEMM of launch_forward() takes, derived from
+// that code (all pointers are the fixed workspace and weights, the same for every call):
+//   T          grids of embed_gather / rope_table / rope_apply / residual_rmsnorm / swiglu, the GEMM shapes (rows =
+//              T) and the MLP row-chunk loop
+//   n_tiles    the attention grid (AttentionArgs::n_tiles)
+//   n_chunks   the pooling grid (PoolArgs::n_chunks)
+//   n_seqs     the pooling merge grid (PoolArgs::n_seqs)
+//   normalize  PoolArgs::normalize, a kernel argument
+// Everything else the kernels read (token ids, positions, the attention tiles, the pooling chunks and sequences) is
+// in device memory that upload() rewrites before every run. Two batches with the same key therefore launch the same
+// kernels with the same arguments: a captured graph of one replays the other. It is also the graph cache's key.
+struct GraphKey {
+    int64_t T = 0;
+    int n_tiles = 0, n_chunks = 0, n_seqs = 0;
+    bool normalize = false;
+    bool operator<(const GraphKey &o) const {
+        return std::tie(T, n_tiles, n_chunks, n_seqs, normalize) <
+               std::tie(o.T, o.n_tiles, o.n_chunks, o.n_seqs, o.normalize);
+    }
+};
+
 std::string gib(uint64_t bytes) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1u << 30));
@@ -73,8 +97,24 @@ public:
     int64_t max_batch_tokens() const override { return max_tokens_; }
     bool owns_weights() const override { return true; }
 
+    CudaGraphStats graph_stats() const {
+        CudaGraphStats s = stats_;
+        s.enabled = graphs_;
+        s.cached = static_cast<int64_t>(graphs_lru_.size());
+        return s;
+    }
+
 private:
     void forward(const PackedBatch &batch, bool normalize);
+    // The host plan of the batch and its uploads into the workspace (plain async copies, never in a graph).
+    GraphKey upload(const PackedBatch &batch, bool normalize);
+    // The kernels and GEMMs of the forward pass: what a graph captures. Reads only `k` and the workspace.
+    void launch_forward(const GraphKey &k);
+    // Replays the graph of k's shape, capturing it first when it is new; false when the capture failed (graphs are
+    // then off and the caller launches plainly).
+    bool run_graph(const GraphKey &k);
+    cudaGraphExec_t capture(const GraphKey &k, std::string *failure);
+    void destroy_graphs();
     void ck(cudaError_t e, const char *what) { check(e, what); }
     // After a failure: is the context still alive? A sticky error survives cudaGetLastError().
     void probe_after_failure(const std::string &what);
@@ -104,6 +144,15 @@ private:
     std::string poison_;
     rir_attention attention_ = RIR_ATTENTION_SM80;  // resolved: SM80 or SM90
     bool graphs_ = false;
+    // The graph cache: most recently used first, and an index by shape. At most graph_cap_ entries.
+    struct CachedGraph {
+        GraphKey key;
+        cudaGraphExec_t exec;
+    };
+    std::list<CachedGraph> graphs_lru_;
+    std::map<GraphKey, std::list<CachedGraph>::iterator> graphs_index_;
+    size_t graph_cap_ = kMaxCudaGraphs;
+    CudaGraphStats stats_;
 };
 
 CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const CudaOptions &o)
@@ -142,6 +191,9 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
         throw Error(RIR_ERR_DEVICE, name + ": attention sm90 is not in this build");
     }
     graphs_ = o.cuda_graphs == RIR_CUDA_GRAPHS_ON || (o.cuda_graphs == RIR_CUDA_GRAPHS_AUTO && kAutoCudaGraphs);
+    if (o.cuda_graph_cache < 0)
+        throw Error(RIR_ERR_INVALID_ARGUMENT, "cuda backend: cuda_graph_cache must not be negative");
+    graph_cap_ = o.cuda_graph_cache > 0 ? static_cast<size_t>(o.cuda_graph_cache) : kMaxCudaGraphs;
     if (final_norm_pool_smem_bytes(c.hidden) > prop.sharedMemPerBlockOptin)
         throw Error(RIR_ERR_DEVICE, name + ": hidden size " + std::to_string(c.hidden) + " is too large for pooling");
 
@@ -202,6 +254,7 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
 
 void CudaBackend::release() {
     if (stream_) cudaStreamSynchronize(stream_);
+    destroy_graphs();  // before gemm_: in the emulated build a graph's GEMMs call back into it
     w_.reset();
     gemm_.reset();
     if (inv_freq_) cudaFree(inv_freq_);
@@ -223,6 +276,12 @@ CudaBackend::~CudaBackend() {
     } catch (const Error &) {
         // the device cannot be selected any more: nothing can be freed through it; the process reclaims it
     }
+}
+
+void CudaBackend::destroy_graphs() {
+    for (const CachedGraph &g : graphs_lru_) cudaGraphExecDestroy(g.exec);
+    graphs_lru_.clear();
+    graphs_index_.clear();
 }
 
 void CudaBackend::probe_after_failure(const std::string &what) {
@@ -261,13 +320,16 @@ void CudaBackend::embed(const PackedBatch &batch, bool normalize, float *out) {
 }
 
 void CudaBackend::forward(const PackedBatch &b, bool normalize) {
-    const LlamaConfig &c = c_;
-    const int64_t T = b.total_tokens();
-    const int H = c.hidden, I = c.intermediate, hd = c.head_dim;
-    const int qd = c.heads * hd, kvd = c.kv_heads * hd, qkvd = qd + 2 * kvd;
-    const float eps = static_cast<float>(c.rms_eps);
+    const GraphKey k = upload(b, normalize);
+    if (graphs_ && k.T > 0 && k.T <= RIR_CUDA_GRAPH_MAX_TOKENS && run_graph(k)) return;
+    launch_forward(k);
+    ++stats_.plain;
+}
 
-    // Host-side plan of the batch (schedule.h), then one copy of each piece.
+GraphKey CudaBackend::upload(const PackedBatch &b, bool normalize) {
+    const int64_t T = b.total_tokens();
+    // Host-side plan of the batch (schedule.h), then one copy of each piece. The copies are plain async copies from
+    // pageable memory (the call returns once the source is read), so the local plans may go when this returns.
     host_pos_.resize(static_cast<size_t>(T));
     token_positions(b.cu_seqlens, b.n_seqs, host_pos_.data());
     const std::vector<AttnTile> tiles = attention_tiles(b.cu_seqlens, b.n_seqs);
@@ -280,6 +342,91 @@ void CudaBackend::forward(const PackedBatch &b, bool normalize) {
     up(tiles_, tiles.data(), tiles.size() * sizeof(AttnTile), "copying the attention schedule");
     up(chunks_, pool.chunks.data(), pool.chunks.size() * sizeof(PoolChunk), "copying the pooling plan");
     up(seqs_, pool.seqs.data(), pool.seqs.size() * sizeof(PoolSeq), "copying the pooling plan");
+    GraphKey k;
+    k.T = T;
+    k.n_tiles = static_cast<int>(tiles.size());
+    k.n_chunks = static_cast<int>(pool.chunks.size());
+    k.n_seqs = b.n_seqs;
+    k.normalize = normalize;
+    return k;
+}
+
+bool CudaBackend::run_graph(const GraphKey &k) {
+    auto found = graphs_index_.find(k);
+    if (found != graphs_index_.end()) {
+        graphs_lru_.splice(graphs_lru_.begin(), graphs_lru_, found->second);  // most recently used
+    } else {
+        std::string failure;
+        const cudaGraphExec_t exec = capture(k, &failure);
+        if (!exec) {
+            // Not sticky (capture() throws for a dead context): graphs go off for this backend, silently (a library
+            // does not write to stdout), and this batch and every later one run as plain launches, which give the
+            // same bits. The reason stays in the stats.
+            graphs_ = false;
+            ++stats_.failures;
+            stats_.last_failure = failure;
+            return false;
+        }
+        ++stats_.captures;
+        graphs_lru_.push_front(CachedGraph{k, exec});
+        graphs_index_[k] = graphs_lru_.begin();
+        while (graphs_lru_.size() > graph_cap_) {
+            cudaGraphExecDestroy(graphs_lru_.back().exec);
+            graphs_index_.erase(graphs_lru_.back().key);
+            graphs_lru_.pop_back();
+            ++stats_.evictions;
+        }
+    }
+    ck(cudaGraphLaunch(graphs_lru_.front().exec, stream_), "launching the CUDA graph of the forward pass");
+    ++stats_.replays;
+    return true;
+}
+
+cudaGraphExec_t CudaBackend::capture(const GraphKey &k, std::string *failure) {
+    // Thread-local mode: only this thread's "unsafe" calls (cudaMalloc, synchronous copies...) are refused during
+    // the capture. The global mode would also refuse them to every other thread of the process, e.g. another engine
+    // of a device pool opening (allocating) while this one captures.
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t began = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal);
+    if (began != cudaSuccess) {
+        *failure = "cudaStreamBeginCapture: " + describe(began);
+    } else {
+        try {
+            launch_forward(k);
+        } catch (const Error &e) {
+            *failure = e.what();
+        }
+        const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);  // ends it after a failure too
+        if (failure->empty() && ended != cudaSuccess) *failure = "cudaStreamEndCapture: " + describe(ended);
+        if (failure->empty()) {
+            const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+            if (made != cudaSuccess) {
+                exec = nullptr;
+                *failure = "cudaGraphInstantiate: " + describe(made);
+            }
+        }
+        if (graph) cudaGraphDestroy(graph);  // the executable graph holds what it needs
+    }
+    if (failure->empty()) return exec;
+    cudaGetLastError();  // a non-sticky error must not resurface in a later, unrelated check
+    // A sticky error (a fault of the context) is not a capture problem: the usual device-fault path, which poisons
+    // the backend (embed's probe_after_failure). Nothing was run by the capture, so the batch is intact for a plain
+    // run when the context is healthy.
+    const cudaError_t alive = cudaStreamSynchronize(stream_);
+    cudaGetLastError();
+    if (alive != cudaSuccess && !is_recoverable(alive))
+        throw Error(RIR_ERR_DEVICE, "cuda: capturing the forward pass as a CUDA graph failed (" + *failure +
+                                        "; the device then reported " + describe(alive) + ")");
+    return nullptr;
+}
+
+void CudaBackend::launch_forward(const GraphKey &k) {
+    const LlamaConfig &c = c_;
+    const int64_t T = k.T;
+    const int H = c.hidden, I = c.intermediate, hd = c.head_dim;
+    const int qd = c.heads * hd, kvd = c.kv_heads * hd, qkvd = qd + 2 * kvd;
+    const float eps = static_cast<float>(c.rms_eps);
 
     embed_gather(ids_, T, w_->embed, H, h_, stream_);
     rope_table(pos_, T, inv_freq_, hd / 2, cs_, stream_);
@@ -297,7 +444,7 @@ void CudaBackend::forward(const PackedBatch &b, bool normalize) {
         a.out = attn_;
         a.ld_out = qd;
         a.tiles = tiles_;
-        a.n_tiles = static_cast<int>(tiles.size());
+        a.n_tiles = k.n_tiles;
         a.heads = c.heads;
         a.kv_heads = c.kv_heads;
         a.head_dim = hd;
@@ -322,12 +469,12 @@ void CudaBackend::forward(const PackedBatch &b, bool normalize) {
     p.w = w_->final_norm;
     p.eps = eps;
     p.chunks = chunks_;
-    p.n_chunks = static_cast<int>(pool.chunks.size());
+    p.n_chunks = k.n_chunks;
     p.seqs = seqs_;
-    p.n_seqs = b.n_seqs;
+    p.n_seqs = k.n_seqs;
     p.partial = partial_;
     p.out = out_;
-    p.normalize = normalize;
+    p.normalize = k.normalize;
     final_norm_pool(p, stream_);
     ck(cudaGetLastError(), "launching the forward pass");
 }
@@ -410,6 +557,12 @@ int usable_device_count(std::string *why) {
         return 0;
     }
     return usable;
+}
+
+CudaGraphStats cuda_graph_stats(const Backend &backend) {
+    const CudaBackend *b = dynamic_cast<const CudaBackend *>(&backend);
+    if (!b) throw Error(RIR_ERR_INVALID_ARGUMENT, std::string("cuda_graph_stats: a ") + backend.name() + " backend");
+    return b->graph_stats();
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const LlamaConfig &config, const ModelWeights &weights,

@@ -23,12 +23,38 @@ struct CudaOptions {
     int64_t max_batch_tokens = 0;                     // 0 = kDefaultMaxBatchTokens
     rir_attention attention = RIR_ATTENTION_AUTO;     // AUTO: kAutoAttention; SM90 needs compute capability 9.0
     rir_cuda_graphs cuda_graphs = RIR_CUDA_GRAPHS_AUTO;  // AUTO: kAutoCudaGraphs
+    int cuda_graph_cache = 0;                      // executable graphs kept (LRU); 0 = kMaxCudaGraphs (tests lower it)
 };
 
 // What AUTO means. Each stays today's path until a committed GPU report shows the other passing parity and faster;
 // the commit that changes one cites that report (benchmarks/results/).
 constexpr rir_attention kAutoAttention = RIR_ATTENTION_SM80;
 constexpr bool kAutoCudaGraphs = false;
+
+// CUDA graphs (cuda_graphs ON): a batch of at most RIR_CUDA_GRAPH_MAX_TOKENS tokens runs its forward pass as a graph,
+// captured at the first batch of its shape (cuda_backend.cu, GraphKey: the token count, attention tiles, pooling
+// chunks, sequences and normalize), instantiated, kept, and replayed for every later batch of that shape. Executable
+// graphs kept per backend, least recently used evicted first: a shape is an exact token count and packing, so the
+// space of shapes is large, but the small batches of one service (queries of typical lengths, one or a few per call)
+// repeat a few dozen; 64 keeps those while bounding the host and device memory of the executable graphs (each holds
+// ~10 kernel nodes per layer with their parameters), and a miss only costs one capture and instantiation (about
+// the host time of one plain launch sequence plus the instantiation).
+constexpr int kMaxCudaGraphs = 64;
+
+// A backend's graph counters (cuda_graph_stats), for tests, benchmarks and diagnostics.
+struct CudaGraphStats {
+    bool enabled = false;       // graphs are in use: cuda_graphs resolved to on and no capture failure turned them off
+    int64_t cached = 0;         // executable graphs held now (at most the cache bound)
+    int64_t captures = 0;       // shapes captured and instantiated (cache misses that produced a graph)
+    int64_t replays = 0;        // cudaGraphLaunch calls (the first run after a capture included)
+    int64_t plain = 0;          // forward passes launched kernel by kernel (graphs off, a batch above
+                                // RIR_CUDA_GRAPH_MAX_TOKENS, or the run whose capture failed)
+    int64_t evictions = 0;      // graphs destroyed to keep the bound
+    int64_t failures = 0;       // captures or instantiations that failed (non-sticky) and turned graphs off
+    std::string last_failure;   // what failed, for diagnostics (never printed)
+};
+// Throws RIR_ERR_INVALID_ARGUMENT when `backend` is not a CUDA backend.
+CudaGraphStats cuda_graph_stats(const Backend &backend);
 
 // Tokens of one call when the caller gives no budget: a few large GEMMs keep the GPU busy; 16384 tokens of the 8B
 // model take about 2.3 GiB of activations.
