@@ -121,6 +121,39 @@ class CudaBackendTest {
         }
     }
 
+    @Test
+    void cudaGraphsGiveTheBitsOfPlainLaunches() {
+        assumeGpu();
+        Random r = new Random(7);
+        List<TokenizedInput> inputs = new ArrayList<>();
+        for (int len : new int[] {1, 32, 7, 100, 33, 2}) inputs.add(TokenizedInput.of(randomIds(r, len, 300), len / 3));
+        // Batches of at most 64 tokens: every one is small enough for a graph (RIR_CUDA_GRAPH_MAX_TOKENS = 512).
+        Options small = gpu().withBatchTokens(64);
+        float[][] plain;
+        try (ReasonIR m = ReasonIR.open(Fixtures.checkpoint("llama3_gqa"), small.withCudaGraphs(Options.CudaGraphs.OFF))) {
+            assertTrue(!m.device().contains("cuda graphs"), m.device());
+            plain = m.embedTokens(inputs).vectors();
+        }
+        try (ReasonIR m = ReasonIR.open(Fixtures.checkpoint("llama3_gqa"), small.withCudaGraphs(Options.CudaGraphs.ON))) {
+            assertTrue(m.device().contains("cuda graphs"), m.device());
+            for (int round = 0; round < 2; round++) {  // the first round captures, the second replays
+                float[][] got = m.embedTokens(inputs).vectors();
+                for (int i = 0; i < got.length; i++) assertArrayEquals(plain[i], got[i], "round " + round + " row " + i);
+            }
+        }
+    }
+
+    @Test
+    void attentionSm80IsTheDefaultAndNamedInTheDevice() {
+        assumeGpu();
+        try (ReasonIR m = ReasonIR.open(Fixtures.checkpoint("plain_mha"), gpu())) {
+            assertTrue(m.device().contains("attention sm80"), m.device());
+        }
+        try (ReasonIR m = ReasonIR.open(Fixtures.checkpoint("plain_mha"), gpu().withAttention(Options.Attention.SM80))) {
+            assertTrue(m.device().contains("attention sm80"), m.device());
+        }
+    }
+
     static int[] randomIds(Random r, int n, int vocab) {
         int[] ids = new int[n];
         for (int i = 0; i < n; i++) ids[i] = r.nextInt(vocab);
