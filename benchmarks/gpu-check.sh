@@ -13,13 +13,17 @@
 #   header     compiles native/tests/cuda/cublaslt_header_check.cpp against the real cublasLt.h
 #   fixtures   weights-tools/materialize_fixtures.py --out build/generated
 #   ctest      ctest -R 'cuda|parity|api'
-#   parity     python3 -m reasonir_bench.hf_parity: ours vs HF transformers vs the fp32 reference
+#   parity     python3 -m reasonir_bench.hf_parity: ours vs HF transformers vs the fp32 reference, with attention
+#              sm80, then again with sm90 (vs sm80 too: cosine >= 0.9999; skipped on a GPU other than compute
+#              capability 9.0 and for head_dims it lacks; the head_dim-128 config hd128_l2 is where it runs)
 #   sanitizer  compute-sanitizer memcheck on DIR/test_cuda_forward --small, racecheck on DIR/test_cuda_ops
 #              attention (the attention kernels' tests)                                          (optional)
 #   java       build/jre/bin/java ... GpuSmoke when a JRE and jars were carried                (optional)
 # Benchmark step (how fast, against HF transformers on the same GPU):
 #   bench      python3 -m reasonir_bench.gpu_bench: ours vs HF on 8B-shaped checkpoints of 1 and 3 layers, with the
-#              32-layer extrapolation, the batch-1 latency, the GEMM ceiling and per-op times   (optional)
+#              32-layer extrapolation, the batch-1 latency, the GEMM ceiling and per-op times (each attention
+#              kernel), the attention sweep (sm80 and sm90 alone at S = 512..32768: ms, TFLOP/s, % of peak) and the
+#              batch-1 latency of 32/128-token queries with CUDA graphs off and on (speedup, equal bits) (optional)
 #              Also writes OUT/bench/results.json in the benchmark suite's schema, with its report.md and plots.
 # The steps run in the order env build header fixtures ctest parity bench sanitizer java (most valuable first).
 # The Python side is the package benchmarks/reasonir_bench (this script puts benchmarks/ on PYTHONPATH).
@@ -128,6 +132,10 @@ if ! "$PY" -c 'import numpy' >/dev/null 2>&1 && [ -x /opt/torch/.venv/bin/python
     PY=/opt/torch/.venv/bin/python3
 fi
 GPU_NAME="$(timeout 5 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
+# compute capability (e.g. 9.0): parity skips the sm90 attention kernel on any other; empty when unknown
+GPU_CC="$(timeout 5 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>/dev/null \
+    | head -n 1 | awk -F', *' '{print $NF}')"
+case "$GPU_CC" in [0-9]*.[0-9]*) ;; *) GPU_CC="" ;; esac
 GPU_SLUG="$(printf '%s' "${GPU_NAME:-gpu}" | tr 'A-Z' 'a-z' | sed -e 's/[^a-z0-9]\{1,\}/-/g' -e 's/^-//' -e 's/-$//')"
 DEFAULT_WORK=build/gpu-check
 [ "$EMULATE" = 1 ] && DEFAULT_WORK=build/gpu-check-emu
@@ -321,8 +329,12 @@ build_emulated() {
         timeout 120 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DREASONIR_CUDA=OFF -DREASONIR_EMU_TESTS=ON \
             -DPython3_EXECUTABLE="$(command -v "$PY")" || return 1
     fi
+    # Every CUDA test program of this checkout (test_cuda_*_emu: the ops, the forward, CUDA graphs, ...), so that a
+    # test added to the CMake list is built for ctest -R _emu without a change here.
+    local tests
+    tests="$(cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -o 'test_cuda_[A-Za-z0-9_]*_emu' | sort -u | tr '\n' ' ')"
     # shellcheck disable=SC2086
-    timeout 900 cmake --build "$BUILD_DIR" -j"$(nproc)" --target $EMU_TARGETS
+    timeout 900 cmake --build "$BUILD_DIR" -j"$(nproc)" --target $EMU_TARGETS $tests
 }
 
 step_build() {
@@ -500,8 +512,11 @@ step_parity() {
         where=(--device cpu)
         "$PY" -c 'import transformers' >/dev/null 2>&1 || where+=(--skip-hf)
     fi
+    # both attention kernels: sm80 (the "ours" columns), then sm90 on every config its head_dim and this GPU allow;
+    # hd128_l2 (head_dim 128, seconds to make) is the small config where sm90 runs
     timeout -k 10 "$t" "$PY" -m reasonir_bench.hf_parity --lib "$LIB" --generated build/generated \
-        --fixtures weights-tools/fixtures "${where[@]}" --steps-dir "$STEPS"
+        --fixtures weights-tools/fixtures "${where[@]}" --steps-dir "$STEPS" --attention-kernels sm80,sm90 \
+        --compute-capability "$GPU_CC" --hd128 "$WORK/ckpt-hd128"
     local rc=$?
     echo "reasonir_bench.hf_parity exit $rc"
     if [ ! -s "$STEPS/parity.json" ]; then
@@ -540,11 +555,16 @@ step_bench() {
                 --meta "command=benchmarks/gpu-check.sh $ORIG_ARGS" --meta "check_report=../report.md")
     if [ "$EMULATE" = 1 ]; then  # the flow on a tiny fixture; the emulator's timings mean nothing
         args+=(--model build/generated/h256_l4 --seq-lens 64 --batch-tokens 128 --iters 1 --warmup 0
-               --latency-len 8 --latency-iters 2 --ops-tokens 128 --gemm-size 128 --no-hf)
+               --latency-len 8 --latency-iters 2 --ops-tokens 128 --gemm-size 128 --no-hf
+               --attn-sweep 64,128 --attn-heads 2,1 --attn-tokens 128 --attn-iters 2
+               --graph-lens 8,16 --graph-iters 2 --graph-warmup 1)
     else
         args+=(--model "$WORK/ckpt-8b" --make-checkpoint)  # 1 and 3 8B-shaped layers, extrapolated to 32
-        [ "$QUICK" = 1 ] && args+=(--seq-lens 512,8192 --iters 3 --latency-iters 30)
+        [ "$QUICK" = 1 ] && args+=(--seq-lens 512,8192 --iters 3 --latency-iters 30 --graph-iters 30)
     fi
+    # the attention sweep (default S = 512,2048,8192,32768 on 32/8 heads of 128) and the per-op layer time both
+    # attention kernels; graphs off/on latency at 32 and 128 tokens (gpu_bench.py's defaults)
+    args+=(--attn-kernels sm80,sm90)
     timeout -k 10 400 "$PY" -m reasonir_bench.gpu_bench "${args[@]}"
     local rc=$?
     echo "reasonir_bench.gpu_bench exit $rc"

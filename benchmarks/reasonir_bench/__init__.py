@@ -11,6 +11,7 @@ Modules (see benchmarks/README.md):
   validate      the GPU check's validation parsers (ctest, compute-sanitizer) and their CLI
   hf_common, hf_parity   the parity validation step (ours vs HF transformers vs the fp32 reference)
   gpu_bench, hf_bench    the GPU benchmark step (ours vs HF), gpu_results its suite-schema results.json
+  graph_latency          the benchmark's batch-1 latency with CUDA graphs off and on (bits compared)
   check_report  the GPU check's step records -> report.md / report.json with the verdict
   peer_torch    the PyTorch peer of the CPU suite
   suite         the CPU benchmark suite's orchestrator

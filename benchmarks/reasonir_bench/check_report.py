@@ -191,6 +191,7 @@ def render_md(report: Dict[str, Any]) -> str:
                   "resume assumes it), each sequence alone vs in the batch, and the same batch on a second handle "
                   "(min cosine >= 0.9999; on a GPU cuBLASLt may pick other kernels for other row counts):", ""]
             L.append(table(["config", "same call twice", "alone vs in the batch", "second handle"], wf_rows))
+        L += parity_kernels_md(p.get("data", {}))
         for r in cfgs:
             for e in r.get("errors", []) or []:
                 L.append(f"- {r.get('config')}: {cell(e[:400])}")
@@ -254,10 +255,16 @@ def render_md(report: Dict[str, Any]) -> str:
             flat = [(k, v) for k, v in ops.items() if isinstance(v, (int, float))]
             flat.sort(key=lambda kv: -kv[1])
             L.append(table(["op", "ms"], [[k, f(v, ".3f")] for k, v in flat]))
-            other = {k: v for k, v in ops.items() if not isinstance(v, (int, float))}
+            L += per_op_kernels_md(ops)
+            other = {k: v for k, v in ops.items() if not isinstance(v, (int, float))
+                     and k not in ("attention_kernel", "attention_kernels")}
             if other:
                 L.append("")
                 L.append("Other fields: " + cell(json.dumps(other)[:1500]))
+        L += attention_sweep_md(d.get("attention_sweep"))
+        L += graph_latency_md(d.get("graph_latency"), (d.get("extrapolated") or {}).get("graph_latency"))
+        if d.get("skipped"):
+            L += ["", "Not started for lack of time (the step is incomplete): " + ", ".join(map(str, d["skipped"]))]
         if d.get("errors"):
             L += ["", "Benchmark errors:", ""] + [f"- {cell(common.tail_text(e, 500))}" for e in d["errors"]]
 
@@ -276,6 +283,112 @@ def render_md(report: Dict[str, Any]) -> str:
             L.append(code_block(s["error"], 2500))
     L.append("")
     return "\n".join(L)
+
+
+def parity_kernels_md(d: Dict[str, Any]) -> List[str]:
+    """Parity per attention kernel: each config's status on each kernel and the further kernels' comparisons."""
+    kernels = d.get("attention_kernels") or []
+    cfgs = [r for r in d.get("configs", []) if r.get("kernels")]
+    if len(kernels) < 2 or not cfgs:
+        return []
+    first = kernels[0]
+    L = ["", f"### Attention kernels ({', '.join(kernels)})", "",
+         f"Every config runs with attention {first} (the columns above) and again with each further kernel through "
+         f"an explicit `Engine(attention=...)`. A further kernel passes with min cosine >= "
+         f"{f(d.get('kernel_min_cosine'), '.4f')} per vector against {first} (the kernels compute the same function "
+         f"with the same bf16 rounding points and differ only in the order of fp32 sums), >= "
+         f"{f(d.get('min_cosine_required'), '.4f')} against the fp32 reference and HF, and equal bits on a second "
+         f"call. skip: the GPU (compute capability {d.get('compute_capability') or 'unknown'}), a head_dim the kernel "
+         f"lacks, or a library built without it; the config's verdict is then {first}'s.", ""]
+    rows = []
+    for r in cfgs:
+        for k in kernels:
+            e = (r.get("kernels") or {}).get(k)
+            if not e:
+                continue
+            cmp = e.get("compare") or {}
+            det = e.get("determinism") or {}
+            if k == first:  # the config's own "ours" figures
+                rc = r.get("compare") or {}
+                cmp = {"vs_ref_fp32": rc.get("ours_vs_ref_fp32"), "vs_hf": rc.get("ours_vs_hf")}
+                det = (r.get("workflow") or {}).get("determinism") or {}
+
+            def mc(key):
+                c = cmp.get(key) or {}
+                return "n/a" if c.get("min_cosine") is None else f"{c['min_cosine']:.6f}"
+            rows.append([r.get("config"), k, e.get("status", "?").upper(),
+                         "(reference)" if k == first else mc(f"vs_{first}"), mc("vs_ref_fp32"), mc("vs_hf"),
+                         "n/a" if not det else ("equal bits" if det.get("equal_bits") else "differ"),
+                         cell((e.get("reason") or "")[:300])])
+    L.append(table(["config", "kernel", "status", f"min cos vs {first}", "vs fp32 ref", "vs HF", "same call twice",
+                    "reason"], rows))
+    summ = d.get("kernels") or {}
+    if summ:
+        L += ["", "Per kernel: " + "; ".join(
+            f"{k} {v.get('status', '?').upper()}" + (f" (min cosine vs {first} {v['min_cosine_vs_' + first]:.6f})"
+                                                     if v.get("min_cosine_vs_" + first) is not None else "")
+            for k, v in summ.items()) + "."]
+    return L
+
+
+def per_op_kernels_md(ops: Dict[str, Any]) -> List[str]:
+    ks = ops.get("attention_kernels")
+    if not isinstance(ks, dict) or not ks:
+        return []
+    L = ["", f"The attention op of that layer per kernel (the table's row is {ops.get('attention_kernel', 'the first')}; "
+             "the other ops do not depend on the kernel):", ""]
+    L.append(table(["kernel", "status", "attention ms", "attention TFLOP/s", "layer ms", "reason"],
+                   [[k, v.get("status"), f(v.get("attention_ms"), ".3f"), f(v.get("attention_tflops"), ".1f"),
+                     f(v.get("layer_ms"), ".3f"), cell(v.get("reason") or "")] for k, v in ks.items()]))
+    return L
+
+
+def attention_sweep_md(sw: Optional[Dict[str, Any]]) -> List[str]:
+    if not isinstance(sw, dict) or not sw.get("rows"):
+        return []
+    peak = sw.get("peak_tflops")
+    L = ["", f"### Attention kernels alone (`bench_cuda_ops --attention-sweep`)", "",
+         f"{sw.get('heads')} query heads, {sw.get('kv_heads')} kv heads, head_dim {sw.get('head_dim')}"
+         f"{' (8B-shaped)' if (sw.get('heads'), sw.get('kv_heads'), sw.get('head_dim')) == (32, 8, 128) else ''}; "
+         f"a packed varlen batch of {sw.get('batch_tokens')}/S sequences of length S while S <= "
+         f"{sw.get('batch_tokens')}, one sequence above. FLOPs = 4 x S^2 x head_dim x heads per sequence "
+         f"(non-causal QK^T and PV); % of the {f(peak, '.1f')} TFLOP/s dense bf16 peak (H100 SXM); median of "
+         f"{sw.get('iters')} runs after a warm-up, CUDA events. Device {sw.get('device', 'n/a')} (compute capability "
+         f"{sw.get('compute_capability', 'n/a')}).", ""]
+    rows = []
+    for r in sw["rows"]:
+        layout = f"{r.get('layout')} ({r.get('n_seqs')} x {r.get('seq_len')})"
+        rows.append([r.get("kernel"), r.get("seq_len"), layout, f(r.get("tflop"), ".3g"), f(r.get("ms"), ".3f"),
+                     f(r.get("tflops"), ".1f"), f(r.get("pct_peak"), ".1f"),
+                     r.get("status") if r.get("status") != "ok" else "ok", cell(r.get("reason") or "")])
+    L.append(table(["kernel", "S", "layout", "TFLOP", "ms", "TFLOP/s", "% of peak", "status", "reason"], rows))
+    return L
+
+
+def graph_latency_md(gl: Optional[Dict[str, Any]], ex: Optional[Dict[str, Any]]) -> List[str]:
+    if not isinstance(gl, dict) or not gl.get("rows"):
+        return []
+    L = ["", "### Batch-1 latency with CUDA graphs off and on", "",
+         f"One query of N tokens per `rir_embed`, `Engine(cuda_graphs=\"off\")` and `(\"on\")` in the same process, "
+         f"alternating, {gl.get('iters')} timed calls each after {gl.get('warmup')} warm-up(s), at "
+         f"{gl.get('layers', '?')} layers (measured). Equal bits: the graph's vector is the plain launch's, bit for "
+         "bit (expected: the same kernels on the same inputs).", ""]
+    rows = []
+    for r in gl["rows"]:
+        off, on = r.get("off") or {}, r.get("on") or {}
+        rows.append([r.get("tokens"), f(off.get("mean_ms"), ".3f"), f(off.get("p99_ms"), ".3f"),
+                     f(on.get("mean_ms"), ".3f"), f(on.get("p99_ms"), ".3f"), f(r.get("speedup"), ".2f"),
+                     f(r.get("equal_bits")), cell(r.get("error") or r.get("skipped") or "")])
+    L.append(table(["tokens", "off mean ms", "off p99 ms", "on mean ms", "on p99 ms", "speedup (off / on)",
+                    "equal bits", "note"], rows))
+    if isinstance(ex, dict) and ex.get("rows"):
+        la, lb = (ex.get("from_layers") or ["?", "?"])[:2]
+        L += ["", f"**Extrapolated, not measured:** {ex.get('layers')} layers from the {la}- and {lb}-layer runs:", ""]
+        L.append(table(["tokens", "off ms", "on ms", "speedup", "note"],
+                       [[r.get("tokens"), f(r.get("off_ms"), ".2f"), f(r.get("on_ms"), ".2f"),
+                         f(r.get("speedup"), ".2f"), cell(r.get("off_error") or r.get("on_error") or "")]
+                        for r in ex["rows"]]))
+    return L
 
 
 def summary_text(report: Dict[str, Any]) -> str:

@@ -32,15 +32,25 @@ Parts, each failing soft (error recorded, next part runs), stopping to start new
   hf          per depth: hf_bench.py (LlamaModel bf16 sdpa, padded batches of B/S sequences, bidirectional mask)
   ceiling     BUILD/bench_cuda_ops --gemm-ceiling [--gemm-size N] --json ({"gemm_tflops"}), else torch.matmul
               N^3 bf16 (N = 8192)
-  ops         BUILD/bench_cuda_ops --layer --model M --tokens 8192 --json (op -> ms of one layer; deepest M)
+  ops         BUILD/bench_cuda_ops --layer --model M --tokens 8192 --attention-kernels sm80,sm90 --json (op -> ms of
+              one layer, deepest M; the attention op per kernel under "attention_kernels")
+  attention   BUILD/bench_cuda_ops --attention-sweep 512,2048,8192,32768 --attention-kernels sm80,sm90 --json: each
+              kernel alone on 8B-shaped heads (32/8 heads of 128), a packed varlen batch of 16384/S sequences for
+              S <= 16384, one sequence above; ms, TFLOP/s (4 S^2 head_dim heads per sequence) and % of the 989.4
+              TFLOP/s peak, median of 10 runs ("attention_sweep"; a kernel not built / not for this GPU: its status)
+  graphs      per depth: python3 -m reasonir_bench.graph_latency: batch-1 latency of 32- and 128-token queries with
+              Engine(cuda_graphs="off") and ("on") in one process, the speedup, and whether the graph's vector has
+              the plain launch's bits (run["graph_latency"], the deepest as "graph_latency", extrapolated to N layers
+              as extrapolated["graph_latency"])
 FLOPs per token (flops.flops_per_token): 2*layers*(h*q + 2*h*kv + q*h + 3*h*inter) + 4*S*q*layers; TFLOP/s is
 reported against the 989 TFLOP/s bf16 dense peak and the GEMM ceiling measured in the same run.
 
 Output (STEPS_DIR/bench.json, common.write_step): "runs" (per depth: layers, model, checkpoint, ours, ours_latency, hf,
 table); the deepest run also under the keys check_report.py and gpu_results.py read ("model", "checkpoint",
 "ours", "ours_latency", "hf", "table": measured, that depth's config); "extrapolated" {"layers", "from_layers", "rows"
-(per S, combine_table's columns plus per-layer and overhead ms), "latency"} when two depths ran; "gemm_ceiling",
-"per_op_ms", "errors", "part_s".
+(per S, combine_table's columns plus per-layer and overhead ms), "latency", "graph_latency"} when two depths ran;
+"gemm_ceiling", "per_op_ms", "attention_sweep", "graph_latency", "errors", "skipped" (parts not started for time:
+the step is then incomplete, never failed), "part_s".
 With --results-dir DIR (gpu-check.sh: OUT/bench): DIR/results.json in the suite's schema (SCHEMA.md, gpu_results.py:
 the measured rows of the deepest checkpoint, then the extrapolated ones under checkpoint "layers-N extrapolated"), and
 its report.md + plots (the report package), so that GPU and CPU benchmark reports read alike.
@@ -50,6 +60,9 @@ Time on an H100 (16 cores, page-cached disk), estimated, for the defaults (2 dep
 ~3-4 s (CUDA context, cuBLASLt, loading 2 GB; the timed calls are milliseconds), HF 2 x ~15 s (torch + transformers
 import, from_pretrained, runs), ceiling and ops ~10 s: about 100 s, against the step's 400 s limit and the check's
 420 s budget. The part that grows with the model, the load, is what a 32-layer checkpoint would make 6 x dearer.
+The attention sweep adds about 5 s (one process: 0.6 GB of random Q/K/V, then per kernel 4 x 11 runs of at most
+2.2 TFLOP for S <= 8192 and 17.6 TFLOP at S = 32768, about 40 ms each at 450 TFLOP/s), the graphs part 2 x ~6 s (two
+opens of the checkpoint, 2 x 2 x 55 calls of a few ms).
 """
 from __future__ import annotations
 
@@ -290,15 +303,63 @@ class Bench:
             self.err("ops", f"{exe} missing")
             return
         r = self.call("ops", [exe, "--layer", "--model", self.runs[-1]["model"], "--tokens",
-                              str(self.args.ops_tokens), "--json"], 90)
+                              str(self.args.ops_tokens), "--attention-kernels", self.args.attn_kernels, "--json"], 90)
         if r is None:
             return
         obj = common.last_json_object(r["output"])
         if r["rc"] == 0 and obj:
             self.data["per_op_ms"] = obj
             self.data["per_op_tokens"] = self.args.ops_tokens
+            kernels = obj.get("attention_kernels") if isinstance(obj.get("attention_kernels"), dict) else {}
+            for k, v in kernels.items():  # not built / skip are statuses; a kernel that failed is an error
+                if isinstance(v, dict) and v.get("status") == "error":
+                    self.err("ops", f"attention {k}: {v.get('reason')}")
         else:
             self.err("ops", f"rc {r['rc']}: {r['output']}")
+
+    def attention(self) -> None:
+        """The attention kernels alone over S (bench_cuda_ops --attention-sweep); a kernel that cannot run here
+        (not built, another compute capability, a head_dim it lacks) is a row with its status, a kernel that failed
+        is an error."""
+        a = self.args
+        exe = self.exe("bench_cuda_ops")
+        if not os.path.exists(exe):
+            self.err("attention", f"{exe} missing")
+            return
+        cmd = [exe, "--attention-sweep", a.attn_sweep, "--attention-kernels", a.attn_kernels, "--attention-heads",
+               a.attn_heads, "--attention-head-dim", str(a.attn_head_dim), "--attention-tokens", str(a.attn_tokens),
+               "--iters", str(a.attn_iters), "--json"]
+        r = self.call("attention", cmd, 120)
+        if r is None:
+            return
+        obj = (common.last_json_object(r["output"]) or {}).get("attention_sweep")
+        if r["rc"] != 0 or not isinstance(obj, dict):
+            self.err("attention", f"rc {r['rc']}: {r['output']}")
+            return
+        self.data["attention_sweep"] = obj
+        for row in obj.get("rows", []):
+            if row.get("status") == "error":
+                self.err("attention", f"{row.get('kernel')} S={row.get('seq_len')}: {row.get('reason')}")
+
+    def graphs(self) -> None:
+        """Batch-1 latency with CUDA graphs off and on, per depth (graph_latency.py, its own process)."""
+        a = self.args
+        lib = a.lib or self.exe("libreasonir.so")
+        for run in self.runs:
+            cmd = [a.python, "-m", "reasonir_bench.graph_latency", "--lib", lib, "--model", run["model"], "--lens",
+                   a.graph_lens, "--iters", str(a.graph_iters), "--warmup", str(a.graph_warmup), "--device", a.device]
+            r = self.call("graphs" + self.tag(run), cmd, 90)
+            if r is None:
+                return
+            res = common.last_json_object(r["output"])
+            if not isinstance(res, dict):
+                self.err("graphs" + self.tag(run), f"rc {r['rc']}: {r['output']}")
+                continue
+            run["graph_latency"] = res
+            for e in res.get("errors", []):
+                self.err("graphs" + self.tag(run), e)
+            if any(r.get("skipped") for r in res.get("rows", [])):  # lengths not started for time: incomplete
+                self.data.setdefault("skipped", []).append("graphs" + self.tag(run))
 
     # combine ----------------------------------------------------------------------------------------------------
     def combine(self) -> None:
@@ -323,8 +384,13 @@ class Bench:
         for key in ("checkpoint", "ours", "ours_latency", "hf", "table"):
             if key in deepest:
                 self.data[key] = deepest[key]
+        if "graph_latency" in deepest:
+            self.data["graph_latency"] = dict(deepest["graph_latency"], layers=deepest["layers"])
         if len(cfgs) > 1:
             self.data["extrapolated"] = extrapolate(cfg, cfgs[0][0], deepest, self.args.layers, ceiling)
+            if "graph_latency" in deepest:
+                self.data["extrapolated"]["graph_latency"] = extrapolate_graphs(cfgs[0][0], deepest,
+                                                                                self.args.layers)
 
 
 MODEL_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
@@ -409,6 +475,24 @@ def extrapolate(cfg, run_a, run_b, n_layers: int, ceiling_tflops) -> Dict[str, o
     return dict(label, model={k: cfg_n.get(k) for k in MODEL_KEYS}, rows=rows, latency=lat)
 
 
+def extrapolate_graphs(run_a, run_b, n_layers: int) -> Dict[str, object]:
+    """The graphs off/on latency of the n_layers-deep model, per length, from the two depths (as extrapolate)."""
+    la, lb = int(run_a["layers"]), int(run_b["layers"])
+    by_len = [{r.get("tokens"): r for r in (run.get("graph_latency") or {}).get("rows", [])} for run in (run_a, run_b)]
+    rows = []
+    for L, rb in by_len[1].items():
+        ra = by_len[0].get(L, {})
+        row: Dict[str, object] = {"tokens": L}
+        for m in ("off", "on"):
+            fit = linear_fit((ra.get(m) or {}).get("mean_ms"), (rb.get(m) or {}).get("mean_ms"), la, lb, n_layers,
+                             _problem(ra, rb))
+            row.update({f"{m}_{k}": v for k, v in fit.items()})
+        row["speedup"] = None if ("off_error" in row or "on_error" in row) else common.ratio(row["off_ms"],
+                                                                                            row["on_ms"])
+        rows.append(row)
+    return {"layers": n_layers, "extrapolated": True, "from_layers": [la, lb], "rows": rows}
+
+
 def combine_table(cfg, ours_rows, hf_res, ceiling_tflops) -> List[Dict[str, object]]:
     """One row per S: tokens/s and TFLOP/s of ours and HF (same FLOP count), % of peak / ceiling, ours/HF."""
     hf_by_s = {int(r["seq_len"]): r for r in hf_res.get("throughput", []) if "seq_len" in r}
@@ -452,6 +536,20 @@ def main(argv=None) -> int:
     ap.add_argument("--no-ops", action="store_true")
     ap.add_argument("--no-ceiling", action="store_true")
     ap.add_argument("--gemm-size", type=int, help="N of the N^3 GEMM ceiling (default the tool's, 8192)")
+    ap.add_argument("--attn-sweep", default="512,2048,8192,32768",
+                    help="S of the attention sweep (bench_cuda_ops --attention-sweep)")
+    ap.add_argument("--attn-kernels", default="sm80,sm90", help="attention kernels of the sweep and the per-op layer")
+    ap.add_argument("--attn-heads", default="32,8", help="query heads,kv heads of the sweep (8B: 32,8)")
+    ap.add_argument("--attn-head-dim", type=int, default=128)
+    ap.add_argument("--attn-tokens", type=int, default=16384,
+                    help="tokens of the sweep's packed batch (S above it: one sequence of S)")
+    ap.add_argument("--attn-iters", type=int, default=10, help="timed runs per kernel and S (median)")
+    ap.add_argument("--no-attn-sweep", action="store_true")
+    ap.add_argument("--lib", help="libreasonir.so of the graphs latency (default BUILD/libreasonir.so)")
+    ap.add_argument("--graph-lens", default="32,128", help="query lengths of the graphs off/on latency")
+    ap.add_argument("--graph-iters", type=int, default=50)
+    ap.add_argument("--graph-warmup", type=int, default=5)
+    ap.add_argument("--no-graphs", action="store_true")
     ap.add_argument("--torch-ceiling", action="store_true", help="also time torch.matmul in the HF process")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--work-dir", default=None, help="scratch files (default: --steps-dir or /tmp)")
@@ -476,7 +574,8 @@ def main(argv=None) -> int:
     b = Bench(args)
     parts = [("checkpoint", b.checkpoint if args.make_checkpoint else None), ("ours", b.ours),
              ("hf", None if args.no_hf else b.hf), ("ceiling", None if args.no_ceiling else b.ceiling),
-             ("ops", None if args.no_ops else b.ops), ("combine", b.combine)]
+             ("ops", None if args.no_ops else b.ops), ("attention", None if args.no_attn_sweep else b.attention),
+             ("graphs", None if args.no_graphs else b.graphs), ("combine", b.combine)]
     for name, fn in parts:
         if fn is None:
             continue
@@ -490,14 +589,20 @@ def main(argv=None) -> int:
     if args.log:
         with open(args.log, "a", encoding="utf-8") as f:
             f.write("\n".join(b.log) + "\n")
-    ours_ok = all(run.get("ours") and all("tokens_per_s" in r for r in run["ours"]) for run in b.runs)
-    status = "pass" if ours_ok and not b.data["errors"] else "fail"
+    # A part or row not started for lack of time makes the step incomplete, never failed.
+    ours_ok = all(run.get("ours") and all("tokens_per_s" in r or r.get("skipped") for r in run["ours"])
+                  for run in b.runs)
+    skipped = b.data.get("skipped") or [r for run in b.runs for r in run.get("ours") or [] if r.get("skipped")]
+    status = "fail" if (not ours_ok or b.data["errors"]) else "incomplete" if skipped else "pass"
     summary = bench_summary(b.data)
+    extra = extras_summary(b.data)
+    summary = f"{summary} | {extra}" if extra else summary
+    elapsed = time.perf_counter() - t0  # one figure for the step record and results.json
     if args.steps_dir:
-        common.write_step(args.steps_dir, args.step, status, time.perf_counter() - t0, summary, b.data,
+        common.write_step(args.steps_dir, args.step, status, elapsed, summary, b.data,
                           "; ".join(b.data["errors"])[:4000] or None)
     if args.results_dir:
-        write_results(args, b.data, started, time.perf_counter() - t0)
+        write_results(args, b.data, started, elapsed)
     print(json.dumps(common.sanitize({"status": status, "summary": summary})))
     return 0 if status == "pass" else 1
 
@@ -561,6 +666,25 @@ def bench_summary(data: Dict[str, object]) -> str:
     if not parts and data.get("errors"):
         return "no results: " + str(data["errors"][0]).splitlines()[0][:160]
     return "; ".join(parts) or "no results"
+
+
+def extras_summary(data: Dict[str, object]) -> str:
+    """The attention sweep's best S per kernel and the graphs speedup, for the end of the summary line."""
+    parts = []
+    sweep = data.get("attention_sweep") or {}
+    for k in dict.fromkeys(r.get("kernel") for r in sweep.get("rows", [])):
+        rows = [r for r in sweep["rows"] if r.get("kernel") == k]
+        ran = [r for r in rows if r.get("status") == "ok"]
+        if ran:
+            top = max(ran, key=lambda r: r.get("tflops") or 0)
+            parts.append(f"attention {k} up to {fmt(top.get('tflops'), '.3g')} TFLOP/s (S={top.get('seq_len')})")
+        elif rows:
+            parts.append(f"attention {k} {rows[0].get('status')}")
+    for r in (data.get("graph_latency") or {}).get("rows", []):
+        if r.get("speedup") is not None:
+            parts.append(f"graphs {r['tokens']} tok x{r['speedup']:.2f}"
+                         f"{'' if r.get('equal_bits') else ' BITS DIFFER'}")
+    return "; ".join(parts)
 
 
 def fmt(v, spec: str) -> str:

@@ -4,6 +4,7 @@
     PYTHONPATH=benchmarks python3 -m reasonir_bench.hf_parity --lib build/gpu/libreasonir.so \
         --generated build/generated \
         [--configs llama3_gqa,plain_mha,h256_l4] [--big DIR [--make-big]] [--steps-dir D] [--min-cosine 0.9995]
+        [--attention-kernels sm80,sm90] [--compute-capability 9.0] [--kernel-min-cosine 0.9999] [--hd128 DIR]
 
 Per config, on the same inputs:
   HF    LlamaModel.from_pretrained(dtype=bf16, attn_implementation=sdpa), one right-padded batch with a 4-D mask
@@ -17,6 +18,25 @@ Pass: cosine >= --min-cosine per vector for ours vs ref fp32 (where it exists) a
 reported with its own flag (a failure there points at HF's reading of the config or at the reference).
 Also per config: HF's RoPE inverse frequencies vs the reference's, and the bidirectionality proof (changing the last
 token changes position 0's final state; under a causal control mask it does not).
+
+Both attention kernels (reasonir.h rir_attention): "ours" above is opened with attention sm80 explicitly; every
+config then runs again with each further kernel of --attention-kernels (sm90: wgmma + TMA) through an explicit
+Engine(attention=...), and that kernel's vectors must agree with the fp32 reference and HF by the same --min-cosine
+and with sm80's by --kernel-min-cosine (0.9999), and give the same bits on a second call. Why 0.9999: the kernels
+compute the same function with the same bf16 rounding points and differ only in the order of their fp32 sums; that
+moves an attention output by a few fp32 ulps, which can flip a bf16 rounding here and there and then propagates
+through the layers: the same kind of difference as a sequence alone vs in a batch (other cuBLASLt kernels), held to
+0.9999 below. It is 5 x tighter than the 0.9995 against the reference, so a kernel that agrees with the reference
+but computes a different function (a wrong mask, scale or tile edge) is still caught by its distance to sm80.
+A kernel is "skip" (with the reason; the config still passes on sm80) on a GPU whose compute capability is not 9.0
+(--compute-capability, from nvidia-smi), for a head_dim it does not support (sm90: 64 and 128; the fixtures have
+16 and 32, hence the "hd128_l2" config below), or when the library says it is not in this build; any other open
+error or a mismatch fails the config.
+
+"hd128_l2" (--hd128 DIR): a tiny checkpoint with head_dim 128 (hidden 256, 2 query heads, 1 kv head, 2 layers, the
+real vocabulary), generated with the numpy fill (seconds) and its fp32/bf16 references computed by
+weights-tools/reference.py on the spot; inputs of lengths 1, 7, 64 and 200 (one partial 64-row tile). It is the
+fixture-sized config where the sm90 kernel runs, on the emulator too.
 
 "big": a full-width ReasonIR-8B-shaped random checkpoint with 2 layers (weights-tools/generate_checkpoint.py's torch
 fill, generated on the GPU with --make-big), inputs: random ids of lengths 1, 7, 128, 1000 with pool_start 0, 3, 25, 999 (BOS first).
@@ -39,6 +59,15 @@ from reasonir_bench import ROOT, common, engine, hf_common, use_weights_tools
 FIXTURE_CONFIGS = ("llama3_gqa", "plain_mha", "h256_l4")
 BIG_LENGTHS = ((1, 0), (7, 3), (128, 25), (1000, 999))
 BOS = 128000
+# The attention kernels: the first is the reference kernel of the "ours" columns; head_dims of sm90 (reasonir.h).
+ATTENTION_KERNELS = ("sm80", "sm90")
+SM90_HEAD_DIMS = (64, 128)
+KERNEL_MIN_COSINE = 0.9999
+NOT_BUILT = "is not in this build"  # the library's open error for a kernel it was built without
+HD128_NAME = "hd128_l2"
+HD128_CONFIG = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 2,
+                "num_key_value_heads": 1, "head_dim": 128}
+HD128_LENGTHS = ((1, 0), (7, 3), (64, 10), (200, 150))
 
 
 def fixture_inputs(fixtures_dir: str, name: str) -> List[Tuple[List[int], int]]:
@@ -56,10 +85,10 @@ def fixture_expected(fixtures_dir: str, name: str) -> Dict[str, np.ndarray]:
     return out
 
 
-def big_inputs(vocab: int = 128256, seed: int = 7) -> List[Tuple[List[int], int]]:
+def big_inputs(vocab: int = 128256, seed: int = 7, lengths=BIG_LENGTHS) -> List[Tuple[List[int], int]]:
     rng = np.random.default_rng(seed)
     seqs = []
-    for n, ps in BIG_LENGTHS:
+    for n, ps in lengths:
         ids = [int(t) for t in rng.integers(0, vocab, size=n)]
         ids[0] = BOS if vocab > BOS else ids[0]
         seqs.append((ids, ps))
@@ -105,13 +134,111 @@ def same_vectors(a: np.ndarray, b: np.ndarray) -> Dict[str, object]:
             "min_cosine": 1.0 if equal or not cos.size else float(np.min(cos))}
 
 
+def make_hd128(out_dir: str) -> Tuple[Dict[str, object], List[Tuple[List[int], int]], Dict[str, np.ndarray]]:
+    """The hd128_l2 checkpoint (reused when made before), its inputs and its fp32 / bf16 references (pooled means
+    before normalization, as the fixtures' expected_*.npy)."""
+    use_weights_tools()
+    import generate_checkpoint
+    import reference
+
+    cfg = dict(generate_checkpoint.REASONIR_8B, **HD128_CONFIG)
+    info = generate_checkpoint.make(out_dir, config=cfg, shards=1, seed=11, fill="numpy")
+    seqs = big_inputs(int(cfg["vocab_size"]), seed=13, lengths=HD128_LENGTHS)
+    model = reference.Model(out_dir)
+    expected = {mode: reference.embed_packed(model, seqs, mode, normalize=False).astype(np.float32)
+                for mode in ("fp32", "bf16")}
+    return info, seqs, expected
+
+
+def config_head_dim(model_dir: str) -> Optional[int]:
+    try:
+        with open(os.path.join(model_dir, "config.json"), "r", encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return int(cfg.get("head_dim") or int(cfg["hidden_size"]) // int(cfg["num_attention_heads"]))
+
+
+def kernel_skip_reason(kernel: str, head_dim: Optional[int], compute_capability: str) -> Optional[str]:
+    """Why `kernel` cannot run this config on this GPU (None: it can, or the library will say)."""
+    if kernel == "sm90":
+        if compute_capability and compute_capability != "9.0":
+            return f"compute capability {compute_capability}: the sm90 kernel needs 9.0"
+        if head_dim is not None and head_dim not in SM90_HEAD_DIMS:
+            return f"head_dim {head_dim}: the sm90 kernel supports {' and '.join(map(str, SM90_HEAD_DIMS))}"
+    return None
+
+
+def run_kernel(kernel: str, model_dir: str, seqs, results: Dict[str, np.ndarray], args, budget: int,
+               reason: Optional[str]) -> Dict[str, object]:
+    """One further attention kernel on a config: status pass / fail / skip / error, its comparisons (vs the first
+    kernel by --kernel-min-cosine, vs the fp32 reference and HF by --min-cosine) and its determinism."""
+    if reason:
+        return {"status": "skip", "reason": reason}
+    first = args.kernels[0]
+    entry: Dict[str, object] = {}
+    try:
+        with engine.Engine(args.lib, model_dir, device=args.engine_device, precision=args.precision,
+                           max_batch_tokens=budget, attention=kernel) as e:
+            entry["device"] = e.device
+            t1 = time.perf_counter()
+            vec = e.embed(seqs, normalize=False)
+            entry["run_s"] = round(time.perf_counter() - t1, 3)
+            again = e.embed(seqs, normalize=False)
+    except engine.EngineError as exc:
+        if NOT_BUILT in str(exc):
+            return {"status": "skip", "reason": f"not built: {exc}"}
+        return {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # noqa: BLE001
+        return {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+    cmp: Dict[str, object] = {}
+    for key, other, need in ((f"vs_{first}", "ours", args.kernel_min_cosine), ("vs_ref_fp32", "ref_fp32", args.min_cosine),
+                             ("vs_hf", "hf", args.min_cosine)):
+        if other in results:
+            c = engine.compare(vec, results[other])
+            c["required"] = need
+            c["ok"] = bool(c.get("finite") and c.get("min_cosine") is not None and c["min_cosine"] >= need)
+            cmp[key] = c
+    entry["compare"] = cmp
+    entry["determinism"] = same_vectors(vec, again)
+    problems = [f"{k}: min cosine {c.get('min_cosine')} < {c['required']}" for k, c in cmp.items() if not c["ok"]]
+    if f"vs_{first}" not in cmp:
+        problems.append(f"no {first} vectors to compare with")
+    if not entry["determinism"]["equal_bits"]:
+        problems.append("the same call twice differs")
+    entry["status"] = "fail" if problems else "pass"
+    if problems:
+        entry["reason"] = "; ".join(problems)
+    return entry
+
+
+def kernel_summary(rows: List[Dict[str, object]], kernels) -> Dict[str, Dict[str, object]]:
+    """Per kernel over the configs that ran: status (fail > error > pass > skip), configs per status, the smallest
+    cosine to the first kernel, and the skip reasons."""
+    out: Dict[str, Dict[str, object]] = {}
+    for k in kernels:
+        entries = [(r["config"], (r.get("kernels") or {}).get(k)) for r in rows if (r.get("kernels") or {}).get(k)]
+        by: Dict[str, List[str]] = {}
+        for name, e in entries:
+            by.setdefault(e["status"], []).append(name)
+        status = next((st for st in ("fail", "error", "pass", "skip") if st in by), "not run")
+        cos = [e["compare"][f"vs_{kernels[0]}"]["min_cosine"] for _, e in entries
+               if f"vs_{kernels[0]}" in (e.get("compare") or {}) and e["compare"][f"vs_{kernels[0]}"].get("min_cosine")
+               is not None]
+        out[k] = {"status": status, "configs": by, "min_cosine_vs_" + kernels[0]: min(cos) if cos else None,
+                  "reasons": sorted({e.get("reason") for _, e in entries if e.get("reason")})}
+    return out
+
+
 def verdict(rows: List[Dict[str, object]], fatal: Optional[str]) -> str:
     """fail: a config that ran did not match, or the step broke; incomplete: every config that ran matched but some
     (or all) were not run for time; pass: every config ran and matched."""
     ran = [r for r in rows if not r.get("skipped")]
     if fatal is not None or any(not r.get("pass") for r in ran):
         return "fail"
-    if len(ran) < len(rows) or not ran:
+    # a further attention kernel not run for time leaves its config unchecked on that kernel: not the end
+    kernel_time = any((e or {}).get("reason") == "time budget" for r in ran for e in (r.get("kernels") or {}).values())
+    if len(ran) < len(rows) or not ran or kernel_time:
         return "incomplete"
     return "pass"
 
@@ -151,7 +278,7 @@ def run_config(name: str, model_dir: str, seqs, expected: Dict[str, np.ndarray],
         try:
             budget = max(args.max_batch_tokens, max(len(s[0]) for s in seqs))
             with engine.Engine(args.lib, model_dir, device=args.engine_device, precision=args.precision,
-                               max_batch_tokens=budget) as e:
+                               max_batch_tokens=budget, attention=args.kernels[0]) as e:
                 row["ours"] = e.info()
                 t1 = time.perf_counter()
                 results["ours"] = e.embed(seqs, normalize=False)
@@ -160,7 +287,7 @@ def run_config(name: str, model_dir: str, seqs, expected: Dict[str, np.ndarray],
                 again = e.embed(seqs, normalize=False)
                 alone = np.stack([e.embed([sq], normalize=False)[0] for sq in seqs])
             with engine.Engine(args.lib, model_dir, device=args.engine_device, precision=args.precision,
-                               max_batch_tokens=budget) as e2:
+                               max_batch_tokens=budget, attention=args.kernels[0]) as e2:
                 other = e2.embed(seqs, normalize=False)
             row["workflow"] = {"determinism": same_vectors(results["ours"], again),
                                "batch_invariance": same_vectors(results["ours"], alone),
@@ -188,6 +315,24 @@ def run_config(name: str, model_dir: str, seqs, expected: Dict[str, np.ndarray],
     rope = row.get("hf_rope")
     if isinstance(rope, dict) and rope.get("ok") is False:
         row.setdefault("notes", []).append("HF RoPE differs from the reference's: " + json.dumps(rope))
+    if not args.skip_ours:
+        # The first kernel's entry is the row's own verdict so far; the others run on the same inputs.
+        row["kernels"] = {args.kernels[0]: {"status": "pass" if row["pass"] else "fail"}}
+        if not row["pass"]:
+            row["kernels"][args.kernels[0]]["reason"] = "; ".join(row["errors"]) or "see the config's comparisons"
+        head_dim = config_head_dim(model_dir)
+        budget = max(args.max_batch_tokens, max(len(s[0]) for s in seqs))
+        for k in args.kernels[1:]:
+            if deadline.expired(10):
+                row["kernels"][k] = {"status": "skip", "reason": "time budget"}
+                row.setdefault("notes", []).append(f"attention {k} not run: time budget")
+                continue
+            entry = run_kernel(k, model_dir, seqs, results, args, budget,
+                               kernel_skip_reason(k, head_dim, args.compute_capability))
+            row["kernels"][k] = entry
+            if entry["status"] in ("fail", "error"):
+                row["errors"].append(f"attention {k}: {entry['status']}: {entry.get('reason')}")
+                row["pass"] = False
     row["elapsed_s"] = round(time.perf_counter() - t0, 2)
     return row
 
@@ -203,8 +348,9 @@ def summarize(rows: List[Dict[str, object]]) -> str:
         def mc(k):
             v = c.get(k, {}).get("min_cosine")
             return "n/a" if v is None else f"{v:.6f}"
+        ks = "".join(f", {k} {e['status']}" for k, e in list((r.get("kernels") or {}).items())[1:])
         parts.append(f"{r['config']}: {'PASS' if r.get('pass') else 'FAIL'} (ours~hf {mc('ours_vs_hf')}, "
-                     f"ours~fp32 {mc('ours_vs_ref_fp32')})")
+                     f"ours~fp32 {mc('ours_vs_ref_fp32')}{ks})")
     return "; ".join(parts)
 
 
@@ -224,16 +370,30 @@ def main(argv=None) -> int:
     ap.add_argument("--max-batch-tokens", type=int, default=16384)
     ap.add_argument("--attn", default="sdpa")
     ap.add_argument("--min-cosine", type=float, default=0.9995)
+    ap.add_argument("--attention-kernels", default=",".join(ATTENTION_KERNELS),
+                    help="the first is the 'ours' kernel; each further one runs every config again")
+    ap.add_argument("--compute-capability", default="", help="the GPU's (nvidia-smi compute_cap, e.g. 9.0); sm90 is "
+                                                             "skipped on any other; empty: let the library decide")
+    ap.add_argument("--kernel-min-cosine", type=float, default=KERNEL_MIN_COSINE,
+                    help="per vector, a further kernel vs the first")
+    ap.add_argument("--hd128", help="folder of the head_dim-128 config 'hd128_l2' (generated there, reused)")
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument("--skip-ours", action="store_true")
     ap.add_argument("--steps-dir", help="write <steps-dir>/<step>.json")
     ap.add_argument("--step", default="parity")
     args = ap.parse_args(argv)
+    args.kernels = [k for k in args.attention_kernels.split(",") if k]
+    bad = [k for k in args.kernels if k not in engine.ATTENTION or k in ("default", "auto")]
+    if not args.kernels or bad:
+        ap.error(f"--attention-kernels takes kernels of {ATTENTION_KERNELS}, got {args.attention_kernels!r}")
+    args.compute_capability = args.compute_capability.strip()
 
     deadline = common.Deadline()
     t0 = time.perf_counter()
     rows: List[Dict[str, object]] = []
-    data: Dict[str, object] = {"min_cosine_required": args.min_cosine, "attn": args.attn}
+    data: Dict[str, object] = {"min_cosine_required": args.min_cosine, "attn": args.attn,
+                               "attention_kernels": args.kernels, "kernel_min_cosine": args.kernel_min_cosine,
+                               "compute_capability": args.compute_capability or None}
     if args.skip_hf:
         try:
             import transformers  # noqa: F401
@@ -254,6 +414,17 @@ def main(argv=None) -> int:
             except Exception as exc:  # noqa: BLE001
                 rows.append({"config": name, "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
             print(f"hf_parity: {summarize(rows[-1:])}", flush=True)
+        if args.hd128:
+            if deadline.expired(20):
+                rows.append({"config": HD128_NAME, "skipped": "time budget", "pass": None})
+            else:
+                try:
+                    info, seqs, expected = make_hd128(args.hd128)
+                    rows.append(run_config(HD128_NAME, args.hd128, seqs, expected, args, deadline))
+                    rows[-1]["checkpoint"] = info
+                except Exception as exc:  # noqa: BLE001
+                    rows.append({"config": HD128_NAME, "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
+                print(f"hf_parity: {summarize(rows[-1:])}", flush=True)
         if args.big:
             name = f"reasonir8b_l{args.big_layers}"
             if deadline.expired(30):
@@ -276,8 +447,15 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001
         fatal = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
     data["configs"] = rows
+    data["kernels"] = kernel_summary(rows, args.kernels)
     status = verdict(rows, fatal)
     summary = summarize(rows) or "nothing ran"
+    ks = data["kernels"]
+    if len(args.kernels) > 1:
+        summary += " | kernels: " + ", ".join(
+            f"{k} {v['status']}" + (f" (min cos vs {args.kernels[0]} {v['min_cosine_vs_' + args.kernels[0]]:.6f})"
+                                    if v.get("min_cosine_vs_" + args.kernels[0]) is not None else "")
+            for k, v in ks.items())
     if args.steps_dir:
         common.write_step(args.steps_dir, args.step, status, time.perf_counter() - t0, summary, data, fatal)
     print(json.dumps(common.sanitize({"status": status, "summary": summary})))

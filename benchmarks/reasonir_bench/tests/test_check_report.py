@@ -219,6 +219,127 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(hf_parity.verdict([ok, bad, late], None), "fail")
         self.assertEqual(hf_parity.verdict([ok], "engine failed to load"), "fail")
 
+    def test_attention_kernels_and_graphs_sections(self):
+        # issue 21: parity per attention kernel, the attention sweep, the per-op attention per kernel, and the
+        # graphs off/on latency, as the step records carry them
+        parity = {"min_cosine_required": 0.9995, "kernel_min_cosine": 0.9999, "attention_kernels": ["sm80", "sm90"],
+                  "compute_capability": "9.0",
+                  "configs": [{"config": "hd128_l2", "pass": True, "sequences": 4, "tokens": 272,
+                               "compare": {"ours_vs_ref_fp32": {"min_cosine": 0.99996, "max_abs_diff": 0.01}},
+                               "workflow": {"determinism": {"equal_bits": True}},
+                               "kernels": {"sm80": {"status": "pass"},
+                                           "sm90": {"status": "pass",
+                                                    "compare": {"vs_sm80": {"min_cosine": 0.9999912},
+                                                                "vs_ref_fp32": {"min_cosine": 0.9999501}},
+                                                    "determinism": {"equal_bits": True}}}},
+                              {"config": "h256_l4", "pass": True, "kernels": {
+                                  "sm80": {"status": "pass"},
+                                  "sm90": {"status": "skip", "reason": "head_dim 32: the sm90 kernel supports 64 and 128"}}}],
+                  "kernels": {"sm80": {"status": "pass"}, "sm90": {"status": "pass", "min_cosine_vs_sm80": 0.9999912}}}
+        sweep = {"heads": 32, "kv_heads": 8, "head_dim": 128, "batch_tokens": 16384, "peak_tflops": 989.4, "iters": 10,
+                 "device": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0",
+                 "rows": [{"kernel": "sm80", "seq_len": 8192, "n_seqs": 2, "tokens": 16384,
+                           "layout": "packed varlen batch", "tflop": 2.199, "ms": 5.5, "tflops": 399.8,
+                           "pct_peak": 40.41, "status": "ok"},
+                          {"kernel": "sm90", "seq_len": 32768, "n_seqs": 1, "tokens": 32768, "layout": "one sequence",
+                           "tflop": 17.59, "status": "not built", "reason": "this build has no sm90 attention kernel"}]}
+        ops = {"layer_ms": 10.0, "attention_ms": 2.0, "attention_kernel": "sm80",
+               "attention_kernels": {"sm80": {"status": "ok", "attention_ms": 2.0, "attention_tflops": 275.0,
+                                              "layer_ms": 10.0},
+                                     "sm90": {"status": "skip", "reason": "compute capability 8.0"}}}
+        graphs = {"iters": 50, "warmup": 5, "layers": 3,
+                  "rows": [{"tokens": 32, "off": {"mean_ms": 3.0, "p99_ms": 3.5}, "on": {"mean_ms": 2.0, "p99_ms": 2.2},
+                            "speedup": 1.5, "equal_bits": True}]}
+        ex = {"layers": 32, "from_layers": [1, 3], "rows": [{"tokens": 32, "off_ms": 20.0, "on_ms": 12.5,
+                                                             "speedup": 1.6}]}
+        with tempfile.TemporaryDirectory() as d:
+            common.write_step(d, "parity", "pass", 10, "ok", parity)
+            common.write_step(d, "bench", "pass", 10, "ok", {"per_op_ms": ops, "attention_sweep": sweep,
+                                                           "graph_latency": graphs, "extrapolated": {"graph_latency": ex}})
+            rep = report.build_report(report.load_steps(d), {}, ["parity", "bench"])
+            md = report.render_md(rep)
+        for needle in ["### Attention kernels (sm80, sm90)", "min cosine >= 0.9999 per vector against sm80",
+                       "| hd128_l2 | sm80 | PASS | (reference) | 0.999960 | n/a | equal bits |  |",
+                       "| hd128_l2 | sm90 | PASS | 0.999991 | 0.999950 | n/a | equal bits |  |",
+                       "| h256_l4 | sm90 | SKIP | n/a | n/a | n/a | n/a | head_dim 32: the sm90 kernel supports 64 and 128 |",
+                       "Per kernel: sm80 PASS; sm90 PASS (min cosine vs sm80 0.999991).",
+                       "32 query heads, 8 kv heads, head_dim 128 (8B-shaped)", "% of the 989.4 TFLOP/s",
+                       "| sm80 | 8192 | packed varlen batch (2 x 8192) | 2.2 | 5.500 | 399.8 | 40.4 | ok |  |",
+                       "| sm90 | 32768 | one sequence (1 x 32768) | 17.6 | n/a | n/a | n/a | not built | this build has no",
+                       "| sm80 | ok | 2.000 | 275.0 | 10.000 |  |", "| sm90 | skip | n/a | n/a | n/a | compute capability 8.0 |",
+                       "### Batch-1 latency with CUDA graphs off and on",
+                       "| 32 | 3.000 | 3.500 | 2.000 | 2.200 | 1.50 | yes |  |",
+                       "32 layers from the 1- and 3-layer runs", "| 32 | 20.00 | 12.50 | 1.60 |  |"]:
+            self.assertIn(needle, md)
+        self.assertNotIn("Other fields", md)  # the kernels' dict has its own table
+
+    def test_attention_kernel_rules(self):
+        from reasonir_bench import hf_parity
+        self.assertIsNone(hf_parity.kernel_skip_reason("sm80", 16, "8.0"))
+        self.assertIn("compute capability 8.0", hf_parity.kernel_skip_reason("sm90", 128, "8.0"))
+        self.assertIn("head_dim 32", hf_parity.kernel_skip_reason("sm90", 32, "9.0"))
+        self.assertIsNone(hf_parity.kernel_skip_reason("sm90", 128, "9.0"))
+        self.assertIsNone(hf_parity.kernel_skip_reason("sm90", 64, ""))  # unknown GPU: the library decides
+        ok = {"config": "a", "pass": True, "kernels": {"sm80": {"status": "pass"}, "sm90": {"status": "skip",
+                                                                                          "reason": "not built: x"}}}
+        late = {"config": "b", "pass": True, "kernels": {"sm80": {"status": "pass"},
+                                                          "sm90": {"status": "skip", "reason": "time budget"}}}
+        self.assertEqual(hf_parity.verdict([ok], None), "pass")  # a kernel the build lacks is no failure
+        self.assertEqual(hf_parity.verdict([ok, late], None), "incomplete")  # one not run for time: not the end
+        summ = hf_parity.kernel_summary([ok, late], ["sm80", "sm90"])
+        self.assertEqual(summ["sm80"]["status"], "pass")
+        self.assertEqual(summ["sm90"]["status"], "skip")
+        self.assertEqual(summ["sm90"]["reasons"], ["not built: x", "time budget"])
+
+    def test_run_kernel_classifies_open_errors(self):
+        from unittest import mock
+        from reasonir_bench import engine, hf_parity
+
+        class Args:
+            kernels = ["sm80", "sm90"]
+            lib, engine_device, precision = "lib.so", "cuda", "default"
+            min_cosine, kernel_min_cosine = 0.9995, 0.9999
+
+        def refuse(msg):
+            def f(*a, **k):
+                raise engine.EngineError(engine.RIR_ERR_DEVICE, msg)
+            return f
+        with mock.patch.object(engine, "Engine", refuse("cuda:0 (H100): attention sm90 is not in this build")):
+            e = hf_parity.run_kernel("sm90", "m", [([1], 0)], {}, Args, 16, None)
+        self.assertEqual(e["status"], "skip")
+        self.assertIn("attention sm90 is not in this build", e["reason"])
+        with mock.patch.object(engine, "Engine", refuse("cuda:0: out of memory")):
+            e = hf_parity.run_kernel("sm90", "m", [([1], 0)], {}, Args, 16, None)
+        self.assertEqual(e["status"], "error")
+        self.assertEqual(hf_parity.run_kernel("sm90", "m", [], {}, Args, 16, "head_dim 32")["status"], "skip")
+
+    def test_graphs_extrapolation_and_summary(self):
+        from reasonir_bench import gpu_bench, graph_latency
+        import numpy as np
+        a = {"layers": 1, "graph_latency": {"rows": [{"tokens": 32, "off": {"mean_ms": 1.2}, "on": {"mean_ms": 0.7}}]}}
+        b = {"layers": 3, "graph_latency": {"rows": [{"tokens": 32, "off": {"mean_ms": 2.0}, "on": {"mean_ms": 1.1}}]}}
+        ex = gpu_bench.extrapolate_graphs(a, b, 32)
+        r = ex["rows"][0]
+        self.assertAlmostEqual(r["off_ms"], 1.2 + 31 * 0.4)
+        self.assertAlmostEqual(r["on_ms"], 0.7 + 31 * 0.2)
+        self.assertAlmostEqual(r["speedup"], (1.2 + 31 * 0.4) / (0.7 + 31 * 0.2))
+        self.assertEqual(ex["from_layers"], [1, 3])
+        s = gpu_bench.extras_summary({"attention_sweep": {"rows": [
+            {"kernel": "sm80", "seq_len": 512, "status": "ok", "tflops": 300.0},
+            {"kernel": "sm80", "seq_len": 8192, "status": "ok", "tflops": 410.0},
+            {"kernel": "sm90", "seq_len": 512, "status": "not built"}]},
+            "graph_latency": {"rows": [{"tokens": 32, "speedup": 1.5, "equal_bits": False}]}})
+        self.assertEqual(s, "attention sm80 up to 410 TFLOP/s (S=8192); attention sm90 not built; "
+                            "graphs 32 tok x1.50 BITS DIFFER")
+        x = np.array([[1.0, -2.0]], dtype=np.float32)
+        self.assertEqual(graph_latency.compare_bits(x, x.copy()), {"equal_bits": True, "max_abs_diff": 0.0})
+        y = x.copy()
+        y[0, 1] = np.nextafter(np.float32(-2.0), np.float32(0))
+        self.assertFalse(graph_latency.compare_bits(x, y)["equal_bits"])
+        self.assertFalse(graph_latency.ok({"rows": [{"equal_bits": False}], "errors": []}))
+        self.assertFalse(graph_latency.ok({"rows": [], "errors": []}))
+        self.assertTrue(graph_latency.ok({"rows": [{"equal_bits": True}], "errors": []}))
+
     def test_main_writes_files(self):
         with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as out:
             sample_steps(d)

@@ -134,6 +134,61 @@ class EngineCpuTest(unittest.TestCase):
                 self.assertGreater(r["compare"]["ours_vs_ref_fp32"]["min_cosine"], 0.99999)
                 self.assertIn("ours_vs_ref_bf16", r["compare"])
 
+    def test_hf_parity_second_kernel_on_hd128(self):
+        # The sm90 pass of the parity step, end to end on the CPU backend (which ignores rir_open's attention: the
+        # "sm90" vectors are sm80's bits): hd128_l2 is generated with its references, sm90 runs there and agrees
+        # with sm80 exactly; the fixture's head_dim 32 is skipped with the reason.
+        with tempfile.TemporaryDirectory() as steps, tempfile.TemporaryDirectory() as hd:
+            p = subprocess.run([sys.executable, "-m", "reasonir_bench.hf_parity", "--lib", LIB, "--generated",
+                                generated(), "--skip-hf", "--engine-device", "cpu", "--precision", "fp32",
+                                "--configs", "plain_mha", "--hd128", hd, "--compute-capability", "9.0",
+                                "--steps-dir", steps], capture_output=True, text=True, timeout=300,
+                               env=pythonpath_env())
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            rec = common.read_step(steps, "parity")
+            self.assertEqual(rec["status"], "pass", rec["summary"])
+            rows = {r["config"]: r for r in rec["data"]["configs"]}
+            self.assertEqual(list(rows), ["plain_mha", "hd128_l2"])
+            self.assertEqual(rows["plain_mha"]["kernels"]["sm90"]["status"], "skip")
+            self.assertIn("head_dim 32", rows["plain_mha"]["kernels"]["sm90"]["reason"])
+            sm90 = rows["hd128_l2"]["kernels"]["sm90"]
+            self.assertEqual(sm90["status"], "pass", sm90)
+            self.assertAlmostEqual(sm90["compare"]["vs_sm80"]["min_cosine"], 1.0, places=12)
+            self.assertEqual(sm90["compare"]["vs_sm80"]["max_abs_diff"], 0.0)
+            self.assertGreater(sm90["compare"]["vs_ref_fp32"]["min_cosine"], 0.99999)
+            self.assertTrue(sm90["determinism"]["equal_bits"])
+            self.assertEqual(rows["hd128_l2"]["lengths"], [1, 7, 64, 200])
+            self.assertGreater(rows["hd128_l2"]["compare"]["ours_vs_ref_fp32"]["min_cosine"], 0.99999)
+            self.assertEqual(rec["data"]["kernels"]["sm90"]["status"], "pass")
+            self.assertAlmostEqual(rec["data"]["kernels"]["sm90"]["min_cosine_vs_sm80"], 1.0, places=12)
+            # a GPU that is not 9.0: sm90 skipped everywhere, the step still passes on sm80
+            p = subprocess.run([sys.executable, "-m", "reasonir_bench.hf_parity", "--lib", LIB, "--generated",
+                                generated(), "--skip-hf", "--engine-device", "cpu", "--precision", "fp32",
+                                "--configs", "", "--hd128", hd, "--compute-capability", "8.0",
+                                "--steps-dir", steps], capture_output=True, text=True, timeout=300,
+                               env=pythonpath_env())
+            rec = common.read_step(steps, "parity")
+            self.assertEqual(rec["status"], "pass", p.stdout + p.stderr)
+            self.assertEqual(rec["data"]["configs"][0]["kernels"]["sm90"],
+                             {"status": "skip", "reason": "compute capability 8.0: the sm90 kernel needs 9.0"})
+
+    def test_graph_latency_script(self):
+        # graphs off and on through the C API: on the CPU backend (no graphs) both handles give the same bits
+        p = subprocess.run([sys.executable, "-m", "reasonir_bench.graph_latency", "--lib", LIB, "--model",
+                            os.path.join(generated(), "plain_mha"), "--lens", "4,9", "--iters", "3", "--warmup", "1",
+                            "--device", "cpu"], capture_output=True, text=True, timeout=120, env=pythonpath_env())
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        res = common.last_json_object(p.stdout)
+        self.assertEqual([r["tokens"] for r in res["rows"]], [4, 9])
+        for r in res["rows"]:
+            self.assertTrue(r["equal_bits"])
+            self.assertEqual(r["max_abs_diff"], 0.0)
+            for m in ("off", "on"):
+                self.assertEqual(r[m]["n"], 3)
+                self.assertGreater(r[m]["mean_ms"], 0)
+            self.assertAlmostEqual(r["speedup"], r["off"]["mean_ms"] / r["on"]["mean_ms"])
+        self.assertEqual(res["errors"], [])
+
     def test_hf_parity_script_fails_soft(self):
         # wrong device for this build: every config fails with a recorded error, the script still writes its record
         with tempfile.TemporaryDirectory() as steps:
@@ -154,11 +209,18 @@ class EngineCpuTest(unittest.TestCase):
                                 "--model", os.path.join(generated(), "h256_l4"), "--device", "cpu", "--precision",
                                 "fp32", "--seq-lens", "16,32", "--batch-tokens", "64", "--iters", "1", "--warmup", "0",
                                 "--latency-len", "8", "--latency-iters", "2", "--no-hf", "--no-ops", "--no-ceiling",
+                                "--no-attn-sweep", "--graph-lens", "8", "--graph-iters", "2", "--graph-warmup", "1",
                                 "--steps-dir", steps], capture_output=True, text=True, timeout=300,
                                env=pythonpath_env())
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             rec = common.read_step(steps, "bench")
             self.assertEqual(rec["status"], "pass")
+            # the graphs part through the C API (the CPU backend has no graphs: the same bits either way)
+            gl = rec["data"]["graph_latency"]
+            self.assertEqual([r["tokens"] for r in gl["rows"]], [8])
+            self.assertTrue(gl["rows"][0]["equal_bits"])
+            self.assertGreater(gl["rows"][0]["on"]["mean_ms"], 0)
+            self.assertNotIn("attention_sweep", rec["data"])
             table = rec["data"]["table"]
             self.assertEqual([r["seq_len"] for r in table], [16, 32])
             with open(os.path.join(generated(), "h256_l4", "config.json")) as f:

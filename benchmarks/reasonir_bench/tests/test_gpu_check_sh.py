@@ -197,6 +197,13 @@ class GpuCheckShTest(unittest.TestCase):
                 self.assertEqual(p.returncode, 3)
 
 
+# The sm90 attention kernel (issue 21) is not in this build yet: the library refuses attention sm90 at open ("attention
+# sm90 is not in this build") and bench_cuda_ops reports it "not built". The emulated check must still run its rows:
+# parity records the skip with the library's message, the sweep and the per-op layer record "not built". When the
+# kernel lands (and runs on the emulator), set this to True: the same rows must then pass with real figures.
+SM90_BUILT = False
+
+
 def emulator_build_dir():
     """Maven's native build (configured with the CUDA emulator) when there, so the rehearsal only builds what it
     lacks; else the script's own default (build/gpu-emu, configured and built from scratch: minutes)."""
@@ -244,11 +251,30 @@ class GpuCheckEmulatedTest(unittest.TestCase):
             self.assertRegex(steps["ctest"]["summary"], r"^[1-9][0-9]* passed, 0 failed")
             # parity: the three fixtures, each within the tolerance of the fp32 reference, bit-deterministic
             cfgs = steps["parity"]["data"]["configs"]
-            self.assertEqual([c["config"] for c in cfgs], ["llama3_gqa", "plain_mha", "h256_l4"])
+            self.assertEqual([c["config"] for c in cfgs], ["llama3_gqa", "plain_mha", "h256_l4", "hd128_l2"])
             for c in cfgs:
                 self.assertTrue(c["pass"], c)
                 self.assertGreaterEqual(c["compare"]["ours_vs_ref_fp32"]["min_cosine"], 0.9995)
                 self.assertTrue(c["workflow"]["determinism"]["equal_bits"])
+            # ... with attention sm80, then sm90: skipped for the fixtures' head_dims (16, 32), run on hd128_l2
+            self.assertEqual(steps["parity"]["data"]["attention_kernels"], ["sm80", "sm90"])
+            self.assertEqual(steps["parity"]["data"]["compute_capability"], "9.0")  # the emulator's
+            for c in cfgs:
+                self.assertEqual(c["kernels"]["sm80"], {"status": "pass"}, c["config"])
+            for c in cfgs[:3]:
+                self.assertEqual(c["kernels"]["sm90"]["status"], "skip")
+                self.assertRegex(c["kernels"]["sm90"]["reason"], r"^head_dim (16|32): the sm90 kernel supports 64 and 128")
+            sm90 = cfgs[3]["kernels"]["sm90"]
+            if SM90_BUILT:
+                self.assertEqual(sm90["status"], "pass", sm90)
+                self.assertGreaterEqual(sm90["compare"]["vs_sm80"]["min_cosine"], 0.9999)
+                self.assertGreaterEqual(sm90["compare"]["vs_ref_fp32"]["min_cosine"], 0.9995)
+                self.assertTrue(sm90["determinism"]["equal_bits"])
+            else:
+                self.assertEqual(sm90["status"], "skip", sm90)
+                self.assertIn("attention sm90 is not in this build", sm90["reason"])
+            self.assertEqual(steps["parity"]["data"]["kernels"]["sm80"]["status"], "pass")
+            self.assertEqual(steps["parity"]["data"]["kernels"]["sm90"]["status"], "pass" if SM90_BUILT else "skip")
             try:
                 import transformers  # noqa: F401
                 self.assertNotIn("hf_not_run", steps["parity"]["data"])
@@ -262,6 +288,38 @@ class GpuCheckEmulatedTest(unittest.TestCase):
             self.assertGreater(bench["ours_latency"]["mean_ms"], 0)
             self.assertGreater(bench["gemm_ceiling"]["gemm_tflops"], 0)
             self.assertGreater(bench["per_op_ms"]["layer_ms"], 0)
+            # the per-op attention with each kernel, the attention sweep (2 heads of 128, S = 64 and 128 in 128
+            # tokens), and the batch-1 latency with graphs off and on
+            sm90_ran = "ok" if SM90_BUILT else "not built"
+            kops = bench["per_op_ms"]["attention_kernels"]
+            self.assertEqual((kops["sm80"]["status"], kops["sm90"]["status"]), ("ok", sm90_ran))
+            self.assertGreater(kops["sm80"]["attention_ms"], 0)
+            self.assertAlmostEqual(kops["sm80"]["attention_ms"], bench["per_op_ms"]["attention_ms"], places=3)
+            sweep = bench["attention_sweep"]
+            self.assertEqual((sweep["heads"], sweep["kv_heads"], sweep["head_dim"], sweep["peak_tflops"]),
+                             (2, 1, 128, 989.4))
+            self.assertEqual([(r["kernel"], r["seq_len"], r["n_seqs"], r["layout"], r["status"]) for r in sweep["rows"]],
+                             [("sm80", 64, 2, "packed varlen batch", "ok"), ("sm90", 64, 2, "packed varlen batch", sm90_ran),
+                              ("sm80", 128, 1, "one sequence", "ok"), ("sm90", 128, 1, "one sequence", sm90_ran)])
+            for r in sweep["rows"]:
+                self.assertEqual(r["tokens"], 128)
+                self.assertAlmostEqual(r["tflop"], 4 * r["seq_len"] ** 2 * 128 * 2 * r["n_seqs"] / 1e12, delta=1e-10)
+                if r["status"] == "ok":
+                    self.assertGreater(r["ms"], 0)
+                    self.assertGreater(r["tflops"], 0)
+                    self.assertAlmostEqual(r["pct_peak"], 100 * r["tflops"] / 989.4, delta=1e-3 * r["pct_peak"])
+                else:
+                    self.assertIn("no sm90 attention kernel", r["reason"])
+            gl = bench["graph_latency"]
+            self.assertEqual([r["tokens"] for r in gl["rows"]], [8, 16])
+            for r in gl["rows"]:
+                self.assertTrue(r["equal_bits"], r)
+                self.assertEqual(r["max_abs_diff"], 0.0)
+                for m in ("off", "on"):
+                    self.assertEqual(r[m]["n"], 2)
+                    self.assertGreater(r[m]["mean_ms"], 0)
+                self.assertGreater(r["speedup"], 0)
+            self.assertIn("graphs 8 tok x", steps["bench"]["summary"])
             # ... and its results in the benchmark suite's schema, rendered like a CPU run's (OUT/bench)
             with open(os.path.join(out, "bench", "results.json")) as f:
                 res = json.load(f)
@@ -277,7 +335,11 @@ class GpuCheckEmulatedTest(unittest.TestCase):
             for t in tools.values():
                 self.assertEqual((t["status"], t["summary_line"]), ("pass", "ERROR SUMMARY: 0 errors"))
             with open(os.path.join(out, "report.md")) as f:
-                self.assertEqual(f.readline().strip(), "# ReasonIR GPU check: PASS")
+                md = f.read()
+            self.assertEqual(md.splitlines()[0].strip(), "# ReasonIR GPU check: PASS")
+            for section in ("### Attention kernels (sm80, sm90)", "### Attention kernels alone",
+                            "### Batch-1 latency with CUDA graphs off and on", "| hd128_l2 | sm90 | "):
+                self.assertIn(section, md)
 
     def test_budget_too_small_gives_a_partial_incomplete_report(self):
         # 50 s: the parity step starts its first config, runs out of time for the others (each takes tens of seconds

@@ -117,8 +117,20 @@ class FakeGpu:
                 return {"rc": 1, "wall_s": 0.5, "output": "no usable CUDA device: fake", "timed_out": False}
             out = "gemm bf16 8192x8192x8192: 1.565 ms, 702.4 TFLOP/s\n" \
                   '{"gemm_tflops": 702.400, "gemm_ms": 1.5654, "n": 8192}\n'
+        elif exe == "bench_cuda_ops" and "--attention-sweep" in cmd:
+            rows = [{"kernel": k, "seq_len": int(S), "n_seqs": max(1, 16384 // int(S)), "status": "ok", "ms": 1.0,
+                     "tflops": 400.0, "pct_peak": 40.4} if k == "sm80" else
+                    {"kernel": k, "seq_len": int(S), "status": "not built", "reason": "this build has no sm90"}
+                    for S in _arg(cmd, "--attention-sweep").split(",") for k in _arg(cmd, "--attention-kernels").split(",")]
+            out = json.dumps({"attention_sweep": {"heads": 32, "kv_heads": 8, "head_dim": 128, "peak_tflops": 989.4,
+                                                  "rows": rows}}) + "\n"
         elif exe == "bench_cuda_ops":
             out = '{"tokens": 8192, "seq_len": 8192, "layer_ms": 10.2, "qkv_ms": 1.9, "attention_ms": 3.1}\n'
+        elif exe == "graph_latency.py":
+            layers = self.config(cmd)["num_hidden_layers"]
+            rows = [{"tokens": int(L), "off": {"mean_ms": 0.5 + 0.3 * layers}, "on": {"mean_ms": 0.2 + 0.25 * layers},
+                     "equal_bits": True} for L in _arg(cmd, "--lens").split(",")]
+            out = json.dumps({"rows": rows, "errors": []}) + "\n"
         elif exe == "python3" or "-c" in cmd:  # the torch.matmul ceiling fallback
             return {"rc": 1, "wall_s": 0.5, "output": "ModuleNotFoundError: No module named 'torch'",
                     "timed_out": False}
@@ -434,6 +446,28 @@ class BenchExtrapolationTest(unittest.TestCase):
             step["summary"])
         self.assertIn("; latency ours 8.50 ms; HF 28.00 ms | measured at 3 layers: S=128: ours 420103 tok/s, HF "
                       "170667, x2.46;", step["summary"])  # 16384 / 39 ms, 16384 / 96 ms
+        # issue 21: the per-op layer with both kernels, the attention sweep at the brief's shapes, graphs off / on
+        # per depth and extrapolated like the latency
+        ops = [c for c in fake.cmds if os.path.basename(c[0]) == "bench_cuda_ops" and "--layer" in c]
+        self.assertEqual([_arg(c, "--attention-kernels") for c in ops], ["sm80,sm90"])
+        sweep = [c for c in fake.cmds if "--attention-sweep" in c]
+        self.assertEqual([(_arg(c, "--attention-sweep"), _arg(c, "--attention-kernels"), _arg(c, "--attention-heads"),
+                           _arg(c, "--attention-head-dim"), _arg(c, "--attention-tokens")) for c in sweep],
+                         [("512,2048,8192,32768", "sm80,sm90", "32,8", "128", "16384")])
+        self.assertEqual([(r["kernel"], r["seq_len"], r["status"]) for r in data["attention_sweep"]["rows"]][:2],
+                         [("sm80", 512, "ok"), ("sm90", 512, "not built")])
+        graphs = [c for c in fake.cmds if "reasonir_bench.graph_latency" in c]
+        self.assertEqual([(_arg(c, "--model"), _arg(c, "--lens"), _arg(c, "--iters")) for c in graphs],
+                         [(os.path.join(model, "layers-1"), "32,128", "50"),
+                          (os.path.join(model, "layers-3"), "32,128", "50")])
+        self.assertEqual(data["graph_latency"]["layers"], 3)  # the deepest, measured
+        g = {r["tokens"]: r for r in ex["graph_latency"]["rows"]}
+        # off 0.8 and 1.4 ms at 1 and 3 layers -> 0.3 per layer, 10.1 ms at 32; on 0.45, 0.95 -> 8.2 ms
+        self.assertAlmostEqual(g[32]["off_ms"], 0.5 + 32 * 0.3)
+        self.assertAlmostEqual(g[128]["on_ms"], 0.2 + 32 * 0.25)
+        self.assertAlmostEqual(g[32]["speedup"], (0.5 + 32 * 0.3) / (0.2 + 32 * 0.25))
+        self.assertTrue(step["summary"].endswith("| attention sm80 up to 400 TFLOP/s (S=512); attention sm90 not "
+                                                 "built"), step["summary"])
 
     def test_existing_model_is_measured_only(self):
         # --model DIR without --make-checkpoint (the CPU rehearsal's way): that checkpoint, nothing generated or
@@ -450,7 +484,7 @@ class BenchExtrapolationTest(unittest.TestCase):
             with mock.patch.object(bench, "run_cmd", fake), contextlib.redirect_stdout(io.StringIO()), \
                     contextlib.redirect_stderr(io.StringIO()):
                 rc = bench.main(["--build-dir", build, "--model", model, "--seq-lens", "128,512", "--no-ops",
-                                 "--no-ceiling", "--steps-dir", d, "--work-dir", d])
+                                 "--no-ceiling", "--no-attn-sweep", "--no-graphs", "--steps-dir", d, "--work-dir", d])
             rec = common.read_step(d, "bench")
         self.assertEqual((rc, rec["status"]), (0, "pass"))
         self.assertEqual({(c[2] if c[1] == "-m" else c[1]) if "python" in c[0] else os.path.basename(c[0])

@@ -1,11 +1,20 @@
-// bench_cuda_ops.cpp: where the time of one layer goes on the GPU, and the GEMM ceiling of this machine.
+// bench_cuda_ops.cpp: where the time of one layer goes on the GPU, the GEMM ceiling of this machine, and the attention
+// kernels' rate over sequence lengths.
 //
 //   bench_cuda_ops --gemm-ceiling [--gemm-size N] [--json]
 //       bf16 N x N x N (default 8192) through the engine's cuBLASLt path: the achievable rate the forward is measured
 //       against.
-//   bench_cuda_ops --layer --model DIR [--tokens T] [--seq-len S] [--iters N] [--json]
+//   bench_cuda_ops --layer --model DIR [--tokens T] [--seq-len S] [--iters N] [--attention-kernels LIST] [--json]
 //       every op of one decoder layer of DIR's config (random weights), at T tokens in sequences of S, timed with CUDA
-//       events: milliseconds per op and its achieved TFLOP/s (GEMMs, attention) or GB/s (the memory-bound ops).
+//       events: milliseconds per op and its achieved TFLOP/s (GEMMs, attention) or GB/s (the memory-bound ops). The
+//       attention op is timed once per kernel of LIST (default sm80); the first kernel's time is the table's
+//       "attention" row, every kernel's layer total is printed (the other ops do not depend on the kernel).
+//   bench_cuda_ops --attention-sweep S1,S2,.. [--attention-kernels sm80,sm90] [--attention-heads 32,8]
+//       [--attention-head-dim 128] [--attention-tokens 16384] [--peak-tflops 989.4] [--iters N] [--json]
+//       the attention kernels alone (called directly through kernels.h) on random Q/K/V of 8B-shaped heads: for
+//       S <= tokens a packed varlen batch of tokens / S sequences of length S, above it one sequence of S. FLOPs =
+//       4 * S^2 * head_dim * heads per sequence (non-causal QK^T and PV); TFLOP/s against --peak-tflops (the H100
+//       SXM dense bf16 peak); median of --iters timed runs after one warm-up, by CUDA events.
 // Built only with the CUDA backend (it calls the kernels directly, below the C API).
 #include <algorithm>
 #include <cmath>
@@ -32,8 +41,103 @@ namespace {
 
 [[noreturn]] void usage(const char *msg) {
     std::fprintf(stderr, "error: %s\nusage: bench_cuda_ops --gemm-ceiling [--gemm-size N] [--json]\n"
-                         "       bench_cuda_ops --layer --model DIR [--tokens T] [--seq-len S] [--iters N] [--json]\n", msg);
+                         "       bench_cuda_ops --layer --model DIR [--tokens T] [--seq-len S] [--iters N]\n"
+                         "                      [--attention-kernels sm80,sm90] [--json]\n"
+                         "       bench_cuda_ops --attention-sweep S1,S2,.. [--attention-kernels sm80,sm90]\n"
+                         "                      [--attention-heads 32,8] [--attention-head-dim 128]\n"
+                         "                      [--attention-tokens 16384] [--peak-tflops 989.4] [--iters N] [--json]\n",
+                 msg);
     std::exit(2);
+}
+
+// The sm90 attention kernel (wgmma + TMA, issue 21) is declared in kernels.h as
+//   void attention_sm90(const AttentionArgs &a, int64_t total_tokens, cudaStream_t s);  bool attention_sm90_supports(int);
+// once it lands; until then this tool reports its rows as "not built". Set to 1 (or -DBENCH_ATTENTION_SM90=1) when
+// kernels.h has it: the calls below are written against that API and need no other change.
+#ifndef BENCH_ATTENTION_SM90
+#define BENCH_ATTENTION_SM90 0
+#endif
+
+// One attention kernel as the tool runs it: `run` is empty when the kernel cannot run here, `why` says why (not
+// built, wrong compute capability, head_dim it does not support) and `status` is "not built" or "skip".
+struct AttentionKernel {
+    std::string name, status, why;
+    std::function<void(const AttentionArgs &, int64_t, cudaStream_t)> run;
+};
+
+AttentionKernel attention_kernel(const std::string &name, int head_dim, const cudaDeviceProp &prop) {
+    AttentionKernel k{name, "ok", "", {}};
+    if (name == "sm80") {
+        if (head_dim > kMaxAttentionHeadDim) {
+            k.status = "skip";
+            k.why = "head_dim " + std::to_string(head_dim) + " > " + std::to_string(kMaxAttentionHeadDim);
+            return k;
+        }
+        k.run = [](const AttentionArgs &a, int64_t, cudaStream_t s) { attention(a, s); };
+        return k;
+    }
+    if (name == "sm90") {
+#if BENCH_ATTENTION_SM90
+        if (prop.major != 9 || prop.minor != 0) {
+            k.status = "skip";
+            k.why = "compute capability " + std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+                    " (the sm90 kernel needs 9.0)";
+        } else if (!attention_sm90_supports(head_dim)) {
+            k.status = "skip";
+            k.why = "head_dim " + std::to_string(head_dim) + " is not supported by the sm90 kernel";
+        } else {
+            k.run = [](const AttentionArgs &a, int64_t total_tokens, cudaStream_t s) { attention_sm90(a, total_tokens, s); };
+        }
+#else
+        (void)prop;
+        k.status = "not built";
+        k.why = "this build has no sm90 attention kernel (kernels.h: attention_sm90; bench_cuda_ops.cpp: "
+                "BENCH_ATTENTION_SM90)";
+#endif
+        return k;
+    }
+    usage(("unknown attention kernel '" + name + "' (sm80, sm90)").c_str());
+}
+
+std::vector<std::string> split(const std::string &list) {
+    std::vector<std::string> out;
+    size_t at = 0;
+    while (at <= list.size()) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        if (comma > at) out.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+    }
+    return out;
+}
+
+std::vector<int64_t> split_ints(const std::string &list, const char *flag) {
+    std::vector<int64_t> out;
+    for (const std::string &x : split(list)) {
+        char *end = nullptr;
+        const long long v = std::strtoll(x.c_str(), &end, 10);
+        if (!end || *end != 0 || v < 1) usage((std::string(flag) + " takes positive integers, got '" + x + "'").c_str());
+        out.push_back(v);
+    }
+    if (out.empty()) usage((std::string(flag) + " needs at least one value").c_str());
+    return out;
+}
+
+// A JSON string literal (the error texts of a kernel that failed).
+std::string quoted(const std::string &text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
 }
 
 template <typename T>
@@ -83,13 +187,92 @@ double time_ms(cudaStream_t s, int iters, const std::function<void()> &fn) {
     return t[t.size() / 2];
 }
 
+template <typename T>
+void release(T *p) {
+    check(cudaFree(p), "cudaFree");
+}
+
+// The attention sweep: each kernel alone at each S on the same random Q/K/V (see the header comment).
+void attention_sweep(const std::vector<int64_t> &seq_lens, const std::vector<std::string> &kernel_names, int heads,
+                     int kv_heads, int head_dim, int64_t batch_tokens, double peak_tflops, int iters, bool json,
+                     const cudaDeviceProp &prop, cudaStream_t s) {
+    if (heads % kv_heads != 0) usage("--attention-heads: heads must be a multiple of kv_heads");
+    if (head_dim % 8 != 0) usage("--attention-head-dim must be a multiple of 8");
+    std::vector<AttentionKernel> kernels;
+    for (const std::string &n : kernel_names) kernels.push_back(attention_kernel(n, head_dim, prop));
+    const int qd = heads * head_dim, kvd = kv_heads * head_dim, qkvd = qd + 2 * kvd;
+    // Packed varlen batch of batch_tokens / S sequences up to batch_tokens; one sequence of S above it.
+    auto n_seqs_of = [&](int64_t S) { return S <= batch_tokens ? std::max<int64_t>(1, batch_tokens / S) : int64_t(1); };
+    int64_t max_t = 0;
+    for (const int64_t S : seq_lens) max_t = std::max(max_t, n_seqs_of(S) * S);
+    bf16 *qkv = dev<bf16>(size_t(max_t) * qkvd), *out = dev<bf16>(size_t(max_t) * qd);
+    fill(qkv, size_t(max_t) * qkvd, 1.0f, 21);
+    for (const AttentionKernel &k : kernels)
+        if (k.name == "sm80" && k.run) attention_prepare(head_dim);
+    std::printf("attention sweep: %d query heads, %d kv heads, head_dim %d; peak %.1f TFLOP/s (dense bf16); "
+                "median of %d runs after a warm-up\n", heads, kv_heads, head_dim, peak_tflops, iters);
+    std::string rows;
+    for (const int64_t S : seq_lens) {
+        const int64_t n_seqs = n_seqs_of(S), T = n_seqs * S;
+        if (T > INT32_MAX) usage("--attention-sweep: a batch above 2^31 tokens");
+        const char *layout = n_seqs > 1 ? "packed varlen batch" : "one sequence";
+        const double flop = 4.0 * double(S) * double(S) * head_dim * heads * double(n_seqs);
+        std::vector<int32_t> cu(static_cast<size_t>(n_seqs) + 1);
+        for (int64_t i = 0; i <= n_seqs; ++i) cu[static_cast<size_t>(i)] = static_cast<int32_t>(i * S);
+        const auto tiles = attention_tiles(cu.data(), static_cast<int>(n_seqs));
+        AttnTile *dtiles = dev<AttnTile>(tiles.size());
+        check(cudaMemcpy(dtiles, tiles.data(), tiles.size() * sizeof(AttnTile), cudaMemcpyHostToDevice), "copy");
+        const AttentionArgs a{qkv, qkv + qd, qkv + qd + kvd, qkvd, out, qd, dtiles, static_cast<int>(tiles.size()),
+                              heads, kv_heads, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
+        for (const AttentionKernel &k : kernels) {
+            char head[256];
+            std::snprintf(head, sizeof head,
+                          "{\"kernel\": \"%s\", \"seq_len\": %lld, \"n_seqs\": %lld, \"tokens\": %lld, "
+                          "\"layout\": \"%s\", \"tflop\": %.6g", k.name.c_str(), static_cast<long long>(S),
+                          static_cast<long long>(n_seqs), static_cast<long long>(T), layout, flop / 1e12);
+            std::string row = head;
+            if (!k.run) {
+                std::printf("  %-5s S=%-6lld %s: %s\n", k.name.c_str(), static_cast<long long>(S), k.status.c_str(),
+                            k.why.c_str());
+                row += ", \"status\": " + quoted(k.status) + ", \"reason\": " + quoted(k.why) + "}";
+            } else {
+                try {
+                    const double ms = time_ms(s, iters, [&] { k.run(a, T, s); });
+                    check(cudaGetLastError(), "attention");
+                    const double tflops = flop / (ms * 1e-3) / 1e12;
+                    std::printf("  %-5s S=%-6lld %-19s x %5lld: %9.3f ms  %7.1f TFLOP/s  %5.1f %% of peak\n",
+                                k.name.c_str(), static_cast<long long>(S), layout, static_cast<long long>(n_seqs), ms,
+                                tflops, 100.0 * tflops / peak_tflops);
+                    char tail[160];
+                    std::snprintf(tail, sizeof tail, ", \"status\": \"ok\", \"ms\": %.6g, \"tflops\": %.6g, \"pct_peak\": %.6g}",
+                                  ms, tflops, 100.0 * tflops / peak_tflops);
+                    row += tail;
+                } catch (const std::exception &e) {  // a failed kernel is that row's error; the others still run
+                    std::printf("  %-5s S=%-6lld error: %s\n", k.name.c_str(), static_cast<long long>(S), e.what());
+                    row += ", \"status\": \"error\", \"reason\": " + quoted(e.what()) + "}";
+                }
+            }
+            rows += (rows.empty() ? "" : ", ") + row;
+        }
+        release(dtiles);
+    }
+    release(qkv);
+    release(out);
+    if (json)
+        std::printf("{\"attention_sweep\": {\"heads\": %d, \"kv_heads\": %d, \"head_dim\": %d, \"batch_tokens\": %lld, "
+                    "\"peak_tflops\": %.1f, \"iters\": %d, \"device\": %s, \"compute_capability\": \"%d.%d\", "
+                    "\"rows\": [%s]}}\n", heads, kv_heads, head_dim, static_cast<long long>(batch_tokens), peak_tflops,
+                    iters, quoted(prop.name).c_str(), prop.major, prop.minor, rows.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
     bool ceiling = false, layer = false, json = false;
-    std::string model;
-    int64_t T = 8192, S = 512;
-    int iters = 10, gemm_n = 8192;
+    std::string model, sweep_list, kernel_list = "sm80", heads_list = "32,8";
+    int64_t T = 8192, S = 512, sweep_tokens = 16384;
+    int iters = 10, gemm_n = 8192, sweep_head_dim = 128;
+    double peak_tflops = 989.4;  // H100 SXM dense bf16 (datasheet)
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto val = [&]() -> const char * { if (i + 1 >= argc) usage(("missing value after " + a).c_str()); return argv[++i]; };
@@ -101,11 +284,25 @@ int main(int argc, char **argv) {
         else if (a == "--seq-len") S = std::atoll(val());
         else if (a == "--iters") iters = std::atoi(val());
         else if (a == "--gemm-size") gemm_n = std::atoi(val());
+        else if (a == "--attention-sweep") sweep_list = val();
+        else if (a == "--attention-kernels") kernel_list = val();
+        else if (a == "--attention-heads") heads_list = val();
+        else if (a == "--attention-head-dim") sweep_head_dim = std::atoi(val());
+        else if (a == "--attention-tokens") sweep_tokens = std::atoll(val());
+        else if (a == "--peak-tflops") peak_tflops = std::atof(val());
         else if (a == "-h" || a == "--help") usage("help");
         else usage(("unknown flag " + a).c_str());
     }
-    if (!ceiling && !layer) usage("give --gemm-ceiling or --layer");
+    const bool sweep = !sweep_list.empty();
+    if (!ceiling && !layer && !sweep) usage("give --gemm-ceiling, --layer or --attention-sweep");
     if (iters < 1 || gemm_n < 16 || T < 1 || S < 1) usage("--iters, --gemm-size, --tokens and --seq-len must be positive");
+    if (sweep_head_dim < 1 || sweep_tokens < 1 || !(peak_tflops > 0))
+        usage("--attention-head-dim, --attention-tokens and --peak-tflops must be positive");
+    const std::vector<std::string> kernel_names = split(kernel_list);
+    if (kernel_names.empty()) usage("--attention-kernels needs at least one kernel");
+    const std::vector<int64_t> sweep_lens = sweep ? split_ints(sweep_list, "--attention-sweep") : std::vector<int64_t>{};
+    const std::vector<int64_t> sweep_heads = split_ints(heads_list, "--attention-heads");
+    if (sweep_heads.size() != 2) usage("--attention-heads takes HEADS,KV_HEADS");
     try {
         std::string why;
         if (usable_device_count(&why) == 0) {
@@ -116,6 +313,10 @@ int main(int argc, char **argv) {
         cudaStream_t s;
         check(cudaStreamCreate(&s), "stream");
         Gemm gemm(*lib);
+        int ordinal = 0;
+        check(cudaGetDevice(&ordinal), "cudaGetDevice");
+        cudaDeviceProp prop;
+        check(cudaGetDeviceProperties(&prop, ordinal), "cudaGetDeviceProperties");
         if (ceiling) {
             const int n = gemm_n;
             bf16 *A = dev<bf16>(size_t(n) * n), *B = dev<bf16>(size_t(n) * n), *C = dev<bf16>(size_t(n) * n);
@@ -185,7 +386,32 @@ int main(int argc, char **argv) {
             add("qkv_gemm", 2 * t * H * qkvd, 0, [&] { gemm.nt(y, T, H, wqkv, qkvd, qkv, s); });
             add("rope", 0, t * (qd + kvd) * 2 * 2, [&] { rope_apply(qkv, qkvd, T, c.heads + c.kv_heads, hd, cs, s); });
             fill(qkv, size_t(T) * qkvd, 1.0f, 10);  // rope rotated it many times: fresh values for attention
-            add("attention", 4 * t * S * qd, 0, [&] { attention(a, s); });
+            // The attention op once per kernel: the first is the table's "attention" row (and layer total), the
+            // others are timed on the same inputs and only change the layer total (printed per kernel below).
+            std::vector<AttentionKernel> kernels;
+            for (const std::string &n : kernel_names) kernels.push_back(attention_kernel(n, hd, prop));
+            struct KernelTime { double ms; std::string error; };
+            std::vector<KernelTime> ktimes;
+            for (size_t ki = 0; ki < kernels.size(); ++ki) {
+                const AttentionKernel &k = kernels[ki];
+                KernelTime kt{-1, ""};
+                if (!k.run) {
+                    kt.error = k.why;
+                } else {
+                    try {
+                        kt.ms = time_ms(s, iters, [&] { k.run(a, T, s); });
+                        check(cudaGetLastError(), "attention");
+                    } catch (const std::exception &e) {
+                        kt.ms = -1;
+                        kt.error = e.what();
+                    }
+                }
+                ktimes.push_back(kt);
+                if (ki == 0) {
+                    if (kt.ms < 0) throw std::runtime_error("attention " + k.name + ": " + kt.error);
+                    ops.push_back({"attention", kt.ms, 4 * t * S * qd, 0});
+                }
+            }
             add("o_gemm", 2 * t * qd * H, 0, [&] { gemm.nt(attn, T, qd, wo, H, d, s); });
             add("residual_rmsnorm", 0, t * H * 2 * 4, [&] { residual_rmsnorm(h, d, T, H, norm, 1e-5f, y, s); });
             add("gate_up_gemm", 2 * t * H * 2 * I, 0, [&] {
@@ -211,6 +437,28 @@ int main(int argc, char **argv) {
             }
             std::printf("  layer total %.3f ms -> %.0f tokens/s for %d layers (ops only, no launch gaps)\n", layer_ms,
                         t / (layer_ms * c.layers * 1e-3), c.layers);
+            const double others_ms = layer_ms - ktimes[0].ms;  // every op but attention
+            std::string kjson;
+            for (size_t ki = 0; ki < kernels.size(); ++ki) {
+                const KernelTime &kt = ktimes[ki];
+                std::string row;
+                if (kt.ms < 0) {
+                    std::printf("  attention %s: %s: %s\n", kernels[ki].name.c_str(),
+                                kernels[ki].run ? "error" : kernels[ki].status.c_str(), kt.error.c_str());
+                    row = "{\"status\": " + quoted(kernels[ki].run ? "error" : kernels[ki].status) +
+                          ", \"reason\": " + quoted(kt.error) + "}";
+                } else {
+                    const double tf = 4 * t * S * qd / (kt.ms * 1e-3) / 1e12;
+                    std::printf("  attention %s: %.3f ms, %.1f TFLOP/s; layer total %.3f ms\n", kernels[ki].name.c_str(),
+                                kt.ms, tf, others_ms + kt.ms);
+                    char buf[200];
+                    std::snprintf(buf, sizeof buf,
+                                  "{\"status\": \"ok\", \"attention_ms\": %.6g, \"attention_tflops\": %.6g, \"layer_ms\": %.6g}",
+                                  kt.ms, tf, others_ms + kt.ms);
+                    row = buf;
+                }
+                kjson += (ki ? ", " : "") + quoted(kernels[ki].name) + ": " + row;
+            }
             if (json) {
                 std::printf("{\"tokens\": %lld, \"seq_len\": %lld, \"layer_ms\": %.4f", static_cast<long long>(T),
                             static_cast<long long>(S), layer_ms);
@@ -219,9 +467,13 @@ int main(int argc, char **argv) {
                     key = key.substr(0, key.find(' '));
                     std::printf(", \"%s_ms\": %.4f", key.c_str(), o.ms);
                 }
-                std::printf("}\n");
+                std::printf(", \"attention_kernel\": %s, \"attention_kernels\": {%s}}\n",
+                            quoted(kernels[0].name).c_str(), kjson.c_str());
             }
         }
+        if (sweep)
+            attention_sweep(sweep_lens, kernel_names, static_cast<int>(sweep_heads[0]), static_cast<int>(sweep_heads[1]),
+                            sweep_head_dim, sweep_tokens, peak_tflops, iters, json, prop, s);
         return 0;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "bench_cuda_ops: %s\n", e.what());
