@@ -534,6 +534,76 @@ inline cudaError_t cudaMemcpyFromSymbol(void *dst, const T &symbol, size_t count
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// sm90 (Hopper) additions: the driver API subset that TMA needs (CUtensorMap and cuTensorMapEncodeTiled, whose
+// types come from cuda.h in the real build) and the runtime's driver entry point query that reaches it. Values and
+// signatures as in CUDA 13's cuda.h / cuda_runtime_api.h. Implementation: native/emu/tma_emu.cpp, which validates
+// the parameters like the driver and stores them in the map's 128 bytes.
+typedef uint32_t cuuint32_t;
+typedef uint64_t cuuint64_t;
+enum cudaError_enum : int {
+    CUDA_SUCCESS = 0,
+    CUDA_ERROR_INVALID_VALUE = 1,
+    CUDA_ERROR_NOT_FOUND = 500,
+};
+typedef cudaError_enum CUresult;
+#define CU_TENSOR_MAP_NUM_QWORDS 16
+typedef struct CUtensorMap_st {
+    alignas(128) cuuint64_t opaque[CU_TENSOR_MAP_NUM_QWORDS];
+} CUtensorMap;
+enum CUtensorMapDataType_enum : int {
+    CU_TENSOR_MAP_DATA_TYPE_UINT8 = 0, CU_TENSOR_MAP_DATA_TYPE_UINT16, CU_TENSOR_MAP_DATA_TYPE_UINT32,
+    CU_TENSOR_MAP_DATA_TYPE_INT32, CU_TENSOR_MAP_DATA_TYPE_UINT64, CU_TENSOR_MAP_DATA_TYPE_INT64,
+    CU_TENSOR_MAP_DATA_TYPE_FLOAT16, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, CU_TENSOR_MAP_DATA_TYPE_FLOAT64,
+    CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ, CU_TENSOR_MAP_DATA_TYPE_TFLOAT32,
+    CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ,
+};
+typedef CUtensorMapDataType_enum CUtensorMapDataType;
+enum CUtensorMapInterleave_enum : int {
+    CU_TENSOR_MAP_INTERLEAVE_NONE = 0, CU_TENSOR_MAP_INTERLEAVE_16B, CU_TENSOR_MAP_INTERLEAVE_32B,
+};
+typedef CUtensorMapInterleave_enum CUtensorMapInterleave;
+enum CUtensorMapSwizzle_enum : int {
+    CU_TENSOR_MAP_SWIZZLE_NONE = 0, CU_TENSOR_MAP_SWIZZLE_32B, CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_SWIZZLE_128B,
+};
+typedef CUtensorMapSwizzle_enum CUtensorMapSwizzle;
+enum CUtensorMapL2promotion_enum : int {
+    CU_TENSOR_MAP_L2_PROMOTION_NONE = 0, CU_TENSOR_MAP_L2_PROMOTION_L2_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+    CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+};
+typedef CUtensorMapL2promotion_enum CUtensorMapL2promotion;
+enum CUtensorMapFloatOOBfill_enum : int {
+    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0, CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA,
+};
+typedef CUtensorMapFloatOOBfill_enum CUtensorMapFloatOOBfill;
+typedef CUresult (*PFN_cuTensorMapEncodeTiled_v12000)(
+    CUtensorMap *tensorMap, CUtensorMapDataType tensorDataType, cuuint32_t tensorRank, void *globalAddress,
+    const cuuint64_t *globalDim, const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+    const cuuint32_t *elementStrides, CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle,
+    CUtensorMapL2promotion l2Promotion, CUtensorMapFloatOOBfill oobFill);
+CUresult cuTensorMapEncodeTiled(CUtensorMap *tensorMap, CUtensorMapDataType tensorDataType, cuuint32_t tensorRank,
+                                void *globalAddress, const cuuint64_t *globalDim, const cuuint64_t *globalStrides,
+                                const cuuint32_t *boxDim, const cuuint32_t *elementStrides,
+                                CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle,
+                                CUtensorMapL2promotion l2Promotion, CUtensorMapFloatOOBfill oobFill);
+enum cudaDriverEntryPointQueryResult : int {
+    cudaDriverEntryPointSuccess = 0,
+    cudaDriverEntryPointSymbolNotFound = 1,
+    cudaDriverEntryPointVersionNotSufficent = 2,
+};
+enum cudaGetDriverEntryPointFlags : int {
+    cudaEnableDefault = 0x0,
+    cudaEnableLegacyStream = 0x1,
+    cudaEnablePerThreadDefaultStream = 0x2,
+};
+// Only "cuTensorMapEncodeTiled" is known (other symbols: cudaSuccess with cudaDriverEntryPointSymbolNotFound and a
+// null pointer, as the runtime answers for an unknown symbol).
+cudaError_t cudaGetDriverEntryPoint(const char *symbol, void **funcPtr, unsigned long long flags,
+                                    cudaDriverEntryPointQueryResult *driverStatus = nullptr);
+cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **funcPtr, unsigned int cudaVersion,
+                                             unsigned long long flags,
+                                             cudaDriverEntryPointQueryResult *driverStatus = nullptr);
+
+// ---------------------------------------------------------------------------------------------------------------
 namespace emu {
 
 // Test controls. Everything below is process-wide. Devices: the emulator shows N identical devices (default 1, at
@@ -619,7 +689,7 @@ unsigned lane_id();
 void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 }  // namespace detail
 
-// Dynamic shared memory of the running launch (16-byte aligned, the launch's smem bytes).
+// Dynamic shared memory of the running launch (1024-byte aligned for sm90 swizzled tiles; the smem bytes).
 void *dynamic_smem();
 
 // Kernel launch: arguments are converted to the kernel's parameter types and copied once, as CUDA does at launch;

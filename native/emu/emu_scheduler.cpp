@@ -13,6 +13,7 @@
 
 #include "cuda_emu.h"
 #include "emu_state.h"
+#include "ptx_sm90_emu.h"
 
 #if !defined(__x86_64__)
 #include <ucontext.h>
@@ -86,7 +87,8 @@ namespace {
 struct Fiber;
 void fiber_main(Fiber *f);
 
-enum class State : uint8_t { Ready, Barrier, Warp, Done };
+// WarpGroup and Blocked: the sm90 additions (warpgroup collectives; mbarrier and named-barrier waits).
+enum class State : uint8_t { Ready, Barrier, Warp, WarpGroup, Blocked, Done };
 
 struct Fiber {
 #if defined(__x86_64__)
@@ -99,6 +101,10 @@ struct Fiber {
     unsigned warp = 0, lane = 0;
     State state = State::Ready;
     int barrier_result = 0;  // __syncthreads_count/and/or result, written by the releasing thread
+    // State::Blocked: what the thread waits for (block_current), for the deadlock report.
+    const char *wait_what = nullptr;
+    const void *wait_obj = nullptr;
+    unsigned wait_arg = 0;
 };
 
 struct Warp {
@@ -112,6 +118,15 @@ struct Warp {
     unsigned fiber[32];    // lane -> fiber index
 };
 
+// sm90: a rendezvous of the 128 threads of a warpgroup (warpgroup_collective).
+struct WarpGroupSync {
+    unsigned arrived = 0;
+    GroupOp op = nullptr;
+    const char *name = nullptr;
+    const void *in[128] = {};  // non-null: that thread of the warpgroup has arrived
+    void *out[128] = {};
+};
+
 struct Scheduler {
     // Stacks: one mapping, a PROT_NONE guard page below each stack so an overflow faults instead of corrupting
     // the neighbour. Mapped lazily with MAP_NORESERVE and reused by every launch.
@@ -120,6 +135,7 @@ struct Scheduler {
 
     std::vector<Fiber> fibers;
     std::vector<Warp> warps;
+    std::vector<WarpGroupSync> groups;
     std::vector<unsigned> queue;  // ring of ready fibers; each fiber is in it at most once
     size_t q_head = 0, q_size = 0;
     unsigned current = 0;
@@ -268,6 +284,43 @@ bool try_complete(Warp &w, int self) {
     return true;
 }
 
+// sm90: completes warpgroup g's pending collective once every thread of it that has not returned has arrived.
+unsigned group_live(unsigned g) {
+    unsigned n = 0;
+    for (unsigned w = 4 * g; w < 4 * g + 4 && w < g_sched.warps.size(); ++w)
+        n += static_cast<unsigned>(__builtin_popcount(g_sched.warps[w].live));
+    return n;
+}
+bool try_complete_group(unsigned g, int self) {
+    Scheduler &s = g_sched;
+    if (g >= s.groups.size()) return false;
+    WarpGroupSync &wg = s.groups[g];
+    if (wg.arrived == 0 || wg.arrived < group_live(g)) return false;
+    const void *in[128];
+    void *out[128];
+    for (int i = 0; i < 128; ++i) {
+        in[i] = wg.in[i];
+        out[i] = wg.out[i];
+    }
+    GroupOp op = wg.op;
+    const unsigned arrived = wg.arrived;
+    wg.arrived = 0;
+    wg.op = nullptr;
+    for (int i = 0; i < 128; ++i) {
+        wg.in[i] = nullptr;
+        wg.out[i] = nullptr;
+    }
+    op(in, out, arrived, g);
+    for (int i = 0; i < 128; ++i) {
+        const unsigned t = 128 * g + static_cast<unsigned>(i);
+        if (!out[i] && !in[i]) continue;
+        if (static_cast<int>(t) == self) continue;
+        s.fibers[t].state = State::Ready;
+        s.push(t);
+    }
+    return true;
+}
+
 void on_exit() {
     Scheduler &s = g_sched;
     Fiber &f = s.fibers[s.current];
@@ -278,6 +331,7 @@ void on_exit() {
     // A thread that returned counts as arrived at the block barrier and no longer takes part in warp collectives.
     if (s.barrier_arrived > 0 && s.barrier_arrived == s.live) release_barrier(-1);
     try_complete(w, -1);
+    try_complete_group(f.warp / 4, -1);
 }
 
 void fiber_main(Fiber *f) {
@@ -299,6 +353,8 @@ const char *state_name(State st) {
         case State::Ready: return "ready";
         case State::Barrier: return "__syncthreads";
         case State::Warp: return "warp collective";
+        case State::WarpGroup: return "warpgroup collective";
+        case State::Blocked: return "blocked";
         case State::Done: return "returned";
     }
     return "?";
@@ -311,13 +367,20 @@ const char *state_name(State st) {
                  "(%zu at __syncthreads)\n",
                  blockIdx.x, blockIdx.y, blockIdx.z, s.live, s.barrier_waiters.size());
     // A few threads of each waiting kind: enough to see which branch each group took.
-    for (State st : {State::Barrier, State::Warp}) {
+    for (State st : {State::Barrier, State::Warp, State::WarpGroup, State::Blocked}) {
         int shown = 0;
         for (size_t i = 0; i < nthreads && shown < 4; ++i) {
             const Fiber &f = s.fibers[i];
             if (f.state != st) continue;
-            std::fprintf(stderr, "  thread (%u,%u,%u) warp %u lane %u: waiting in %s\n", f.tid.x, f.tid.y, f.tid.z,
-                         f.warp, f.lane, state_name(f.state));
+            if (st == State::Blocked)
+                std::fprintf(stderr, "  thread (%u,%u,%u) warp %u lane %u: waiting in %s (%p, %u)\n", f.tid.x, f.tid.y,
+                             f.tid.z, f.warp, f.lane, f.wait_what, f.wait_obj, f.wait_arg);
+            else if (st == State::WarpGroup)
+                std::fprintf(stderr, "  thread (%u,%u,%u) warp %u lane %u: waiting in warpgroup collective %s\n",
+                             f.tid.x, f.tid.y, f.tid.z, f.warp, f.lane, s.groups[f.warp / 4].name);
+            else
+                std::fprintf(stderr, "  thread (%u,%u,%u) warp %u lane %u: waiting in %s\n", f.tid.x, f.tid.y,
+                             f.tid.z, f.warp, f.lane, state_name(f.state));
             ++shown;
         }
     }
@@ -327,6 +390,7 @@ const char *state_name(State st) {
             std::fprintf(stderr, "  warp %zu: collective mask 0x%08x, arrived 0x%08x, live 0x%08x\n", wi, w.mask,
                          w.arrived, w.live);
     }
+    tma_deadlock_report();
     std::abort();
 }
 
@@ -335,6 +399,7 @@ void run_block(const LaunchSpec &spec, size_t nthreads) {
     unsigned bx = spec.block.x, by = spec.block.y;
     size_t nwarps = (nthreads + 31) / 32;
     s.warps.assign(nwarps, Warp());
+    s.groups.assign((nwarps + 3) / 4, WarpGroupSync());
     for (size_t i = 0; i < nthreads; ++i) {
         Fiber &f = s.fibers[i];
         unsigned lin = static_cast<unsigned>(i);
@@ -360,8 +425,10 @@ void run_block(const LaunchSpec &spec, size_t nthreads) {
     s.barrier_sum = 0;
     s.barrier_waiters.clear();
     if (s.smem && g_poison.load()) std::memset(s.smem, 0xff, spec.smem);
+    sm90_block_begin(static_cast<unsigned>(nthreads));
     while (s.q_size) resume(s.pop());
     if (s.live) deadlock(nthreads);
+    sm90_block_end();
 }
 
 }  // namespace
@@ -382,6 +449,53 @@ void fatal(const char *fmt, ...) {
 }
 
 unsigned lane_id() { return g_sched.fibers[g_sched.current].lane; }
+
+// sm90 scheduler services (declared in ptx_sm90_emu.h).
+unsigned current_thread() { return g_sched.current; }
+unsigned block_threads() { return static_cast<unsigned>(g_sched.queue.size()); }
+size_t dynamic_smem_bytes() { return g_sched.smem && g_sched.spec ? g_sched.spec->smem : 0; }
+
+void block_current(const char *what, const void *obj, unsigned arg) {
+    if (!g_in_kernel) fatal("%s called outside a kernel", what);
+    Fiber &f = g_sched.fibers[g_sched.current];
+    f.state = State::Blocked;
+    f.wait_what = what;
+    f.wait_obj = obj;
+    f.wait_arg = arg;
+    yield_to_scheduler();
+}
+
+void wake_thread(unsigned thread) {
+    Fiber &f = g_sched.fibers[thread];
+    if (f.state != State::Blocked) return;
+    f.state = State::Ready;
+    g_sched.push(thread);
+}
+
+void warpgroup_collective(GroupOp op, const char *name, const void *in, void *out) {
+    if (!g_in_kernel) fatal("warpgroup instruction %s called outside a kernel", name);
+    Scheduler &s = g_sched;
+    Fiber &f = s.fibers[s.current];
+    const unsigned g = f.warp / 4, i = s.current % 128;
+    WarpGroupSync &wg = s.groups[g];
+    if (wg.arrived == 0) {
+        wg.op = op;
+        wg.name = name;
+    } else if (wg.op != op) {
+        // The four warps of a warpgroup must issue the same sequence of warpgroup instructions.
+        fatal("threads of warpgroup %u reached different warpgroup instructions at the same time (%s and %s): its "
+              "4 warps must execute the same sequence", g, wg.name, name);
+    }
+    if (wg.in[i] || wg.out[i]) fatal("warpgroup collective %s entered twice by one thread", name);
+    // Non-null markers even for instructions without inputs or outputs: they say who arrived.
+    static const char present = 0;
+    wg.in[i] = in ? in : &present;
+    wg.out[i] = out ? out : const_cast<char *>(&present);
+    ++wg.arrived;
+    if (try_complete_group(g, static_cast<int>(s.current))) return;
+    f.state = State::WarpGroup;
+    yield_to_scheduler();
+}
 
 void warp_collective(CollectiveOp op, uint32_t mask, const void *in, void *out) {
     if (!g_in_kernel) fatal("warp collective called outside a kernel");
@@ -509,10 +623,11 @@ void launch(const LaunchSpec &spec) {
     asm volatile("stmxcsr %0" : "=m"(s.mxcsr));
     asm volatile("fnstcw %0" : "=m"(s.fpucw));
 #endif
-    // Dynamic shared memory: one buffer per launch, 128-byte aligned (more than the 16 bytes CUDA promises).
+    // Dynamic shared memory: one buffer per launch, 1024-byte aligned (more than the 16 bytes CUDA promises): sm90
+    // swizzles are computed on the offset in it, as the hardware computes them on the shared-memory address.
     void *smem = nullptr;
     if (spec.smem) {
-        if (posix_memalign(&smem, 128, (spec.smem + 127) & ~size_t(127)) != 0) fatal("out of host memory");
+        if (posix_memalign(&smem, 1024, (spec.smem + 1023) & ~size_t(1023)) != 0) fatal("out of host memory");
     }
     s.smem = smem;
     s.spec = &spec;
