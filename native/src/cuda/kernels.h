@@ -52,6 +52,20 @@ size_t attention_smem_bytes(int head_dim);
 // Raises the kernels' dynamic shared memory limit once per device (call at backend creation).
 void attention_prepare(int head_dim);
 
+// attention_sm90.cu -- the same function (twin: cpu::attention, BF16 mode; same 64-key softmax blocks and rounding
+// points) for sm_90 devices only: TMA + wgmma, 128 query rows per block (docs/attention-sm90.md). The caller builds
+// `tiles` with attention_tiles(cu, n, kAttnSm90QueryTile). Requirements beyond attention(): head_dim 64 or 128
+// (attention_sm90_supports), q the start of the fused QKV rows with k and v the following column ranges (k = q +
+// heads * head_dim, v = k + kv_heads * head_dim, or anywhere after inside the row), q 16-byte aligned and ld_qkv % 8
+// == 0; total_tokens = the rows of the QKV buffer that exist (the tensor map's height: TMA reads zeros past it).
+// Throws rir::Error(RIR_ERR_INVALID_ARGUMENT) when they do not hold, RIR_ERR_DEVICE when the tensor map cannot be
+// built. Never launch it on a device other than 9.x: its machine code exists only for sm_90a.
+constexpr int kAttnSm90QueryTile = 128;
+bool attention_sm90_supports(int head_dim);
+size_t attention_sm90_smem_bytes(int head_dim);  // 0 when unsupported
+void attention_sm90_prepare(int head_dim);       // once per device; throws for an unsupported head_dim
+void attention_sm90(const AttentionArgs &args, int64_t total_tokens, cudaStream_t stream);
+
 // swiglu.cu -- twin: cpu::swiglu (BF16). gu [T, 2I] holds gate in columns [0, I) and up in [I, 2I);
 // out[t][i] = r(r(silu(g)) * u), silu(g) = g / (1 + exp(-g)) in fp32.
 void swiglu(const bf16 *gu, int64_t T, int inter, bf16 *out, cudaStream_t stream);

@@ -135,8 +135,57 @@ TEST_CASE(swiglu_matches_twin) {
     }
 }
 
-// Attention on one packed batch: GPU kernel vs the CPU twin and vs an exact float64 reference.
-void check_attention(const std::vector<int32_t> &lens, int heads, int kv_heads, int head_dim, uint32_t seed) {
+// Which attention kernel a test runs: attention.cu (sm80, every device) or attention_sm90.cu (9.x devices only).
+enum class AttnKernel { Sm80, Sm90 };
+
+// The output [T, heads * head_dim] of one attention kernel on the fused QKV buffer `qkv` (row stride
+// (heads + 2 kv_heads) * head_dim), with the tiles that kernel expects.
+std::vector<uint16_t> run_attention(AttnKernel kernel, const std::vector<uint16_t> &qkv,
+                                    const std::vector<int32_t> &cu_seqlens, int heads, int kv_heads, int head_dim) {
+    const int n_seqs = static_cast<int>(cu_seqlens.size()) - 1, T = cu_seqlens.back();
+    const int qd = heads * head_dim, kvd = kv_heads * head_dim;
+    const auto tiles = cu::attention_tiles(cu_seqlens.data(), n_seqs,
+                                           kernel == AttnKernel::Sm90 ? cu::kAttnSm90QueryTile : cu::kAttnQueryTile);
+    DeviceBuffer<uint16_t> dqkv(qkv), dout(static_cast<size_t>(T) * qd);
+    DeviceBuffer<cu::AttnTile> dtiles(tiles);
+    cu::AttentionArgs a;
+    a.q = reinterpret_cast<cu::bf16 *>(dqkv.p);
+    a.k = a.q + qd;
+    a.v = a.q + qd + kvd;
+    a.ld_qkv = qd + 2 * kvd;
+    a.out = reinterpret_cast<cu::bf16 *>(dout.p);
+    a.ld_out = qd;
+    a.tiles = dtiles.p;
+    a.n_tiles = static_cast<int>(tiles.size());
+    a.heads = heads;
+    a.kv_heads = kv_heads;
+    a.head_dim = head_dim;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    if (kernel == AttnKernel::Sm90) {
+        cu::attention_sm90_prepare(head_dim);
+        cu::attention_sm90(a, T, 0);
+    } else {
+        cu::attention_prepare(head_dim);
+        cu::attention(a, 0);
+    }
+    rir::cuda::check(cudaGetLastError(), "attention launch");
+    return dout.download();
+}
+
+// Whether the sm90 kernel can run here (its machine code exists for sm_90a only; the emulator reports 9.0).
+bool have_sm90(const char *test) {
+    int dev = 0, major = 0;
+    rir::cuda::check(cudaGetDevice(&dev), "cudaGetDevice");
+    rir::cuda::check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "compute capability");
+    if (major == 9) return true;
+    std::printf("%s: skipped, device %d has compute capability %d.x (the sm90 kernel needs 9.x)\n", test, dev, major);
+    return false;
+}
+
+// Attention on one packed batch: GPU kernel vs the CPU twin and vs an exact float64 reference; the sm90 kernel also
+// vs the sm80 kernel on the same input.
+void check_attention(const std::vector<int32_t> &lens, int heads, int kv_heads, int head_dim, uint32_t seed,
+                     AttnKernel kernel = AttnKernel::Sm80) {
     std::mt19937 rng(seed);
     std::vector<int32_t> cu_seqlens{0};
     for (int32_t l : lens) cu_seqlens.push_back(cu_seqlens.back() + l);
@@ -149,26 +198,7 @@ void check_attention(const std::vector<int32_t> &lens, int heads, int kv_heads, 
             uint16_t &b = qkv[static_cast<size_t>(t) * ld + j];
             b = rir::f32_to_bf16(bf16_to_f32(b) * 6.0f);
         }
-    const auto tiles = cu::attention_tiles(cu_seqlens.data(), n_seqs);
-    DeviceBuffer<uint16_t> dqkv(qkv), dout(static_cast<size_t>(T) * qd);
-    DeviceBuffer<cu::AttnTile> dtiles(tiles);
-    cu::AttentionArgs a;
-    a.q = reinterpret_cast<cu::bf16 *>(dqkv.p);
-    a.k = a.q + qd;
-    a.v = a.q + qd + kvd;
-    a.ld_qkv = ld;
-    a.out = reinterpret_cast<cu::bf16 *>(dout.p);
-    a.ld_out = qd;
-    a.tiles = dtiles.p;
-    a.n_tiles = static_cast<int>(tiles.size());
-    a.heads = heads;
-    a.kv_heads = kv_heads;
-    a.head_dim = head_dim;
-    a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-    cu::attention_prepare(head_dim);
-    cu::attention(a, 0);
-    rir::cuda::check(cudaGetLastError(), "attention launch");
-    const auto got = dout.download();
+    const auto got = run_attention(kernel, qkv, cu_seqlens, heads, kv_heads, head_dim);
 
     // CPU twin (BF16 mode).
     std::vector<float> q(static_cast<size_t>(T) * qd), k(static_cast<size_t>(T) * kvd), v(k.size());
@@ -215,12 +245,22 @@ void check_attention(const std::vector<int32_t> &lens, int heads, int kv_heads, 
                 }
             }
     const double step = 1.0 / 128;  // one bf16 step at magnitude 1 (values here are in [-1, 1])
-    std::printf("attention heads %d/%d head_dim %d, %d tokens: vs twin %zu of %zu differ (max %.3g), vs float64 max %.3g\n",
-                heads, kv_heads, head_dim, T, d_twin.mismatches, got.size(), d_twin.max_abs, max_exact);
+    std::printf("attention %s heads %d/%d head_dim %d, %d tokens: vs twin %zu of %zu differ (max %.3g), vs float64 max %.3g\n",
+                kernel == AttnKernel::Sm90 ? "sm90" : "sm80", heads, kv_heads, head_dim, T, d_twin.mismatches, got.size(), d_twin.max_abs, max_exact);
     CHECK_MSG(d_twin.max_abs <= 2 * step, "head_dim " << head_dim << ": max diff vs twin " << d_twin.max_abs);
     CHECK_MSG(max_exact <= 3 * step, "head_dim " << head_dim << ": max diff vs float64 " << max_exact);
     // Most elements agree exactly with the twin (same rounding points); a few P roundings flip.
     CHECK_MSG(d_twin.mismatches <= got.size() / 20, d_twin.mismatches << " of " << got.size() << " differ from the twin");
+    if (kernel == AttnKernel::Sm90) {
+        // Same rounding points as the sm80 kernel: on a GPU only the tensor cores' fp32 summation order differs (the
+        // twin's tolerances); the emulator sums both kernels' products in the same order, so there they must agree
+        // bit for bit, and any difference is an indexing or layout error.
+        const Diff d_sm80 = compare(got, widen(run_attention(AttnKernel::Sm80, qkv, cu_seqlens, heads, kv_heads, head_dim)));
+        std::printf("  sm90 vs sm80: %zu of %zu differ (max %.3g)\n", d_sm80.mismatches, got.size(), d_sm80.max_abs);
+        CHECK_MSG(d_sm80.max_abs <= (kEmulated ? 0.0 : 2 * step), "max diff vs sm80 " << d_sm80.max_abs);
+        CHECK_MSG(d_sm80.mismatches <= (kEmulated ? 0 : got.size() / 20), d_sm80.mismatches << " of " << got.size()
+                  << " differ from the sm80 kernel");
+    }
 }
 
 TEST_CASE(attention_edge_lengths_gqa_head_dim_128) { check_attention({1, 7, 64, 65, 130}, 4, 2, 128, 5); }
@@ -232,6 +272,80 @@ TEST_CASE(attention_long_sequence) {
     // 1024 tokens, which still walks 16 key tiles per query tile.
     if (kEmulated) check_attention({1024}, 1, 1, 128, 9);
     else check_attention({8192}, 2, 1, 128, 9);
+}
+
+// The sm90 kernel (TMA + wgmma, 128-row query tiles) on the shapes above: lengths that are not multiples of the
+// 64-key step or the 128-row tile, 1-token sequences, GQA, key steps reading the next sequence's rows and past the
+// end of the buffer (zero fill), and a sequence long enough for the 4-slot K/V ring to wrap several times.
+TEST_CASE(attention_sm90_edge_lengths_gqa_head_dim_128) {
+    if (have_sm90("attention_sm90_edge_lengths_gqa_head_dim_128"))
+        check_attention({1, 7, 64, 65, 130}, 4, 2, 128, 5, AttnKernel::Sm90);
+}
+TEST_CASE(attention_sm90_mha_head_dim_64) {
+    if (have_sm90("attention_sm90_mha_head_dim_64")) check_attention({2, 63, 129, 1}, 2, 2, 64, 6, AttnKernel::Sm90);
+}
+TEST_CASE(attention_sm90_gqa_group_of_4) {
+    // ReasonIR-8B's ratio (32 query heads over 8 kv heads), lengths that are whole 128-row tiles (no row of the last
+    // tile is past the buffer) and one that is not.
+    if (have_sm90("attention_sm90_gqa_group_of_4")) check_attention({128, 256, 3}, 8, 2, 128, 12, AttnKernel::Sm90);
+}
+TEST_CASE(attention_sm90_long_sequence) {
+    if (!have_sm90("attention_sm90_long_sequence")) return;
+    // Emulated: 600 tokens = 10 key steps (each ring slot is filled 2 or 3 times: the mbarrier phases flip) and 5
+    // query tiles; GPU: as attention_long_sequence.
+    if (kEmulated) check_attention({600}, 2, 1, 128, 9, AttnKernel::Sm90);
+    else check_attention({8192}, 2, 1, 128, 9, AttnKernel::Sm90);
+}
+TEST_CASE(attention_sm90_refuses_what_it_does_not_support) {
+    for (int d : {0, 32, 36, 96, 256}) {
+        CHECK_MSG(!cu::attention_sm90_supports(d), "head_dim " << d);
+        CHECK(cu::attention_sm90_smem_bytes(d) == 0);
+        CHECK_THROWS(cu::attention_sm90_prepare(d), RIR_ERR_INVALID_ARGUMENT, "not supported");
+    }
+    for (int d : {64, 128}) {
+        CHECK_MSG(cu::attention_sm90_supports(d), "head_dim " << d);
+        CHECK(cu::attention_sm90_smem_bytes(d) > 0);
+    }
+    // Arguments it cannot serve throw before anything is launched (no device memory is touched: the pointers are
+    // only checked, never dereferenced).
+    DeviceBuffer<uint16_t> buf(4096);
+    DeviceBuffer<cu::AttnTile> tiles(1);
+    cu::AttentionArgs a;
+    a.q = reinterpret_cast<cu::bf16 *>(buf.p);
+    a.heads = 2;
+    a.kv_heads = 1;
+    a.head_dim = 64;
+    a.k = a.q + 128;
+    a.v = a.k + 64;
+    a.ld_qkv = 256;
+    a.out = reinterpret_cast<cu::bf16 *>(buf.p);
+    a.ld_out = 128;
+    a.tiles = tiles.p;
+    a.n_tiles = 1;
+    a.scale = 0.125f;
+#if defined(REASONIR_CUDA_EMU)
+    const unsigned long long launches = emu::launches();
+#endif
+    cu::AttentionArgs b = a;
+    b.head_dim = 256;
+    CHECK_THROWS(cu::attention_sm90(b, 8, 0), RIR_ERR_INVALID_ARGUMENT, "head_dim 256 is not supported");
+    b = a;
+    b.ld_qkv = 260;  // rows not 16-byte aligned: TMA cannot address them
+    CHECK_THROWS(cu::attention_sm90(b, 8, 0), RIR_ERR_INVALID_ARGUMENT, "16-byte aligned");
+    b = a;
+    b.q = a.q + 1;
+    CHECK_THROWS(cu::attention_sm90(b, 8, 0), RIR_ERR_INVALID_ARGUMENT, "16-byte aligned");
+    b = a;
+    b.v = a.k;  // v overlapping k
+    CHECK_THROWS(cu::attention_sm90(b, 8, 0), RIR_ERR_INVALID_ARGUMENT, "consecutive column ranges");
+    b = a;
+    b.heads = 3;
+    b.kv_heads = 2;
+    CHECK_THROWS(cu::attention_sm90(b, 8, 0), RIR_ERR_INVALID_ARGUMENT, "multiple of kv_heads");
+    CHECK_THROWS(cu::attention_sm90(a, 0, 0), RIR_ERR_INVALID_ARGUMENT, "total_tokens");
+#if defined(REASONIR_CUDA_EMU)
+    CHECK(emu::launches() == launches);
+#endif
 }
 
 TEST_CASE(final_norm_pool_matches_twin_bit_for_bit) {
