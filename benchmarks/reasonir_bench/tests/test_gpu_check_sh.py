@@ -197,11 +197,9 @@ class GpuCheckShTest(unittest.TestCase):
                 self.assertEqual(p.returncode, 3)
 
 
-# The sm90 attention kernel (issue 21) is not in this build yet: the library refuses attention sm90 at open ("attention
-# sm90 is not in this build") and bench_cuda_ops reports it "not built". The emulated check must still run its rows:
-# parity records the skip with the library's message, the sweep and the per-op layer record "not built". When the
-# kernel lands (and runs on the emulator), set this to True: the same rows must then pass with real figures.
-SM90_BUILT = False
+# The sm90 attention kernel (issue 21) is in the library and runs on the emulator (compute capability 9.0): its
+# parity, sweep and per-op rows must pass with real figures. (False would expect the rows of a build without it.)
+SM90_BUILT = True
 
 
 def emulator_build_dir():

@@ -50,20 +50,15 @@ namespace {
     std::exit(2);
 }
 
-// The sm90 attention kernel (wgmma + TMA, issue 21) is declared in kernels.h as
-//   void attention_sm90(const AttentionArgs &a, int64_t total_tokens, cudaStream_t s);  bool attention_sm90_supports(int);
-// once it lands; until then this tool reports its rows as "not built". Set to 1 (or -DBENCH_ATTENTION_SM90=1) when
-// kernels.h has it: the calls below are written against that API and need no other change.
-#ifndef BENCH_ATTENTION_SM90
-#define BENCH_ATTENTION_SM90 0
-#endif
-
 // One attention kernel as the tool runs it: `run` is empty when the kernel cannot run here, `why` says why (not
 // built, wrong compute capability, head_dim it does not support) and `status` is "not built" or "skip".
+// q_tile: the query rows of one block, which the kernel's tile list must be built with (attention_tiles).
 struct AttentionKernel {
     std::string name, status, why;
     std::function<void(const AttentionArgs &, int64_t, cudaStream_t)> run;
+    int q_tile = kAttnQueryTile;
 };
+
 
 AttentionKernel attention_kernel(const std::string &name, int head_dim, const cudaDeviceProp &prop) {
     AttentionKernel k{name, "ok", "", {}};
@@ -77,7 +72,7 @@ AttentionKernel attention_kernel(const std::string &name, int head_dim, const cu
         return k;
     }
     if (name == "sm90") {
-#if BENCH_ATTENTION_SM90
+        k.q_tile = kAttnSm90QueryTile;
         if (prop.major != 9 || prop.minor != 0) {
             k.status = "skip";
             k.why = "compute capability " + std::to_string(prop.major) + "." + std::to_string(prop.minor) +
@@ -86,14 +81,9 @@ AttentionKernel attention_kernel(const std::string &name, int head_dim, const cu
             k.status = "skip";
             k.why = "head_dim " + std::to_string(head_dim) + " is not supported by the sm90 kernel";
         } else {
+            attention_sm90_prepare(head_dim);
             k.run = [](const AttentionArgs &a, int64_t total_tokens, cudaStream_t s) { attention_sm90(a, total_tokens, s); };
         }
-#else
-        (void)prop;
-        k.status = "not built";
-        k.why = "this build has no sm90 attention kernel (kernels.h: attention_sm90; bench_cuda_ops.cpp: "
-                "BENCH_ATTENTION_SM90)";
-#endif
         return k;
     }
     usage(("unknown attention kernel '" + name + "' (sm80, sm90)").c_str());
@@ -192,6 +182,16 @@ void release(T *p) {
     check(cudaFree(p), "cudaFree");
 }
 
+// The tiles of `kernel` for the batch `cu` (n_seqs sequences), on the device; `a` with them.
+AttentionArgs with_tiles(AttentionArgs a, const AttentionKernel &kernel, const std::vector<int32_t> &cu) {
+    const auto tiles = attention_tiles(cu.data(), static_cast<int>(cu.size()) - 1, kernel.q_tile);
+    AttnTile *dtiles = dev<AttnTile>(tiles.size());
+    check(cudaMemcpy(dtiles, tiles.data(), tiles.size() * sizeof(AttnTile), cudaMemcpyHostToDevice), "copy");
+    a.tiles = dtiles;
+    a.n_tiles = static_cast<int>(tiles.size());
+    return a;
+}
+
 // The attention sweep: each kernel alone at each S on the same random Q/K/V (see the header comment).
 void attention_sweep(const std::vector<int64_t> &seq_lens, const std::vector<std::string> &kernel_names, int heads,
                      int kv_heads, int head_dim, int64_t batch_tokens, double peak_tflops, int iters, bool json,
@@ -208,7 +208,7 @@ void attention_sweep(const std::vector<int64_t> &seq_lens, const std::vector<std
     bf16 *qkv = dev<bf16>(size_t(max_t) * qkvd), *out = dev<bf16>(size_t(max_t) * qd);
     fill(qkv, size_t(max_t) * qkvd, 1.0f, 21);
     for (const AttentionKernel &k : kernels)
-        if (k.name == "sm80" && k.run) attention_prepare(head_dim);
+        if (k.name == "sm80" && k.run) attention_prepare(head_dim);  // sm90's prepare ran in attention_kernel()
     std::printf("attention sweep: %d query heads, %d kv heads, head_dim %d; peak %.1f TFLOP/s (dense bf16); "
                 "median of %d runs after a warm-up\n", heads, kv_heads, head_dim, peak_tflops, iters);
     std::string rows;
@@ -237,7 +237,9 @@ void attention_sweep(const std::vector<int64_t> &seq_lens, const std::vector<std
                 row += ", \"status\": " + quoted(k.status) + ", \"reason\": " + quoted(k.why) + "}";
             } else {
                 try {
-                    const double ms = time_ms(s, iters, [&] { k.run(a, T, s); });
+                    const AttentionArgs ka = with_tiles(a, k, cu);
+                    const double ms = time_ms(s, iters, [&] { k.run(ka, T, s); });
+                    release(const_cast<AttnTile *>(ka.tiles));
                     check(cudaGetLastError(), "attention");
                     const double tflops = flop / (ms * 1e-3) / 1e12;
                     std::printf("  %-5s S=%-6lld %-19s x %5lld: %9.3f ms  %7.1f TFLOP/s  %5.1f %% of peak\n",
@@ -399,7 +401,9 @@ int main(int argc, char **argv) {
                     kt.error = k.why;
                 } else {
                     try {
-                        kt.ms = time_ms(s, iters, [&] { k.run(a, T, s); });
+                        const AttentionArgs ka = with_tiles(a, k, cu);
+                        kt.ms = time_ms(s, iters, [&] { k.run(ka, T, s); });
+                        release(const_cast<AttnTile *>(ka.tiles));
                         check(cudaGetLastError(), "attention");
                     } catch (const std::exception &e) {
                         kt.ms = -1;

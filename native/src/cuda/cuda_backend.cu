@@ -187,8 +187,20 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
                                         std::to_string(prop.sharedMemPerBlockOptin));
     attention_ = o.attention == RIR_ATTENTION_AUTO ? kAutoAttention : o.attention;
     if (attention_ == RIR_ATTENTION_SM90) {
-        // TODO(issue 21): the sm90 kernel lands in attention_sm90.cu; until then it is refused by name.
-        throw Error(RIR_ERR_DEVICE, name + ": attention sm90 is not in this build");
+        // The kernel is compiled for sm_90a only, whose code runs on compute capability 9.0 and nothing else (a newer
+        // GPU would get the compute_80 PTX, which has no wgmma): refused by name, never a silent fallback to sm80.
+        if (prop.major != 9 || prop.minor != 0)
+            throw Error(RIR_ERR_DEVICE, name + " has compute capability " + std::to_string(prop.major) + "." +
+                                            std::to_string(prop.minor) +
+                                            "; attention sm90 (wgmma + TMA) needs 9.0 (H100, H200): use sm80 or auto");
+        if (!attention_sm90_supports(c.head_dim))
+            throw Error(RIR_ERR_DEVICE, name + ": attention sm90 supports head_dim 64 and 128, this model has " +
+                                            std::to_string(c.head_dim) + ": use sm80 or auto");
+        if (attention_sm90_smem_bytes(c.head_dim) > prop.sharedMemPerBlockOptin)
+            throw Error(RIR_ERR_DEVICE, name + ": attention sm90 for head_dim " + std::to_string(c.head_dim) +
+                                            " needs " + std::to_string(attention_sm90_smem_bytes(c.head_dim)) +
+                                            " bytes of shared memory per block, the device allows " +
+                                            std::to_string(prop.sharedMemPerBlockOptin));
     }
     graphs_ = o.cuda_graphs == RIR_CUDA_GRAPHS_ON || (o.cuda_graphs == RIR_CUDA_GRAPHS_AUTO && kAutoCudaGraphs);
     if (o.cuda_graph_cache < 0)
@@ -236,6 +248,7 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
            "copy inv_freq");
         ck(cudaStreamSynchronize(stream_), "copy inv_freq");
         attention_prepare(c.head_dim);
+        if (attention_ == RIR_ATTENTION_SM90) attention_sm90_prepare(c.head_dim);
         final_norm_pool_prepare(c.hidden);
         ck(cudaGetLastError(), "cudaFuncSetAttribute");
 
@@ -332,7 +345,10 @@ GraphKey CudaBackend::upload(const PackedBatch &b, bool normalize) {
     // pageable memory (the call returns once the source is read), so the local plans may go when this returns.
     host_pos_.resize(static_cast<size_t>(T));
     token_positions(b.cu_seqlens, b.n_seqs, host_pos_.data());
-    const std::vector<AttnTile> tiles = attention_tiles(b.cu_seqlens, b.n_seqs);
+    // The sm90 kernel's blocks take 128 query rows (two consumer warpgroups), the sm80 kernel's 64: fewer tiles than
+    // max_attention_tiles(T) reserves either way.
+    const std::vector<AttnTile> tiles = attention_tiles(
+        b.cu_seqlens, b.n_seqs, attention_ == RIR_ATTENTION_SM90 ? kAttnSm90QueryTile : kAttnQueryTile);
     const PoolPlan pool = pool_plan(b.cu_seqlens, b.pool_start, b.n_seqs);
     auto up = [&](void *dst, const void *src, size_t bytes, const char *what) {
         ck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), what);
@@ -449,7 +465,10 @@ void CudaBackend::launch_forward(const GraphKey &k) {
         a.kv_heads = c.kv_heads;
         a.head_dim = hd;
         a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-        attention(a, stream_);
+        if (attention_ == RIR_ATTENTION_SM90)
+            attention_sm90(a, T, stream_);  // its TMA maps cover rows [0, T) of qkv_: part of the graph key via T
+        else
+            attention(a, stream_);
         gemm_->nt(attn_, T, qd, L.wo, H, d_, stream_);
         residual_rmsnorm(h_, d_, T, H, L.mlp_norm, eps, y_, stream_);  // h += o; y = RMSNorm_post(h)
         // MLP block, in row chunks (it is per token).
