@@ -354,6 +354,16 @@ void attention_sm90_prepare(int head_dim) {
     }
 }
 
+std::string attention_sm90_unavailable() {
+    // CMakeLists.txt defines REASONIR_CUDA_SM90A when CMAKE_CUDA_ARCHITECTURES has 90a (the default list does). Known
+    // at build time, so the answer cannot depend on how a driver reports JIT-compiled code.
+#if defined(REASONIR_CUDA_EMU) || defined(REASONIR_CUDA_SM90A)
+    return "";
+#else
+    return "the sm90 attention kernel is not in this build (CMAKE_CUDA_ARCHITECTURES has no 90a)";
+#endif
+}
+
 void attention_sm90(const AttentionArgs &a, int64_t total_tokens, cudaStream_t stream) {
     if (!attention_sm90_supports(a.head_dim)) unsupported(a.head_dim);
     if (a.n_tiles <= 0) return;

@@ -196,6 +196,8 @@ CudaBackend::CudaBackend(const LlamaConfig &c, const ModelWeights &w, const Cuda
         if (!attention_sm90_supports(c.head_dim))
             throw Error(RIR_ERR_DEVICE, name + ": attention sm90 supports head_dim 64 and 128, this model has " +
                                             std::to_string(c.head_dim) + ": use sm80 or auto");
+        const std::string missing = attention_sm90_unavailable();
+        if (!missing.empty()) throw Error(RIR_ERR_DEVICE, name + ": attention sm90: " + missing + ": use sm80 or auto");
         if (attention_sm90_smem_bytes(c.head_dim) > prop.sharedMemPerBlockOptin)
             throw Error(RIR_ERR_DEVICE, name + ": attention sm90 for head_dim " + std::to_string(c.head_dim) +
                                             " needs " + std::to_string(attention_sm90_smem_bytes(c.head_dim)) +

@@ -4,6 +4,7 @@
 // computes the same function with the same rounding points, and native/tests/cuda/test_cuda_ops.cpp compares them.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "cuda/cuda_compat.h"
 #include "cuda/schedule.h"
@@ -64,6 +65,9 @@ constexpr int kAttnSm90QueryTile = 128;
 bool attention_sm90_supports(int head_dim);
 size_t attention_sm90_smem_bytes(int head_dim);  // 0 when unsupported
 void attention_sm90_prepare(int head_dim);       // once per device; throws for an unsupported head_dim
+// "" when this library has the kernel's sm_90a code; else why not (a library built without 90a in
+// CMAKE_CUDA_ARCHITECTURES would run the compute_80 PTX on an H100, whose kernel body is a trap).
+std::string attention_sm90_unavailable();
 void attention_sm90(const AttentionArgs &args, int64_t total_tokens, cudaStream_t stream);
 
 // swiglu.cu -- twin: cpu::swiglu (BF16). gu [T, 2I] holds gate in columns [0, I) and up in [I, 2I);
