@@ -154,6 +154,17 @@ class CudaBackendTest {
         }
     }
 
+    @Test
+    void attentionSm90IsRefusedByNameForAHeadDimItDoesNotSupport() {
+        assumeGpu();
+        // The fixtures have head_dim 16 and 32; the sm90 kernel takes 64 and 128 (its end-to-end test writes a head_dim
+        // 128 checkpoint of its own: native/tests/cuda/test_cuda_sm90_forward.cpp). No silent fallback to sm80.
+        var e = assertThrows(ReasonIRException.class, () -> ReasonIR.open(Fixtures.checkpoint("plain_mha"),
+                gpu().withAttention(Options.Attention.SM90)).close());
+        assertEquals(ReasonIRException.Kind.DEVICE, e.kind());
+        assertTrue(e.getMessage().contains("head_dim 64 and 128") && e.getMessage().contains("32"), e.getMessage());
+    }
+
     static int[] randomIds(Random r, int n, int vocab) {
         int[] ids = new int[n];
         for (int i = 0; i < n; i++) ids[i] = r.nextInt(vocab);
