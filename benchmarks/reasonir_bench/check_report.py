@@ -233,6 +233,7 @@ def render_md(report: Dict[str, Any]) -> str:
                 for r in d.get("table", [])]
         L.append(table(["S", "ours tok/s", "ours TFLOP/s", "ours % peak", "ours % GEMM ceiling", "HF tok/s",
                         "HF TFLOP/s", "HF % peak", "ours / HF", "note"], rows))
+        L += kernel_e2e_md(d)
         ol = d.get("ours_latency") or {}
         hl = (d.get("hf") or {}).get("latency") or {}
         L += ["", f"Batch-1 latency ({ol.get('seq_len', hl.get('tokens', 32))}-token query, "
@@ -263,6 +264,9 @@ def render_md(report: Dict[str, Any]) -> str:
                 L.append("Other fields: " + cell(json.dumps(other)[:1500]))
         L += attention_sweep_md(d.get("attention_sweep"))
         L += graph_latency_md(d.get("graph_latency"), (d.get("extrapolated") or {}).get("graph_latency"))
+        L += graph_latency_md(d.get("graph_latency_sm90"), (d.get("extrapolated") or {}).get("graph_latency_sm90"),
+                              kernel="sm90")
+        L += graph_kernels_md(d)
         if d.get("skipped"):
             L += ["", "Not started for lack of time (the step is incomplete): " + ", ".join(map(str, d["skipped"]))]
         if d.get("errors"):
@@ -365,20 +369,62 @@ def attention_sweep_md(sw: Optional[Dict[str, Any]]) -> List[str]:
     return L
 
 
-def graph_latency_md(gl: Optional[Dict[str, Any]], ex: Optional[Dict[str, Any]]) -> List[str]:
+def kernel_e2e_md(d: Dict[str, Any]) -> List[str]:
+    """Attention sm90 end to end against the default kernel (sm80): bench_embed with REASONIR_ATTENTION=sm90 at the
+    same S, depth and batch (table_sm90), and extrapolated like the default rows (extrapolated.rows_sm90)."""
+    rows_m = d.get("table_sm90") or []
+    if not rows_m:
+        return []
+    layers = (d.get("model") or {}).get("num_hidden_layers", "?")
+    L = ["", "### End to end per attention kernel (sm80 vs sm90)", "",
+         f"`bench_embed` with `REASONIR_ATTENTION=sm90` against the rows above (the default kernel, auto = sm80; "
+         f"the environment's REASONIR_ATTENTION: {d.get('default_attention') or 'unset'}): same checkpoint, S and "
+         "batch, the attention kernel the only difference. sm90 / sm80 > 1: sm90 is faster end to end. skip: the "
+         "engine refused sm90 at open (another compute capability than 9.0, a head_dim other than 64 / 128, or a "
+         "build without it).", ""]
+
+    def note(r):
+        return cell(str(r.get("sm90_skip") and f"skip: {r['sm90_skip']}" or r.get("sm90_error")
+                        or r.get("sm80_error") or "")[:300])
+    ex = d.get("extrapolated") or {}
+    if ex.get("rows_sm90"):
+        la, lb = (ex.get("from_layers") or ["?", "?"])[:2]
+        L += [f"**Extrapolated, not measured:** {ex.get('layers')} layers from the {la}- and {lb}-layer runs, "
+              "each kernel's call time fitted the same way:", ""]
+        L.append(table(["S", "sm80 tok/s", "sm90 tok/s", "sm90 / sm80", "sm90 ms per layer",
+                        f"sm90 T({ex.get('layers')}) ms", "sm90 TFLOP/s", "sm90 % GEMM ceiling", "note"],
+                       [[r["seq_len"], f(r.get("sm80_tokens_per_s"), ".0f"), f(r.get("sm90_tokens_per_s"), ".0f"),
+                         f(r.get("sm90_over_sm80"), ".3f"), f(r.get("sm90_per_layer_ms"), ".2f"),
+                         f(r.get("sm90_ms"), ".1f"), f(r.get("sm90_tflops"), ".1f"),
+                         f(r.get("sm90_pct_ceiling"), ".1f"), note(r)] for r in ex["rows_sm90"]]))
+        L += ["", f"Measured at {layers} layers:", ""]
+    L.append(table(["S", "sm80 tok/s", "sm90 tok/s", "sm90 / sm80", "sm90 TFLOP/s", "sm90 % peak", "note"],
+                   [[r["seq_len"], f(r.get("sm80_tokens_per_s"), ".0f"), f(r.get("sm90_tokens_per_s"), ".0f"),
+                     f(r.get("sm90_over_sm80"), ".3f"), f(r.get("sm90_tflops"), ".1f"),
+                     f(r.get("sm90_pct_peak"), ".1f"), note(r)] for r in rows_m]))
+    return L
+
+
+def graph_latency_md(gl: Optional[Dict[str, Any]], ex: Optional[Dict[str, Any]],
+                     kernel: Optional[str] = None) -> List[str]:
+    """The graphs off/on table of graph_latency.py; kernel: the run with --attention kernel (None: the default)."""
     if not isinstance(gl, dict) or not gl.get("rows"):
         return []
-    L = ["", "### Batch-1 latency with CUDA graphs off and on", "",
+    title = f"attention {kernel}" if kernel else "the default attention kernel (auto = sm80)"
+    L = ["", f"### Batch-1 latency with CUDA graphs off and on, {title}", "",
          f"One query of N tokens per `rir_embed`, `Engine(cuda_graphs=\"off\")` and `(\"on\")` in the same process, "
          f"alternating, {gl.get('iters')} timed calls each after {gl.get('warmup')} warm-up(s), at "
          f"{gl.get('layers', '?')} layers (measured). Equal bits: the graph's vector is the plain launch's, bit for "
          "bit (expected: the same kernels on the same inputs).", ""]
+    if gl.get("skip"):
+        L.append(f"skip: the engine refused {kernel or 'the kernel'} at open: {cell(str(gl['skip'])[:300])}")
+        return L
     rows = []
     for r in gl["rows"]:
         off, on = r.get("off") or {}, r.get("on") or {}
         rows.append([r.get("tokens"), f(off.get("mean_ms"), ".3f"), f(off.get("p99_ms"), ".3f"),
                      f(on.get("mean_ms"), ".3f"), f(on.get("p99_ms"), ".3f"), f(r.get("speedup"), ".2f"),
-                     f(r.get("equal_bits")), cell(r.get("error") or r.get("skipped") or "")])
+                     f(r.get("equal_bits")), cell(r.get("error") or r.get("skipped") or r.get("skip") or "")])
     L.append(table(["tokens", "off mean ms", "off p99 ms", "on mean ms", "on p99 ms", "speedup (off / on)",
                     "equal bits", "note"], rows))
     if isinstance(ex, dict) and ex.get("rows"):
@@ -389,6 +435,35 @@ def graph_latency_md(gl: Optional[Dict[str, Any]], ex: Optional[Dict[str, Any]])
                          f(r.get("speedup"), ".2f"), cell(r.get("off_error") or r.get("on_error") or "")]
                         for r in ex["rows"]]))
     return L
+
+
+def graph_kernels_md(d: Dict[str, Any]) -> List[str]:
+    """The two graphs tables side by side: per length, the mean ms of the default kernel (sm80) and of sm90 with
+    graphs off and on, measured and (when there is) extrapolated; sm90 / sm80 < 1: sm90 answers sooner."""
+    def measured_ms(gl):
+        return {r.get("tokens"): ((r.get("off") or {}).get("mean_ms"), (r.get("on") or {}).get("mean_ms"))
+                for r in (gl or {}).get("rows") or []}
+
+    def fitted_ms(gl):
+        return {r.get("tokens"): (None if r.get("off_error") else r.get("off_ms"),
+                                  None if r.get("on_error") else r.get("on_ms")) for r in (gl or {}).get("rows") or []}
+    ex = d.get("extrapolated") or {}
+    rows = []
+    for depth, base, k in ((f"{(d.get('graph_latency') or {}).get('layers', '?')} measured",
+                            measured_ms(d.get("graph_latency")), measured_ms(d.get("graph_latency_sm90"))),
+                           (f"{ex.get('layers')} extrapolated", fitted_ms(ex.get("graph_latency")),
+                            fitted_ms(ex.get("graph_latency_sm90")))):
+        for n, (b_off, b_on) in base.items():
+            k_off, k_on = k.get(n, (None, None))
+            if k_off is None and k_on is None:
+                continue  # sm90 refused, failed or not run: its own table says why
+            rows.append([n, depth, f(b_off, ".3f"), f(k_off, ".3f"), f(common.ratio(k_off, b_off), ".3f"),
+                         f(b_on, ".3f"), f(k_on, ".3f"), f(common.ratio(k_on, b_on), ".3f")])
+    if not rows:
+        return []
+    return ["", "Batch-1 latency per attention kernel (mean ms; sm90 / sm80 < 1: sm90 answers sooner):", "",
+            table(["tokens", "layers", "sm80 off", "sm90 off", "sm90 / sm80 off", "sm80 on", "sm90 on",
+                   "sm90 / sm80 on"], rows)]
 
 
 def summary_text(report: Dict[str, Any]) -> str:

@@ -38,10 +38,18 @@ Parts, each failing soft (error recorded, next part runs), stopping to start new
               kernel alone on 8B-shaped heads (32/8 heads of 128), a packed varlen batch of 16384/S sequences for
               S <= 16384, one sequence above; ms, TFLOP/s (4 S^2 head_dim heads per sequence) and % of the 989.4
               TFLOP/s peak, median of 10 runs ("attention_sweep"; a kernel not built / not for this GPU: its status)
+  ours_sm90   with sm90 in --attn-kernels, per depth: bench_embed as in ours with REASONIR_ATTENTION=sm90 in the
+              child's environment, at --sm90-seq-lens (512, 8192) among --seq-lens plus the smallest and largest
+              (run["ours_sm90"]); combine() sets each against the default (sm80) row of the same S and depth
+              ("table_sm90": sm90_over_sm80) and extrapolates it with the default rows' fit (extrapolated
+              ["rows_sm90"]). An open that refuses sm90 (kernel_refusal: "needs 9.0", "supports head_dim", "not in
+              this build") is the row's "skip" with that line, and the remaining sm90 runs are skipped with it
+              without being started (the reason holds for every S and depth); any other failure is an error
   graphs      per depth: python3 -m reasonir_bench.graph_latency: batch-1 latency of 32- and 128-token queries with
               Engine(cuda_graphs="off") and ("on") in one process, the speedup, and whether the graph's vector has
               the plain launch's bits (run["graph_latency"], the deepest as "graph_latency", extrapolated to N layers
-              as extrapolated["graph_latency"])
+              as extrapolated["graph_latency"]); then with sm90 in --attn-kernels the same with --attention sm90
+              ("graph_latency_sm90", same keys; a refused kernel: "skip", no error)
 FLOPs per token (flops.flops_per_token): 2*layers*(h*q + 2*h*kv + q*h + 3*h*inter) + 4*S*q*layers; TFLOP/s is
 reported against the 989 TFLOP/s bf16 dense peak and the GEMM ceiling measured in the same run.
 
@@ -62,7 +70,9 @@ import, from_pretrained, runs), ceiling and ops ~10 s: about 100 s, against the 
 420 s budget. The part that grows with the model, the load, is what a 32-layer checkpoint would make 6 x dearer.
 The attention sweep adds about 5 s (one process: 0.6 GB of random Q/K/V, then per kernel 4 x 11 runs of at most
 2.2 TFLOP for S <= 8192 and 17.6 TFLOP at S = 32768, about 40 ms each at 450 TFLOP/s), the graphs part 2 x ~6 s (two
-opens of the checkpoint, 2 x 2 x 55 calls of a few ms).
+opens of the checkpoint, 2 x 2 x 55 calls of a few ms). The sm90 end-to-end rows add 2 x 3 bench_embed processes
+(~3-4 s each, like ours; 2 x 2 with --quick's S) and the sm90 graphs 2 x ~6 s: about 30 s; on a GPU that refuses
+sm90, one process of ~2 s.
 """
 from __future__ import annotations
 
@@ -143,6 +153,12 @@ class Bench:
         self.args = args
         self.deadline = common.Deadline()
         self.data: Dict[str, object] = {"errors": [], "device": args.device}
+        # the kernel of the default rows (ours, graph_latency): the engine's auto (sm80) unless the environment sets
+        # REASONIR_ATTENTION, which the sm90/sm80 comparison must then be read against
+        self.data["default_attention"] = os.environ.get("REASONIR_ATTENTION") or None
+        # the engine's first refusal of sm90 (kernel_refusal): it depends on the GPU, the head_dim and the build, none
+        # of which changes between S or depths, so the other sm90 runs are skipped with it instead of started
+        self.sm90_refused: Optional[str] = None
         self.log: List[str] = []
         if args.make_checkpoint:
             self.runs = [{"layers": L, "model": os.path.join(args.model, f"layers-{L}")} for L in args.depths]
@@ -168,13 +184,19 @@ class Bench:
         """Error-part suffix naming the depth, when there are several (gpu_results matches the part's start)."""
         return f" [L={run['layers']}]" if len(self.runs) > 1 else ""
 
-    def call(self, part: str, cmd: List[str], want_s: float) -> Optional[Dict[str, object]]:
+    def call(self, part: str, cmd: List[str], want_s: float, env: Optional[Dict[str, str]] = None
+             ) -> Optional[Dict[str, object]]:
+        """Runs cmd within the budget (None: not started for time, the part listed under "skipped"); env: variables
+        set in the child's environment on top of ours (e.g. REASONIR_ATTENTION=sm90)."""
         t = self.budget(want_s)
         if t is None:
             self.data.setdefault("skipped", []).append(part)
             return None
-        self.log.append("$ " + " ".join(shlex.quote(c) for c in cmd))
-        r = run_cmd(cmd, t, pythonpath_env())  # the package for `python3 -m reasonir_bench.hf_bench`
+        self.log.append("$ " + "".join(f"{k}={shlex.quote(v)} " for k, v in (env or {}).items())
+                        + " ".join(shlex.quote(c) for c in cmd))
+        child = pythonpath_env()  # the package for `python3 -m reasonir_bench.hf_bench`
+        child.update(env or {})
+        r = run_cmd(cmd, t, child)
         self.log.append(common.tail_text(r["output"], 6000))
         if r["timed_out"]:
             self.err(part, f"timed out after {t:.0f} s")
@@ -196,22 +218,29 @@ class Bench:
             if r["rc"] != 0 or "error" in info:
                 self.err("checkpoint" + self.tag(run), info.get("error") or r["output"])
 
-    def ours_run(self, run, seq_len: int, batch_tokens: int, iters: int, warmup: int) -> Dict[str, object]:
+    def ours_run(self, run, seq_len: int, batch_tokens: int, iters: int, warmup: int,
+                 attention: Optional[str] = None) -> Dict[str, object]:
+        """One bench_embed row. attention: REASONIR_ATTENTION of the child (None: the environment's, i.e. the
+        default kernel); a row of a kernel the engine refused at open (kernel_refusal) gets "skip" with the
+        reason instead of "error" and is not an error of the part."""
         a = self.args
         exe = self.exe("bench_embed")
         row: Dict[str, object] = {"seq_len": seq_len, "batch_tokens": batch_tokens}
+        if attention:
+            row["attention"] = attention
         if not os.path.exists(exe):
             row["error"] = f"{exe} missing"
             return row
         base = [exe, "--model", run["model"], "--device", a.device, "--precision", a.precision, "--seq-len",
                 str(seq_len), "--batch-tokens", str(batch_tokens), "--iters", str(iters), "--warmup", str(warmup)]
-        part = f"ours S={seq_len}{self.tag(run)}"
-        r = self.call(part, base + ["--json"], 150)
+        part = f"ours{' ' + attention if attention else ''} S={seq_len}{self.tag(run)}"
+        env = {"REASONIR_ATTENTION": attention} if attention else None
+        r = self.call(part, base + ["--json"], 150, env)
         if r is None:
             row["skipped"] = "time budget"
             return row
         if r["rc"] != 0 and "--json" in r["output"] and ("unknown flag" in r["output"] or "usage" in r["output"]):
-            r = self.call(part + " (text)", base, 150)  # a bench_embed without --json
+            r = self.call(part + " (text)", base, 150, env)  # a bench_embed without --json
             if r is None:
                 row["skipped"] = "time budget"
                 return row
@@ -220,7 +249,11 @@ class Bench:
         row["seq_len"], row["batch_tokens"] = seq_len, batch_tokens
         row["wall_s"] = round(r["wall_s"], 2)
         if r["rc"] != 0 or "tokens_per_s" not in parsed:
-            row["error"] = f"rc {r['rc']}: " + common.tail_text(r["output"], 800)
+            refused = kernel_refusal(r["output"]) if (attention and r["rc"] != 0) else None
+            if refused:
+                row["skip"] = refused
+            else:
+                row["error"] = f"rc {r['rc']}: " + common.tail_text(r["output"], 800)
         return row
 
     def ours(self) -> None:
@@ -237,6 +270,36 @@ class Bench:
             if "ms_per_call" in lat:
                 lat["mean_ms"] = lat["ms_per_call"]
             run["ours_latency"] = lat
+
+    def sm90_seq_lens(self) -> List[int]:
+        """S of the sm90 end-to-end rows: those of --sm90-seq-lens (8192 and 512: where attention weighs most and
+        least of the long ones) among the configured --seq-lens, plus always the smallest and largest configured."""
+        a = self.args
+        want = set(a.sm90_seq_lens) & set(a.seq_lens)
+        if a.seq_lens:
+            want |= {min(a.seq_lens), max(a.seq_lens)}
+        return sorted(want)
+
+    def ours_sm90(self) -> None:
+        """bench_embed with REASONIR_ATTENTION=sm90 per depth (run["ours_sm90"]): the same rows as ours, the
+        attention kernel the only difference, so combine() can set sm90 against the default (sm80) end to end."""
+        a = self.args
+        for run in self.runs:
+            rows = []
+            for S in self.sm90_seq_lens():
+                if self.sm90_refused:
+                    rows.append({"seq_len": S, "batch_tokens": max(a.batch_tokens, S), "attention": "sm90",
+                                 "skip": self.sm90_refused})
+                    continue
+                row = self.ours_run(run, S, max(a.batch_tokens, S), a.iters, a.warmup, attention="sm90")
+                self.sm90_refused = row.get("skip")
+                if row.get("error"):
+                    self.err(f"ours sm90 S={S}{self.tag(run)}", str(row["error"]))
+                rows.append(row)
+                print(f"bench: ours sm90{self.tag(run)} S={S}: "
+                      f"{row.get('tokens_per_s', row.get('error', row.get('skip', row.get('skipped'))))}",
+                      file=sys.stderr, flush=True)
+            run["ours_sm90"] = rows
 
     def hf(self) -> None:
         a = self.args
@@ -342,24 +405,44 @@ class Bench:
                 self.err("attention", f"{row.get('kernel')} S={row.get('seq_len')}: {row.get('reason')}")
 
     def graphs(self) -> None:
-        """Batch-1 latency with CUDA graphs off and on, per depth (graph_latency.py, its own process)."""
+        """Batch-1 latency with CUDA graphs off and on, per depth (graph_latency.py, its own process): with the
+        default kernel (run["graph_latency"]), then with --attention sm90 (run["graph_latency_sm90"]) when sm90 is
+        among --attn-kernels. A kernel the engine refuses at open (kernel_refusal) is a "skip" with the reason."""
         a = self.args
         lib = a.lib or self.exe("libreasonir.so")
-        for run in self.runs:
-            cmd = [a.python, "-m", "reasonir_bench.graph_latency", "--lib", lib, "--model", run["model"], "--lens",
-                   a.graph_lens, "--iters", str(a.graph_iters), "--warmup", str(a.graph_warmup), "--device", a.device]
-            r = self.call("graphs" + self.tag(run), cmd, 90)
-            if r is None:
-                return
-            res = common.last_json_object(r["output"])
-            if not isinstance(res, dict):
-                self.err("graphs" + self.tag(run), f"rc {r['rc']}: {r['output']}")
-                continue
-            run["graph_latency"] = res
-            for e in res.get("errors", []):
-                self.err("graphs" + self.tag(run), e)
-            if any(r.get("skipped") for r in res.get("rows", [])):  # lengths not started for time: incomplete
-                self.data.setdefault("skipped", []).append("graphs" + self.tag(run))
+        kernels = [None] + (["sm90"] if "sm90" in a.attn_kernel_list else [])
+        for kernel in kernels:
+            key = "graph_latency" + (f"_{kernel}" if kernel else "")
+            for run in self.runs:
+                part = "graphs" + (f" {kernel}" if kernel else "") + self.tag(run)
+                if kernel == "sm90" and self.sm90_refused:  # bench_embed's open said why already
+                    run[key] = {"skip": self.sm90_refused, "attention": kernel,
+                                "rows": [{"tokens": int(n), "skip": self.sm90_refused}
+                                         for n in a.graph_lens.split(",") if n]}
+                    continue
+                cmd = [a.python, "-m", "reasonir_bench.graph_latency", "--lib", lib, "--model", run["model"],
+                       "--lens", a.graph_lens, "--iters", str(a.graph_iters), "--warmup", str(a.graph_warmup),
+                       "--device", a.device] + (["--attention", kernel] if kernel else [])
+                r = self.call(part, cmd, 90)
+                if r is None:
+                    return
+                res = common.last_json_object(r["output"])
+                if not isinstance(res, dict):
+                    self.err(part, f"rc {r['rc']}: {r['output']}")
+                    continue
+                run[key] = res
+                errors = [str(e) for e in res.get("errors", [])]
+                refused = [kernel_refusal(e) for e in errors] if kernel else []
+                if errors and all(refused):  # both opens refused the kernel: nothing to time, not an error
+                    res["skip"] = self.sm90_refused = refused[0]
+                    for row in res.get("rows", []):
+                        row.pop("error", None)
+                        row["skip"] = refused[0]
+                else:
+                    for e in errors:
+                        self.err(part, e)
+                if any(r.get("skipped") for r in res.get("rows", [])):  # lengths not started for time: incomplete
+                    self.data.setdefault("skipped", []).append(part)
 
     # combine ----------------------------------------------------------------------------------------------------
     def combine(self) -> None:
@@ -384,13 +467,23 @@ class Bench:
         for key in ("checkpoint", "ours", "ours_latency", "hf", "table"):
             if key in deepest:
                 self.data[key] = deepest[key]
-        if "graph_latency" in deepest:
-            self.data["graph_latency"] = dict(deepest["graph_latency"], layers=deepest["layers"])
+        for key in ("graph_latency", "graph_latency_sm90"):
+            if key in deepest:
+                self.data[key] = dict(deepest[key], layers=deepest["layers"])
+        for run, run_cfg in cfgs:
+            if "ours_sm90" in run:
+                run["table_sm90"] = kernel_table(run_cfg, run.get("ours", []), run["ours_sm90"], ceiling)
+        if "ours_sm90" in deepest:
+            self.data["ours_sm90"] = deepest["ours_sm90"]
+            self.data["table_sm90"] = deepest["table_sm90"]
         if len(cfgs) > 1:
-            self.data["extrapolated"] = extrapolate(cfg, cfgs[0][0], deepest, self.args.layers, ceiling)
-            if "graph_latency" in deepest:
-                self.data["extrapolated"]["graph_latency"] = extrapolate_graphs(cfgs[0][0], deepest,
-                                                                                self.args.layers)
+            ex = self.data["extrapolated"] = extrapolate(cfg, cfgs[0][0], deepest, self.args.layers, ceiling)
+            if "ours_sm90" in deepest:
+                ex["rows_sm90"] = extrapolate_kernel(cfg, cfgs[0][0], deepest, self.args.layers, ceiling,
+                                                     ex["rows"])
+            for key in ("graph_latency", "graph_latency_sm90"):
+                if key in deepest and not deepest[key].get("skip"):  # a refused kernel: nothing to fit
+                    ex[key] = extrapolate_graphs(cfgs[0][0], deepest, self.args.layers, key)
 
 
 MODEL_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
@@ -430,7 +523,71 @@ def linear_fit(t_a: Optional[float], t_b: Optional[float], la: int, lb: int, n: 
 
 
 def _problem(*rows: Dict[str, object]) -> Optional[str]:
-    return next((str(r.get("error") or r.get("skipped")) for r in rows if r.get("error") or r.get("skipped")), None)
+    return next((str(r.get("error") or r.get("skipped") or r.get("skip")) for r in rows
+                 if r.get("error") or r.get("skipped") or r.get("skip")), None)
+
+
+# What the engine says at open when it refuses an attention kernel for this GPU / model / build
+# (cuda_backend.cu): another compute capability, a head_dim the kernel lacks, a build without it.
+KERNEL_REFUSALS = ("needs 9.0", "supports head_dim", "not in this build")
+
+
+def kernel_refusal(text: str) -> Optional[str]:
+    """The line of text that refuses an attention kernel (KERNEL_REFUSALS), stripped; None when there is none:
+    such a run is a skip of that kernel here, anything else that failed is an error."""
+    for line in (text or "").splitlines():
+        if any(k in line for k in KERNEL_REFUSALS):
+            return common.tail_text(line.strip(), 400)
+    return None
+
+
+def kernel_table(cfg, base_rows, k_rows, ceiling_tflops, kernel: str = "sm90") -> List[Dict[str, object]]:
+    """Per S of k_rows (bench_embed with REASONIR_ATTENTION=kernel): its tokens/s and TFLOP/s against the default
+    kernel's row of the same S and depth (base_rows, sm80): {kernel}_over_sm80 > 1 means the kernel is faster end
+    to end. {kernel}_skip: the engine refused the kernel (the reason); {kernel}_error: the run failed or was not
+    started; sm80_error: the default row's."""
+    base = {int(r["seq_len"]): r for r in base_rows or [] if "seq_len" in r}
+    out = []
+    for r in k_rows or []:
+        S = int(r["seq_len"])
+        b = base.get(S, {})
+        kt = None if (r.get("error") or r.get("skip") or r.get("skipped")) else r.get("tokens_per_s")
+        bt = None if (b.get("error") or b.get("skipped")) else b.get("tokens_per_s")
+        tf = flops.tflops(kt, cfg, S)
+        out.append({"seq_len": S, "sm80_tokens_per_s": bt, f"{kernel}_tokens_per_s": kt, f"{kernel}_tflops": tf,
+                    f"{kernel}_pct_peak": None if tf is None else 100.0 * tf / flops.BF16_PEAK_TFLOPS,
+                    f"{kernel}_pct_ceiling": None if (tf is None or not ceiling_tflops) else
+                    100.0 * tf / ceiling_tflops,
+                    f"{kernel}_over_sm80": common.ratio(kt, bt),
+                    f"{kernel}_skip": r.get("skip"), f"{kernel}_error": r.get("error") or r.get("skipped"),
+                    "sm80_error": "not measured" if not b else None if bt is not None else
+                    (b.get("error") or b.get("skipped") or "not measured")})
+    return out
+
+
+def extrapolate_kernel(cfg, run_a, run_b, n_layers: int, ceiling_tflops, ex_rows, kernel: str = "sm90"
+                       ) -> List[Dict[str, object]]:
+    """kernel_table at n_layers: the kernel's call time fitted over the two depths exactly as the default rows
+    (_fit_throughput), against the extrapolated default rows ex_rows (extrapolate()["rows"]); plus
+    {kernel}_{ms_measured,per_layer_ms,overhead_ms,ms}. A refusal at either depth stays a skip."""
+    la, lb = int(run_a["layers"]), int(run_b["layers"])
+    cfg_n = dict(cfg, num_hidden_layers=int(n_layers))
+    by_s = [{int(r["seq_len"]): r for r in run.get(f"ours_{kernel}") or [] if "seq_len" in r}
+            for run in (run_a, run_b)]
+    base = [{"seq_len": r["seq_len"], "tokens_per_s": r.get("ours_tokens_per_s"), "error": r.get("ours_error")}
+            for r in ex_rows or []]
+    rows = []
+    for S, rb in by_s[1].items():
+        ra = by_s[0].get(S, {"error": "not measured"})
+        fit, tps = _fit_throughput(ra, rb, la, lb, n_layers)
+        skip = ra.get("skip") or rb.get("skip")
+        k_row = {"seq_len": S, "tokens_per_s": tps, "skip": skip, "error": None if skip else fit.get("error")}
+        row = kernel_table(cfg_n, base, [k_row], ceiling_tflops, kernel)[0]
+        row.update({"layers": n_layers, "extrapolated": True, "from_layers": [la, lb],
+                    "tokens_per_call": tokens_per_call(rb)})
+        row.update({f"{kernel}_{k}": v for k, v in fit.items() if k != "error"})
+        rows.append(row)
+    return rows
 
 
 def _fit_throughput(ra: Dict[str, object], rb: Dict[str, object], la: int, lb: int, n: int):
@@ -475,10 +632,11 @@ def extrapolate(cfg, run_a, run_b, n_layers: int, ceiling_tflops) -> Dict[str, o
     return dict(label, model={k: cfg_n.get(k) for k in MODEL_KEYS}, rows=rows, latency=lat)
 
 
-def extrapolate_graphs(run_a, run_b, n_layers: int) -> Dict[str, object]:
-    """The graphs off/on latency of the n_layers-deep model, per length, from the two depths (as extrapolate)."""
+def extrapolate_graphs(run_a, run_b, n_layers: int, key: str = "graph_latency") -> Dict[str, object]:
+    """The graphs off/on latency of the n_layers-deep model, per length, from the two depths (as extrapolate);
+    key: the runs' graph_latency result (graph_latency_sm90: with attention sm90)."""
     la, lb = int(run_a["layers"]), int(run_b["layers"])
-    by_len = [{r.get("tokens"): r for r in (run.get("graph_latency") or {}).get("rows", [])} for run in (run_a, run_b)]
+    by_len = [{r.get("tokens"): r for r in (run.get(key) or {}).get("rows", [])} for run in (run_a, run_b)]
     rows = []
     for L, rb in by_len[1].items():
         ra = by_len[0].get(L, {})
@@ -538,7 +696,11 @@ def main(argv=None) -> int:
     ap.add_argument("--gemm-size", type=int, help="N of the N^3 GEMM ceiling (default the tool's, 8192)")
     ap.add_argument("--attn-sweep", default="512,2048,8192,32768",
                     help="S of the attention sweep (bench_cuda_ops --attention-sweep)")
-    ap.add_argument("--attn-kernels", default="sm80,sm90", help="attention kernels of the sweep and the per-op layer")
+    ap.add_argument("--attn-kernels", default="sm80,sm90",
+                    help="attention kernels of the sweep and the per-op layer; with sm90 among them, bench_embed and "
+                         "the graphs latency also run end to end with REASONIR_ATTENTION=sm90 / --attention sm90")
+    ap.add_argument("--sm90-seq-lens", default="512,8192",
+                    help="S of the sm90 end-to-end rows, among --seq-lens (the smallest and largest always run)")
     ap.add_argument("--attn-heads", default="32,8", help="query heads,kv heads of the sweep (8B: 32,8)")
     ap.add_argument("--attn-head-dim", type=int, default=128)
     ap.add_argument("--attn-tokens", type=int, default=16384,
@@ -563,6 +725,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-plots", action="store_true", help="report.md without the PNG plots")
     args = ap.parse_args(argv)
     args.seq_lens = [int(s) for s in args.seq_lens.split(",") if s]
+    args.sm90_seq_lens = [int(s) for s in args.sm90_seq_lens.split(",") if s]
+    args.attn_kernel_list = [k for k in args.attn_kernels.split(",") if k]
     args.depths = sorted({int(s) for s in args.depths.split(",") if s})
     if not args.depths or args.depths[0] < 1:
         ap.error(f"--depths needs layer counts >= 1, got {args.depths}")
@@ -573,6 +737,7 @@ def main(argv=None) -> int:
     started = gpu_results.now_iso()
     b = Bench(args)
     parts = [("checkpoint", b.checkpoint if args.make_checkpoint else None), ("ours", b.ours),
+             ("ours_sm90", b.ours_sm90 if "sm90" in args.attn_kernel_list else None),
              ("hf", None if args.no_hf else b.hf), ("ceiling", None if args.no_ceiling else b.ceiling),
              ("ops", None if args.no_ops else b.ops), ("attention", None if args.no_attn_sweep else b.attention),
              ("graphs", None if args.no_graphs else b.graphs), ("combine", b.combine)]
@@ -684,6 +849,15 @@ def extras_summary(data: Dict[str, object]) -> str:
         if r.get("speedup") is not None:
             parts.append(f"graphs {r['tokens']} tok x{r['speedup']:.2f}"
                          f"{'' if r.get('equal_bits') else ' BITS DIFFER'}")
+    # sm90 end to end against the default kernel: the extrapolated rows when there are, else the measured ones
+    ex_rows = (data.get("extrapolated") or {}).get("rows_sm90")
+    k_rows = ex_rows or data.get("table_sm90") or []
+    label = f"{(data.get('extrapolated') or {}).get('layers')} layers extrapolated" if ex_rows else "measured"
+    e2e = [f"S={r['seq_len']} x{r['sm90_over_sm80']:.2f}" for r in k_rows if r.get("sm90_over_sm80") is not None]
+    if e2e:
+        parts.append(f"sm90/sm80 end to end ({label}): " + ", ".join(e2e))
+    elif k_rows and all(r.get("sm90_skip") for r in k_rows):
+        parts.append("sm90 end to end skipped: " + str(k_rows[0]["sm90_skip"])[:160])
     return "; ".join(parts)
 
 

@@ -12,6 +12,8 @@ What maps where (everything else is null or left out, never made up):
                also the extrapolated model ("extrapolated": true, no size)
   embed        bench ours (bench_embed per S) + hf.throughput (hf_bench.py) + table (combine_table); then the
                extrapolated rows (bench extrapolated.rows), checkpoint "<layers-N> extrapolated", "extrapolated_from"
+               then the rows of attention sm90 end to end (bench ours_sm90 + table_sm90, extrapolated.rows_sm90),
+               checkpoint "<name> attention sm90", "attention": "sm90", "sm90_over_sm80" (a refused kernel: no row)
   latency      bench ours_latency + hf.latency, then the extrapolated latency
   open         the first ours row with load_s (rir_open wall time) and load_gbps
   errors       bench errors and per-row errors/skips; the summary of every other failed step recorded before it
@@ -220,6 +222,71 @@ def _extrapolated(bench: Dict[str, Any], ck: Optional[Dict[str, Any]], ceiling_g
     return ck_x, rows, lat_row, errors
 
 
+def kernel_name(checkpoint: Any, kernel: str = "sm90") -> str:
+    """The checkpoint label of the rows timed with another attention kernel: a line of its own in tables and plots."""
+    return f"{checkpoint} attention {kernel}"
+
+
+def _sm90_rows(bench: Dict[str, Any], ck_name: Optional[str], ceiling_gflops: Optional[float], precision: Any,
+               hf_by_s: Dict[int, Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], List[Tuple[str, str]]]:
+    """(embed rows, errors) of attention sm90 end to end: the measured rows of the deepest checkpoint (bench
+    ours_sm90, table_sm90) and the extrapolated ones (extrapolated.rows_sm90, computed by gpu_bench.extrapolate_kernel
+    with the default rows' fit). peer: the same HF measurement as the default rows of that S. A row the engine refused
+    (sm90_skip) or that failed has no figures and no row; a failed fit is an error (the run's own failure is already
+    one of the bench errors)."""
+    table = {int(r["seq_len"]): r for r in bench.get("table_sm90") or [] if isinstance(r, dict) and "seq_len" in r}
+    rows: List[Dict[str, Any]] = []
+    errors: List[Tuple[str, str]] = []
+    for o in bench.get("ours_sm90") or []:
+        if not isinstance(o, dict) or _num(o.get("seq_len")) is None or _num(o.get("tokens_per_s")) is None \
+                or o.get("error") or o.get("skip"):
+            continue
+        S = int(o["seq_len"])
+        t, h = table.get(S, {}), hf_by_s.get(S, {})
+        ours = {"tokens_per_s": _num(o["tokens_per_s"]), "gflops": _scale(_first(t.get("sm90_tflops"),
+                                                                                   o.get("tflops")), 1e3),
+                "mean_ms": _num(_first(o.get("mean_ms"), o.get("ms_per_call"))), "iters": None}
+        peer = None
+        if _num(h.get("tokens_per_s")) is not None:
+            peer = {"tokens_per_s": _num(h["tokens_per_s"]), "gflops": None, "mean_ms": _num(h.get("ms_per_call")),
+                    "iters": h.get("iters")}
+        bt = _num(o.get("batch_tokens"))
+        rows.append({"checkpoint": kernel_name(ck_name), "seq_len": S, "batch_tokens": None if bt is None else int(bt),
+                     "n_seqs": o.get("n_seqs") or (None if bt is None else max(1, int(bt) // S)),
+                     "precision": o.get("precision") or precision, "attention": "sm90", "ours": ours, "peer": peer,
+                     "ratio": _ratio(ours["tokens_per_s"], (peer or {}).get("tokens_per_s")),
+                     "sm90_over_sm80": _num(t.get("sm90_over_sm80")),
+                     "fraction_of_ceiling": _ratio(ours["gflops"], ceiling_gflops)})
+    ex = bench.get("extrapolated") if isinstance(bench.get("extrapolated"), dict) else {}
+    hf_x = {int(r["seq_len"]): r for r in ex.get("rows") or [] if isinstance(r, dict) and "seq_len" in r}
+    name = kernel_name(extrapolated_name(ex.get("layers")))
+    for r in ex.get("rows_sm90") or []:
+        if not isinstance(r, dict) or _num(r.get("seq_len")) is None:
+            continue
+        S = int(r["seq_len"])
+        err = str(r.get("sm90_error") or "")
+        if err.startswith("per-layer time"):
+            errors.append(("embed", f"extrapolated attention sm90 S={S}: {err}"))
+        tps = _num(r.get("sm90_tokens_per_s"))
+        if tps is None or r.get("sm90_skip"):
+            continue
+        h = hf_x.get(S, {})
+        h_tps = _num(h.get("hf_tokens_per_s"))
+        tpc = _num(r.get("tokens_per_call"))
+        ours = {"tokens_per_s": tps, "gflops": _scale(r.get("sm90_tflops"), 1e3), "mean_ms": _num(r.get("sm90_ms")),
+                "iters": None}
+        peer = None if h_tps is None else {"tokens_per_s": h_tps, "gflops": _scale(h.get("hf_tflops"), 1e3),
+                                           "mean_ms": None if h.get("hf_error") else _num(h.get("hf_ms")),
+                                           "iters": None}
+        rows.append({"checkpoint": name, "seq_len": S, "batch_tokens": None if tpc is None else int(tpc),
+                     "n_seqs": None if tpc is None else max(1, int(tpc) // S), "precision": precision,
+                     "attention": "sm90", "ours": ours, "peer": peer, "ratio": _ratio(tps, h_tps),
+                     "sm90_over_sm80": _num(r.get("sm90_over_sm80")),
+                     "fraction_of_ceiling": _ratio(ours["gflops"], ceiling_gflops),
+                     "extrapolated_from": list(r.get("from_layers") or ex.get("from_layers") or [])})
+    return rows, errors
+
+
 def build(bench: Dict[str, Any], env: Optional[Dict[str, Any]] = None, meta: Optional[Dict[str, Any]] = None,
           steps: Optional[List[Dict[str, Any]]] = None, started: Optional[str] = None,
           elapsed: Optional[float] = None) -> Dict[str, Any]:
@@ -277,8 +344,10 @@ def build(bench: Dict[str, Any], env: Optional[Dict[str, Any]] = None, meta: Opt
     precision = next((r.get("precision") for r in ours_rows if r.get("precision")), None)
     ck_x, x_rows, x_lat, x_errors = _extrapolated(bench, ck, ceiling["gflops"], precision)
     errors += x_errors
+    k_rows, k_errors = _sm90_rows(bench, ck_name, ceiling["gflops"], precision, hf_by_s)
+    errors += k_errors
     if rows or bench.get("ours") is not None:
-        embed: Dict[str, Any] = {"peer": _peer_text(bench, env), "rows": rows + x_rows}
+        embed: Dict[str, Any] = {"peer": _peer_text(bench, env), "rows": rows + x_rows + k_rows}
         if ours_problems or not rows:
             embed["error"] = "; ".join(ours_problems) or "no rows"
         suites["embed"] = embed

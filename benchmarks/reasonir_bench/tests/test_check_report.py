@@ -273,6 +273,36 @@ class ReportTest(unittest.TestCase):
             self.assertIn(needle, md)
         self.assertNotIn("Other fields", md)  # the kernels' dict has its own table
 
+    def test_sm90_end_to_end_and_graphs_per_kernel(self):
+        # gpu_bench's table_sm90 / graph_latency_sm90 (measured only, no extrapolation): one S ran, one failed; the
+        # sm90 graphs were refused at open: a skip line, and no per-kernel comparison (nothing to set against)
+        t90 = [{"seq_len": 512, "sm80_tokens_per_s": 400000.0, "sm90_tokens_per_s": 440000.0, "sm90_tflops": 590.25,
+                "sm90_pct_peak": 59.68, "sm90_over_sm80": 1.1, "sm90_skip": None, "sm90_error": None},
+               {"seq_len": 8192, "sm80_tokens_per_s": 270000.0, "sm90_tokens_per_s": None, "sm90_tflops": None,
+                "sm90_over_sm80": None, "sm90_skip": None, "sm90_error": "rc 1: CUDA error: boom"}]
+        graphs = {"iters": 50, "warmup": 5, "layers": 3,
+                  "rows": [{"tokens": 32, "off": {"mean_ms": 3.0}, "on": {"mean_ms": 2.0}, "speedup": 1.5,
+                            "equal_bits": True}]}
+        g90 = {"iters": 50, "warmup": 5, "layers": 3, "skip": "m: attention sm90 supports head_dim 64 and 128",
+               "rows": [{"tokens": 32, "skip": "m: attention sm90 supports head_dim 64 and 128"}]}
+        with tempfile.TemporaryDirectory() as d:
+            common.write_step(d, "bench", "fail", 10, "x", {"model": {"num_hidden_layers": 3}, "table_sm90": t90,
+                                                          "graph_latency": graphs, "graph_latency_sm90": g90})
+            md = report.render_md(report.build_report(report.load_steps(d), {}, ["bench"]))
+        self.assertIn("### End to end per attention kernel (sm80 vs sm90)", md)
+        self.assertNotIn("**Extrapolated, not measured:** 32 layers", md)
+        self.assertIn("| 512 | 400000 | 440000 | 1.100 | 590.2 | 59.7 |  |", md)
+        self.assertIn("| 8192 | 270000 | n/a | n/a | n/a | n/a | rc 1: CUDA error: boom |", md)
+        self.assertIn("### Batch-1 latency with CUDA graphs off and on, the default attention kernel (auto = sm80)", md)
+        self.assertIn("skip: the engine refused sm90 at open: m: attention sm90 supports head_dim 64 and 128", md)
+        self.assertNotIn("Batch-1 latency per attention kernel", md)
+        # with sm90 graphs measured, the side-by-side table
+        g90 = dict(graphs, rows=[{"tokens": 32, "off": {"mean_ms": 2.4}, "on": {"mean_ms": 1.5}}])
+        with tempfile.TemporaryDirectory() as d:
+            common.write_step(d, "bench", "pass", 10, "x", {"graph_latency": graphs, "graph_latency_sm90": g90})
+            md = report.render_md(report.build_report(report.load_steps(d), {}, ["bench"]))
+        self.assertIn("| 32 | 3 measured | 3.000 | 2.400 | 0.800 | 2.000 | 1.500 | 0.750 |", md)
+
     def test_attention_kernel_rules(self):
         from reasonir_bench import hf_parity
         self.assertIsNone(hf_parity.kernel_skip_reason("sm80", 16, "8.0"))

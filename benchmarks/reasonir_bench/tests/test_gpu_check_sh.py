@@ -322,6 +322,13 @@ class GpuCheckEmulatedTest(unittest.TestCase):
                     self.assertGreater(r[m]["mean_ms"], 0)
                 self.assertGreater(r["speedup"], 0)
             self.assertIn("graphs 8 tok x", steps["bench"]["summary"])
+            k90 = bench["ours_sm90"]  # sm90 end to end: the tiny model's head_dim 32 is refused at open, a skip
+            self.assertEqual([r["seq_len"] for r in k90], [64])
+            self.assertIn("attention sm90 supports head_dim 64 and 128, this model has 32", k90[0]["skip"])
+            self.assertNotIn("error", k90[0])
+            self.assertEqual(bench["table_sm90"][0]["sm90_skip"], k90[0]["skip"])
+            self.assertEqual(bench["graph_latency_sm90"]["skip"], k90[0]["skip"])
+            self.assertIn("sm90 end to end skipped:", steps["bench"]["summary"])
             # ... and its results in the benchmark suite's schema, rendered like a CPU run's (OUT/bench)
             with open(os.path.join(out, "bench", "results.json")) as f:
                 res = json.load(f)
@@ -339,7 +346,8 @@ class GpuCheckEmulatedTest(unittest.TestCase):
             with open(os.path.join(out, "report.md")) as f:
                 md = f.read()
             self.assertEqual(md.splitlines()[0].strip(), "# ReasonIR GPU check: PASS")
-            for section in ("### Attention kernels (sm80, sm90)", "### Attention kernels alone",
+            for section in ("### Attention kernels (sm80, sm90)", "### End to end per attention kernel (sm80 vs sm90)",
+                            "### Attention kernels alone",
                             "### Batch-1 latency with CUDA graphs off and on", "| hd128_l2 | sm90 | "):
                 self.assertIn(section, md)
 

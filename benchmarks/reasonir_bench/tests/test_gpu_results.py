@@ -32,6 +32,13 @@ REASONIR_8B = gen.PRESETS["reasonir-8b"]()
 OURS_MS = {128: (1.5, 12.5), 512: (1.25, 12.75), 2048: (1.0, 14.0), 8192: (1.75, 19.5), 32: (0.5, 0.25)}
 HF_MS = {128: (6.0, 30.0), 512: (5.0, 28.0), 2048: (5.5, 32.0), 8192: (7.0, 50.0)}
 HF_LATENCY_MS = (4.0, 0.75)
+# The same with REASONIR_ATTENTION=sm90 (bench_embed) / --attention sm90 (graph_latency): a faster attention, so a
+# smaller per-layer time, more so at long S
+OURS_SM90_MS = {128: (1.5, 12.25), 512: (1.25, 12.5), 2048: (1.0, 13.0), 8192: (1.75, 16.5)}
+GRAPHS_MS = {None: {"off": (0.5, 0.3), "on": (0.2, 0.25)}, "sm90": {"off": (0.5, 0.25), "on": (0.25, 0.125)}}
+# what cuda_backend.cu says when it refuses sm90 on another GPU
+NEEDS_90 = ("error: rir_open: NVIDIA A100-SXM4-80GB has compute capability 8.0; attention sm90 (wgmma + TMA) needs "
+            "9.0 (H100, H200): use sm80 or auto")
 # 2 x (128256 x 4096 embedding + final norm + 3 x 218,112,000 per layer) bf16 bytes
 L3_BYTES = 2359353344
 
@@ -50,10 +57,15 @@ class FakeGpu:
     / bench_cuda_ops print (their formats, read from their sources), with call times linear in the model's depth
     (read from the config.json the fake generator wrote). Every command is kept in `cmds`."""
 
-    def __init__(self, hf_oom_at=None, ceiling=True):
+    def __init__(self, hf_oom_at=None, ceiling=True, sm90="run"):
+        """sm90: "run" (OURS_SM90_MS, GRAPHS_MS["sm90"]), "refuse" (every sm90 open fails with NEEDS_90),
+        "refuse-graphs" (only graph_latency's opens do) or "crash" (bench_embed with sm90 dies with an error that is
+        no refusal)."""
         self.hf_oom_at = hf_oom_at
         self.ceiling = ceiling
+        self.sm90 = sm90
         self.cmds = []
+        self.envs = []
 
     @staticmethod
     def config(cmd):
@@ -62,6 +74,8 @@ class FakeGpu:
 
     def __call__(self, cmd, timeout, env=None):
         self.cmds.append(cmd)
+        self.envs.append(env)
+        attention = (env or {}).get("REASONIR_ATTENTION")
         exe = os.path.basename(cmd[1] if cmd[0].endswith("python3") or "python" in os.path.basename(cmd[0])
                                else cmd[0])
         if exe == "-m":  # python3 -m reasonir_bench.hf_bench
@@ -83,7 +97,12 @@ class FakeGpu:
             cfg = self.config(cmd)
             S, B = int(_arg(cmd, "--seq-len")), int(_arg(cmd, "--batch-tokens"))
             n = max(1, B // S)
-            ms = ms_at(OURS_MS, S, cfg["num_hidden_layers"])
+            if attention == "sm90" and self.sm90 == "refuse":
+                return {"rc": 1, "wall_s": 0.5, "output": NEEDS_90 + "\n", "timed_out": False}
+            if attention == "sm90" and self.sm90 == "crash":
+                return {"rc": 1, "wall_s": 0.5, "output": "CUDA error: an illegal memory access was encountered\n",
+                        "timed_out": False}
+            ms = ms_at(OURS_SM90_MS if attention == "sm90" else OURS_MS, S, cfg["num_hidden_layers"])
             tps = n * S / ms * 1e3
             tf = tps * flops.flops_per_token(cfg, S) / 1e12
             out = (f"device      cuda:0 (NVIDIA H100 80GB HBM3) (cuda, precision bf16)\n"
@@ -128,9 +147,18 @@ class FakeGpu:
             out = '{"tokens": 8192, "seq_len": 8192, "layer_ms": 10.2, "qkv_ms": 1.9, "attention_ms": 3.1}\n'
         elif exe == "graph_latency.py":
             layers = self.config(cmd)["num_hidden_layers"]
-            rows = [{"tokens": int(L), "off": {"mean_ms": 0.5 + 0.3 * layers}, "on": {"mean_ms": 0.2 + 0.25 * layers},
-                     "equal_bits": True} for L in _arg(cmd, "--lens").split(",")]
-            out = json.dumps({"rows": rows, "errors": []}) + "\n"
+            kernel = _arg(cmd, "--attention") if "--attention" in cmd else None
+            if kernel == "sm90" and self.sm90 in ("refuse", "refuse-graphs"):  # measure()'s output: both opens fail
+                errs = [f"open with cuda_graphs={m}: EngineError: {NEEDS_90}" for m in ("off", "on")]
+                rows = [{"tokens": int(L), "error": "not measured: " + "; ".join(errs)}
+                        for L in _arg(cmd, "--lens").split(",")]
+                return {"rc": 1, "wall_s": 1.0, "output": json.dumps({"rows": rows, "errors": errs}) + "\n",
+                        "timed_out": False}
+            g = GRAPHS_MS[kernel]
+            rows = [{"tokens": int(L), "off": {"mean_ms": ms_at(g["off"], None, layers)},
+                     "on": {"mean_ms": ms_at(g["on"], None, layers)}, "equal_bits": True}
+                    for L in _arg(cmd, "--lens").split(",")]
+            out = json.dumps({"rows": rows, "errors": [], "attention": kernel or "default"}) + "\n"
         elif exe == "python3" or "-c" in cmd:  # the torch.matmul ceiling fallback
             return {"rc": 1, "wall_s": 0.5, "output": "ModuleNotFoundError: No module named 'torch'",
                     "timed_out": False}
@@ -257,7 +285,30 @@ class GpuResultsTest(unittest.TestCase):
         self.assertEqual(rows[0]["n_seqs"], 128)
         # the extrapolated rows, after the measured ones: T(32) = base + 32 x per_layer of the fake GPU
         xrows = measured(all_rows, "layers-32 extrapolated")
-        self.assertEqual(len(all_rows), 8)
+        # 4 measured + 4 extrapolated default rows, then sm90 end to end at S = 128 (smallest), 512, 8192
+        # (--sm90-seq-lens, the largest): 3 measured + 3 extrapolated
+        self.assertEqual(len(all_rows), 14)
+        k3 = measured(all_rows, "layers-3 attention sm90")
+        k32 = measured(all_rows, "layers-32 extrapolated attention sm90")
+        self.assertEqual([r["seq_len"] for r in k3], [128, 512, 8192])
+        self.assertEqual([r["seq_len"] for r in k32], [128, 512, 8192])
+        for r in k3:  # 3 layers, the fake GPU's sm90 times against its default (sm80) times
+            S = r["seq_len"]
+            self.assertEqual(r["attention"], "sm90")
+            self.assertAlmostEqual(r["ours"]["tokens_per_s"], 16384 / ms_at(OURS_SM90_MS, S, 3) * 1e3)
+            self.assertAlmostEqual(r["sm90_over_sm80"], ms_at(OURS_MS, S, 3) / ms_at(OURS_SM90_MS, S, 3))
+            self.assertAlmostEqual(r["ratio"], ms_at(HF_MS, S, 3) / ms_at(OURS_SM90_MS, S, 3))
+            self.assertNotIn("extrapolated_from", r)
+        for r in k32:  # extrapolated with the same fit: T(32) = base + 32 x per_layer of each kernel
+            S = r["seq_len"]
+            o90, o80 = OURS_SM90_MS[S][0] + 32 * OURS_SM90_MS[S][1], OURS_MS[S][0] + 32 * OURS_MS[S][1]
+            self.assertEqual(r["extrapolated_from"], [1, 3])
+            self.assertAlmostEqual(r["ours"]["mean_ms"], o90)
+            self.assertAlmostEqual(r["ours"]["tokens_per_s"], 16384 / o90 * 1e3)
+            self.assertAlmostEqual(r["sm90_over_sm80"], o80 / o90)
+            gf = 16384 / o90 * 1e3 * flops.flops_per_token(REASONIR_8B, S) / 1e9
+            self.assertAlmostEqual(r["ours"]["gflops"], gf, delta=1e-6 * gf)
+        self.assertAlmostEqual(k32[2]["sm90_over_sm80"], 625.75 / 529.75)  # S = 8192: 1.75 + 32 x 19.5 / 16.5
         self.assertEqual([r["seq_len"] for r in xrows], [128, 512, 2048, 8192])
         for r in xrows:
             S = r["seq_len"]
@@ -314,6 +365,20 @@ class GpuResultsTest(unittest.TestCase):
         self.assertIn("| layers-32 extrapolated | 32 | n/a | 8.50 |", section(md, "Batch-1 latency"))
         self.assertIn("| layers-32 extrapolated | 4,096 | 32 |", md)  # the checkpoints table
         self.assertIn("- **parity**: 1 of 3 configs failed", md)
+        # S = 8192, sm90 at 32 layers: 16384 tokens in 529.75 ms = 30,928 tokens/s; HF 7 + 32 x 50 = 1607 ms
+        self.assertIn("| layers-32 extrapolated attention sm90 | 8192 | 16,384 | bf16 | 30,928 | 10,195 | 3.03x |", md)
+        self.assertIn("| layers-3 attention sm90 | 8192 | 16,384 | bf16 | 319,688 |", md)  # 16384 / 51.25 ms
+        # the check's own report.md: sm90 next to sm80 end to end (extrapolated, then measured) and per-kernel graphs
+        cmd = check_report.render_md(rep)
+        e2e = cmd[cmd.index("### End to end per attention kernel (sm80 vs sm90)"):]
+        # S = 8192 at 32 layers: sm80 16384 / 625.75 ms, sm90 / 529.75 ms, 16.5 ms per layer
+        self.assertIn("| 8192 | 26183 | 30928 | 1.181 | 16.50 | 529.8 | 564.5 | 80.4 |  |", e2e)
+        self.assertIn("| 8192 | 271934 | 319688 | 1.176 | 547.1 | 55.3 |  |", e2e)  # 3 layers: 60.25, 51.25 ms
+        self.assertLess(cmd.index("### End to end per attention kernel"), cmd.index("Batch-1 latency (32-token"))
+        self.assertIn("### Batch-1 latency with CUDA graphs off and on, attention sm90", cmd)
+        # graphs, 3 layers: sm80 off 0.5 + 3 x 0.3, on 0.2 + 3 x 0.25; sm90 off 0.5 + 3 x 0.25, on 0.25 + 3 x 0.125
+        self.assertIn("| 32 | 3 measured | 1.400 | 1.250 | 0.893 | 0.950 | 0.625 | 0.658 |", cmd)
+        self.assertIn("| 128 | 32 extrapolated | 10.100 | 8.500 | 0.842 | 8.200 | 4.250 | 0.518 |", cmd)
 
     def test_peer_oom_and_no_ceiling(self):
         rep, res = self.results(hf_oom_at=8192, ceiling=False)
@@ -457,17 +522,149 @@ class BenchExtrapolationTest(unittest.TestCase):
         self.assertEqual([(r["kernel"], r["seq_len"], r["status"]) for r in data["attention_sweep"]["rows"]][:2],
                          [("sm80", 512, "ok"), ("sm90", 512, "not built")])
         graphs = [c for c in fake.cmds if "reasonir_bench.graph_latency" in c]
-        self.assertEqual([(_arg(c, "--model"), _arg(c, "--lens"), _arg(c, "--iters")) for c in graphs],
-                         [(os.path.join(model, "layers-1"), "32,128", "50"),
-                          (os.path.join(model, "layers-3"), "32,128", "50")])
+        self.assertEqual([(_arg(c, "--model"), _arg(c, "--lens"), _arg(c, "--iters"),
+                           _arg(c, "--attention") if "--attention" in c else None) for c in graphs],
+                         [(os.path.join(model, "layers-1"), "32,128", "50", None),
+                          (os.path.join(model, "layers-3"), "32,128", "50", None),
+                          (os.path.join(model, "layers-1"), "32,128", "50", "sm90"),
+                          (os.path.join(model, "layers-3"), "32,128", "50", "sm90")])
         self.assertEqual(data["graph_latency"]["layers"], 3)  # the deepest, measured
         g = {r["tokens"]: r for r in ex["graph_latency"]["rows"]}
         # off 0.8 and 1.4 ms at 1 and 3 layers -> 0.3 per layer, 10.1 ms at 32; on 0.45, 0.95 -> 8.2 ms
         self.assertAlmostEqual(g[32]["off_ms"], 0.5 + 32 * 0.3)
         self.assertAlmostEqual(g[128]["on_ms"], 0.2 + 32 * 0.25)
         self.assertAlmostEqual(g[32]["speedup"], (0.5 + 32 * 0.3) / (0.2 + 32 * 0.25))
-        self.assertTrue(step["summary"].endswith("| attention sm80 up to 400 TFLOP/s (S=512); attention sm90 not "
-                                                 "built"), step["summary"])
+        self.assertIn("| attention sm80 up to 400 TFLOP/s (S=512); attention sm90 not built; sm90/sm80",
+                      step["summary"])
+        # sm90 end to end: bench_embed with REASONIR_ATTENTION=sm90 in the child's environment, per depth, at the
+        # smallest S, 512 and the largest; the default rows' children get no REASONIR_ATTENTION from us
+        sm90 = [(c, e) for c, e in zip(fake.cmds, fake.envs) if os.path.basename(c[0]) == "bench_embed"
+                and (e or {}).get("REASONIR_ATTENTION") == "sm90"]
+        self.assertEqual([(os.path.basename(_arg(c, "--model")), _arg(c, "--seq-len")) for c, _ in sm90],
+                         [("layers-1", "128"), ("layers-1", "512"), ("layers-1", "8192"),
+                          ("layers-3", "128"), ("layers-3", "512"), ("layers-3", "8192")])
+        self.assertTrue(all("PYTHONPATH" in e for _, e in sm90))  # added to the usual child environment
+        self.assertEqual(len([c for c in fake.cmds if os.path.basename(c[0]) == "bench_embed"]), 2 * 5 + 6)
+        self.assertEqual([r["attention"] for r in data["ours_sm90"]], ["sm90"] * 3)
+        t = {r["seq_len"]: r for r in data["table_sm90"]}  # measured, 3 layers
+        self.assertAlmostEqual(t[8192]["sm90_tokens_per_s"], 16384 / 51.25e-3)  # 1.75 + 3 x 16.5
+        self.assertAlmostEqual(t[8192]["sm80_tokens_per_s"], 16384 / 60.25e-3)  # 1.75 + 3 x 19.5
+        self.assertAlmostEqual(t[8192]["sm90_over_sm80"], 60.25 / 51.25)
+        self.assertAlmostEqual(t[8192]["sm90_tflops"], 16384 / 51.25e-3 * flops.flops_per_token(
+            dict(REASONIR_8B, num_hidden_layers=3), 8192) / 1e12)
+        self.assertIsNone(t[8192]["sm90_skip"])
+        x = {r["seq_len"]: r for r in ex["rows_sm90"]}
+        # sm90 at S = 8192: T(1) = 18.25, T(3) = 51.25 ms -> 16.5 ms per layer, 1.75 ms other, T(32) = 529.75 ms
+        self.assertEqual(x[8192]["sm90_ms_measured"], [18.25, 51.25])
+        self.assertEqual((x[8192]["sm90_per_layer_ms"], x[8192]["sm90_overhead_ms"], x[8192]["sm90_ms"]),
+                         (16.5, 1.75, 529.75))
+        self.assertAlmostEqual(x[8192]["sm90_tokens_per_s"], 16384 / 529.75e-3)
+        self.assertAlmostEqual(x[8192]["sm80_tokens_per_s"], rows[8192]["ours_tokens_per_s"])
+        self.assertAlmostEqual(x[8192]["sm90_over_sm80"], 625.75 / 529.75)
+        self.assertEqual((x[8192]["layers"], x[8192]["from_layers"], x[8192]["sm90_error"]), (32, [1, 3], None))
+        # graphs with sm90: measured at 3 layers and extrapolated (off 0.5 + 32 x 0.25, on 0.25 + 32 x 0.125)
+        self.assertEqual(data["graph_latency_sm90"]["layers"], 3)
+        self.assertAlmostEqual(data["graph_latency_sm90"]["rows"][0]["off"]["mean_ms"], 1.25)
+        g90 = {r["tokens"]: r for r in ex["graph_latency_sm90"]["rows"]}
+        self.assertAlmostEqual(g90[32]["off_ms"], 8.5)
+        self.assertAlmostEqual(g90[32]["on_ms"], 4.25)
+        self.assertAlmostEqual(g90[128]["speedup"], 2.0)
+        self.assertTrue(step["summary"].endswith(
+            "; sm90/sm80 end to end (32 layers extrapolated): S=128 x1.02, S=512 x1.02, S=8192 x1.18"),
+            step["summary"])
+
+    def test_sm90_refused_is_a_skip(self):
+        # Another GPU than compute capability 9.0: every sm90 open says "needs 9.0". Those rows and the sm90 graphs
+        # are skips with the engine's reason, not errors: the step passes, the default rows are untouched.
+        fake = FakeGpu(sm90="refuse")
+        with tempfile.TemporaryDirectory() as d:
+            rep, res = run_gpu_check(d, fake=fake)
+        step = bench_data(rep)
+        data = step["data"]
+        self.assertEqual((step["status"], data["errors"]), ("pass", []))
+        self.assertNotIn("skipped", data)
+        reason = NEEDS_90
+        for run in data["runs"]:
+            self.assertEqual([(r["seq_len"], r["skip"]) for r in run["ours_sm90"]],
+                             [(128, reason), (512, reason), (8192, reason)])
+            self.assertNotIn("error", run["ours_sm90"][0])
+            self.assertEqual(run["graph_latency_sm90"]["skip"], reason)
+            self.assertEqual([r["skip"] for r in run["graph_latency_sm90"]["rows"]], [reason, reason])
+        # the refusal holds for every S and depth: one sm90 process was started, the other rows skipped with it
+        sm90 = [c for c, e in zip(fake.cmds, fake.envs) if (e or {}).get("REASONIR_ATTENTION") == "sm90"]
+        self.assertEqual([(_arg(c, "--seq-len"), os.path.basename(_arg(c, "--model"))) for c in sm90],
+                         [("128", "layers-1")])
+        self.assertFalse([c for c in fake.cmds if "--attention" in c])
+        self.assertEqual([(r["seq_len"], r["sm90_skip"], r["sm90_tokens_per_s"], r["sm90_over_sm80"])
+                          for r in data["table_sm90"]], [(128, reason, None, None), (512, reason, None, None),
+                                                         (8192, reason, None, None)])
+        self.assertAlmostEqual(data["table_sm90"][0]["sm80_tokens_per_s"], 16384 / 39e-3)
+        x = data["extrapolated"]["rows_sm90"]
+        self.assertEqual([(r["sm90_skip"], r["sm90_tokens_per_s"], r["sm90_error"]) for r in x],
+                         [(reason, None, None)] * 3)
+        self.assertTrue(step["summary"].endswith("; sm90 end to end skipped: " + reason[:160]), step["summary"])
+        # results.json: no sm90 rows (nothing measured), no error; the default rows as before
+        names = {r["checkpoint"] for r in res["suites"]["embed"]["rows"]}
+        self.assertEqual(names, {"layers-3", "layers-32 extrapolated"})
+        self.assertEqual([e["suite"] for e in res["errors"]], ["parity"])
+        with tempfile.TemporaryDirectory() as d:
+            md = check_report.render_md(check_report.build_report([step], {}, ["bench"]))
+        self.assertIn("### End to end per attention kernel (sm80 vs sm90)", md)
+        self.assertIn(f"| 8192 | 271934 | n/a | n/a | n/a | n/a | skip: {reason} |", md)  # 16384 / 60.25 ms
+        self.assertIn("### Batch-1 latency with CUDA graphs off and on, attention sm90", md)
+        self.assertIn(f"skip: the engine refused sm90 at open: {reason}", md)
+
+    def test_sm90_refused_by_graphs_only(self):
+        # graph_latency's two opens refuse sm90 (bench_embed's sm90 rows ran): both errors are refusals -> a skip
+        # of that result and its rows, no error, the step passes
+        fake = FakeGpu(sm90="refuse-graphs")
+        with tempfile.TemporaryDirectory() as d:
+            rep, _ = run_gpu_check(d, fake=fake)
+        step = bench_data(rep)
+        self.assertEqual((step["status"], step["data"]["errors"]), ("pass", []))
+        for run in step["data"]["runs"]:
+            g = run["graph_latency_sm90"]
+            self.assertEqual(g["skip"], "open with cuda_graphs=off: EngineError: " + NEEDS_90)
+            self.assertEqual([r["skip"] for r in g["rows"]], [g["skip"]] * 2)
+            self.assertNotIn("error", g["rows"][0])
+        # the first refusal holds for the other depth: one graph_latency process with sm90
+        self.assertEqual([os.path.basename(_arg(c, "--model")) for c in fake.cmds if "--attention" in c],
+                         ["layers-1"])
+        self.assertNotIn("graph_latency_sm90", step["data"]["extrapolated"])  # nothing measured: nothing fitted
+        self.assertIsNotNone(step["data"]["table_sm90"][0]["sm90_over_sm80"])
+
+    def test_sm90_failure_is_an_error(self):
+        # A failure that is no refusal (here a crash) is an error of the part and fails the step, row by row.
+        fake = FakeGpu(sm90="crash")
+        with tempfile.TemporaryDirectory() as d:
+            rep, res = run_gpu_check(d, fake=fake)
+        step = bench_data(rep)
+        self.assertEqual(step["status"], "fail")
+        errs = step["data"]["errors"]
+        self.assertEqual(len(errs), 6)  # 2 depths x 3 S
+        self.assertTrue(errs[0].startswith("ours sm90 S=128 [L=1]: rc 1: CUDA error: an illegal memory access"),
+                        errs[0])
+        self.assertNotIn("skip", step["data"]["ours_sm90"][0])
+        x = step["data"]["extrapolated"]["rows_sm90"]
+        self.assertTrue(x[0]["sm90_error"].startswith("rc 1: CUDA error"), x[0])
+        self.assertIsNone(x[0]["sm90_over_sm80"])
+        self.assertTrue(any(e["message"].startswith("ours sm90 S=8192 [L=3]: rc 1: CUDA error")
+                            for e in res["errors"]), res["errors"])
+
+    def test_sm90_seq_lens(self):
+        class A:
+            seq_lens, sm90_seq_lens = [128, 512, 2048, 8192], [512, 8192]
+        b = bench.Bench.__new__(bench.Bench)
+        b.args = A()
+        self.assertEqual(b.sm90_seq_lens(), [128, 512, 8192])
+        A.seq_lens = [512, 8192]  # gpu-check.sh --quick
+        self.assertEqual(b.sm90_seq_lens(), [512, 8192])
+        A.seq_lens = [64]  # the emulated check
+        self.assertEqual(b.sm90_seq_lens(), [64])
+        self.assertEqual(bench.kernel_refusal("x\nerror: m: attention sm90 supports head_dim 64 and 128, this model "
+                                              "has 32: use sm80 or auto\n"),
+                         "error: m: attention sm90 supports head_dim 64 and 128, this model has 32: use sm80 or auto")
+        self.assertIsNone(bench.kernel_refusal("CUDA error: out of memory"))
 
     def test_existing_model_is_measured_only(self):
         # --model DIR without --make-checkpoint (the CPU rehearsal's way): that checkpoint, nothing generated or
@@ -497,7 +694,8 @@ class BenchExtrapolationTest(unittest.TestCase):
         # 5 + 56 = 61 ms; latency ours 0.5 + 0.5 = 1.0 ms, HF 4 + 1.5 = 5.5 ms
         self.assertAlmostEqual(data["table"][0]["ours_tokens_per_s"], 16384 / 26.5e-3)
         self.assertEqual(rec["summary"], "S=128: ours 618264 tok/s, HF 248242, x2.49; S=512: ours 612486 tok/s, "
-                                         "HF 268590, x2.28; latency ours 1.00 ms; HF 5.50 ms")
+                                         "HF 268590, x2.28; latency ours 1.00 ms; HF 5.50 ms | sm90/sm80 end to "
+                                         "end (measured): S=128 x1.02, S=512 x1.02")  # 26.5 / 26, 26.75 / 26.25
 
     def test_linear_fit(self):
         self.assertEqual(bench.linear_fit(10.0, 16.0, 2, 4, 32),
