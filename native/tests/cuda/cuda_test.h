@@ -53,6 +53,17 @@ struct DeviceBuffer {
 };
 
 // Random bf16 bit patterns of values uniform in [-scale, scale] (never NaN/Inf).
+// Cosine of two float vectors of length n, accumulated in double (the end-to-end tests' measure of agreement).
+inline double cosine(const float *a, const float *b, int n) {
+    double dot = 0, na = 0, nb = 0;
+    for (int i = 0; i < n; ++i) {
+        dot += static_cast<double>(a[i]) * b[i];
+        na += static_cast<double>(a[i]) * a[i];
+        nb += static_cast<double>(b[i]) * b[i];
+    }
+    return dot / std::sqrt(na * nb);
+}
+
 inline std::vector<uint16_t> random_bf16(size_t n, std::mt19937 &rng, float scale = 1.0f) {
     std::uniform_real_distribution<float> u(-scale, scale);
     std::vector<uint16_t> v(n);

@@ -34,16 +34,6 @@ rir::PackedBatch batch_of(const Sequences &s) {
     return b;
 }
 
-double cosine(const float *a, const float *b, int n) {
-    double dot = 0, na = 0, nb = 0;
-    for (int i = 0; i < n; ++i) {
-        dot += static_cast<double>(a[i]) * b[i];
-        na += static_cast<double>(a[i]) * a[i];
-        nb += static_cast<double>(b[i]) * b[i];
-    }
-    return dot / std::sqrt(na * nb);
-}
-
 std::string fixture_dir(const std::string &name) { return check::env_or_die("REASONIR_GENERATED") + "/" + name; }
 
 struct Models {

@@ -139,16 +139,6 @@ struct Model {
     }
 };
 
-double cosine(const float *a, const float *b, int n) {
-    double dot = 0, na = 0, nb = 0;
-    for (int i = 0; i < n; ++i) {
-        dot += static_cast<double>(a[i]) * b[i];
-        na += static_cast<double>(a[i]) * a[i];
-        nb += static_cast<double>(b[i]) * b[i];
-    }
-    return dot / std::sqrt(na * nb);
-}
-
 // The smallest per-sequence cosine between two outputs of the same batch; every row must be finite.
 double worst_cosine(const std::vector<float> &a, const std::vector<float> &b, const std::string &what) {
     REQUIRE(a.size() == b.size() && a.size() % kHidden == 0);
